@@ -1,0 +1,1 @@
+"""Adapters that put the domain in front of people: the Slack app, the shell, and the CLI."""

@@ -1,0 +1,1 @@
+"""The endpoint concept: its states, tables, service functions, flows and messages."""

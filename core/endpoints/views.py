@@ -1,0 +1,52 @@
+"""`EndpointView`: an immutable snapshot of an endpoint, safe to hand to other threads and adapters.
+
+Adapters (Slack cards, the shell, App Home, the CLI) render views; they never touch ORM rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from core.endpoints.states import EndpointState
+
+
+@dataclass(frozen=True)
+class UsageView:
+    requests: float = 0.0
+    prompt_tokens: float = 0.0
+    generation_tokens: float = 0.0
+    latency: dict[str, float] = field(default_factory=dict)  # ttft_p50, ttft_p99, e2e_p50, e2e_p99 (seconds)
+    cost_per_million_output_tokens: float | None = None
+
+
+@dataclass(frozen=True)
+class EndpointView:
+    id: int
+    name: str
+    cluster_name: str
+    model: str
+    accelerators: str
+    engine: str
+    state: EndpointState
+    owner_id: str
+    channel_id: str | None
+    message_ts: str | None
+    url: str | None
+    plan: dict[str, Any]
+    options: dict[str, Any]
+    requested_at: datetime
+    provisioned_at: datetime | None
+    ready_at: datetime | None
+    stopped_at: datetime | None
+    last_activity_at: datetime | None
+    idle_timeout_s: int
+    expires_at: datetime
+    max_cost: float | None
+    price_per_hour: float
+    price_is_estimate: bool
+    cost_so_far: float
+    failure_reason: str | None
+    stop_reason: str | None
+    usage: UsageView | None = None

@@ -1,0 +1,92 @@
+"""What the fit check produces: a `Plan`, with its memory breakdown, reasons and suggestions.
+
+CONTRACT (used by core.engines, core.endpoints, bot/): field names here are what `--json` prints and
+what the store keeps (`Plan.to_dict()` / `Plan.from_dict()` round-trip through JSON).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Engine = Literal["vllm", "sglang"]
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """What the user asked for besides model and GPUs. None means "engine default / work it out"."""
+
+    engine: Engine = "vllm"
+    max_model_len: int | None = None
+    quantization: str | None = None  # online quantization asked for (fp8, ...); None = checkpoint's own
+    dtype: str | None = None  # auto/bfloat16/float16/float32
+    kv_cache_dtype: str | None = None  # auto/fp8/fp8_e4m3/fp8_e5m2
+    memory_fraction: float | None = None  # vLLM --gpu-memory-utilization / SGLang --mem-fraction-static
+    draft_model: str | None = None  # speculative decoding draft model id
+    speculative_tokens: int | None = None
+    speculative_method: str | None = None  # eagle3, draft_model, ngram, mtp, ...
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    """Per-GPU memory in GiB."""
+
+    weights: float
+    kv_cache: float  # KV needed for at least one max-length sequence (at max_context_tokens)
+    overhead: float  # activation peak + CUDA graphs + non-torch (NCCL, context)
+    total: float  # weights + kv_cache + overhead
+    usable: float  # memory the engine may use: GPU memory x memory fraction
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """A change that would fit, with its price."""
+
+    summary: str  # "Use A100-80GB:2 (TP 2)"; "Limit context to 40k tokens"
+    accelerators: str  # NAME:COUNT the suggestion runs on
+    price_per_hour: float
+    changes: dict[str, Any] = field(
+        default_factory=dict
+    )  # e.g. {"accelerators": "L4:2"} or {"max_model_len": 40960}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The fit check's verdict for one model on one accelerator request."""
+
+    model_id: str
+    engine: Engine
+    accelerators: str  # NAME:COUNT as normalised by the catalogue
+    gpu_name: str
+    gpu_count: int
+    fits: bool
+    tensor_parallel: int
+    pipeline_parallel: int
+    data_parallel: int
+    expert_parallel: int  # EP size (1 = off). vLLM: TP x DP when enabled; SGLang: --ep-size
+    nodes: int
+    max_context_tokens: int
+    memory_per_gpu_gib: MemoryBreakdown
+    price_per_hour: float  # for all GPUs
+    dtype: str  # what the engine gets for --dtype
+    quantization: str | None  # what the engine gets for --quantization (None: not passed)
+    kv_cache_dtype: str | None
+    memory_fraction: float
+    draft_model: str | None = None
+    speculative_tokens: int | None = None
+    speculative_method: str | None = None
+    trust_remote_code: bool = False
+    reasons: list[str] = field(default_factory=list)  # why it does not fit (empty when it fits)
+    warnings: list[str] = field(default_factory=list)  # it fits, but the user should know
+    suggestions: list[Suggestion] = field(default_factory=list)
+    engine_command: list[str] = field(default_factory=list)  # argv, filled by core.engines
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        data = dict(data)
+        data["memory_per_gpu_gib"] = MemoryBreakdown(**data["memory_per_gpu_gib"])
+        data["suggestions"] = [Suggestion(**s) for s in data.get("suggestions", [])]
+        return cls(**data)

@@ -1,0 +1,78 @@
+"""The launcher port: what the lifecycle needs from "a cloud".
+
+Implementations: `core.launcher.skypilot.SkyPilotLauncher` (production), `core.launcher.local.LocalLauncher`
+(a process on this host), and `tests/fakes/fake_cloud.FakeCloud` (tests). Implementations may raise
+SkyPilot's own exception classes (or any exception); the lifecycle turns them into sentences with
+`core.launcher.errors.explain_launch_error`.
+
+CONTRACT: the names below are used by core.endpoints and the watchdog.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class LaunchSpec:
+    """Everything needed to start one endpoint's cluster."""
+
+    cluster_name: str
+    model: str
+    engine: str  # "vllm" | "sglang"
+    engine_argv: list[str]  # from core.engines; never contains a secret
+    accelerators: list[str]  # acceptable per-node specs, e.g. ["A100-80GB:2"] (several = any of them)
+    num_nodes: int
+    port: int
+    image: str  # pinned engine image, e.g. "vllm/vllm-openai:v0.33.0"
+    envs: dict[str, str] = field(default_factory=dict)  # non-secret environment
+    secrets: dict[str, str] = field(default_factory=dict)  # HF_TOKEN, the API key variable; never logged
+    use_spot: bool = False
+    disk_size_gb: int = 256
+    cloud: str | None = None
+    region: str | None = None
+    autostop_minutes: int | None = None  # cluster-side hard deadline (autostop, wait_for none, down)
+    weights_bucket: str | None = None
+
+
+@dataclass(frozen=True)
+class ClusterInfo:
+    """One cluster as the cloud reports it."""
+
+    name: str
+    status: str  # "INIT" | "UP" | "STOPPED" | "AUTOSTOPPING" (SkyPilot's ClusterStatus names)
+    launched_at: datetime | None = None
+    cloud: str | None = None
+    region: str | None = None
+
+
+class Launcher(Protocol):
+    """A place clusters run. Every method may block (call from a worker thread, never a chat listener)."""
+
+    name: str  # "skypilot" | "local" | "fake"
+
+    def submit(self, spec: LaunchSpec) -> str:
+        """Start launching; return a request id at once (persist it before waiting)."""
+
+    def wait(self, request_id: str, *, timeout: float | None = None) -> None:
+        """Block until the launch request finishes (cluster up, `run` started); raise its error."""
+
+    def request_status(self, request_id: str) -> str | None:
+        """PENDING/RUNNING/SUCCEEDED/FAILED/CANCELLED, or None when the id is unknown (forgotten)."""
+
+    def endpoint_url(self, cluster_name: str, port: int) -> str:
+        """`http://HOST:PORT` of the engine on a cluster that is up."""
+
+    def list_clusters(self, prefix: str) -> list[ClusterInfo]:
+        """Every cluster whose name starts with `prefix`."""
+
+    def down(self, cluster_name: str) -> None:
+        """Tear the cluster down and return once it is gone. Idempotent: no error if it does not exist."""
+
+    def set_deadline(self, cluster_name: str, minutes: int) -> None:
+        """(Re)set the cluster-side hard deadline: torn down `minutes` from now even if the bot is gone."""
+
+    def cancel(self, request_id: str) -> None:
+        """Cancel an in-flight launch request (best effort)."""

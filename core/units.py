@@ -1,0 +1,78 @@
+"""Strict parsers for the quantities people type: durations, token counts and money.
+
+`45m`, `1h30m`, `8h`, `2d` are durations; `32k`, `128K`, `131072` are token counts (k = 1024, as
+the engines read them); `$50`, `50`, `12.5` are dollars. Anything else is refused with a message
+that shows the accepted spellings.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from core.errors import InvalidRequest
+
+_DURATION_PART = re.compile(r"(\d+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str, *, what: str = "duration") -> timedelta:
+    """Parse `45m`, `8h`, `1h30m`, `2d` (a bare number is refused: the unit must be explicit)."""
+    raw = text.strip().lower()
+    if not raw:
+        raise InvalidRequest(f"The {what} is empty; write it like `45m`, `8h` or `1h30m`.")
+    pos = 0
+    total = 0
+    for match in _DURATION_PART.finditer(raw):
+        if match.start() != pos:
+            break
+        total += int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if pos != len(raw) or total <= 0:
+        raise InvalidRequest(f"`{text}` is not a valid {what}; write it like `45m`, `8h`, `1h30m` or `2d`.")
+    return timedelta(seconds=total)
+
+
+def format_duration(delta: timedelta) -> str:
+    """Render a duration the way people write it: `1h30m`, `45m`, `2d4h`, `30s`."""
+    seconds = int(delta.total_seconds())
+    if seconds <= 0:
+        return "0m"
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(f"{count}{unit}")
+    return "".join(parts[:2])
+
+
+_TOKENS = re.compile(r"(\d+)([km]?)")
+
+
+def parse_tokens(text: str, *, what: str = "context length") -> int:
+    """Parse a token count: `4096`, `32k` (= 32768), `1m` (= 1048576)."""
+    raw = text.strip().lower()
+    match = _TOKENS.fullmatch(raw)
+    if not match or int(match.group(1)) <= 0:
+        raise InvalidRequest(f"`{text}` is not a valid {what}; write it like `4096`, `32k` or `128k`.")
+    factor = {"": 1, "k": 1024, "m": 1024 * 1024}[match.group(2)]
+    return int(match.group(1)) * factor
+
+
+_MONEY = re.compile(r"\$?(\d+(?:\.\d{1,2})?)")
+
+
+def parse_money(text: str, *, what: str = "amount") -> float:
+    """Parse dollars: `$50`, `50`, `12.5`. Must be positive."""
+    raw = text.strip()
+    match = _MONEY.fullmatch(raw)
+    if not match or float(match.group(1)) <= 0:
+        raise InvalidRequest(f"`{text}` is not a valid {what}; write dollars like `$50` or `12.50`.")
+    return float(match.group(1))
+
+
+def format_money(amount: float) -> str:
+    """`$1.23`; amounts under a cent show as `<$0.01`."""
+    if 0 < amount < 0.005:
+        return "<$0.01"
+    return f"${amount:,.2f}"
