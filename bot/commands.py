@@ -1,0 +1,592 @@
+"""Parse `/endpoint ...` text into typed commands, shared by the Slack and shell adapters.
+
+Pure: no Slack, no I/O, no service calls. Adapters call `parse_command(text)` and dispatch on the
+returned dataclass (`UpCommand`, `FitCommand`, `ListCommand`, `StatusCommand`, `DownCommand`,
+`ExtendCommand`, `HelpCommand`). Anything malformed raises `CommandError` (an `InvalidRequest`)
+whose message says what was wrong, the closest valid spelling when there is one, and the usage.
+
+Values are checked strictly here (durations, token counts and money through `core.units`, booleans,
+enumerations); whether a model fits or a GPU exists is the service's job. What a user types is
+only ever data: it never reaches a shell.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from core.endpoints.service import UpRequest
+from core.errors import InvalidRequest
+from core.units import parse_duration, parse_money, parse_tokens
+
+COMMAND = "/endpoint"
+
+USAGE: dict[str, str] = {
+    "up": "`/endpoint up MODEL ACCEL [engine=vllm|sglang] [ctx=32k] [quant=fp8] [dtype=bf16] [kv=fp8] "
+    "[spot=yes] [idle=45m] [ttl=8h] [max-cost=50] [name=NAME] [draft=MODEL] [spec-tokens=3] "
+    "[cloud=gcp] [region=REGION] [relaunch=yes]`",
+    "fit": "`/endpoint fit MODEL [ACCEL] [engine=vllm|sglang] [ctx=32k] [quant=fp8] [dtype=bf16] [kv=fp8] "
+    "[draft=MODEL] [spec-tokens=3]`",
+    "list": "`/endpoint list [all]`",
+    "status": "`/endpoint status NAME`",
+    "down": "`/endpoint down NAME`",
+    "extend": "`/endpoint extend NAME 2h`",
+    "help": "`/endpoint help [COMMAND]`",
+}
+
+SUMMARY: dict[str, str] = {
+    "up": "launch an endpoint (fit check first)",
+    "fit": "check whether a model fits, or find the cheapest GPUs that do",
+    "list": "live endpoints (`all` includes stopped ones)",
+    "status": "one endpoint's state, URL, cost and usage",
+    "down": "stop an endpoint and tear its cluster down",
+    "extend": "push an endpoint's lifetime out",
+    "help": "this message",
+}
+
+# Spellings people reach for that difflib would not find, mapped to ours.
+_SUBCOMMAND_HINTS = {
+    "stop": "down",
+    "kill": "down",
+    "delete": "down",
+    "terminate": "down",
+    "start": "up",
+    "launch": "up",
+    "run": "up",
+    "deploy": "up",
+    "ls": "list",
+    "ps": "list",
+    "info": "status",
+    "show": "status",
+    "check": "fit",
+}
+_OPTION_HINTS = {
+    "max-model-len": "ctx",
+    "max_model_len": "ctx",
+    "context": "ctx",
+    "context-length": "ctx",
+    "quantization": "quant",
+    "kv-cache-dtype": "kv",
+    "kv_cache_dtype": "kv",
+    "kv-cache": "kv",
+    "idle-timeout": "idle",
+    "lifetime": "ttl",
+    "max-duration": "ttl",
+    "budget": "max-cost",
+    "max_cost": "max-cost",
+    "cost": "max-cost",
+    "max-price": "max-cost",
+    "draft-model": "draft",
+    "speculative-model": "draft",
+    "spec_tokens": "spec-tokens",
+    "num-speculative-tokens": "spec-tokens",
+    "use-spot": "spot",
+    "use_spot": "spot",
+}
+
+ENGINES = ("vllm", "sglang")
+DTYPES = {
+    "auto": "auto",
+    "bf16": "bfloat16",
+    "bfloat16": "bfloat16",
+    "fp16": "float16",
+    "float16": "float16",
+    "half": "float16",
+    "fp32": "float32",
+    "float32": "float32",
+    "float": "float32",
+}
+KV_DTYPES = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
+# Every --quantization value the pinned vLLM or SGLang accepts; which engine takes which is the fit check's call.
+QUANTIZATIONS = (
+    "fp8",
+    "fp8_per_tensor",
+    "fp8_per_block",
+    "awq",
+    "awq_marlin",
+    "gptq",
+    "gptq_marlin",
+    "compressed-tensors",
+    "torchao",
+    "mxfp4",
+    "modelopt",
+    "modelopt_fp8",
+    "modelopt_fp4",
+    "experts_int8",
+    "int8_per_channel_weight_only",
+    "w8a8_int8",
+    "w8a8_fp8",
+    "bitsandbytes",
+    "gguf",
+)
+# SkyPilot 0.14's cloud names (sky/clouds/).
+CLOUDS = (
+    "aws",
+    "gcp",
+    "azure",
+    "lambda",
+    "runpod",
+    "kubernetes",
+    "oci",
+    "nebius",
+    "fluidstack",
+    "paperspace",
+    "cudo",
+    "vast",
+    "do",
+    "ibm",
+    "scp",
+    "vsphere",
+    "hyperbolic",
+    "seeweb",
+    "primeintellect",
+    "shadeform",
+    "mithril",
+    "verda",
+    "yotta",
+    "slurm",
+    "ssh",
+)
+_TRUE = ("yes", "true", "on", "y", "1")
+_FALSE = ("no", "false", "off", "n", "0")
+MAX_SPEC_TOKENS = 32
+
+_MODEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+_LOCAL_MODEL_RE = re.compile(r"(/|\./|~/)[A-Za-z0-9._/-]+")
+_ACCEL_RE = re.compile(r"([A-Za-z][A-Za-z0-9-]*)(?::(\d+))?")
+# Endpoint names become part of a cluster name: lowercase letters, digits and dashes.
+NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z0-9]|[a-z]")
+_REGION_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+
+
+class CommandError(InvalidRequest):
+    """A command that could not be parsed; `str()` is the full reply (problem, hint, usage)."""
+
+    def __init__(self, problem: str, *, usage: str | None = None, suggestion: str | None = None) -> None:
+        self.problem = problem
+        self.suggestion = suggestion
+        self.usage = usage
+        text = problem
+        if suggestion:
+            text += f" Did you mean `{suggestion}`?"
+        if usage:
+            text += f"\nUsage: {usage}"
+        super().__init__(text)
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpCommand:
+    """`up MODEL ACCEL [options]`. Option fields mirror `UpRequest`; None means "the default"."""
+
+    model: str
+    accelerators: str
+    engine: str | None = None
+    max_model_len: int | None = None
+    quantization: str | None = None
+    dtype: str | None = None
+    kv_cache_dtype: str | None = None
+    spot: bool | None = None
+    idle_timeout: timedelta | None = None
+    ttl: timedelta | None = None
+    max_cost: float | None = None
+    name: str | None = None
+    draft_model: str | None = None
+    speculative_tokens: int | None = None
+    cloud: str | None = None
+    region: str | None = None
+    relaunch: bool = False
+
+    def to_request(self, *, owner_id: str, channel_id: str | None) -> UpRequest:
+        """The service request for this command, on behalf of `owner_id` in `channel_id`."""
+        return UpRequest(
+            model=self.model,
+            accelerators=self.accelerators,
+            owner_id=owner_id,
+            channel_id=channel_id,
+            engine=self.engine,
+            max_model_len=self.max_model_len,
+            quantization=self.quantization,
+            dtype=self.dtype,
+            kv_cache_dtype=self.kv_cache_dtype,
+            spot=self.spot,
+            idle_timeout=self.idle_timeout,
+            ttl=self.ttl,
+            max_cost=self.max_cost,
+            name=self.name,
+            draft_model=self.draft_model,
+            speculative_tokens=self.speculative_tokens,
+            cloud=self.cloud,
+            region=self.region,
+            relaunch=self.relaunch,
+        )
+
+
+@dataclass(frozen=True)
+class FitCommand:
+    """`fit MODEL [ACCEL] [options]`; `options` uses `core.fit.plan.FitOptions` field names."""
+
+    model: str
+    accelerators: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ListCommand:
+    include_terminal: bool = False
+
+
+@dataclass(frozen=True)
+class StatusCommand:
+    name: str
+
+
+@dataclass(frozen=True)
+class DownCommand:
+    name: str
+
+
+@dataclass(frozen=True)
+class ExtendCommand:
+    name: str
+    by: timedelta
+
+
+@dataclass(frozen=True)
+class HelpCommand:
+    topic: str | None = None  # a subcommand name, or None for the overview
+
+
+Command = UpCommand | FitCommand | ListCommand | StatusCommand | DownCommand | ExtendCommand | HelpCommand
+
+
+# --- value parsers -------------------------------------------------------------------------------
+
+
+def _closest(
+    word: str, choices: list[str] | tuple[str, ...], hints: dict[str, str] | None = None
+) -> str | None:
+    lowered = word.lower()
+    if hints and lowered in hints:
+        return hints[lowered]
+    matches = difflib.get_close_matches(lowered, list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def parse_bool(text: str, *, what: str) -> bool:
+    """yes/no/true/false/on/off (and y/n/1/0)."""
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise InvalidRequest(f"`{text}` is not a valid {what}; write `yes` or `no` (or true/false, on/off).")
+
+
+def _choice(text: str, choices: tuple[str, ...] | list[str], *, what: str) -> str:
+    lowered = text.strip().lower()
+    if lowered in choices:
+        return lowered
+    suggestion = _closest(lowered, choices)
+    raise CommandError(
+        f"`{text}` is not a valid {what}; choose one of {', '.join(f'`{c}`' for c in choices)}.",
+        suggestion=suggestion,
+    )
+
+
+def parse_model(text: str, *, what: str = "model") -> str:
+    """A Hub repo id (`Qwen/Qwen2.5-7B-Instruct`) or a local directory (`/models/llama`)."""
+    if _MODEL_RE.fullmatch(text) or (_LOCAL_MODEL_RE.fullmatch(text) and ".." not in text.split("/")):
+        return text
+    raise InvalidRequest(
+        f"`{text}` is not a valid {what}; give a Hugging Face repo id like `Qwen/Qwen2.5-7B-Instruct` "
+        "or a local directory like `/models/my-model`."
+    )
+
+
+def parse_accel(text: str) -> str:
+    """`NAME[:COUNT]` as SkyPilot spells it; normalised to `NAME:COUNT`.
+
+    The GPU name is checked against the catalogue (`core.gpus`) when it is available, which also
+    suggests close spellings; otherwise only the shape is checked here and the service checks the name.
+    """
+    match = _ACCEL_RE.fullmatch(text.strip())
+    if not match or (match.group(2) is not None and int(match.group(2)) <= 0):
+        raise InvalidRequest(
+            f"`{text}` is not a valid accelerator; write it as SkyPilot does, `NAME:COUNT`, e.g. `A100-80GB:2`, `L4:1`, `H100:8`."
+        )
+    try:
+        from core.gpus import parse_accelerators
+
+        return str(parse_accelerators(text.strip()))
+    except NotImplementedError:  # catalogue not filled in yet: keep the user's spelling
+        return f"{match.group(1)}:{match.group(2) or 1}"
+
+
+def parse_name(text: str) -> str:
+    """An endpoint name: lowercase letters, digits and dashes, starting with a letter, at most 40 chars."""
+    if NAME_RE.fullmatch(text):
+        return text
+    raise InvalidRequest(
+        f"`{text}` is not a valid endpoint name; use 1-40 lowercase letters, digits and dashes, "
+        "starting with a letter and not ending with a dash (e.g. `qwen-7b`)."
+    )
+
+
+def _positive_int(text: str, *, what: str, maximum: int) -> int:
+    if text.isdigit() and 0 < int(text) <= maximum:
+        return int(text)
+    raise InvalidRequest(f"`{text}` is not a valid {what}; write a whole number from 1 to {maximum}.")
+
+
+def _region(text: str) -> str:
+    if _REGION_RE.fullmatch(text.lower()):
+        return text.lower()
+    raise InvalidRequest(f"`{text}` is not a valid region; write it as the cloud does, e.g. `us-central1`.")
+
+
+@dataclass(frozen=True)
+class _Option:
+    field: str  # UpCommand / UpRequest field
+    fit_field: str | None  # FitOptions field when `fit` takes it too
+    parse: Callable[[str], Any]
+    example: str
+
+
+OPTIONS: dict[str, _Option] = {
+    "engine": _Option("engine", "engine", lambda v: _choice(v, ENGINES, what="engine"), "vllm"),
+    "ctx": _Option("max_model_len", "max_model_len", lambda v: parse_tokens(v), "32k"),
+    "quant": _Option(
+        "quantization", "quantization", lambda v: _choice(v, QUANTIZATIONS, what="quantization"), "fp8"
+    ),
+    "dtype": _Option("dtype", "dtype", lambda v: DTYPES[_choice(v, list(DTYPES), what="dtype")], "bf16"),
+    "kv": _Option(
+        "kv_cache_dtype", "kv_cache_dtype", lambda v: _choice(v, KV_DTYPES, what="KV cache dtype"), "fp8"
+    ),
+    "spot": _Option("spot", None, lambda v: parse_bool(v, what="value for `spot=`"), "yes"),
+    "idle": _Option("idle_timeout", None, lambda v: parse_duration(v, what="idle timeout"), "45m"),
+    "ttl": _Option("ttl", None, lambda v: parse_duration(v, what="lifetime (ttl)"), "8h"),
+    "max-cost": _Option("max_cost", None, lambda v: parse_money(v, what="cost cap"), "50"),
+    "name": _Option("name", None, parse_name, "qwen-7b"),
+    "draft": _Option("draft_model", "draft_model", lambda v: parse_model(v, what="draft model"), "MODEL"),
+    "spec-tokens": _Option(
+        "speculative_tokens",
+        "speculative_tokens",
+        lambda v: _positive_int(v, what="number of speculative tokens", maximum=MAX_SPEC_TOKENS),
+        "3",
+    ),
+    "cloud": _Option("cloud", None, lambda v: _choice(v, CLOUDS, what="cloud"), "gcp"),
+    "region": _Option("region", None, _region, "us-central1"),
+    "relaunch": _Option("relaunch", None, lambda v: parse_bool(v, what="value for `relaunch=`"), "yes"),
+}
+FIT_OPTIONS = tuple(key for key, opt in OPTIONS.items() if opt.fit_field)
+
+
+# --- parsing -------------------------------------------------------------------------------------
+
+_SLACK_LINK = re.compile(r"<([^<>|]*)(?:\|([^<>]*))?>")
+
+
+def normalise_text(text: str) -> str:
+    """Undo what Slack does to slash-command text: HTML entities, auto-links `<url|label>`, smart quotes."""
+    text = _SLACK_LINK.sub(lambda m: m.group(2) or m.group(1), text)
+    text = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    for smart, plain in (("\u201c", '"'), ("\u201d", '"'), ("\u2018", "'"), ("\u2019", "'"), ("\u00a0", " ")):
+        text = text.replace(smart, plain)
+    return text
+
+
+def parse_command(text: str) -> Command:
+    """Parse the text after `/endpoint`; raise CommandError with usage and a suggestion on any mistake."""
+    tokens = normalise_text(text).split()
+    if not tokens:
+        return HelpCommand()
+    sub, args = tokens[0].lower(), tokens[1:]
+    if sub in ("help", "-h", "--help", "?"):
+        return _parse_help(args)
+    parsers = {
+        "up": _parse_up,
+        "fit": _parse_fit,
+        "list": _parse_list,
+        "status": _parse_status,
+        "down": _parse_down,
+        "extend": _parse_extend,
+    }
+    if sub not in parsers:
+        raise CommandError(
+            f"`{tokens[0]}` is not an `{COMMAND}` command.",
+            suggestion=_closest(sub, list(USAGE), _SUBCOMMAND_HINTS),
+            usage=" · ".join(USAGE[name] for name in ("up", "fit", "list", "status", "down", "extend")),
+        )
+    return parsers[sub](args)
+
+
+def _split(args: list[str], sub: str, allowed: tuple[str, ...]) -> tuple[list[str], dict[str, str]]:
+    """Positional arguments and `key=value` options (keys checked against `allowed`)."""
+    positional: list[str] = []
+    options: dict[str, str] = {}
+    for token in args:
+        if "=" not in token:
+            if token.startswith("-"):
+                key = token.lstrip("-")
+                raise CommandError(
+                    f"Options are written `key=value`, not `{token}`.",
+                    suggestion=f"{_closest(key, allowed, _OPTION_HINTS) or key}=...",
+                    usage=USAGE[sub],
+                )
+            positional.append(token)
+            continue
+        raw_key, value = token.split("=", 1)
+        key = raw_key.lstrip("-").lower()
+        if key not in allowed:
+            if key in OPTIONS:
+                raise CommandError(f"`{key}=` applies to `up` only, not `{sub}`.", usage=USAGE[sub])
+            suggestion = _closest(key, allowed, _OPTION_HINTS)
+            raise CommandError(
+                f"Unknown option `{raw_key}=`.",
+                suggestion=f"{suggestion}={value or OPTIONS[suggestion].example}" if suggestion else None,
+                usage=USAGE[sub],
+            )
+        if key in options:
+            raise CommandError(f"`{key}=` is given twice; keep one.", usage=USAGE[sub])
+        if not value:
+            raise CommandError(
+                f"`{key}=` has no value; write it like `{key}={OPTIONS[key].example}`.", usage=USAGE[sub]
+            )
+        options[key] = value
+    return positional, options
+
+
+def _values(options: dict[str, str], sub: str, *, fit: bool) -> dict[str, Any]:
+    parsed: dict[str, Any] = {}
+    for key, value in options.items():
+        option = OPTIONS[key]
+        try:
+            result = option.parse(value)
+        except CommandError as exc:
+            raise CommandError(
+                f"`{key}=`: {exc.problem}",
+                suggestion=f"{key}={exc.suggestion}" if exc.suggestion else None,
+                usage=USAGE[sub],
+            ) from None
+        except InvalidRequest as exc:
+            raise CommandError(f"`{key}=`: {exc}", usage=USAGE[sub]) from None
+        parsed[option.fit_field if fit else option.field] = result
+    return parsed
+
+
+def _check_speculation(values: dict[str, Any], sub: str) -> None:
+    if values.get("speculative_tokens") is not None and not values.get("draft_model"):
+        raise CommandError("`spec-tokens=` needs a draft model: add `draft=MODEL`.", usage=USAGE[sub])
+
+
+def _parse_up(args: list[str]) -> UpCommand:
+    positional, options = _split(args, "up", tuple(OPTIONS))
+    if len(positional) < 2:
+        missing = "MODEL and ACCEL" if not positional else "ACCEL (which GPUs, e.g. `A100-80GB:1`)"
+        raise CommandError(f"`up` needs {missing}.", usage=USAGE["up"])
+    if len(positional) > 2:
+        raise CommandError(
+            f"`up` takes MODEL and ACCEL, then `key=value` options; `{positional[2]}` is extra.",
+            usage=USAGE["up"],
+        )
+    model = _positional(parse_model, positional[0], "up")
+    accel = _positional(parse_accel, positional[1], "up")
+    values = _values(options, "up", fit=False)
+    _check_speculation(values, "up")
+    return UpCommand(model=model, accelerators=accel, **values)
+
+
+def _parse_fit(args: list[str]) -> FitCommand:
+    positional, options = _split(args, "fit", FIT_OPTIONS)
+    if not positional:
+        raise CommandError("`fit` needs a MODEL.", usage=USAGE["fit"])
+    if len(positional) > 2:
+        raise CommandError(
+            f"`fit` takes MODEL and optionally ACCEL, then `key=value` options; `{positional[2]}` is extra.",
+            usage=USAGE["fit"],
+        )
+    model = _positional(parse_model, positional[0], "fit")
+    accel = _positional(parse_accel, positional[1], "fit") if len(positional) == 2 else None
+    values = _values(options, "fit", fit=True)
+    _check_speculation(values, "fit")
+    return FitCommand(model=model, accelerators=accel, options=values)
+
+
+def _positional(parse: Callable[[str], str], value: str, sub: str) -> str:
+    try:
+        return parse(value)
+    except InvalidRequest as exc:
+        raise CommandError(str(exc), usage=USAGE[sub]) from None
+
+
+def _parse_list(args: list[str]) -> ListCommand:
+    if not args:
+        return ListCommand()
+    if len(args) == 1 and args[0].lower() == "all":
+        return ListCommand(include_terminal=True)
+    raise CommandError(
+        f"`list` takes nothing or `all`, not `{' '.join(args)}`.",
+        suggestion="list all" if _closest(args[0], ["all"]) else None,
+        usage=USAGE["list"],
+    )
+
+
+def _one_name(args: list[str], sub: str) -> str:
+    if len(args) != 1:
+        problem = f"`{sub}` needs the endpoint's NAME" if not args else f"`{sub}` takes one NAME"
+        raise CommandError(f"{problem} (see `{COMMAND} list`).", usage=USAGE[sub])
+    return _positional(parse_name, args[0].lower(), sub)
+
+
+def _parse_status(args: list[str]) -> StatusCommand:
+    return StatusCommand(name=_one_name(args, "status"))
+
+
+def _parse_down(args: list[str]) -> DownCommand:
+    return DownCommand(name=_one_name(args, "down"))
+
+
+def _parse_extend(args: list[str]) -> ExtendCommand:
+    if len(args) != 2:
+        raise CommandError(
+            "`extend` needs the endpoint's NAME and how long, e.g. `2h`.", usage=USAGE["extend"]
+        )
+    name = _positional(parse_name, args[0].lower(), "extend")
+    try:
+        by = parse_duration(args[1].removeprefix("+"), what="extension")
+    except InvalidRequest as exc:
+        raise CommandError(str(exc), usage=USAGE["extend"]) from None
+    return ExtendCommand(name=name, by=by)
+
+
+def _parse_help(args: list[str]) -> HelpCommand:
+    if not args:
+        return HelpCommand()
+    topic = args[0].lower()
+    if len(args) > 1 or topic not in USAGE:
+        raise CommandError(
+            f"No help on `{' '.join(args)}`.",
+            suggestion=f"help {s}" if (s := _closest(topic, list(USAGE), _SUBCOMMAND_HINTS)) else None,
+            usage=USAGE["help"],
+        )
+    return HelpCommand(topic=topic)
+
+
+def help_text(topic: str | None = None) -> str:
+    """The reply to `/endpoint help [COMMAND]` (mrkdwn that also reads fine as plain text)."""
+    if topic:
+        return f"{USAGE[topic]}\n{SUMMARY[topic]}"
+    lines = ["*`/endpoint` commands*"]
+    lines += [f"• {USAGE[name]}: {SUMMARY[name]}" for name in USAGE]
+    lines.append(
+        "Example: `/endpoint up Qwen/Qwen2.5-7B-Instruct L4:1 ctx=16k idle=30m`. "
+        "Durations like `45m`, `8h`; context like `32k`; money like `$50`."
+    )
+    return "\n".join(lines)

@@ -1,0 +1,320 @@
+"""The `/endpoint` parser: every command, every option, and the mistakes people make."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from bot.commands import (
+    CommandError,
+    DownCommand,
+    ExtendCommand,
+    FitCommand,
+    HelpCommand,
+    ListCommand,
+    StatusCommand,
+    UpCommand,
+    help_text,
+    parse_command,
+)
+from core.endpoints.service import UpRequest
+from core.errors import InvalidRequest
+
+MODEL = "Qwen/Qwen2.5-7B-Instruct"
+
+
+def test_up_minimal() -> None:
+    cmd = parse_command(f"up {MODEL} L4:1")
+    assert isinstance(cmd, UpCommand)
+    assert cmd.model == MODEL
+    assert cmd.accelerators.upper() == "L4:1"
+    assert cmd.engine is None and cmd.spot is None and cmd.relaunch is False
+
+
+def test_up_count_defaults_to_one() -> None:
+    cmd = parse_command(f"up {MODEL} L4")
+    assert isinstance(cmd, UpCommand)
+    assert cmd.accelerators.upper().endswith(":1")
+
+
+def test_up_every_option() -> None:
+    cmd = parse_command(
+        f"up {MODEL} H100:2 engine=sglang ctx=32k quant=fp8 dtype=bf16 kv=fp8 spot=yes idle=45m ttl=8h "
+        "max-cost=$50 name=qwen-7b draft=Qwen/Qwen2.5-0.5B-Instruct spec-tokens=3 cloud=gcp "
+        "region=us-central1 relaunch=on"
+    )
+    assert cmd == UpCommand(
+        model=MODEL,
+        accelerators=cmd.accelerators,
+        engine="sglang",
+        max_model_len=32768,
+        quantization="fp8",
+        dtype="bfloat16",
+        kv_cache_dtype="fp8",
+        spot=True,
+        idle_timeout=timedelta(minutes=45),
+        ttl=timedelta(hours=8),
+        max_cost=50.0,
+        name="qwen-7b",
+        draft_model="Qwen/Qwen2.5-0.5B-Instruct",
+        speculative_tokens=3,
+        cloud="gcp",
+        region="us-central1",
+        relaunch=True,
+    )
+
+
+def test_up_maps_to_up_request() -> None:
+    cmd = parse_command(f"up {MODEL} L4:1 idle=30m max-cost=12.5 spot=off")
+    assert isinstance(cmd, UpCommand)
+    request = cmd.to_request(owner_id="U1", channel_id="C1")
+    assert isinstance(request, UpRequest)
+    assert request.owner_id == "U1" and request.channel_id == "C1"
+    assert request.idle_timeout == timedelta(minutes=30)
+    assert request.max_cost == 12.5
+    assert request.spot is False
+    assert request.model == MODEL
+
+
+@pytest.mark.parametrize(
+    ("word", "value"),
+    [
+        ("yes", True),
+        ("no", False),
+        ("true", True),
+        ("false", False),
+        ("on", True),
+        ("off", False),
+        ("YES", True),
+    ],
+)
+def test_booleans(word: str, value: bool) -> None:
+    cmd = parse_command(f"up {MODEL} L4:1 spot={word}")
+    assert isinstance(cmd, UpCommand) and cmd.spot is value
+
+
+@pytest.mark.parametrize(
+    ("word", "dtype"),
+    [
+        ("bf16", "bfloat16"),
+        ("fp16", "float16"),
+        ("half", "float16"),
+        ("auto", "auto"),
+        ("float32", "float32"),
+    ],
+)
+def test_dtype_aliases(word: str, dtype: str) -> None:
+    cmd = parse_command(f"up {MODEL} L4:1 dtype={word}")
+    assert isinstance(cmd, UpCommand) and cmd.dtype == dtype
+
+
+def test_keys_are_case_insensitive_and_values_of_enums_too() -> None:
+    cmd = parse_command(f"UP {MODEL} L4:1 Engine=SGLang")
+    assert isinstance(cmd, UpCommand) and cmd.engine == "sglang"
+
+
+def test_local_model_directory() -> None:
+    cmd = parse_command("up /models/my-model L4:1")
+    assert isinstance(cmd, UpCommand) and cmd.model == "/models/my-model"
+
+
+def test_fit_without_accel() -> None:
+    assert parse_command(f"fit {MODEL}") == FitCommand(model=MODEL, accelerators=None, options={})
+
+
+def test_fit_with_accel_and_options_uses_fit_option_names() -> None:
+    cmd = parse_command(f"fit {MODEL} A100-80GB:1 ctx=4096 engine=vllm kv=fp8_e4m3")
+    assert isinstance(cmd, FitCommand)
+    assert cmd.accelerators is not None and cmd.accelerators.upper() == "A100-80GB:1"
+    assert cmd.options == {"max_model_len": 4096, "engine": "vllm", "kv_cache_dtype": "fp8_e4m3"}
+
+
+def test_fit_with_options_and_no_accel() -> None:
+    cmd = parse_command(f"fit {MODEL} ctx=128k")
+    assert cmd == FitCommand(model=MODEL, accelerators=None, options={"max_model_len": 131072})
+
+
+def test_fit_refuses_up_only_options() -> None:
+    with pytest.raises(CommandError, match="applies to `up` only"):
+        parse_command(f"fit {MODEL} idle=30m")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("list", ListCommand(include_terminal=False)),
+        ("list all", ListCommand(include_terminal=True)),
+        ("LIST ALL", ListCommand(include_terminal=True)),
+        ("status qwen-7b", StatusCommand(name="qwen-7b")),
+        ("down qwen-7b", DownCommand(name="qwen-7b")),
+        ("down Qwen-7B", DownCommand(name="qwen-7b")),
+        ("extend qwen-7b 2h", ExtendCommand(name="qwen-7b", by=timedelta(hours=2))),
+        ("extend qwen-7b +1h30m", ExtendCommand(name="qwen-7b", by=timedelta(minutes=90))),
+        ("", HelpCommand()),
+        ("   ", HelpCommand()),
+        ("help", HelpCommand()),
+        ("help up", HelpCommand(topic="up")),
+    ],
+)
+def test_other_commands(text: str, expected: object) -> None:
+    assert parse_command(text) == expected
+
+
+def test_slack_escaping_and_links_are_undone() -> None:
+    cmd = parse_command("up <http://Qwen/Qwen2.5-7B-Instruct|Qwen/Qwen2.5-7B-Instruct> L4:1 name=a")
+    assert isinstance(cmd, UpCommand) and cmd.model == MODEL
+
+
+# --- mistakes -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "suggestion"),
+    [
+        ("stop qwen-7b", "down"),
+        ("lst", "list"),
+        ("stauts x", "status"),
+        ("upp m L4:1", "up"),
+        ("launch m L4:1", "up"),
+        ("extnd x 2h", "extend"),
+    ],
+)
+def test_unknown_subcommand_suggests_the_closest(text: str, suggestion: str) -> None:
+    with pytest.raises(CommandError) as info:
+        parse_command(text)
+    assert info.value.suggestion == suggestion
+    assert f"Did you mean `{suggestion}`" in str(info.value)
+    assert "Usage:" in str(info.value)
+
+
+def test_gibberish_subcommand_has_no_suggestion_but_usage() -> None:
+    with pytest.raises(CommandError) as info:
+        parse_command("xyzzy")
+    assert info.value.suggestion is None
+    assert "/endpoint up MODEL ACCEL" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("option", "suggestion"),
+    [
+        ("contxt=32k", "ctx=32k"),
+        ("engin=vllm", "engine=vllm"),
+        ("max_cost=50", "max-cost=50"),
+        ("max-model-len=4096", "ctx=4096"),
+        ("quantization=fp8", "quant=fp8"),
+        ("spec_tokens=3", "spec-tokens=3"),
+        ("idel=30m", "idle=30m"),
+    ],
+)
+def test_unknown_option_suggests_the_closest(option: str, suggestion: str) -> None:
+    with pytest.raises(CommandError) as info:
+        parse_command(f"up {MODEL} L4:1 {option}")
+    assert info.value.suggestion == suggestion
+    assert "Unknown option" in str(info.value)
+    assert "Usage: `/endpoint up" in str(info.value)
+
+
+def test_dash_dash_options_are_explained() -> None:
+    with pytest.raises(CommandError, match="key=value") as info:
+        parse_command(f"up {MODEL} L4:1 --max-model-len 4096")
+    assert info.value.suggestion == "ctx=..."
+
+
+@pytest.mark.parametrize(
+    ("option", "fragment", "suggestion"),
+    [
+        ("engine=vlm", "not a valid engine", "engine=vllm"),
+        ("engine=tgi", "not a valid engine", None),
+        ("quant=fp9", "not a valid quantization", "quant=fp8"),
+        ("kv=fp8e4m3", "not a valid KV cache dtype", "kv=fp8_e4m3"),
+        ("cloud=gpc", "not a valid cloud", "cloud=gcp"),
+        ("dtype=bfloat61", "not a valid dtype", "dtype=bfloat16"),
+    ],
+)
+def test_bad_enumerated_values_suggest(option: str, fragment: str, suggestion: str | None) -> None:
+    with pytest.raises(CommandError, match=fragment) as info:
+        parse_command(f"up {MODEL} L4:1 {option}")
+    assert info.value.suggestion == suggestion
+
+
+@pytest.mark.parametrize(
+    ("option", "fragment"),
+    [
+        ("ctx=32kb", "not a valid context length"),
+        ("ctx=0", "not a valid context length"),
+        ("idle=45", "45m"),
+        ("ttl=8 hours", None),
+        ("ttl=forever", "8h"),
+        ("max-cost=fifty", "\\$50"),
+        ("max-cost=-5", "\\$50"),
+        ("spot=maybe", "yes"),
+        ("relaunch=2", "yes"),
+        ("name=Qwen_7B", "endpoint name"),
+        ("name=-x", "endpoint name"),
+        ("name=x-", "endpoint name"),
+        ("spec-tokens=0", "whole number"),
+        ("spec-tokens=abc", "whole number"),
+        ("region=us central", None),
+        ("draft=../../etc", "draft model"),
+        ("ctx=", "has no value"),
+    ],
+)
+def test_malformed_values_are_refused(option: str, fragment: str | None) -> None:
+    with pytest.raises(InvalidRequest) as info:
+        parse_command(f"up {MODEL} L4:1 {option}")
+    if fragment:
+        assert info.value.args and __import__("re").search(fragment, str(info.value))
+    assert "Usage:" in str(info.value)
+
+
+def test_spec_tokens_need_a_draft() -> None:
+    with pytest.raises(CommandError, match="draft=MODEL"):
+        parse_command(f"up {MODEL} L4:1 spec-tokens=3")
+
+
+def test_duplicate_option() -> None:
+    with pytest.raises(CommandError, match="given twice"):
+        parse_command(f"up {MODEL} L4:1 ctx=4k ctx=8k")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("up", "needs MODEL and ACCEL"),
+        (f"up {MODEL}", "needs ACCEL"),
+        (f"up {MODEL} L4:1 extra", "is extra"),
+        (f"up {MODEL} L4:0", "not a valid accelerator"),
+        (f"up {MODEL} 4xL4", "not a valid accelerator"),
+        (f"up {MODEL} L4:two", "not a valid accelerator"),
+        ("up ;rm L4:1", "not a valid model"),
+        ("up $(reboot) L4:1", "not a valid model"),
+        ("fit", "needs a MODEL"),
+        (f"fit {MODEL} L4:1 more", "is extra"),
+        ("status", "needs the endpoint's NAME"),
+        ("down a b", "takes one NAME"),
+        ("down a;b", "endpoint name"),
+        ("extend x", "needs the endpoint's NAME and how long"),
+        ("extend x 2", "45m"),
+        ("extend x forever", "45m"),
+        ("list mine", "takes nothing or `all`"),
+        ("help nonsense", "No help"),
+    ],
+)
+def test_structural_mistakes(text: str, fragment: str) -> None:
+    with pytest.raises(CommandError, match=fragment.replace("(", "\\(")) as info:
+        parse_command(text)
+    assert info.value.usage
+
+
+def test_list_typo_suggests_all() -> None:
+    with pytest.raises(CommandError) as info:
+        parse_command("list al")
+    assert info.value.suggestion == "list all"
+
+
+def test_help_text_lists_every_command() -> None:
+    text = help_text()
+    for sub in ("up", "fit", "list", "status", "down", "extend", "help"):
+        assert f"/endpoint {sub}" in text
+    assert help_text("extend").startswith("`/endpoint extend NAME 2h`")
