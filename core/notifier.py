@@ -9,10 +9,15 @@ CONTRACT: used by core.endpoints and core.watchdog.
 
 from __future__ import annotations
 
+import logging
+import sys
+import threading
 from dataclasses import dataclass
-from typing import Literal, Protocol
+from typing import Literal, Protocol, TextIO
 
 from core.endpoints.views import EndpointView
+
+log = logging.getLogger(__name__)
 
 ActionKind = Literal["stop", "extend_1h", "extend_4h", "keep_alive"]
 
@@ -49,3 +54,51 @@ class Notifier(Protocol):
 
     def direct_message(self, user_id: str, text: str, *, actions: tuple[Action, ...] = ()) -> None:
         """DM a person, optionally with buttons."""
+
+
+class ConsoleNotifier:
+    """Prints what the bot would say to a text stream (the CLI's notifier).
+
+    One line per message, prefixed with the endpoint's name; the API key is printed once, by
+    `endpoint_ready`, and nowhere else. Delivery errors (a closed pipe) are logged and swallowed.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def _print(self, text: str) -> None:
+        try:
+            with self._lock:
+                stream = self._stream or sys.stdout
+                stream.write(text + "\n")
+                stream.flush()
+        except Exception:  # a console that went away must not change an endpoint's state
+            log.warning("could not write to the console", exc_info=True)
+
+    def announce(self, endpoint: EndpointView) -> ChatRef | None:
+        self._print(
+            f"[{endpoint.name}] {endpoint.model} on {endpoint.accelerators} ({endpoint.engine}): "
+            f"{endpoint.state.value.lower()}, about ${endpoint.price_per_hour:,.2f}/h"
+            f"{' (estimate)' if endpoint.price_is_estimate else ''}"
+        )
+        return None
+
+    def endpoint_changed(self, endpoint: EndpointView) -> None:
+        self._print(f"[{endpoint.name}] state: {endpoint.state.value}")
+
+    def thread_post(self, endpoint: EndpointView, text: str) -> None:
+        self._print(f"[{endpoint.name}] {text}")
+
+    def endpoint_ready(self, endpoint: EndpointView, *, api_key: str) -> None:
+        self._print(f"[{endpoint.name}] ready at {endpoint.url}")
+        self._print(f"[{endpoint.name}] API key (shown once): {api_key}")
+        self._print(
+            f"[{endpoint.name}] try: curl {endpoint.url}/v1/chat/completions "
+            f'-H "Authorization: Bearer $API_KEY" -H "Content-Type: application/json" '
+            f'-d \'{{"model": "{endpoint.model}", "messages": [{{"role": "user", "content": "Hello"}}]}}\''
+        )
+
+    def direct_message(self, user_id: str, text: str, *, actions: tuple[Action, ...] = ()) -> None:
+        choices = "".join(f" [{a.label}]" for a in actions)
+        self._print(f"(to {user_id}) {text}{choices}")

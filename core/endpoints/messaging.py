@@ -1,0 +1,100 @@
+"""What the lifecycle says to people: every sentence posted in an endpoint's thread or DM'd to its owner.
+
+Kept apart from the flows so the wording can be read (and reviewed) in one place. Pure functions of
+views and numbers; no I/O, never a secret (API keys are posted by the notifier's `endpoint_ready`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from core.clock import as_utc
+from core.endpoints.views import EndpointView
+from core.units import format_duration, format_money
+
+
+def provisioning(view: EndpointView, *, where: str | None = None) -> str:
+    place = f" on {where}" if where else ""
+    return (
+        f"Provisioning {view.accelerators}{place} (cluster `{view.cluster_name}`). "
+        f"This usually takes a few minutes; you are billed about {format_money(view.price_per_hour)}/h from now."
+    )
+
+
+def engine_starting(view: EndpointView) -> str:
+    return f"The cluster is up. Starting {view.engine} for `{view.model}`."
+
+
+def weights_loading(view: EndpointView) -> str:
+    return "The engine is loading weights and warming up; the URL and key follow once a real completion succeeds."
+
+
+def ready(view: EndpointView, *, took: timedelta | None) -> str:
+    after = f" after {format_duration(took)}" if took else ""
+    return f"Ready{after}: `{view.url}` answered a chat completion."
+
+
+def launch_failed(view: EndpointView, *, reason: str) -> str:
+    return f"The launch failed: {reason} Tearing the cluster down so it stops billing."
+
+
+def restarted_during_launch() -> str:
+    """failure_reason for a launch whose API key died with the bot process (see flows.resume_launch)."""
+    return (
+        "The bot restarted while this endpoint was launching, and its API key (kept only in memory) "
+        "was lost with it. The cluster was torn down; please run `up` again."
+    )
+
+
+def stopping(view: EndpointView) -> str:
+    why = f" ({view.stop_reason})" if view.stop_reason else ""
+    return f"Stopping{why}. Tearing the cluster down."
+
+
+def stopped_summary(view: EndpointView, *, now: datetime) -> str:
+    """Final reply on stop: how long it ran and what it cost."""
+    parts = []
+    uptime = uptime_of(view, now=now)
+    if uptime is not None:
+        parts.append(f"ran for {format_duration(uptime)}")
+    parts.append(f"cost about {format_money(view.cost_so_far)}")
+    ending = "failed and was torn down" if view.failure_reason else "stopped; the cluster is gone"
+    return f"`{view.name}` {ending}: " + ", ".join(parts) + "."
+
+
+def uptime_of(view: EndpointView, *, now: datetime) -> timedelta | None:
+    start = as_utc(view.provisioned_at) or as_utc(view.requested_at)
+    end = as_utc(view.stopped_at) or now
+    if start is None:
+        return None
+    return max(end - start, timedelta(0))
+
+
+def teardown_failed(view: EndpointView, *, error: str, attempts: int) -> str:
+    return (
+        f"I could not tear down cluster `{view.cluster_name}` after {attempts} attempts ({error}). "
+        "It may still be billing; I will keep retrying. If this persists, run `sky down "
+        f"{view.cluster_name}` by hand."
+    )
+
+
+def lost(view: EndpointView) -> str:
+    return (
+        f"`{view.name}` is gone: its cluster `{view.cluster_name}` no longer exists (spot preemption, or it "
+        "was deleted outside the bot). Nothing is billing for it now. Run `up` again to get a new one."
+    )
+
+
+def already_stopped(view: EndpointView) -> str:
+    return f"`{view.name}` is already {view.state.value.lower()}; nothing to stop."
+
+
+def already_stopping(view: EndpointView) -> str:
+    return f"`{view.name}` is already stopping."
+
+
+def extended(view: EndpointView, *, by: timedelta, capped: bool, ceiling: datetime) -> str:
+    note = (
+        f" (capped at the {format_duration(ceiling - as_utc(view.requested_at))} ceiling)" if capped else ""
+    )
+    return f"Extended by {format_duration(by)}{note}: now expires at {as_utc(view.expires_at):%Y-%m-%d %H:%M} UTC."

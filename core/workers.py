@@ -1,0 +1,111 @@
+"""The bot's own worker pool: where launches, readiness checks and teardowns run.
+
+Chat listeners must answer within seconds, so every slow step is handed to this pool. It is a thin
+wrapper around `ThreadPoolExecutor` that:
+- names its threads (`epb-worker_3`), so a stack dump says whose thread it is;
+- wraps every task so no exception escapes a worker thread silently: it is logged with the task's
+  name (the flows themselves turn errors into endpoint states; this is the last line of defence);
+- counts tasks in flight (and the peak), and lets tests and the CLI wait until it is idle (`join`).
+
+Not for: scheduling periodic work (see `core.wiring`), or anything that must survive a restart
+(intent lives in the store; reconcile picks work up again after a restart).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+class WorkerPool:
+    """A fixed-size pool of named threads with idle-waiting and no silent failures."""
+
+    def __init__(self, *, size: int, name: str = "epb-worker") -> None:
+        if size < 1:
+            raise ValueError("a worker pool needs at least one thread")
+        self.size = size
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
+        self._idle = threading.Condition()
+        self._pending = 0  # submitted and not finished (queued or running)
+        self._running = 0
+        self._peak_running = 0
+        self._failures = 0
+        self._closed = False
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> WorkerPool:
+        return cls(size=settings.worker_threads)
+
+    def submit(
+        self, fn: Callable[..., Any], /, *args: Any, task_name: str | None = None, **kwargs: Any
+    ) -> Future:
+        """Run `fn(*args, **kwargs)` on a worker thread. The returned future never holds an exception
+        that nobody looked at: failures are logged here."""
+        label = task_name or getattr(fn, "__qualname__", repr(fn))
+        with self._idle:
+            if self._closed:
+                raise RuntimeError("the worker pool is shut down")
+            self._pending += 1
+        try:
+            future = self._executor.submit(self._run, label, fn, args, kwargs)
+        except BaseException:
+            self._done()
+            raise
+        # Counted down when the future settles: after running, or when cancelled at shutdown.
+        future.add_done_callback(lambda _f: self._done())
+        return future
+
+    def _run(self, label: str, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+        with self._idle:
+            self._running += 1
+            self._peak_running = max(self._peak_running, self._running)
+        try:
+            return fn(*args, **kwargs)
+        except BaseException:  # a worker thread is the end of the line: log, never lose it
+            with self._idle:
+                self._failures += 1
+            log.exception("task %s failed in a worker thread", label)
+            return None
+        finally:
+            with self._idle:
+                self._running -= 1
+
+    def _done(self) -> None:
+        with self._idle:
+            self._pending -= 1
+            if self._pending == 0:
+                self._idle.notify_all()
+
+    def join(self, timeout: float | None = None) -> bool:
+        """Block until no task is queued or running (tasks may submit more tasks). False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._pending == 0, timeout=timeout)
+
+    @property
+    def in_flight(self) -> int:
+        """Tasks queued or running right now."""
+        with self._idle:
+            return self._pending
+
+    @property
+    def peak_running(self) -> int:
+        """The most tasks that ran at the same time since the pool started."""
+        with self._idle:
+            return self._peak_running
+
+    @property
+    def failures(self) -> int:
+        """Tasks that ended with an exception (each was logged)."""
+        with self._idle:
+            return self._failures
+
+    def shutdown(self, *, wait: bool = True, cancel_pending: bool = False) -> None:
+        """Refuse new tasks; optionally wait for running ones and drop queued ones."""
+        with self._idle:
+            self._closed = True
+        self._executor.shutdown(wait=wait, cancel_futures=cancel_pending)
