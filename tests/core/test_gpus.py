@@ -1,0 +1,118 @@
+"""The GPU catalogue and `NAME:COUNT` parsing."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.errors import InvalidRequest
+from core.gpus import CATALOG, AcceleratorRequest, get_gpu, parse_accelerators
+
+REQUIRED = [
+    "T4", "L4", "A10", "A10G", "L40S", "V100", "V100-32GB", "A100", "A100-80GB", "H100", "H200",
+    "B200", "H20", "MI300X", "MI355X", "L40", "A40", "A6000", "RTXPRO6000", "GB200", "B300",
+    "H100-MEGA", "MI250X", "MI325X",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_required_parts_are_listed_under_skypilot_spelling(name: str) -> None:
+    assert CATALOG[name].name == name
+
+
+@pytest.mark.parametrize("name", list(CATALOG))
+def test_every_catalogue_gpu_parses_in_any_case(name: str) -> None:
+    for spelling in (name, name.lower(), name.upper()):
+        request = parse_accelerators(f"{spelling}:1")
+        assert request.gpu is CATALOG[name]
+        assert str(request) == f"{name}:1"
+    assert parse_accelerators(name).count == 1
+
+
+@pytest.mark.parametrize("spec", list(CATALOG.values()), ids=list(CATALOG))
+def test_specs_are_consistent(spec) -> None:
+    assert spec.memory_gib > 10
+    assert spec.gpus_per_node >= 1
+    assert spec.price_per_gpu_hour > 0
+    if spec.vendor == "amd":
+        assert spec.compute_capability is None
+        assert spec.arch.startswith("cdna")
+    else:
+        assert spec.compute_capability is not None and spec.compute_capability >= 7.0
+        # Hardware FP8 exactly from Ada (8.9) on.
+        assert spec.fp8_native == (spec.compute_capability >= 8.9)
+
+
+def test_memory_is_what_the_engines_see() -> None:
+    # memory.md: "80GB" parts expose about 79.2 GiB, an L4 about 22.5 GiB.
+    assert CATALOG["H100"].memory_gib == pytest.approx(79.2, abs=0.1)
+    assert CATALOG["A100-80GB"].memory_gib == pytest.approx(79.2, abs=0.1)
+    assert CATALOG["L4"].memory_gib == pytest.approx(22.5, abs=0.1)
+    assert CATALOG["A100"].memory_gib < 40
+    assert CATALOG["MI300X"].memory_gib > CATALOG["H200"].memory_gib > CATALOG["H100"].memory_gib
+
+
+def test_fp8_and_arch_facts() -> None:
+    assert not CATALOG["A100"].fp8_native
+    assert CATALOG["L4"].fp8_native and CATALOG["H100"].fp8_native
+    assert CATALOG["MI300X"].fp8_native and not CATALOG["MI250X"].fp8_native
+    assert CATALOG["MI355X"].arch == "cdna4"
+
+
+def test_parse_name_and_count() -> None:
+    request = parse_accelerators("a100-80gb:2")
+    assert request == AcceleratorRequest(gpu=CATALOG["A100-80GB"], count=2)
+    assert request.nodes == 1
+    assert request.per_node_spec == "A100-80GB:2"
+    assert parse_accelerators("  L4 : 4 ").count == 4
+
+
+def test_count_above_one_node_means_several_nodes() -> None:
+    request = parse_accelerators("H100:16")
+    assert (request.count, request.nodes, request.gpus_per_node) == (16, 2, 8)
+    assert request.per_node_spec == "H100:8"
+    gb = parse_accelerators("GB200:8")
+    assert (gb.nodes, gb.per_node_spec) == (2, "GB200:4")
+
+
+def test_count_that_does_not_split_into_nodes_is_refused_with_what_works() -> None:
+    with pytest.raises(InvalidRequest) as err:
+        parse_accelerators("H100:12")
+    message = str(err.value)
+    assert "H100:8" in message and "H100:16" in message and "8" in message
+
+
+def test_absurd_node_counts_are_refused() -> None:
+    with pytest.raises(InvalidRequest, match="nodes"):
+        parse_accelerators("H100:4096")
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("A100:", "no GPU count"),
+        ("A100:0", "at least 1"),
+        ("A100:x", "whole number"),
+        ("A100:-2", "whole number"),
+        ("A100:1.5", "whole number"),
+        (":2", "no GPU name"),
+        ("", "No GPU given"),
+        ("   ", "No GPU given"),
+    ],
+)
+def test_malformed_text_gets_a_clear_message(text: str, fragment: str) -> None:
+    with pytest.raises(InvalidRequest, match=fragment):
+        parse_accelerators(text)
+
+
+def test_unknown_name_lists_closest_known_names() -> None:
+    with pytest.raises(InvalidRequest) as err:
+        parse_accelerators("A100-80G:2")
+    assert "A100-80GB" in str(err.value)
+    with pytest.raises(InvalidRequest) as err:
+        get_gpu("h10")
+    assert "H100" in str(err.value)
+
+
+def test_get_gpu_is_case_insensitive() -> None:
+    assert get_gpu("mi300x") is CATALOG["MI300X"]
+    assert get_gpu("rtxpro6000").name == "RTXPRO6000"
