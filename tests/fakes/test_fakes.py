@@ -1,0 +1,271 @@
+"""The fakes themselves: the fake engine speaks the engines' HTTP surface; the fake cloud keeps its promises."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.fakes.fake_engine import FakeEngineFarm, parse_argv, start_fake_engine
+
+KEY = "epk-test-key-0123456789abcdefghij"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    out = []
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                out.append((sample.labels, sample.value))
+    return out
+
+
+def _chat(url: str, key: str | None, model: str = "m") -> httpx.Response:
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    return httpx.post(
+        f"{url}/v1/chat/completions",
+        json={"model": model, "messages": [{"role": "user", "content": "say hi to me"}], "max_tokens": 3},
+        headers=headers,
+        timeout=5,
+    )
+
+
+@pytest.mark.timeout(30)
+def test_vllm_fake_answers_openai_routes_behind_the_key() -> None:
+    with start_fake_engine(engine="vllm", model="m", api_key=KEY) as fake:
+        assert httpx.get(f"{fake.url}/health").status_code == 200  # unprotected, as in vLLM
+        assert httpx.get(f"{fake.url}/metrics").status_code == 200
+        assert httpx.get(f"{fake.url}/v1/models").status_code == 401
+        assert _chat(fake.url, None).status_code == 401
+        assert _chat(fake.url, "epk-wrong").status_code == 401
+        models = httpx.get(f"{fake.url}/v1/models", headers={"Authorization": f"Bearer {KEY}"}).json()
+        assert models["data"][0]["id"] == "m"
+        reply = _chat(fake.url, KEY)
+        assert reply.status_code == 200
+        body = reply.json()
+        assert body["choices"][0]["message"]["role"] == "assistant"
+        assert body["usage"]["completion_tokens"] == 3
+        assert _chat(fake.url, KEY, model="other").status_code == 404
+        completion = httpx.post(
+            f"{fake.url}/v1/completions",
+            json={"model": "m", "prompt": "one two", "max_tokens": 1},
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
+        assert completion.json()["choices"][0]["text"]
+
+
+@pytest.mark.timeout(30)
+def test_vllm_metrics_have_two_engines_and_move_with_traffic() -> None:
+    with start_fake_engine(engine="vllm", model="m", api_key=KEY) as fake:
+        before = httpx.get(f"{fake.url}/metrics").text
+        engines = {labels["engine"] for labels, _ in _samples(before, "vllm:prompt_tokens_total")}
+        assert engines == {"0", "1"}
+        assert sum(v for _, v in _samples(before, "vllm:generation_tokens_total")) == 0
+        for _ in range(3):
+            assert _chat(fake.url, KEY).status_code == 200
+        # Probes never move the counters.
+        httpx.get(f"{fake.url}/health")
+        after = httpx.get(f"{fake.url}/metrics").text
+        gen = _samples(after, "vllm:generation_tokens_total")
+        assert sum(v for _, v in gen) == 9
+        assert len([v for _, v in gen if v > 0]) == 2  # traffic spread over both DP engines
+        assert sum(v for _, v in _samples(after, "vllm:request_success_total")) == 3
+        assert sum(v for _, v in _samples(after, "vllm:e2e_request_latency_seconds_count")) == 3
+        inf = [
+            v
+            for labels, v in _samples(after, "vllm:time_to_first_token_seconds_bucket")
+            if labels["le"] == "+Inf"
+        ]
+        assert sum(inf) == 3
+        # A test moves the counters directly, in-process and over HTTP.
+        fake.add_traffic(requests=2, prompt_tokens=100, generation_tokens=50)
+        httpx.post(f"{fake.url}/_fake/counters", json={"generation_tokens": 7, "running": 2, "waiting": 1})
+        text = httpx.get(f"{fake.url}/metrics").text
+        assert sum(v for _, v in _samples(text, "vllm:generation_tokens_total")) == 9 + 50 + 7
+        assert sum(v for _, v in _samples(text, "vllm:num_requests_running")) == 2
+        assert sum(v for _, v in _samples(text, "vllm:num_requests_waiting")) == 1
+        assert fake.totals()["generation_tokens"] == 66
+
+
+@pytest.mark.timeout(30)
+def test_sglang_fake_ready_route_waits_for_warmup_and_metrics_need_flag() -> None:
+    with start_fake_engine(engine="sglang", model="m", api_key=KEY, warmup_delay=0.3) as fake:
+        assert httpx.get(f"{fake.url}/ready").status_code == 503
+        # /v1/models answers before warm-up ends: not a readiness signal.
+        assert (
+            httpx.get(f"{fake.url}/v1/models", headers={"Authorization": f"Bearer {KEY}"}).status_code == 200
+        )
+        assert httpx.get(f"{fake.url}/metrics").status_code == 200  # enabled by default in-process
+        deadline = time.monotonic() + 5
+        while httpx.get(f"{fake.url}/ready").status_code != 200:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert _chat(fake.url, KEY).status_code == 200
+        text = httpx.get(f"{fake.url}/metrics").text
+        assert _samples(text, "sglang:generation_tokens_total")[0][1] == 3
+        assert _samples(text, "sglang:num_requests_total")[0][1] == 1
+    with start_fake_engine(engine="sglang", model="m", metrics_enabled=False) as fake:
+        assert httpx.get(f"{fake.url}/metrics").status_code == 404
+
+
+@pytest.mark.timeout(30)
+def test_startup_delay_refuses_connections_then_opens() -> None:
+    with start_fake_engine(engine="vllm", model="m", startup_delay=0.3) as fake:
+        with pytest.raises(httpx.ConnectError):
+            httpx.get(f"{fake.url}/health", timeout=1)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                if httpx.get(f"{fake.url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.ConnectError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+
+
+@pytest.mark.timeout(30)
+def test_never_ready_fail_die_and_restart() -> None:
+    with start_fake_engine(engine="vllm", model="m", api_key=KEY, never_ready=True) as fake:
+        assert httpx.get(f"{fake.url}/health").status_code == 503
+        fake.set_never_ready(False)
+        assert httpx.get(f"{fake.url}/health").status_code == 200
+        fake.set_fail_completions(True)
+        failed = _chat(fake.url, KEY)
+        assert failed.status_code == 500
+        assert "out of memory" in failed.json()["error"]["message"]
+        fake.set_fail_completions(False)
+        assert _chat(fake.url, KEY).status_code == 200
+        assert fake.totals()["requests"] == 1
+        fake.die()
+        assert not fake.alive
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{fake.url}/health", timeout=1)
+        fake.restart(startup_delay=0)
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                if httpx.get(f"{fake.url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        assert fake.totals()["requests"] == 0  # a restarted engine starts its counters from zero
+
+
+@pytest.mark.timeout(30)
+def test_admin_die_over_http() -> None:
+    with start_fake_engine(engine="vllm", model="m") as fake:
+        assert httpx.post(f"{fake.url}/_fake/die").status_code == 200
+        deadline = time.monotonic() + 5
+        while fake.alive:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{fake.url}/health", timeout=1)
+
+
+@pytest.mark.timeout(60)
+def test_farm_serves_many_engines_from_one_thread() -> None:
+    import threading
+
+    threads_before = threading.active_count()
+    with FakeEngineFarm(50, engine="vllm", model="m", api_key=KEY) as farm:
+        assert threading.active_count() == threads_before + 1
+        ports = {engine.port for engine in farm.engines}
+        assert len(ports) == 50
+        farm.engines[7].add_traffic(requests=1, generation_tokens=11)
+        with httpx.Client() as client:
+            for i, engine in enumerate(farm.engines):
+                text = client.get(f"{engine.url}/metrics").text
+                total = sum(v for _, v in _samples(text, "vllm:generation_tokens_total"))
+                assert total == (11 if i == 7 else 0)
+
+
+def test_argv_of_both_engines_is_understood() -> None:
+    vllm = parse_argv(
+        [
+            "serve",
+            "Qwen/Qwen2.5-7B-Instruct",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "8123",
+            "--tensor-parallel-size",
+            "2",
+            "--max-model-len",
+            "4096",
+        ],
+        environ={"VLLM_API_KEY": KEY},
+    )
+    assert (vllm.engine, vllm.model, vllm.port, vllm.api_key) == (
+        "vllm",
+        "Qwen/Qwen2.5-7B-Instruct",
+        8123,
+        KEY,
+    )
+    sglang = parse_argv(
+        ["--model-path", "Qwen/Qwen2.5-7B-Instruct", "--port", "30001", "--tp-size", "2", "--enable-metrics"],
+        environ={"ENDPOINT_API_KEY": KEY},
+    )
+    assert (sglang.engine, sglang.port, sglang.api_key, sglang.metrics_enabled) == (
+        "sglang",
+        30001,
+        KEY,
+        True,
+    )
+    assert parse_argv(["--model-path", "m"], environ={}).metrics_enabled is False
+
+
+@pytest.mark.timeout(60)
+def test_runs_as_a_module_with_vllm_argv(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "VLLM_API_KEY": KEY, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.fakes.fake_engine",
+            "serve",
+            "m",
+            "--port",
+            str(port),
+            "--unknown-flag",
+            "x",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        assert _chat(url, KEY).status_code == 200
+        httpx.post(f"{url}/_fake/die")
+        assert proc.wait(timeout=10) == 1  # a dead engine is a dead process
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
