@@ -2,22 +2,91 @@
 (who is doing long-running work on an endpoint, with an expiry), and the watchdog's bookkeeping
 (`EndpointUsage`, `Reminder`).
 
+Rows are written through `core.endpoints.store` (state changes only through `store.transition`) and
+`core.claims`; this module only describes them. Datetimes are timezone-aware UTC in and out on every
+database (`UtcDateTime`); JSON columns track top-level changes (`options["x"] = ...` is saved).
+
 CONTRACT: every other package reads these names. Schema changes go through an Alembic revision in
 core/migrations/versions/.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Dialect,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from core.endpoints.states import EndpointState
 
+# Stable constraint names, so Alembic revisions can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is timezone-aware UTC in and out.
+
+    PostgreSQL stores `timestamptz`; SQLite has no time zones, so values are stored as naive UTC
+    (fixed-width text, which also keeps `<`/`>` comparisons right) and made aware again on the way out.
+    A naive datetime on the way in is a bug (whose local time is it?), so it is refused.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if not isinstance(value, datetime):
+            raise TypeError(f"expected a datetime, got {type(value).__name__}")
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(
+                f"naive datetime {value.isoformat()} given to the store: pass a timezone-aware UTC "
+                "datetime (clock.now())"
+            )
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+JsonDict = MutableDict.as_mutable(JSON)
+
 
 class Base(DeclarativeBase):
     """Declarative base of every table."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JsonDict}  # noqa: RUF012
 
 
 class Endpoint(Base):
@@ -30,25 +99,29 @@ class Endpoint(Base):
     accelerators: Mapped[str] = mapped_column(String(64))  # NAME:COUNT
     engine: Mapped[str] = mapped_column(String(16))
     launcher: Mapped[str] = mapped_column(String(16))  # "skypilot" | "local" | "fake"
-    options: Mapped[dict] = mapped_column(JSON, default=dict)  # what the user typed, normalised
-    plan: Mapped[dict] = mapped_column(JSON, default=dict)  # Plan.to_dict()
+    options: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)  # what the user typed, normalised
+    plan: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)  # Plan.to_dict()
+    # Written only by store.transition, which also bumps `version` (optimistic concurrency).
     state: Mapped[EndpointState] = mapped_column(
-        Enum(EndpointState, native_enum=False, length=16), default=EndpointState.REQUESTED, index=True
+        Enum(EndpointState, native_enum=False, length=16, validate_strings=True),
+        default=EndpointState.REQUESTED,
+        index=True,
     )
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     owner_id: Mapped[str] = mapped_column(String(64), index=True)
     channel_id: Mapped[str | None] = mapped_column(String(64))
-    message_ts: Mapped[str | None] = mapped_column(
-        String(32)
-    )  # the status card; its thread is the endpoint's thread
+    # The status card; its thread is the endpoint's thread.
+    message_ts: Mapped[str | None] = mapped_column(String(32))
     url: Mapped[str | None] = mapped_column(String(255))
+    # Only a hash of the endpoint's API key is ever stored (core.apikeys); the key itself is shown once.
     api_key_hash: Mapped[str | None] = mapped_column(String(128))
-    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    provisioned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    ready_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    provisioned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    ready_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    last_activity_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     idle_timeout_s: Mapped[int] = mapped_column(Integer)
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
     max_cost: Mapped[float | None] = mapped_column(Float)
     price_per_hour: Mapped[float] = mapped_column(Float)
     price_is_estimate: Mapped[bool] = mapped_column(default=True)
@@ -56,11 +129,14 @@ class Endpoint(Base):
     sky_request_id: Mapped[str | None] = mapped_column(String(128))
     failure_reason: Mapped[str | None] = mapped_column(Text)
     stop_reason: Mapped[str | None] = mapped_column(Text)  # why it was stopped (user, idle, ttl, budget)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
     events: Mapped[list[EndpointEvent]] = relationship(
         back_populates="endpoint", order_by="EndpointEvent.id", cascade="all, delete-orphan"
     )
+
+    def __repr__(self) -> str:  # never includes the key hash
+        return f"<Endpoint {self.id} {self.name!r} {self.state} cluster={self.cluster_name!r}>"
 
 
 class EndpointEvent(Base):
@@ -69,10 +145,11 @@ class EndpointEvent(Base):
     __tablename__ = "endpoint_events"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id"), index=True)
-    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Indexed together with `at` (below): an endpoint's audit log in time order is the common read.
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
     actor: Mapped[str] = mapped_column(String(64))  # user id, "bot", "watchdog", "reconcile"
-    kind: Mapped[str] = mapped_column(String(32))  # "transition", "extend", "teardown_failed", ...
+    kind: Mapped[str] = mapped_column(String(32))  # "created", "transition", "extend", "teardown_failed", ...
     message: Mapped[str] = mapped_column(Text)
 
     endpoint: Mapped[Endpoint] = relationship(back_populates="events")
@@ -82,16 +159,17 @@ class WorkClaim(Base):
     """A lease on long-running work (following a launch, a teardown) held by one bot process.
 
     A second process may take over a claim only once it has expired; the holder renews it while it works.
+    See core.claims.
     """
 
     __tablename__ = "work_claims"
     __table_args__ = (UniqueConstraint("endpoint_id", "kind"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id"), index=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))  # "launch" | "teardown"
     owner: Mapped[str] = mapped_column(String(128))  # "<hostname>:<pid>:<uuid>"
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 class EndpointUsage(Base):
@@ -99,7 +177,7 @@ class EndpointUsage(Base):
 
     __tablename__ = "endpoint_usage"
 
-    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id"), primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
     requests: Mapped[float] = mapped_column(Float, default=0.0)
     prompt_tokens: Mapped[float] = mapped_column(Float, default=0.0)
     generation_tokens: Mapped[float] = mapped_column(Float, default=0.0)
@@ -107,11 +185,11 @@ class EndpointUsage(Base):
     raw_requests: Mapped[float | None] = mapped_column(Float)
     raw_prompt_tokens: Mapped[float | None] = mapped_column(Float)
     raw_generation_tokens: Mapped[float | None] = mapped_column(Float)
-    latency: Mapped[dict] = mapped_column(JSON, default=dict)  # {"ttft_p50": s, "e2e_p99": s, ...}
-    last_scrape_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    latency: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)  # {"ttft_p50": s, ...}
+    last_scrape_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_scrape_ok: Mapped[bool] = mapped_column(default=True)
     consecutive_scrape_failures: Mapped[int] = mapped_column(Integer, default=0)
-    cost_accrued_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cost_accrued_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Reminder(Base):
@@ -121,9 +199,10 @@ class Reminder(Base):
     __table_args__ = (UniqueConstraint("endpoint_id", "kind", "key"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id"), index=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(32))  # "idle" | "expiry" | "cost" | "cost_cap"
-    key: Mapped[str] = mapped_column(
-        String(64)
-    )  # what makes it unique: the deadline's ISO time, the $ threshold
-    sent_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    key: Mapped[str] = mapped_column(String(64))  # what makes it unique: the deadline's ISO time, the $ step
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+Index("ix_endpoint_events_endpoint_id_at", EndpointEvent.endpoint_id, EndpointEvent.at)

@@ -1,0 +1,151 @@
+"""The database: engine and session factory for SQLite (default) or PostgreSQL, and migrations.
+
+SQLite runs in WAL mode with foreign keys on and a busy timeout, because the bot writes from several
+threads (chat listeners, the worker pool, the watchdog). PostgreSQL is reached by URL
+(`postgresql+psycopg://...`), which lets a second bot process share the store (see core.claims).
+Migrations are Alembic revisions in core/migrations, run programmatically (no alembic.ini in the cwd).
+
+Not for queries: those live in core.endpoints.store and core.claims.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+    from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# How long a writer waits for another writer's lock before "database is locked" (SQLite).
+SQLITE_BUSY_TIMEOUT_S = 30.0
+# Key of the PostgreSQL advisory lock taken while upgrading, so two bots starting together take turns.
+_UPGRADE_LOCK_KEY = 0x45504201  # "EPB" 1
+
+
+class Database:
+    """One engine and its session factory. Create one per process and share it between threads."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = make_url(url)
+        self.engine: Engine = _create_engine(url, echo=echo)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        """The database named by `settings.sqlalchemy_url` (a SQLite file unless `database_url` is set)."""
+        return cls(settings.sqlalchemy_url)
+
+    @property
+    def dialect(self) -> str:
+        """ "sqlite" or "postgresql"."""
+        return self.engine.dialect.name
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed when the block ends normally, rolled back on error.
+
+        Objects stay readable after the block (expire_on_commit is off), but hand views, not rows,
+        to other threads.
+        """
+        session = self._sessions()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def upgrade(self, revision: str = "head") -> None:
+        """Bring the schema to `revision` (Alembic `upgrade head`). Safe to call on every start."""
+        from alembic import command
+
+        with self.engine.begin() as connection:
+            if self.dialect == "postgresql":
+                # Held until this transaction ends; a second process waits, then finds nothing to do.
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK_KEY})
+            config = self._alembic_config(connection)
+            command.upgrade(config, revision)
+
+    def current_revision(self) -> str | None:
+        """The revision the database is at, or None for an empty database."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        """The newest revision shipped with this code."""
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self._alembic_config(None)).get_current_head()
+
+    def is_up_to_date(self) -> bool:
+        return self.current_revision() == self.head_revision()
+
+    def dispose(self) -> None:
+        """Close every pooled connection (end of process, end of a test)."""
+        self.engine.dispose()
+
+    def _alembic_config(self, connection: Any) -> Config:
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        # Alembic's config is a ConfigParser: a literal % in a password would be read as interpolation.
+        config.set_main_option(
+            "sqlalchemy.url", self.url.render_as_string(hide_password=False).replace("%", "%%")
+        )
+        config.attributes["connection"] = connection
+        return config
+
+    def __repr__(self) -> str:  # the password never appears
+        return f"Database({self.url.render_as_string(hide_password=True)!r})"
+
+
+def _create_engine(url: str, *, echo: bool) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+
+    database = parsed.database or ""
+    in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
+    kwargs: dict[str, Any] = {
+        "echo": echo,
+        # Sessions are used from worker threads; each connection is still used by one thread at a time.
+        "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+    }
+    if in_memory:
+        # One shared connection, or every connection would see its own empty database.
+        kwargs["poolclass"] = StaticPool
+    else:
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, **kwargs)
+
+    @event.listens_for(engine, "connect")
+    def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            if not in_memory:
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")  # durable enough with WAL, much faster
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_TIMEOUT_S * 1000)}")
+        finally:
+            cursor.close()
+
+    return engine

@@ -1,0 +1,375 @@
+"""Reading and writing endpoints: create, look up, list, and the one function that changes state.
+
+Functions are keyword-only and take the caller's `session` (Dispatch style); they flush but never
+commit, so a caller's changes and the store's land in one transaction (`Database.session()` commits).
+
+`transition` is the only writer of `Endpoint.state`. It checks the transition table
+(core.endpoints.states), then moves the row with `UPDATE ... WHERE id = :id AND state = :old AND
+version = :version`: if another thread or process moved the endpoint first, no row matches and the
+loser gets `TransitionConflict` with the endpoint refreshed to what the winner wrote.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Collection
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, insert, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from core.endpoints.models import Endpoint, EndpointEvent, EndpointUsage
+from core.endpoints.states import EndpointState, IllegalTransition, check_transition
+from core.endpoints.views import EndpointView, UsageView
+from core.errors import InvalidRequest
+
+NAME_MAX_LEN = 40
+CLUSTER_NAME_MAX_LEN = 50
+_CLUSTER_SUFFIX_HEX = 6  # random hex digits at the end of a cluster name
+_NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_CLUSTER_PREFIX_RE = re.compile(r"^([a-z][a-z0-9-]*)?$")
+_MAX_NAME_ATTEMPTS = 50
+
+
+class TransitionConflict(IllegalTransition):
+    """Another thread or process changed the endpoint's state first; nothing was written.
+
+    `endpoint` has been refreshed to the state the winner wrote; re-decide from there.
+    """
+
+    def __init__(self, message: str, *, current: EndpointState) -> None:
+        super().__init__(message)
+        self.current = current
+
+
+# --- names ---------------------------------------------------------------------------------------
+
+
+def derive_name(model: str) -> str:
+    """A short human name from a model id: "Qwen/Qwen2.5-7B-Instruct" -> "qwen2-5-7b-instruct"."""
+    base = model.rstrip("/").rsplit("/", 1)[-1].lower()
+    base = re.sub(r"[^a-z0-9]+", "-", base).strip("-")
+    base = base[:NAME_MAX_LEN].rstrip("-")
+    return base or "endpoint"
+
+
+def validate_name(name: str) -> str:
+    """A user-given name as stored, or InvalidRequest saying what is wrong with it."""
+    if not name or len(name) > NAME_MAX_LEN or not _NAME_RE.match(name):
+        raise InvalidRequest(
+            f"`{name[:60]}` is not a usable endpoint name: use lowercase letters, digits and single dashes "
+            f"(not at the start or end), at most {NAME_MAX_LEN} characters, e.g. `qwen-7b-test`."
+        )
+    return name
+
+
+def _with_suffix(base: str, n: int) -> str:
+    if n == 1:
+        return base
+    suffix = f"-{n}"
+    return base[: NAME_MAX_LEN - len(suffix)].rstrip("-") + suffix
+
+
+def _name_candidates(session: Session, base: str) -> list[str]:
+    """`base`, `base-2`, `base-3`, ... skipping names already taken (a pre-check; the insert decides)."""
+    stem = base[: NAME_MAX_LEN - 3].rstrip("-")
+    taken = set(
+        session.scalars(select(Endpoint.name).where(Endpoint.name.startswith(stem, autoescape=True))).all()
+    )
+    names: list[str] = []
+    n = 1
+    while len(names) < _MAX_NAME_ATTEMPTS:
+        candidate = _with_suffix(base, n)
+        if candidate not in taken and candidate not in names:
+            names.append(candidate)
+        n += 1
+    return names
+
+
+def make_cluster_name(*, prefix: str, name: str) -> str:
+    """`<prefix><name>-<6 random hex>`: lowercase, starts with a letter, at most 50 characters."""
+    if not _CLUSTER_PREFIX_RE.match(prefix) or len(prefix) > 20:
+        raise InvalidRequest(
+            f"cluster prefix `{prefix}` is not usable: it must start with a lowercase letter and contain "
+            "only lowercase letters, digits and dashes (at most 20 characters). Fix ENDPOINT_BOT_CLUSTER_PREFIX."
+        )
+    head = prefix + name
+    if not head[:1].isalpha():
+        head = "e" + head  # clouds want a leading letter; names may start with a digit
+    room = CLUSTER_NAME_MAX_LEN - 1 - _CLUSTER_SUFFIX_HEX
+    head = head[:room].rstrip("-")
+    return f"{head}-{secrets.token_hex(_CLUSTER_SUFFIX_HEX // 2)}"
+
+
+# --- create and read -----------------------------------------------------------------------------
+
+
+def _insert_if_free(session: Session, values: dict[str, Any]) -> int | None:
+    """Insert an endpoint row unless its name or cluster name is taken (atomically); its id or None."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as dialect_insert
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        stmt = insert(Endpoint).values(**values).returning(Endpoint.id)
+        return session.execute(stmt).scalar_one()
+    stmt = dialect_insert(Endpoint).values(**values).on_conflict_do_nothing().returning(Endpoint.id)
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def create_endpoint(
+    *,
+    session: Session,
+    model: str,
+    accelerators: str,
+    engine: str,
+    launcher: str,
+    owner_id: str,
+    channel_id: str | None,
+    options: dict[str, Any],
+    plan: dict[str, Any],
+    idle_timeout_s: int,
+    expires_at: datetime,
+    max_cost: float | None,
+    price_per_hour: float,
+    price_is_estimate: bool,
+    now: datetime,
+    name: str | None = None,
+    cluster_prefix: str = "epb-",
+    actor: str | None = None,
+) -> Endpoint:
+    """Record a new endpoint in REQUESTED with a unique name and cluster name, and a "created" event.
+
+    A given `name` must be valid and free (InvalidRequest otherwise); without one, a name is derived
+    from the model, with "-2", "-3", ... on a clash.
+    """
+    _require_aware(now, "now")
+    _require_aware(expires_at, "expires_at")
+    candidates = [validate_name(name)] if name is not None else _name_candidates(session, derive_name(model))
+    common = {
+        "model": model,
+        "accelerators": accelerators,
+        "engine": engine,
+        "launcher": launcher,
+        "owner_id": owner_id,
+        "channel_id": channel_id,
+        "options": dict(options),
+        "plan": dict(plan),
+        "state": EndpointState.REQUESTED,
+        "version": 1,
+        "idle_timeout_s": int(idle_timeout_s),
+        "expires_at": expires_at,
+        "max_cost": max_cost,
+        "price_per_hour": float(price_per_hour),
+        "price_is_estimate": bool(price_is_estimate),
+        "cost_so_far": 0.0,
+        "requested_at": now,
+        "updated_at": now,
+    }
+    session.flush()
+    endpoint_id: int | None = None
+    for candidate in candidates:
+        for _ in range(3):  # a cluster-name collision is astronomically rare; retry with fresh hex
+            values = {
+                **common,
+                "name": candidate,
+                "cluster_name": make_cluster_name(prefix=cluster_prefix, name=candidate),
+            }
+            endpoint_id = _insert_if_free(session, values)
+            if endpoint_id is not None or _name_taken(session, candidate):
+                break
+        if endpoint_id is not None:
+            break
+    if endpoint_id is None:
+        if name is not None:
+            raise InvalidRequest(
+                f"The name `{name}` is already used by another endpoint (names are never reused, "
+                "so the history stays readable). Pick another name, or leave `name=` out to get one."
+            )
+        raise InvalidRequest(
+            f"Could not find a free name for `{model}`; give one with `name=`."
+        )  # pragma: no cover - needs 50 concurrent clashes
+    endpoint = session.get(Endpoint, endpoint_id)
+    assert endpoint is not None
+    record_event(
+        session=session,
+        endpoint=endpoint,
+        actor=actor or owner_id,
+        kind="created",
+        message=f"requested {model} on {accelerators} ({engine}, {launcher}) as {endpoint.name}",
+        now=now,
+    )
+    return endpoint
+
+
+def _name_taken(session: Session, name: str) -> bool:
+    return session.scalar(select(Endpoint.id).where(Endpoint.name == name)) is not None
+
+
+def get_endpoint(*, session: Session, endpoint_id: int) -> Endpoint | None:
+    return session.get(Endpoint, endpoint_id)
+
+
+def get_by_name(*, session: Session, name: str) -> Endpoint | None:
+    return session.scalars(select(Endpoint).where(Endpoint.name == name)).one_or_none()
+
+
+def get_by_cluster(*, session: Session, cluster_name: str) -> Endpoint | None:
+    return session.scalars(select(Endpoint).where(Endpoint.cluster_name == cluster_name)).one_or_none()
+
+
+def list_endpoints(
+    *,
+    session: Session,
+    states: Collection[EndpointState] | None = None,
+    owner_id: str | None = None,
+) -> list[Endpoint]:
+    """Endpoints, oldest first; only those in `states` / of `owner_id` when given."""
+    stmt: Select[tuple[Endpoint]] = select(Endpoint).order_by(Endpoint.id)
+    if states is not None:
+        stmt = stmt.where(Endpoint.state.in_([EndpointState(s) for s in states]))
+    if owner_id is not None:
+        stmt = stmt.where(Endpoint.owner_id == owner_id)
+    return list(session.scalars(stmt).all())
+
+
+def list_events(*, session: Session, endpoint_id: int) -> list[EndpointEvent]:
+    """An endpoint's audit log, oldest first."""
+    stmt = (
+        select(EndpointEvent)
+        .where(EndpointEvent.endpoint_id == endpoint_id)
+        .order_by(EndpointEvent.at, EndpointEvent.id)
+    )
+    return list(session.scalars(stmt).all())
+
+
+# --- state changes -------------------------------------------------------------------------------
+
+
+def transition(
+    *,
+    session: Session,
+    endpoint: Endpoint,
+    to: EndpointState,
+    actor: str,
+    message: str,
+    now: datetime,
+) -> Endpoint:
+    """Move `endpoint` to `to`, set the timestamps that go with it, and write a "transition" event.
+
+    Raises IllegalTransition (nothing written) when the table forbids it, and TransitionConflict
+    (nothing written; `endpoint` refreshed) when another writer moved the endpoint first.
+    Pending changes on `endpoint` are flushed first and land in the same transaction.
+    """
+    _require_aware(now, "now")
+    to = EndpointState(to)
+    current = EndpointState(endpoint.state)
+    check_transition(current, to)
+
+    values: dict[str, Any] = {"state": to, "version": endpoint.version + 1, "updated_at": now}
+    if to is EndpointState.REQUESTED:
+        # A relaunch (LOST -> REQUESTED) starts a new run on the same endpoint.
+        values.update(requested_at=now, provisioned_at=None, ready_at=None, stopped_at=None)
+    elif to is EndpointState.STARTING:
+        values["provisioned_at"] = now
+    elif to is EndpointState.READY:
+        values["ready_at"] = now
+    elif to.is_terminal:
+        values["stopped_at"] = now
+
+    session.flush()
+    result = session.execute(
+        update(Endpoint)
+        .where(
+            Endpoint.id == endpoint.id,
+            Endpoint.state == current,
+            Endpoint.version == endpoint.version,
+        )
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.refresh(endpoint)
+        raise TransitionConflict(
+            f"endpoint {endpoint.name} moved to {endpoint.state} before {current} -> {to} could be written",
+            current=EndpointState(endpoint.state),
+        )
+    for key, value in values.items():
+        set_committed_value(endpoint, key, value)
+    record_event(
+        session=session,
+        endpoint=endpoint,
+        actor=actor,
+        kind="transition",
+        message=f"{current} -> {to}: {message}" if message else f"{current} -> {to}",
+        now=now,
+    )
+    return endpoint
+
+
+def record_event(
+    *, session: Session, endpoint: Endpoint, actor: str, kind: str, message: str, now: datetime
+) -> EndpointEvent:
+    """Append one line to the endpoint's audit log."""
+    _require_aware(now, "now")
+    event = EndpointEvent(endpoint_id=endpoint.id, at=now, actor=actor, kind=kind, message=message)
+    session.add(event)
+    session.flush()
+    return event
+
+
+# --- views ---------------------------------------------------------------------------------------
+
+
+def to_view(endpoint: Endpoint, usage: EndpointUsage | None = None) -> EndpointView:
+    """An immutable snapshot of the row (and its usage counters) for adapters and other threads."""
+    usage_view = None
+    if usage is not None:
+        per_million = None
+        if usage.generation_tokens and usage.generation_tokens > 0:
+            per_million = endpoint.cost_so_far / usage.generation_tokens * 1_000_000
+        usage_view = UsageView(
+            requests=usage.requests or 0.0,
+            prompt_tokens=usage.prompt_tokens or 0.0,
+            generation_tokens=usage.generation_tokens or 0.0,
+            latency={str(k): float(v) for k, v in (usage.latency or {}).items()},
+            cost_per_million_output_tokens=per_million,
+        )
+    return EndpointView(
+        id=endpoint.id,
+        name=endpoint.name,
+        cluster_name=endpoint.cluster_name,
+        model=endpoint.model,
+        accelerators=endpoint.accelerators,
+        engine=endpoint.engine,
+        state=EndpointState(endpoint.state),
+        owner_id=endpoint.owner_id,
+        channel_id=endpoint.channel_id,
+        message_ts=endpoint.message_ts,
+        url=endpoint.url,
+        plan=dict(endpoint.plan or {}),
+        options=dict(endpoint.options or {}),
+        requested_at=endpoint.requested_at,
+        provisioned_at=endpoint.provisioned_at,
+        ready_at=endpoint.ready_at,
+        stopped_at=endpoint.stopped_at,
+        last_activity_at=endpoint.last_activity_at,
+        idle_timeout_s=endpoint.idle_timeout_s,
+        expires_at=endpoint.expires_at,
+        max_cost=endpoint.max_cost,
+        price_per_hour=endpoint.price_per_hour,
+        price_is_estimate=endpoint.price_is_estimate,
+        cost_so_far=endpoint.cost_so_far,
+        failure_reason=endpoint.failure_reason,
+        stop_reason=endpoint.stop_reason,
+        usage=usage_view,
+    )
+
+
+def _require_aware(value: datetime, what: str) -> None:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{what} must be a timezone-aware UTC datetime, got naive {value.isoformat()}")
