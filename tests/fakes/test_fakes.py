@@ -7,11 +7,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.launcher.base import LaunchSpec
+from tests.fakes.fake_cloud import FakeCloud, no_capacity
 from tests.fakes.fake_engine import FakeEngineFarm, parse_argv, start_fake_engine
 
 KEY = "epk-test-key-0123456789abcdefghij"
@@ -269,3 +272,118 @@ def test_runs_as_a_module_with_vllm_argv(tmp_path: Path) -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# --- the fake cloud -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sky_exceptions() -> Any:
+    return pytest.importorskip("sky.exceptions", reason="skypilot is not installed (CI installs it)")
+
+
+def _spec(name: str = "epb-a-1", **kw: object) -> LaunchSpec:
+    fields: dict = {
+        "cluster_name": name,
+        "model": "m",
+        "engine": "vllm",
+        "engine_argv": ["vllm", "serve", "m", "--port", "8000"],
+        "accelerators": ["L4:1"],
+        "num_nodes": 1,
+        "port": 8000,
+        "image": "vllm/vllm-openai:v0.33.0",
+        "secrets": {"ENDPOINT_API_KEY": KEY, "HF_TOKEN": "hf_secret"},
+        "autostop_minutes": 480,
+    }
+    fields.update(kw)
+    return LaunchSpec(**fields)
+
+
+@pytest.mark.timeout(30)
+def test_fake_cloud_launches_after_ticks_and_tears_down(sky_exceptions: Any) -> None:
+    cloud = FakeCloud(launch_ticks=2)
+    rid = cloud.submit(_spec())
+    assert cloud.request_status(rid) == "RUNNING"
+    assert [c.status for c in cloud.list_clusters("epb-")] == ["INIT"]
+    with pytest.raises(TimeoutError):
+        cloud.wait(rid, timeout=0.05)
+    cloud.tick()
+    assert cloud.request_status(rid) == "RUNNING"
+    cloud.tick()
+    cloud.wait(rid, timeout=5)
+    assert cloud.request_status(rid) == "SUCCEEDED"
+    assert cloud.list_clusters("epb-")[0].status == "UP"
+    assert cloud.list_clusters("other-") == []
+    assert cloud.endpoint_url("epb-a-1", 8000).startswith("http://10.")
+    cloud.set_deadline("epb-a-1", 60)
+    assert cloud.cluster("epb-a-1").deadline_minutes == 60
+    cloud.down("epb-a-1")
+    cloud.down("epb-a-1")  # idempotent
+    assert cloud.list_clusters("epb-") == []
+    with pytest.raises(sky_exceptions.ClusterDoesNotExist):
+        cloud.endpoint_url("epb-a-1", 8000)
+    assert [c.method for c in cloud.calls].count("down") == 2
+    # Secrets never reach the call record.
+    assert "hf_secret" not in repr(cloud.calls) and KEY not in repr(cloud.calls)
+    cloud.forget_requests()
+    assert cloud.request_status(rid) is None
+
+
+@pytest.mark.timeout(30)
+def test_fake_cloud_raises_real_skypilot_exceptions(sky_exceptions: Any) -> None:
+    cloud = FakeCloud()
+    cloud.fail_next_submit(sky_exceptions.ApiServerConnectionError("http://127.0.0.1:46580"))
+    with pytest.raises(sky_exceptions.ApiServerConnectionError):
+        cloud.submit(_spec())
+    assert cloud.list_clusters("") == []
+    cloud.fail_next_launch(no_capacity("A100:1", "gcp", ("us-central1", "us-east4")))
+    rid = cloud.submit(_spec())
+    with pytest.raises(sky_exceptions.ResourcesUnavailableError) as info:
+        cloud.wait(rid)
+    assert len(info.value.failover_history) == 2
+    assert cloud.request_status(rid) == "FAILED"
+    assert cloud.list_clusters("") == []
+    cloud.fail_next_launch(no_capacity(), keep_cluster=True)
+    rid = cloud.submit(_spec("epb-b-1"))
+    with pytest.raises(sky_exceptions.ResourcesUnavailableError):
+        cloud.wait(rid)
+    assert [c.name for c in cloud.list_clusters("")] == ["epb-b-1"]  # a leak the bot must clean up
+    cloud.fail_down(2)
+    for _ in range(2):
+        with pytest.raises(sky_exceptions.CloudError):
+            cloud.down("epb-b-1")
+    cloud.down("epb-b-1")
+    assert cloud.list_clusters("") == []
+
+
+@pytest.mark.timeout(30)
+def test_fake_cloud_cancel_and_preemption(sky_exceptions: Any) -> None:
+    cloud = FakeCloud(launch_ticks=5)
+    rid = cloud.submit(_spec())
+    cloud.cancel(rid)
+    assert cloud.request_status(rid) == "CANCELLED"
+    with pytest.raises(sky_exceptions.RequestCancelled):
+        cloud.wait(rid)
+    cloud.down("epb-a-1")
+    cloud.launch_ticks = 0
+    rid = cloud.submit(_spec())
+    cloud.wait(rid)
+    cloud.lose("epb-a-1")
+    assert cloud.list_clusters("epb-") == []
+
+
+@pytest.mark.timeout(60)
+def test_fake_cloud_starts_real_fake_engines(sky_exceptions: Any) -> None:
+    with FakeCloud(start_engines=True, launch_seconds=0.05) as cloud:
+        rids = [cloud.submit(_spec(f"epb-e-{i}")) for i in range(5)]
+        for rid in rids:
+            cloud.wait(rid, timeout=10)
+        url = cloud.endpoint_url("epb-e-3", 8000)
+        assert url.startswith("http://127.0.0.1:")
+        assert _chat(url, KEY).status_code == 200
+        assert _chat(url, "epk-other").status_code == 401
+        cloud.lose("epb-e-3")
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{url}/health", timeout=1)
+        cloud.down("epb-e-2")
+        assert len(cloud.list_clusters("epb-e-")) == 3
