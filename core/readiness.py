@@ -1,0 +1,207 @@
+"""Readiness: is a freshly launched engine really serving? ("answers HTTP" is not "ready").
+
+`wait_until_ready` polls the engine's own readiness route (vLLM `GET /health`, SGLang `GET /ready`:
+SGLang's `/v1/models` answers before warm-up ends, so it is not used) with capped exponential backoff
+until a deadline, then sends one real chat completion with the endpoint's API key (`max_tokens=1`).
+Only when that succeeds is the endpoint ready. Failures raise `NotReady` with a sentence a person can
+act on; the API key never appears in it.
+
+Not for: following the cloud launch itself (the launcher does that) or watching traffic (the watchdog).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+import httpx
+
+from core.clock import Clock, SystemClock
+from core.errors import UserFacingError
+
+READINESS_ROUTE = {"vllm": "/health", "sglang": "/ready"}
+FIRST_DELAY_S = 1.0
+MAX_DELAY_S = 15.0  # backoff cap: a ready engine is noticed within this long
+PROBE_TIMEOUT_S = 10.0
+# The first completion after warm-up can be slow (CUDA graphs, compilation): be generous.
+COMPLETION_TIMEOUT_S = 120.0
+
+Progress = Callable[[str], None]
+
+
+class NotReady(UserFacingError):
+    """The engine did not become ready; `reason` says what was seen last."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def wait_until_ready(
+    *,
+    url: str,
+    engine: str,
+    api_key: str,
+    model_name: str,
+    deadline: timedelta,
+    clock: Clock | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    client: httpx.Client | None = None,
+    progress: Progress | None = None,
+    first_delay: float = FIRST_DELAY_S,
+    max_delay: float = MAX_DELAY_S,
+) -> None:
+    """Return once `url` answers its readiness route and one chat completion; raise `NotReady` otherwise.
+
+    `progress` receives short step descriptions ("engine port open", "engine answers /health",
+    "test completion succeeded"), each once, for the lifecycle to post in the endpoint's thread.
+    """
+    if engine not in READINESS_ROUTE:
+        raise NotReady(f"Unknown engine `{engine}`; expected one of {', '.join(sorted(READINESS_ROUTE))}.")
+    clock = clock or SystemClock()
+    base = url.rstrip("/")
+    route = READINESS_ROUTE[engine]
+    give_up_at = clock.now() + deadline
+    own_client = client is None
+    http = client or httpx.Client(timeout=PROBE_TIMEOUT_S)
+    said: set[str] = set()
+
+    def say(step: str) -> None:
+        if progress is not None and step not in said:
+            said.add(step)
+            progress(step)
+
+    try:
+        _poll_readiness(
+            http=http,
+            probe_url=f"{base}{route}",
+            route=route,
+            clock=clock,
+            sleep=sleep,
+            give_up_at=give_up_at,
+            deadline=deadline,
+            say=say,
+            first_delay=first_delay,
+            max_delay=max_delay,
+        )
+        _test_completion(http=http, base=base, api_key=api_key, model_name=model_name)
+        say("test completion succeeded")
+    finally:
+        if own_client:
+            http.close()
+
+
+def _poll_readiness(
+    *,
+    http: httpx.Client,
+    probe_url: str,
+    route: str,
+    clock: Clock,
+    sleep: Callable[[float], None],
+    give_up_at: datetime,
+    deadline: timedelta,
+    say: Progress,
+    first_delay: float,
+    max_delay: float,
+) -> None:
+    delay = first_delay
+    last_seen = "no answer yet (the port is not open: the engine is still starting or loading weights)"
+    while True:
+        try:
+            response = http.get(probe_url, timeout=PROBE_TIMEOUT_S)
+        except httpx.ConnectError:
+            last_seen = "the port refused connections (the engine is still starting or loading weights)"
+        except httpx.TimeoutException:
+            say("engine port open")
+            last_seen = f"`{route}` timed out after {PROBE_TIMEOUT_S:.0f}s"
+        except httpx.TransportError as exc:
+            last_seen = f"connection error: {type(exc).__name__}"
+        else:
+            say("engine port open")
+            if response.status_code == 200:
+                say(f"engine answers {route}")
+                return
+            last_seen = f"`{route}` answered HTTP {response.status_code}"
+            if response.status_code in (502, 503):
+                say("weights loading")
+        now = clock.now()
+        if now >= give_up_at:
+            raise NotReady(
+                f"The engine was not ready after {_minutes(deadline)}; last seen: {last_seen}. "
+                "Check the cluster's logs (model download, out of memory), or try a larger GPU or a "
+                "shorter max context."
+            )
+        remaining = (give_up_at - now).total_seconds()
+        sleep(max(0.0, min(delay, remaining)))
+        delay = min(delay * 2, max_delay)
+
+
+def _test_completion(*, http: httpx.Client, base: str, api_key: str, model_name: str) -> None:
+    payload = {
+        "model": model_name,
+        "messages": [{"role": "user", "content": "Say OK."}],
+        "max_tokens": 1,
+        "temperature": 0,
+    }
+    try:
+        response = http.post(
+            f"{base}/v1/chat/completions",
+            json=payload,
+            headers={"Authorization": f"Bearer {api_key}"},
+            timeout=COMPLETION_TIMEOUT_S,
+        )
+    except httpx.TransportError as exc:
+        raise NotReady(
+            f"The engine answered its health check but the test completion failed: {type(exc).__name__}. "
+            "The engine may have crashed while warming up; check the cluster's logs."
+        ) from None
+    if response.status_code == 200:
+        try:
+            choices = response.json().get("choices")
+        except ValueError:
+            choices = None
+        if choices:
+            return
+        raise NotReady(
+            "The test completion answered HTTP 200 without any choices; the engine is misbehaving."
+        )
+    message = _redact(_error_message(response), api_key)
+    hint = {
+        401: "The engine refused the endpoint's API key (was the key handed to the engine?).",
+        404: f"The engine does not serve a model named `{model_name}`.",
+    }.get(response.status_code, "Check the cluster's logs.")
+    raise NotReady(f"The test completion failed with HTTP {response.status_code}: {message}. {hint}")
+
+
+def _error_message(response: httpx.Response) -> str:
+    """The engine's own error text (vLLM/SGLang/OpenAI shapes), first line, bounded."""
+    text = response.text
+    try:
+        data = response.json()
+    except (ValueError, json.JSONDecodeError):
+        data = None
+    if isinstance(data, dict):
+        error = data.get("error", data)
+        if isinstance(error, dict):
+            text = str(error.get("message") or error.get("detail") or error)
+        elif isinstance(error, str):
+            text = error
+        elif "message" in data:
+            text = str(data["message"])
+    first = (text.strip().splitlines() or ["(no message)"])[0]
+    return first[:300]
+
+
+def _redact(text: str, api_key: str) -> str:
+    if api_key:
+        text = text.replace(api_key, "<redacted>")
+    return text
+
+
+def _minutes(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 120:
+        return f"{seconds}s"
+    return f"{seconds // 60} minutes"
