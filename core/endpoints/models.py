@@ -12,6 +12,7 @@ core/migrations/versions/.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,9 +32,12 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 from sqlalchemy.ext.mutable import MutableDict
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 
 from core.endpoints.states import EndpointState
+
+# What core.apikeys.hash_api_key produces ("sha256:<hex>"); anything else is refused on assignment.
+_KEY_HASH_RE = re.compile(r"^[a-z0-9]+:[0-9a-f]{32,}$")
 
 # Stable constraint names, so Alembic revisions can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -134,6 +138,13 @@ class Endpoint(Base):
     events: Mapped[list[EndpointEvent]] = relationship(
         back_populates="endpoint", order_by="EndpointEvent.id", cascade="all, delete-orphan"
     )
+
+    @validates("api_key_hash")
+    def _only_hashes(self, _key: str, value: str | None) -> str | None:
+        # A plaintext key must never reach the database, even by mistake.
+        if value is not None and not _KEY_HASH_RE.match(value):
+            raise ValueError("api_key_hash takes core.apikeys.hash_api_key(key), never the key itself")
+        return value
 
     def __repr__(self) -> str:  # never includes the key hash
         return f"<Endpoint {self.id} {self.name!r} {self.state} cluster={self.cluster_name!r}>"

@@ -1,0 +1,111 @@
+"""Leases on work (following a launch, a teardown) so two bot processes never do the same work twice.
+
+A claim is one `work_claims` row per (endpoint, kind) with an owner and an expiry. The holder renews it
+while it works and releases it when done; if the holder dies, its claim expires and another process
+may take the work over. Every operation is one atomic statement, so it is race-free on SQLite (writers
+are serialised) and on PostgreSQL (row locks; the statement re-checks the row it waited for):
+
+- acquire: `INSERT ... ON CONFLICT (endpoint_id, kind) DO UPDATE ... WHERE expired OR already ours
+  RETURNING owner`: a row comes back only if we now hold the claim.
+- renew / release: `UPDATE` / `DELETE ... WHERE owner = :us`, judged by rowcount.
+
+Each call runs in the caller's session: commit right after (one short `Database.session()` per call),
+because on PostgreSQL an uncommitted claim makes a competitor wait for the transaction to end.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import Session
+
+from core.endpoints.models import WorkClaim
+
+LAUNCH = "launch"
+TEARDOWN = "teardown"
+
+_identity: tuple[int, str] | None = None
+
+
+def process_identity() -> str:
+    """This process as a claim owner: "host:pid:uuid" (new after a fork, stable otherwise)."""
+    global _identity
+    pid = os.getpid()
+    if _identity is None or _identity[0] != pid:
+        _identity = (pid, f"{socket.gethostname()}:{pid}:{uuid.uuid4().hex[:12]}")
+    return _identity[1]
+
+
+def acquire(
+    *, session: Session, endpoint_id: int, kind: str, owner: str, ttl: timedelta, now: datetime
+) -> bool:
+    """Take the claim if it is free, expired, or already ours (then it is extended). True if we hold it."""
+    _check(ttl=ttl, now=now)
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:  # pragma: no cover
+        raise NotImplementedError(f"claims need SQLite or PostgreSQL, not {dialect}")
+    stmt = insert(WorkClaim).values(endpoint_id=endpoint_id, kind=kind, owner=owner, expires_at=now + ttl)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[WorkClaim.endpoint_id, WorkClaim.kind],
+        set_={"owner": stmt.excluded.owner, "expires_at": stmt.excluded.expires_at},
+        where=or_(WorkClaim.expires_at <= now, WorkClaim.owner == owner),
+    ).returning(WorkClaim.owner)
+    won = session.execute(stmt).scalar_one_or_none() is not None
+    session.expire_all()  # ORM copies of claim rows may now be stale
+    return won
+
+
+def renew(
+    *, session: Session, endpoint_id: int, kind: str, owner: str, ttl: timedelta, now: datetime
+) -> bool:
+    """Push our claim's expiry to `now + ttl`. False if the claim is not ours (any more): stop working."""
+    _check(ttl=ttl, now=now)
+    result = session.execute(
+        update(WorkClaim)
+        .where(WorkClaim.endpoint_id == endpoint_id, WorkClaim.kind == kind, WorkClaim.owner == owner)
+        .values(expires_at=now + ttl)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def release(*, session: Session, endpoint_id: int, kind: str, owner: str) -> bool:
+    """Give the claim up (work done). False if it was not ours; someone else's claim is left alone."""
+    result = session.execute(
+        delete(WorkClaim)
+        .where(WorkClaim.endpoint_id == endpoint_id, WorkClaim.kind == kind, WorkClaim.owner == owner)
+        .execution_options(synchronize_session=False)
+    )
+    return result.rowcount == 1  # type: ignore[attr-defined]
+
+
+def held_by(*, session: Session, endpoint_id: int, kind: str, now: datetime) -> str | None:
+    """The owner of a live (unexpired) claim, or None when the work is free to take."""
+    return session.scalar(
+        select(WorkClaim.owner).where(
+            WorkClaim.endpoint_id == endpoint_id, WorkClaim.kind == kind, WorkClaim.expires_at > now
+        )
+    )
+
+
+def expired(*, session: Session, kind: str | None = None, now: datetime) -> list[WorkClaim]:
+    """Claims whose holder stopped renewing them: work another process may take over."""
+    stmt = select(WorkClaim).where(WorkClaim.expires_at <= now).order_by(WorkClaim.id)
+    if kind is not None:
+        stmt = stmt.where(WorkClaim.kind == kind)
+    return list(session.scalars(stmt).all())
+
+
+def _check(*, ttl: timedelta, now: datetime) -> None:
+    if ttl <= timedelta(0):
+        raise ValueError(f"a claim's ttl must be positive, got {ttl}")
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"now must be a timezone-aware UTC datetime, got naive {now.isoformat()}")
