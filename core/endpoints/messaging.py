@@ -29,6 +29,14 @@ def weights_loading(view: EndpointView) -> str:
     return "The engine is loading weights and warming up; the URL and key follow once a real completion succeeds."
 
 
+def readiness_step(step: str) -> str:
+    """A readiness probe's progress step ("engine port open", ...) as a thread reply."""
+    return {
+        "engine port open": "The engine is listening; weights are loading.",
+        "test completion succeeded": "A test completion with the endpoint's key succeeded.",
+    }.get(step, f"Readiness: {step}.")
+
+
 def ready(view: EndpointView, *, took: timedelta | None) -> str:
     after = f" after {format_duration(took)}" if took else ""
     return f"Ready{after}: `{view.url}` answered a chat completion."

@@ -9,11 +9,107 @@ CONTRACT (used by bot/ and core.watchdog): the signatures below. Implementation 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
 
+from core.clock import Clock, SystemClock, as_utc
+from core.endpoints import flows, messaging, store
+from core.endpoints import reconcile as reconcile_module
+from core.endpoints.flows import FlowContext
+from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
-from core.fit.plan import Plan
+from core.errors import BudgetExceeded, InvalidRequest, NotFound, PermissionDenied, UserFacingError
+from core.facts import ModelFacts
+from core.fit.plan import FitOptions, Plan
+from core.launcher.base import Launcher, LaunchSpec
+from core.notifier import Notifier
+from core.settings import Settings
+from core.units import format_duration, format_money
+from core.workers import WorkerPool
+
+log = logging.getLogger(__name__)
+
+S = EndpointState
+ENGINES = ("vllm", "sglang")
+DTYPES = ("auto", "bfloat16", "float16", "float32", "half", "float")
+KV_CACHE_DTYPES = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
+# --quantization values each pinned engine accepts (engines.md; vLLM 0.33 dropped bitsandbytes and gguf).
+QUANTIZATIONS: dict[str, frozenset[str]] = {
+    "vllm": frozenset(
+        {
+            "awq",
+            "awq_marlin",
+            "gptq",
+            "gptq_marlin",
+            "fp8",
+            "fp8_per_tensor",
+            "fp8_per_block",
+            "compressed-tensors",
+            "torchao",
+            "mxfp4",
+            "modelopt",
+            "modelopt_fp4",
+            "experts_int8",
+            "int8_per_channel_weight_only",
+        }
+    ),
+    "sglang": frozenset(
+        {
+            "awq",
+            "awq_marlin",
+            "gptq",
+            "gptq_marlin",
+            "fp8",
+            "bitsandbytes",
+            "gguf",
+            "modelopt_fp8",
+            "modelopt_fp4",
+            "w8a8_int8",
+            "w8a8_fp8",
+            "mxfp4",
+            "compressed-tensors",
+        }
+    ),
+}
+# SkyPilot 0.14's cloud names (sky/clouds/); `infra=` takes these.
+CLOUDS = frozenset(
+    {
+        "aws",
+        "gcp",
+        "azure",
+        "lambda",
+        "runpod",
+        "kubernetes",
+        "oci",
+        "nebius",
+        "fluidstack",
+        "paperspace",
+        "cudo",
+        "vast",
+        "do",
+        "ibm",
+        "scp",
+        "vsphere",
+        "hyperbolic",
+        "seeweb",
+        "primeintellect",
+        "shadeform",
+        "mithril",
+        "verda",
+        "yotta",
+        "ssh",
+        "slurm",
+    }
+)
+_REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")
+_MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+MAX_SPECULATIVE_TOKENS = 16
+
+FactsLoader = Callable[..., ModelFacts]
 
 
 @dataclass(frozen=True)
@@ -41,6 +137,18 @@ class UpRequest:
     relaunch: bool = False
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    engine: str
+    accelerators: str
+    plan: Plan
+    ttl: timedelta
+    idle: timedelta
+    options: dict[str, Any]
+    price_per_hour: float
+    price_is_estimate: bool
+
+
 class DoesNotFit(Exception):
     """`up` refused because the plan does not fit; carries the plan (reasons, suggestions)."""
 
@@ -49,35 +157,479 @@ class DoesNotFit(Exception):
         self.plan = plan
 
 
+def _default_facts_loader(model: str, *, settings: Settings) -> ModelFacts:
+    from core.hub import load_model_facts
+
+    return load_model_facts(model, settings=settings)
+
+
 class EndpointService:
     """Wired once at start-up with settings, a session factory, a launcher, a notifier and a worker pool."""
 
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        database: Any,
+        launcher: Launcher,
+        notifier: Notifier,
+        workers: WorkerPool,
+        clock: Clock | None = None,
+        facts_loader: FactsLoader = _default_facts_loader,
+        live_prices: bool | None = None,
+        flow_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.launcher = launcher
+        self.notifier = notifier
+        self.workers = workers
+        self.clock = clock or SystemClock()
+        self.facts_loader = facts_loader
+        # Live catalogue prices import SkyPilot: only worth it when SkyPilot launches.
+        self.live_prices = (launcher.name == "skypilot") if live_prices is None else live_prices
+        self.flows = FlowContext(
+            settings=settings,
+            database=database,
+            launcher=launcher,
+            notifier=notifier,
+            workers=workers,
+            clock=self.clock,
+            **(flow_options or {}),
+        )
+
+    # --- fit ----------------------------------------------------------------------------------------
+
     def fit(self, *, model: str, accelerators: str | None, options: dict) -> list[Plan]:
         """One plan for ACCEL, or the cheapest fitting shapes when ACCEL is None."""
-        raise NotImplementedError
+        from core.fit.check import check_fit
+        from core.gpus import parse_accelerators
+
+        fit_options = self._fit_options(options)
+        facts = self._facts(model)
+        draft = self._facts(fit_options.draft_model) if fit_options.draft_model else None
+        if accelerators is None:
+            from core.fit.shapes import cheapest_shapes
+
+            return list(cheapest_shapes(facts, fit_options, draft_facts=draft))
+        return [check_fit(facts, parse_accelerators(accelerators), fit_options, draft_facts=draft)]
+
+    def _fit_options(self, options: dict) -> FitOptions:
+        known = set(FitOptions.__dataclass_fields__)
+        unknown = sorted(set(options) - known)
+        if unknown:
+            raise InvalidRequest(
+                f"Unknown fit option(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}."
+            )
+        values = {k: v for k, v in options.items() if v is not None}
+        values.setdefault("engine", self.settings.default_engine)
+        return FitOptions(**values)
+
+    def _facts(self, model: str) -> ModelFacts:
+        try:
+            return self.facts_loader(model, settings=self.settings)
+        except UserFacingError:
+            raise
+        except Exception as exc:
+            log.warning("could not load facts for %s", model, exc_info=True)
+            raise InvalidRequest(
+                f"Could not read `{model}`'s configuration ({type(exc).__name__}). Check the model id "
+                "(`org/name` as on huggingface.co) and try again."
+            ) from exc
+
+    # --- up -----------------------------------------------------------------------------------------
 
     def up(self, *, request: UpRequest) -> EndpointView:
         """Validate, fit-check, record REQUESTED, announce the card, schedule the launch; return at once."""
-        raise NotImplementedError
+        prepared = self._prepare(request)
+        now = self.clock.now()
+        self._check_budget(now)
+        # Intent first: the row (and its reserved cluster name) exists before anything else happens.
+        with self.database.session() as session:
+            endpoint = store.create_endpoint(
+                session=session,
+                model=request.model,
+                accelerators=prepared.accelerators,
+                engine=prepared.engine,
+                launcher=self.launcher.name,
+                owner_id=request.owner_id,
+                channel_id=request.channel_id,
+                options=prepared.options,
+                plan=prepared.plan.to_dict(),
+                idle_timeout_s=int(prepared.idle.total_seconds()),
+                expires_at=now + prepared.ttl,
+                max_cost=request.max_cost,
+                price_per_hour=prepared.price_per_hour,
+                price_is_estimate=prepared.price_is_estimate,
+                now=now,
+                name=request.name,
+                cluster_prefix=self.settings.cluster_prefix,
+            )
+            view = store.to_view(endpoint)
+
+        ref = flows._guard(self.notifier.announce, view)
+        if ref is not None:
+            with self.database.session() as session:
+                endpoint = self._get(session, view.name)
+                endpoint.channel_id = ref.channel_id
+                endpoint.message_ts = ref.message_ts
+                view = store.to_view(endpoint)
+        self.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+        return view
+
+    def preview(self, *, request: UpRequest) -> tuple[Plan, LaunchSpec]:
+        """What `up` would launch, without recording anything: the plan and the LaunchSpec with every
+        secret replaced by `<redacted>` (for `render`)."""
+        prepared = self._prepare(request)
+        secrets = {k: "<redacted>" for k in flows.launch_secrets(self.settings, "x")}
+        spec = flows.build_launch_spec(
+            settings=self.settings,
+            cluster_name=store.make_cluster_name(
+                prefix=self.settings.cluster_prefix, name=request.name or store.derive_name(request.model)
+            ),
+            model=request.model,
+            engine=prepared.engine,
+            plan=prepared.plan.to_dict(),
+            options=prepared.options,
+            secrets=secrets,
+            autostop_minutes=int(prepared.ttl.total_seconds() // 60),
+        )
+        return prepared.plan, spec
+
+    def _prepare(self, request: UpRequest) -> _Prepared:
+        """Validation, fit check and price: everything `up` decides before touching the store."""
+        from core.engines import build_engine_command
+        from core.fit.check import check_fit
+        from core.gpus import parse_accelerators
+        from core.pricing import price_per_hour
+
+        settings = self.settings
+        engine = self._validate(request)
+        accel = parse_accelerators(request.accelerators)
+        ttl = request.ttl or settings.default_ttl
+        idle = request.idle_timeout or settings.idle_timeout
+        spot = settings.use_spot if request.spot is None else request.spot
+        cloud = (request.cloud or settings.default_cloud or "").lower() or None
+        region = request.region or (settings.default_region if not request.cloud else None)
+
+        facts = self._facts(request.model)
+        draft = self._facts(request.draft_model) if request.draft_model else None
+        fit_options = FitOptions(
+            engine=engine,  # type: ignore[arg-type]
+            max_model_len=request.max_model_len,
+            quantization=request.quantization,
+            dtype=request.dtype,
+            kv_cache_dtype=request.kv_cache_dtype,
+            draft_model=request.draft_model,
+            speculative_tokens=request.speculative_tokens,
+        )
+        plan = check_fit(facts, accel, fit_options, draft_facts=draft)
+        if not plan.fits:
+            raise DoesNotFit(plan)
+        plan = replace(
+            plan,
+            engine_command=build_engine_command(
+                plan, served_model_name=request.model, port=settings.engine_port
+            ),
+        )
+        price = price_per_hour(
+            accel.gpu, accel.count, cloud=cloud, region=region, spot=spot, live=self.live_prices
+        )
+        options = {
+            "engine": engine,
+            "max_model_len": request.max_model_len,
+            "quantization": request.quantization,
+            "dtype": request.dtype,
+            "kv_cache_dtype": request.kv_cache_dtype,
+            "spot": spot,
+            "idle_timeout_s": int(idle.total_seconds()),
+            "ttl_s": int(ttl.total_seconds()),
+            "max_cost": request.max_cost,
+            "draft_model": request.draft_model,
+            "speculative_tokens": request.speculative_tokens,
+            "cloud": cloud,
+            "region": region,
+            "relaunch": request.relaunch,
+        }
+        return _Prepared(
+            engine=engine,
+            accelerators=str(accel),
+            plan=plan,
+            ttl=ttl,
+            idle=idle,
+            options=options,
+            price_per_hour=price.per_hour,
+            price_is_estimate=price.is_estimate,
+        )
+
+    def _validate(self, request: UpRequest) -> str:
+        """Every argument checked before anything happens; returns the engine."""
+        settings = self.settings
+        if not request.model or not _MODEL_RE.match(request.model.strip()):
+            raise InvalidRequest(
+                f"`{request.model}` is not a model id; write it as on huggingface.co, e.g. `Qwen/Qwen2.5-7B-Instruct`."
+            )
+        engine = (request.engine or settings.default_engine).lower()
+        if engine not in ENGINES:
+            raise InvalidRequest(f"Unknown engine `{request.engine}`; use `engine=vllm` or `engine=sglang`.")
+        if request.quantization is not None and request.quantization not in QUANTIZATIONS[engine]:
+            raise InvalidRequest(
+                f"{engine} does not take `quantization={request.quantization}`; it accepts "
+                f"{', '.join(sorted(QUANTIZATIONS[engine]))}."
+            )
+        if request.dtype is not None and request.dtype not in DTYPES:
+            raise InvalidRequest(f"Unknown dtype `{request.dtype}`; use one of {', '.join(DTYPES)}.")
+        if request.kv_cache_dtype is not None and request.kv_cache_dtype not in KV_CACHE_DTYPES:
+            raise InvalidRequest(
+                f"Unknown kv_cache_dtype `{request.kv_cache_dtype}`; use one of {', '.join(KV_CACHE_DTYPES)}."
+            )
+        if request.max_model_len is not None and request.max_model_len <= 0:
+            raise InvalidRequest("The context length must be positive, e.g. `max_model_len=32k`.")
+        if request.idle_timeout is not None and request.idle_timeout <= timedelta(0):
+            raise InvalidRequest("The idle timeout must be positive, e.g. `idle=45m`.")
+        if request.ttl is not None:
+            if request.ttl <= timedelta(0):
+                raise InvalidRequest("The lifetime must be positive, e.g. `ttl=8h`.")
+            if request.ttl > settings.max_ttl:
+                raise InvalidRequest(
+                    f"`ttl={format_duration(request.ttl)}` is over the admin ceiling of "
+                    f"{format_duration(settings.max_ttl)}; ask for at most that (you can extend later, up to it)."
+                )
+        if request.max_cost is not None and not request.max_cost > 0:
+            raise InvalidRequest("`max_cost` must be a positive amount of dollars, e.g. `max_cost=$50`.")
+        if request.name is not None:
+            store.validate_name(request.name)
+            with self.database.session() as session:
+                if store.get_by_name(session=session, name=request.name) is not None:
+                    raise InvalidRequest(
+                        f"The name `{request.name}` is already used by another endpoint; pick another, or leave "
+                        "`name=` out to get one."
+                    )
+        if request.cloud is not None and request.cloud.lower() not in CLOUDS:
+            raise InvalidRequest(
+                f"Unknown cloud `{request.cloud}`; SkyPilot calls them {', '.join(sorted(CLOUDS))}."
+            )
+        if request.region is not None:
+            if not _REGION_RE.match(request.region):
+                raise InvalidRequest(f"`{request.region}` is not a region name; write it like `us-central1`.")
+            if request.cloud is None and settings.default_cloud is None:
+                raise InvalidRequest(
+                    "A region needs its cloud: add `cloud=`, e.g. `cloud=gcp region=us-central1`."
+                )
+        if request.speculative_tokens is not None:
+            if request.draft_model is None:
+                raise InvalidRequest("`speculative_tokens` needs a draft model: add `draft=ORG/MODEL`.")
+            if not 1 <= request.speculative_tokens <= MAX_SPECULATIVE_TOKENS:
+                raise InvalidRequest(f"`speculative_tokens` must be between 1 and {MAX_SPECULATIVE_TOKENS}.")
+        if request.draft_model is not None:
+            if not _MODEL_RE.match(request.draft_model.strip()):
+                raise InvalidRequest(f"`{request.draft_model}` is not a model id for the draft model.")
+            if request.draft_model == request.model:
+                raise InvalidRequest("The draft model must be a smaller model than the one it speeds up.")
+        if not request.owner_id:
+            raise InvalidRequest("Who is asking? (no user id came with the request)")
+        return engine
+
+    def _check_budget(self, now: datetime) -> None:
+        budget = self.settings.team_daily_budget
+        if budget is None:
+            return
+        spent = self.spent_today(now=now)
+        if spent >= budget:
+            raise BudgetExceeded(
+                f"The team has spent {format_money(spent)} today, at or over its daily budget of "
+                f"{format_money(budget)}. New launches are refused until 00:00 UTC; stop idle endpoints, or "
+                "ask an admin to raise ENDPOINT_BOT_TEAM_DAILY_BUDGET."
+            )
+
+    def spent_today(self, *, now: datetime | None = None) -> float:
+        """Cost (Endpoint.cost_so_far) of endpoints that ran during the current UTC day.
+
+        An endpoint that started yesterday and still runs counts in full: the conservative reading.
+        """
+        now = now or self.clock.now()
+        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        with self.database.session() as session:
+            total = 0.0
+            for endpoint in store.list_endpoints(session=session):
+                stopped = as_utc(endpoint.stopped_at)
+                if (
+                    endpoint.state in S.live()
+                    or as_utc(endpoint.requested_at) >= day_start
+                    or (stopped is not None and stopped >= day_start)
+                ):
+                    total += endpoint.cost_so_far or 0.0
+        return total
+
+    # --- acting on one endpoint ---------------------------------------------------------------------
+
+    def _get(self, session: Any, name: str) -> Any:
+        endpoint = store.get_by_name(session=session, name=name)
+        if endpoint is None:
+            raise NotFound(f"No endpoint called `{name}`. `list` shows the running ones.")
+        return endpoint
+
+    def _authorize(self, endpoint: Any, actor: str, verb: str) -> None:
+        if actor == endpoint.owner_id or actor in self.settings.admin_user_ids:
+            return
+        raise PermissionDenied(
+            f"Only <@{endpoint.owner_id}> (who launched `{endpoint.name}`) or an admin may {verb} it."
+        )
 
     def down(self, *, name: str, actor: str, reason: str = "stopped by {actor}") -> EndpointView:
         """Owner or admin only. Record STOPPING and schedule teardown; idempotent on terminal endpoints."""
-        raise NotImplementedError
+        with self.database.session() as session:
+            endpoint = self._get(session, name)
+            self._authorize(endpoint, actor, "stop")
+            if endpoint.state.is_terminal:
+                return store.to_view(
+                    endpoint
+                )  # already stopped: the view says so (messaging.already_stopped)
+            if endpoint.state != S.STOPPING:
+                endpoint.stop_reason = reason.format(actor=actor)
+                try:
+                    store.transition(
+                        session=session,
+                        endpoint=endpoint,
+                        to=S.STOPPING,
+                        actor=actor,
+                        message=endpoint.stop_reason,
+                        now=self.clock.now(),
+                    )
+                except store.TransitionConflict:
+                    if endpoint.state.is_terminal:
+                        return store.to_view(endpoint)
+                    if endpoint.state != S.STOPPING:
+                        raise
+            view = store.to_view(endpoint)
+        flows._guard(self.notifier.thread_post, view, messaging.stopping(view))
+        flows._guard(self.notifier.endpoint_changed, view)
+        self.flows.schedule(flows.TEARDOWN, view.id, flows.teardown)
+        return view
 
     def extend(self, *, name: str, actor: str, by: timedelta) -> EndpointView:
         """Owner or admin only. Push expiry (never past the ceiling), reset the cluster-side deadline, audit."""
-        raise NotImplementedError
+        if by <= timedelta(0):
+            raise InvalidRequest("Extend by a positive duration, e.g. `extend NAME 2h`.")
+        with self.database.session() as session:
+            endpoint = self._get(session, name)
+            self._authorize(endpoint, actor, "extend")
+            if endpoint.state.is_terminal or endpoint.state == S.STOPPING:
+                raise InvalidRequest(
+                    f"`{name}` is {endpoint.state.value.lower()}; there is nothing to extend. Run `up` for a new one."
+                )
+            now = self.clock.now()
+            ceiling = as_utc(endpoint.requested_at) + self.settings.max_ttl
+            current = as_utc(endpoint.expires_at)
+            if current >= ceiling:
+                raise InvalidRequest(
+                    f"`{name}` already runs to the {format_duration(self.settings.max_ttl)} ceiling "
+                    f"({ceiling:%Y-%m-%d %H:%M} UTC); it cannot be extended further."
+                )
+            wanted = max(current, now) + by
+            new_expiry = min(wanted, ceiling)
+            capped = wanted > ceiling
+            endpoint.expires_at = new_expiry
+            endpoint.updated_at = now
+            store.record_event(
+                session=session,
+                endpoint=endpoint,
+                actor=actor,
+                kind="extend",
+                message=f"extended by {format_duration(by)} to {new_expiry.isoformat()}"
+                + (" (capped at the ceiling)" if capped else ""),
+                now=now,
+            )
+            view = store.to_view(endpoint)
+            cluster_up = endpoint.state in (S.STARTING, S.READY)
+        flows._guard(
+            self.notifier.thread_post, view, messaging.extended(view, by=by, capped=capped, ceiling=ceiling)
+        )
+        flows._guard(self.notifier.endpoint_changed, view)
+        if cluster_up:  # while provisioning, the launch flow sets the deadline once the cluster is up
+            self.workers.submit(self._reset_deadline, view, task_name=f"deadline:{view.id}")
+        return view
+
+    def _reset_deadline(self, view: EndpointView) -> None:
+        minutes = flows.minutes_left(view.expires_at, self.clock.now())
+        try:
+            self.launcher.set_deadline(view.cluster_name, minutes)
+        except Exception as exc:
+            log.error("could not reset the hard deadline of %s: %s", view.cluster_name, exc)
+            with self.database.session() as session:
+                endpoint = store.get_endpoint(session=session, endpoint_id=view.id)
+                if endpoint is not None:
+                    store.record_event(
+                        session=session,
+                        endpoint=endpoint,
+                        actor=flows.ACTOR,
+                        kind="deadline_failed",
+                        message=f"could not reset the cluster's deadline to {minutes} min: {type(exc).__name__}",
+                        now=self.clock.now(),
+                    )
 
     def keep_alive(self, *, name: str, actor: str) -> EndpointView:
         """Owner or admin only. Reset the idle clock (last_activity_at = now), audit."""
-        raise NotImplementedError
+        with self.database.session() as session:
+            endpoint = self._get(session, name)
+            self._authorize(endpoint, actor, "keep alive")
+            if endpoint.state not in S.live() or endpoint.state == S.STOPPING:
+                raise InvalidRequest(
+                    f"`{name}` is {endpoint.state.value.lower()}; there is nothing to keep alive."
+                )
+            now = self.clock.now()
+            endpoint.last_activity_at = now
+            endpoint.updated_at = now
+            store.record_event(
+                session=session,
+                endpoint=endpoint,
+                actor=actor,
+                kind="keep_alive",
+                message="idle clock reset",
+                now=now,
+            )
+            view = store.to_view(endpoint)
+        flows._guard(self.notifier.endpoint_changed, view)
+        return view
+
+    # --- reading --------------------------------------------------------------------------------
 
     def status(self, *, name: str) -> EndpointView:
-        raise NotImplementedError
+        with self.database.session() as session:
+            endpoint = self._get(session, name)
+            usage = _usage_of(session, endpoint.id)
+            return store.to_view(endpoint, usage)
 
     def list(self, *, include_terminal: bool = False, owner_id: str | None = None) -> list[EndpointView]:
-        raise NotImplementedError
+        states = None if include_terminal else S.live()
+        with self.database.session() as session:
+            return [
+                store.to_view(e)
+                for e in store.list_endpoints(session=session, states=states, owner_id=owner_id)
+            ]
+
+    def events(self, *, name: str) -> list[dict[str, Any]]:
+        """The endpoint's audit log, oldest first (for `status --events` and tests)."""
+        with self.database.session() as session:
+            endpoint = self._get(session, name)
+            return [
+                {"at": e.at, "actor": e.actor, "kind": e.kind, "message": e.message}
+                for e in store.list_events(session=session, endpoint_id=endpoint.id)
+            ]
+
+    # --- background ---------------------------------------------------------------------------------
 
     def reconcile(self) -> None:
         """Compare the store with the launcher's clusters and fix what differs (see reconcile module)."""
-        raise NotImplementedError
+        report = reconcile_module.reconcile(self.flows)
+        if any(asdict(report)[k] for k in asdict(report) if k != "clusters_seen"):
+            log.info("reconcile: %s", report)
+        self.last_reconcile = report
+
+    last_reconcile: reconcile_module.ReconcileReport | None = None
+
+
+def _usage_of(session: Any, endpoint_id: int) -> Any:
+    from core.endpoints.models import EndpointUsage
+
+    return session.get(EndpointUsage, endpoint_id)

@@ -1,0 +1,608 @@
+"""Multi-step work on one endpoint, run on the bot's worker pool: launch, teardown, resume after a restart.
+
+Each flow holds a claim (core.claims) on its endpoint for as long as it works, renewed by a heartbeat,
+so a second bot process (or a restarted one) never follows the same launch twice. Each step opens its
+own short session, re-reads the row and moves the state only through `store.transition`; the intent
+of every cloud call is in the store before the call is made:
+
+    REQUESTED (cluster name reserved by `up`)
+      -> PROVISIONING (API key hash + provisioning start recorded) -> launcher.submit
+      -> request id persisted at once -> launcher.wait
+      -> STARTING (URL persisted) -> readiness (a real completion with the key)
+      -> READY -> URL and key posted once.
+    Any failure: failure_reason (a sentence), STOPPING, teardown, FAILED.
+
+Teardown (`launcher.down`) is idempotent and retried with backoff; STOPPED/FAILED only once the cluster
+is confirmed gone. A teardown that keeps failing leaves the endpoint STOPPING with a `teardown_failed`
+event and an ERROR log line; reconcile retries it. Never silently STOPPED.
+
+What happens to a launch interrupted by a bot restart (`resume_launch`): the endpoint's API key exists
+only in the memory of the process that generated it (the store keeps a hash, by design). A new process
+therefore cannot prove readiness with a real authenticated completion, nor give the key to the owner.
+Relaunching on the same cluster would need the engine restarted with a new key while the old server may
+still be starting, and silently doubling a launch spends the user's money on a guess. So the safer
+choice is taken: a REQUESTED endpoint (nothing was asked of the cloud yet) is simply launched; one that
+was PROVISIONING or STARTING has its launch request cancelled, its cluster torn down and ends FAILED
+with "the bot restarted during the launch; please run up again", posted in its thread.
+
+Crash safety: flows catch `Exception` and turn it into states; anything else (the process dying, or the
+`BaseException` a crash test raises) leaves the store exactly as it was at that step, claim included,
+which is what reconcile after a restart expects.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from core import claims
+from core.apikeys import hash_api_key, new_api_key, redact_api_keys
+from core.clock import Clock, as_utc
+from core.endpoints import messaging, store
+from core.endpoints.models import Endpoint
+from core.endpoints.states import EndpointState
+from core.endpoints.views import EndpointView
+from core.errors import UserFacingError
+from core.launcher.base import Launcher, LaunchSpec
+from core.notifier import Notifier
+from core.settings import Settings
+from core.workers import WorkerPool
+
+log = logging.getLogger(__name__)
+
+S = EndpointState
+API_KEY_ENV = "ENDPOINT_API_KEY"  # the secret env var the engine reads its key from (see core.engines)
+ACTOR = "bot"
+LAUNCH = "launch"
+TEARDOWN = "teardown"
+_IN_FLIGHT_REQUEST = {"PENDING", "WAITING", "RUNNING"}
+
+
+@dataclass
+class FlowContext:
+    """Everything a flow needs, plus this process's bookkeeping of the flows it is running."""
+
+    settings: Settings
+    database: Any  # core.db.Database
+    launcher: Launcher
+    notifier: Notifier
+    workers: WorkerPool
+    clock: Clock
+    owner: str = field(default_factory=lambda: claims.process_identity())
+    claim_ttl: timedelta = timedelta(minutes=3)
+    heartbeat_every: float = 30.0  # seconds of real time between claim renewals
+    teardown_delays: tuple[float, ...] = (2.0, 10.0, 30.0)  # real seconds between teardown attempts
+    sleep: Callable[[float], None] = time.sleep
+    readiness_options: dict[str, Any] = field(default_factory=dict)  # e.g. first_delay for tests
+    _active: set[tuple[int, str]] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # --- flows in this process ------------------------------------------------------------------
+    def schedule(self, kind: str, endpoint_id: int, fn: Callable[..., None]) -> bool:
+        """Run `fn(self, endpoint_id=...)` on the pool unless this process already runs that work."""
+        key = (endpoint_id, kind)
+        with self._lock:
+            if key in self._active:
+                return False
+            self._active.add(key)
+
+        def task() -> None:
+            try:
+                fn(self, endpoint_id=endpoint_id)
+            finally:
+                with self._lock:
+                    self._active.discard(key)
+
+        try:
+            self.workers.submit(task, task_name=f"{kind}:{endpoint_id}")
+        except RuntimeError:
+            with self._lock:
+                self._active.discard(key)
+            raise
+        return True
+
+    def is_active(self, endpoint_id: int, kind: str | None = None) -> bool:
+        with self._lock:
+            if kind is not None:
+                return (endpoint_id, kind) in self._active
+            return any(eid == endpoint_id for eid, _ in self._active)
+
+    # --- claims -----------------------------------------------------------------------------------
+    @contextmanager
+    def claim(self, endpoint_id: int, kind: str) -> Iterator[bool]:
+        """Hold the (endpoint, kind) claim while the block runs; yields False when another holds it.
+
+        Released when the block ends normally or with an Exception; a crash (BaseException) leaves it to
+        expire, as a dead process would.
+        """
+        with self.database.session() as session:
+            held = claims.acquire(
+                session=session,
+                endpoint_id=endpoint_id,
+                kind=kind,
+                owner=self.owner,
+                ttl=self.claim_ttl,
+                now=self.clock.now(),
+            )
+        if not held:
+            yield False
+            return
+        stop = threading.Event()
+        beat = threading.Thread(
+            target=self._heartbeat,
+            args=(endpoint_id, kind, stop),
+            name=f"claim-{kind}-{endpoint_id}",
+            daemon=True,
+        )
+        beat.start()
+        try:
+            yield True
+        except Exception:
+            stop.set()
+            self._release(endpoint_id, kind)
+            raise
+        except BaseException:
+            stop.set()  # crashed: the claim stays until it expires
+            raise
+        else:
+            stop.set()
+            self._release(endpoint_id, kind)
+
+    def _heartbeat(self, endpoint_id: int, kind: str, stop: threading.Event) -> None:
+        while not stop.wait(self.heartbeat_every):
+            try:
+                with self.database.session() as session:
+                    claims.renew(
+                        session=session,
+                        endpoint_id=endpoint_id,
+                        kind=kind,
+                        owner=self.owner,
+                        ttl=self.claim_ttl,
+                        now=self.clock.now(),
+                    )
+            except Exception:
+                log.warning("could not renew the %s claim on endpoint %s", kind, endpoint_id, exc_info=True)
+
+    def _release(self, endpoint_id: int, kind: str) -> None:
+        try:
+            with self.database.session() as session:
+                claims.release(session=session, endpoint_id=endpoint_id, kind=kind, owner=self.owner)
+        except Exception:
+            log.warning("could not release the %s claim on endpoint %s", kind, endpoint_id, exc_info=True)
+
+    # --- telling people (never changes state) ---------------------------------------------------
+    def post(self, view: EndpointView, text: str) -> None:
+        _guard(self.notifier.thread_post, view, text)
+
+    def changed(self, view: EndpointView) -> None:
+        _guard(self.notifier.endpoint_changed, view)
+
+    def dm(self, user_id: str, text: str) -> None:
+        _guard(self.notifier.direct_message, user_id, text)
+
+
+def _guard(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Call a notifier method; a chat failure is logged and never changes an endpoint's state."""
+    try:
+        return method(*args, **kwargs)
+    except Exception:
+        log.warning("notifier call %s failed", getattr(method, "__name__", method), exc_info=True)
+        return None
+
+
+# --- building the launch ---------------------------------------------------------------------------
+
+
+def minutes_left(expires_at: datetime, now: datetime) -> int:
+    """Whole minutes until expiry, at least one (the cluster-side hard deadline)."""
+    return max(1, math.ceil((as_utc(expires_at) - now).total_seconds() / 60))
+
+
+def build_launch_spec(
+    *,
+    settings: Settings,
+    cluster_name: str,
+    model: str,
+    engine: str,
+    plan: dict[str, Any],
+    options: dict[str, Any],
+    secrets: dict[str, str],
+    autostop_minutes: int | None,
+) -> LaunchSpec:
+    """The LaunchSpec for an endpoint: engine argv from the plan, pinned image, secrets as given."""
+    from core.engines import build_engine_command
+    from core.fit.plan import Plan
+    from core.gpus import parse_accelerators
+
+    fit_plan = Plan.from_dict(plan)
+    argv = list(fit_plan.engine_command) or build_engine_command(
+        fit_plan, served_model_name=model, port=settings.engine_port
+    )
+    accel = parse_accelerators(fit_plan.accelerators)
+    image = settings.sglang_image if engine == "sglang" else settings.vllm_image
+    spot = options.get("spot")
+    return LaunchSpec(
+        cluster_name=cluster_name,
+        model=model,
+        engine=engine,
+        engine_argv=argv,
+        accelerators=[accel.per_node_spec],
+        num_nodes=accel.nodes,
+        port=settings.engine_port,
+        image=image,
+        envs={},
+        secrets=secrets,
+        use_spot=settings.use_spot if spot is None else bool(spot),
+        disk_size_gb=settings.disk_size_gb,
+        cloud=options.get("cloud") or settings.default_cloud,
+        region=options.get("region") or settings.default_region,
+        autostop_minutes=autostop_minutes,
+        weights_bucket=settings.weights_bucket,
+    )
+
+
+def launch_secrets(settings: Settings, api_key: str) -> dict[str, str]:
+    secrets = {API_KEY_ENV: api_key}
+    if settings.hf_token is not None:
+        secrets["HF_TOKEN"] = settings.hf_token.get_secret_value()
+    return secrets
+
+
+def _scrub(text: str, secrets: dict[str, str]) -> str:
+    """Remove any secret value from a sentence that will be stored and shown."""
+    for value in secrets.values():
+        if value:
+            text = text.replace(value, "<redacted>")
+    return redact_api_keys(text)
+
+
+def _explain(exc: BaseException, spec: LaunchSpec | None) -> str:
+    if isinstance(exc, UserFacingError):
+        return str(exc)
+    try:
+        from core.launcher.errors import explain_launch_error
+
+        return str(explain_launch_error(exc, spec=spec))
+    except Exception:
+        log.warning("could not explain a launch error", exc_info=True)
+        return f"The launch failed ({type(exc).__name__}). Check the bot's logs, then try `up` again."
+
+
+# --- launch ----------------------------------------------------------------------------------------
+
+
+class _Abandon(Exception):
+    """The endpoint left the launching states under us (stopped by a person); stop following it."""
+
+
+def _view(endpoint: Endpoint) -> EndpointView:
+    return store.to_view(endpoint)
+
+
+def _load(session: Any, endpoint_id: int) -> Endpoint:
+    endpoint = store.get_endpoint(session=session, endpoint_id=endpoint_id)
+    if endpoint is None:
+        raise _Abandon(f"endpoint {endpoint_id} is gone from the store")
+    return endpoint
+
+
+def launch(ctx: FlowContext, *, endpoint_id: int) -> None:
+    """Follow a REQUESTED endpoint to READY (or to FAILED with the cluster gone)."""
+    with ctx.claim(endpoint_id, LAUNCH) as held:
+        if not held:
+            log.info("endpoint %s: another process follows its launch", endpoint_id)
+            return
+        _launch_claimed(ctx, endpoint_id)
+
+
+def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
+    settings, launcher = ctx.settings, ctx.launcher
+    spec: LaunchSpec | None = None
+    secrets: dict[str, str] = {}
+    try:
+        # 1. API key and spec; PROVISIONING is recorded before the cloud is asked for anything.
+        with ctx.database.session() as session:
+            endpoint = _load(session, endpoint_id)
+            if endpoint.state != S.REQUESTED:
+                log.info("endpoint %s is %s, not launching it", endpoint.name, endpoint.state)
+                return
+            now = ctx.clock.now()
+            api_key = new_api_key()
+            secrets = launch_secrets(settings, api_key)
+            spec = build_launch_spec(
+                settings=settings,
+                cluster_name=endpoint.cluster_name,
+                model=endpoint.model,
+                engine=endpoint.engine,
+                plan=dict(endpoint.plan),
+                options=dict(endpoint.options),
+                secrets=secrets,
+                autostop_minutes=minutes_left(endpoint.expires_at, now),
+            )
+            endpoint.api_key_hash = hash_api_key(api_key)
+            store.transition(
+                session=session,
+                endpoint=endpoint,
+                to=S.PROVISIONING,
+                actor=ACTOR,
+                message=f"launch submitted for cluster {endpoint.cluster_name}",
+                now=now,
+            )
+            view = _view(endpoint)
+        where = "/".join(p for p in (spec.cloud, spec.region) if p) or None
+        ctx.post(view, messaging.provisioning(view, where=where))
+        ctx.changed(view)
+
+        # 2. Submit; the request id is persisted the moment it exists.
+        request_id = launcher.submit(spec)
+        with ctx.database.session() as session:
+            endpoint = _load(session, endpoint_id)
+            endpoint.sky_request_id = request_id
+            still_ours = endpoint.state == S.PROVISIONING
+        if not still_ours:
+            raise _Abandon("stopped while submitting")
+
+        # 3. Wait for the cluster.
+        launcher.wait(request_id, timeout=settings.readiness_deadline.total_seconds())
+        with ctx.database.session() as session:
+            endpoint = _load(session, endpoint_id)
+            if endpoint.state != S.PROVISIONING:
+                raise _Abandon("stopped while provisioning")
+            url = launcher.endpoint_url(endpoint.cluster_name, settings.engine_port)
+            endpoint.url = url
+            store.transition(
+                session=session,
+                endpoint=endpoint,
+                to=S.STARTING,
+                actor=ACTOR,
+                message=f"cluster up; engine starting at {url}",
+                now=ctx.clock.now(),
+            )
+            view = _view(endpoint)
+            deadline_minutes = minutes_left(endpoint.expires_at, ctx.clock.now())
+        ctx.post(view, messaging.engine_starting(view))
+        ctx.changed(view)
+        # The lifetime may have been extended while provisioning: keep the cluster's timer in step.
+        try:
+            launcher.set_deadline(view.cluster_name, deadline_minutes)
+        except Exception:
+            log.warning("could not reset the hard deadline of %s", view.cluster_name, exc_info=True)
+
+        # 4. Readiness: a real completion with the key.
+        ctx.post(view, messaging.weights_loading(view))
+        _wait_ready(ctx, view, api_key=api_key)
+
+        # 5. READY: the URL and key are posted once.
+        with ctx.database.session() as session:
+            endpoint = _load(session, endpoint_id)
+            if endpoint.state != S.STARTING:
+                raise _Abandon("stopped while starting")
+            now = ctx.clock.now()
+            endpoint.ready_at = now
+            endpoint.last_activity_at = now
+            store.transition(
+                session=session,
+                endpoint=endpoint,
+                to=S.READY,
+                actor=ACTOR,
+                message="answered a completion",
+                now=now,
+            )
+            view = _view(endpoint)
+        took = (as_utc(view.ready_at) - as_utc(view.requested_at)) if view.ready_at else None
+        _guard(ctx.notifier.endpoint_ready, view, api_key=api_key)
+        ctx.post(view, messaging.ready(view, took=took))
+        ctx.changed(view)
+    except (_Abandon, store.TransitionConflict) as why:
+        log.info("endpoint %s: launch abandoned (%s)", endpoint_id, why)
+        _after_abandon(ctx, endpoint_id)
+    except Exception as exc:
+        log.warning("endpoint %s: launch failed: %s", endpoint_id, _scrub(repr(exc), secrets))
+        fail_launch(ctx, endpoint_id=endpoint_id, reason=_scrub(_explain(exc, spec), secrets))
+
+
+def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
+    from core.readiness import wait_until_ready
+
+    deadline = as_utc(view.requested_at) + ctx.settings.readiness_deadline
+    # What is left of the launch's readiness budget (at least a minute: the engine just came up).
+    remaining = max(deadline - ctx.clock.now(), timedelta(minutes=1))
+    wait_until_ready(
+        url=view.url or "",
+        engine=view.engine,
+        api_key=api_key,
+        model_name=view.model,
+        deadline=remaining,
+        progress=lambda step: ctx.post(view, messaging.readiness_step(step)),
+        **ctx.readiness_options,
+    )
+
+
+def _after_abandon(ctx: FlowContext, endpoint_id: int) -> None:
+    """Someone stopped the endpoint mid-launch: make sure the teardown they asked for sees the cluster."""
+    with ctx.database.session() as session:
+        endpoint = store.get_endpoint(session=session, endpoint_id=endpoint_id)
+        if endpoint is None:
+            return
+        state, cluster, request_id = endpoint.state, endpoint.cluster_name, endpoint.sky_request_id
+    if state == S.STOPPING:
+        ctx.schedule(TEARDOWN, endpoint_id, teardown)
+    elif state.is_terminal:
+        # The teardown finished before our cluster existed; a terminal endpoint must have no cluster.
+        if request_id:
+            _cancel_if_running(ctx.launcher, request_id)
+        try:
+            ctx.launcher.down(cluster)
+        except Exception:
+            log.error("cluster %s may be left behind by a stopped launch; reconcile will retry", cluster)
+
+
+def fail_launch(ctx: FlowContext, *, endpoint_id: int, reason: str, actor: str = ACTOR) -> None:
+    """Record why the launch failed, move to STOPPING, tell the thread, tear down (-> FAILED)."""
+    with ctx.database.session() as session:
+        endpoint = store.get_endpoint(session=session, endpoint_id=endpoint_id)
+        if endpoint is None:
+            return
+        if endpoint.state not in S.launching():
+            # Stopped by a person (or reconcile) meanwhile: their teardown owns the cluster.
+            log.info("endpoint %s failed while %s; leaving it to that", endpoint.name, endpoint.state)
+            proceed = endpoint.state == S.STOPPING
+            view = None
+        else:
+            endpoint.failure_reason = reason
+            store.transition(
+                session=session,
+                endpoint=endpoint,
+                to=S.STOPPING,
+                actor=actor,
+                message=reason,
+                now=ctx.clock.now(),
+            )
+            view = _view(endpoint)
+            proceed = True
+    if view is not None:
+        ctx.post(view, messaging.launch_failed(view, reason=reason))
+        ctx.changed(view)
+    if proceed:
+        teardown(ctx, endpoint_id=endpoint_id)
+
+
+# --- teardown --------------------------------------------------------------------------------------
+
+
+def teardown(ctx: FlowContext, *, endpoint_id: int) -> None:
+    """Tear a STOPPING endpoint's cluster down (retried with backoff); STOPPED/FAILED once it is gone."""
+    with ctx.claim(endpoint_id, TEARDOWN) as held:
+        if not held:
+            log.info("endpoint %s: another process is tearing it down", endpoint_id)
+            return
+        _teardown_claimed(ctx, endpoint_id)
+
+
+def _teardown_claimed(ctx: FlowContext, endpoint_id: int) -> None:
+    launcher = ctx.launcher
+    with ctx.database.session() as session:
+        endpoint = store.get_endpoint(session=session, endpoint_id=endpoint_id)
+        if endpoint is None or endpoint.state != S.STOPPING:
+            return
+        cluster, request_id = endpoint.cluster_name, endpoint.sky_request_id
+    if request_id:
+        _cancel_if_running(launcher, request_id)
+
+    attempts = 0
+    error: Exception | None = None
+    for delay in (0.0, *ctx.teardown_delays):
+        if delay:
+            ctx.sleep(delay)
+        attempts += 1
+        try:
+            launcher.down(cluster)
+            error = None
+            break
+        except Exception as exc:
+            error = exc
+            log.warning("teardown of %s failed (attempt %d): %s", cluster, attempts, exc)
+
+    if error is not None:
+        text = _explain(error, None)
+        with ctx.database.session() as session:
+            endpoint = _load(session, endpoint_id)
+            store.record_event(
+                session=session,
+                endpoint=endpoint,
+                actor=ACTOR,
+                kind="teardown_failed",
+                message=f"{attempts} attempts: {text}",
+                now=ctx.clock.now(),
+            )
+            view = _view(endpoint)
+        log.error(
+            "CLUSTER MAY BE LEAKING: teardown of %s (endpoint %s) failed %d times: %s; reconcile will retry",
+            cluster,
+            view.name,
+            attempts,
+            text,
+        )
+        ctx.post(view, messaging.teardown_failed(view, error=text, attempts=attempts))
+        return
+
+    with ctx.database.session() as session:
+        endpoint = _load(session, endpoint_id)
+        if endpoint.state != S.STOPPING:
+            return
+        now = ctx.clock.now()
+        endpoint.stopped_at = now
+        _final_cost(endpoint, now)
+        final = S.FAILED if endpoint.failure_reason else S.STOPPED
+        store.transition(
+            session=session,
+            endpoint=endpoint,
+            to=final,
+            actor=ACTOR,
+            message=f"cluster {cluster} is gone",
+            now=now,
+        )
+        view = _view(endpoint)
+    ctx.post(view, messaging.stopped_summary(view, now=now))
+    ctx.changed(view)
+
+
+def _final_cost(endpoint: Endpoint, now: datetime) -> None:
+    """The watchdog accrues cost while an endpoint runs; close the books up to the moment it is gone."""
+    start = as_utc(endpoint.provisioned_at)
+    if start is None:
+        return  # never reached the cloud: nothing billed
+    hours = max((now - start).total_seconds(), 0.0) / 3600
+    endpoint.cost_so_far = max(endpoint.cost_so_far or 0.0, round(endpoint.price_per_hour * hours, 4))
+
+
+def _cancel_if_running(launcher: Launcher, request_id: str) -> None:
+    try:
+        status = launcher.request_status(request_id)
+        if status is not None and status.upper() in _IN_FLIGHT_REQUEST:
+            launcher.cancel(request_id)
+    except Exception:
+        log.warning("could not cancel launch request %s", request_id, exc_info=True)
+
+
+# --- resume after a restart ------------------------------------------------------------------------
+
+
+def resume_launch(ctx: FlowContext, *, endpoint_id: int) -> None:
+    """Pick up a launch whose process died (see the module docstring for why it ends FAILED)."""
+    with ctx.claim(endpoint_id, LAUNCH) as held:
+        if not held:
+            return
+        with ctx.database.session() as session:
+            endpoint = store.get_endpoint(session=session, endpoint_id=endpoint_id)
+            if endpoint is None:
+                return
+            state, request_id, cluster = endpoint.state, endpoint.sky_request_id, endpoint.cluster_name
+        if state == S.REQUESTED:
+            _launch_claimed(ctx, endpoint_id)  # nothing reached the cloud: launch it now
+            return
+        if state not in (S.PROVISIONING, S.STARTING):
+            return
+        if request_id:
+            _cancel_if_running(ctx.launcher, request_id)
+            found = f"following request {request_id}"
+        else:
+            names = {c.name for c in _safe_list(ctx)}
+            found = "cluster found by name" if cluster in names else "no cluster found by name"
+        log.warning("endpoint %s: launch interrupted by a restart (%s); tearing it down", endpoint_id, found)
+    fail_launch(ctx, endpoint_id=endpoint_id, reason=messaging.restarted_during_launch(), actor="reconcile")
+
+
+def _safe_list(ctx: FlowContext) -> list:
+    try:
+        return ctx.launcher.list_clusters(ctx.settings.cluster_prefix)
+    except Exception:
+        log.warning("could not list clusters", exc_info=True)
+        return []

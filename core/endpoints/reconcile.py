@@ -1,0 +1,144 @@
+"""Reconcile: make the store and the cloud agree, on start-up and every `settings.reconcile_interval`.
+
+The one sweep that guarantees no cluster is left billing unknown:
+- a cluster with the bot's prefix that no endpoint knows, or whose endpoint is terminal (STOPPED,
+  FAILED, LOST mean "the cluster is gone"), is torn down; an event records it on a known endpoint and
+  a WARNING log line records an unknown one;
+- a READY endpoint whose cluster is gone from the cloud (or stopped under it: spot preemption) becomes
+  LOST, with an event, a thread post and a DM to its owner;
+- a launch in flight that no process follows (nothing running here, claim free or expired) is resumed:
+  `flows.resume_launch` follows its request id or looks for its cluster by name;
+- a STOPPING endpoint nobody is tearing down gets its teardown retried.
+
+Order matters: the cloud is listed BEFORE the store is read. `up` commits the endpoint row before it
+asks the cloud for anything, so every cluster in the listing already has a committed row by the time we
+read the store; reading the store first could mistake a brand-new cluster for an unknown one.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from core.endpoints import flows, messaging, store
+from core.endpoints.flows import FlowContext
+from core.endpoints.states import EndpointState
+from core.endpoints.views import EndpointView
+from core.launcher.base import ClusterInfo
+
+log = logging.getLogger(__name__)
+
+S = EndpointState
+ACTOR = "reconcile"
+_GONE_STATUSES = {"STOPPED"}  # a stopped cluster no longer serves; under an endpoint it means preempted
+
+
+@dataclass
+class ReconcileReport:
+    """What one sweep did (for logs, tests and the CLI)."""
+
+    clusters_seen: int = 0
+    torn_down_unknown: list[str] = field(default_factory=list)
+    torn_down_terminal: list[str] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    teardowns_retried: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+def reconcile(ctx: FlowContext) -> ReconcileReport:
+    """One sweep. Never raises for a single endpoint's trouble; the report lists errors."""
+    report = ReconcileReport()
+    clusters = ctx.launcher.list_clusters(ctx.settings.cluster_prefix)  # first: see the module docstring
+    in_cloud = {c.name: c for c in clusters}
+    report.clusters_seen = len(clusters)
+
+    with ctx.database.session() as session:
+        live = [store.to_view(e) for e in store.list_endpoints(session=session, states=S.live())]
+        live_clusters = {v.cluster_name for v in live}
+        others = {}
+        for name in in_cloud:
+            if name not in live_clusters:
+                endpoint = store.get_by_cluster(session=session, cluster_name=name)
+                others[name] = store.to_view(endpoint) if endpoint is not None else None
+
+    for view in live:
+        try:
+            _reconcile_live(ctx, view, in_cloud.get(view.cluster_name), report)
+        except Exception as exc:
+            log.exception("reconcile of endpoint %s failed", view.name)
+            report.errors.append(f"{view.name}: {exc}")
+
+    for name, view in others.items():
+        try:
+            _tear_down_stray(ctx, name, view, report)
+        except Exception as exc:
+            log.error("reconcile could not tear down stray cluster %s: %s; will retry", name, exc)
+            report.errors.append(f"{name}: {exc}")
+    return report
+
+
+def _reconcile_live(
+    ctx: FlowContext, view: EndpointView, cluster: ClusterInfo | None, report: ReconcileReport
+) -> None:
+    if ctx.is_active(view.id):
+        return  # this process is working on it right now
+    if view.state == S.STOPPING:
+        if ctx.schedule(flows.TEARDOWN, view.id, flows.teardown):
+            report.teardowns_retried.append(view.name)
+    elif view.state in S.launching():
+        if view.state == S.REQUESTED and ctx.clock.now() - view.requested_at < ctx.claim_ttl:
+            return  # just recorded by some process's `up`, which is about to claim its launch
+        if ctx.schedule(flows.LAUNCH, view.id, flows.resume_launch):
+            report.resumed.append(view.name)
+    elif view.state == S.READY and (cluster is None or cluster.status in _GONE_STATUSES):
+        _mark_lost(ctx, view, cluster_status=None if cluster is None else cluster.status)
+        report.lost.append(view.name)
+
+
+def _mark_lost(ctx: FlowContext, view: EndpointView, *, cluster_status: str | None) -> None:
+    if cluster_status is not None:
+        # It still exists (stopped disks bill too): a terminal endpoint must have no cluster behind it.
+        ctx.launcher.down(view.cluster_name)
+    with ctx.database.session() as session:
+        endpoint = store.get_endpoint(session=session, endpoint_id=view.id)
+        if endpoint is None or endpoint.state != S.READY:
+            return
+        why = "gone from the cloud" if cluster_status is None else f"{cluster_status} in the cloud; torn down"
+        endpoint.stop_reason = f"cluster {why}"
+        store.transition(
+            session=session,
+            endpoint=endpoint,
+            to=S.LOST,
+            actor=ACTOR,
+            message=f"cluster {view.cluster_name} {why}",
+            now=ctx.clock.now(),
+        )
+        lost_view = store.to_view(endpoint)
+    log.warning("endpoint %s is LOST: cluster %s %s", view.name, view.cluster_name, why)
+    text = messaging.lost(lost_view)
+    ctx.post(lost_view, text)
+    ctx.dm(lost_view.owner_id, text)
+    ctx.changed(lost_view)
+
+
+def _tear_down_stray(ctx: FlowContext, name: str, view: EndpointView | None, report: ReconcileReport) -> None:
+    if view is None:
+        log.warning("reconcile: cluster %s is unknown to the store; tearing it down", name)
+        ctx.launcher.down(name)
+        report.torn_down_unknown.append(name)
+        return
+    ctx.launcher.down(name)
+    with ctx.database.session() as session:
+        endpoint = store.get_endpoint(session=session, endpoint_id=view.id)
+        if endpoint is not None:
+            store.record_event(
+                session=session,
+                endpoint=endpoint,
+                actor=ACTOR,
+                kind="stray_teardown",
+                message=f"cluster {name} still existed while the endpoint was {view.state}; torn down",
+                now=ctx.clock.now(),
+            )
+    log.warning("reconcile: tore down cluster %s of %s endpoint %s", name, view.state, view.name)
+    report.torn_down_terminal.append(name)
