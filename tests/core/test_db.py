@@ -1,0 +1,188 @@
+"""core.db: migrations from empty, SQLite settings, sessions, and aware-UTC datetimes on both backends."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, select, text
+from sqlalchemy.exc import StatementError
+
+from core.db import Database
+from core.endpoints import store
+from core.endpoints.models import Base, Endpoint, EndpointEvent
+from core.settings import load_settings
+
+TABLES = {"endpoints", "endpoint_events", "work_claims", "endpoint_usage", "reminders"}
+NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+
+
+def _new_endpoint(db: Database, **overrides: object) -> int:
+    fields: dict = dict(
+        model="Qwen/Qwen2.5-7B-Instruct",
+        accelerators="A100:1",
+        engine="vllm",
+        launcher="fake",
+        owner_id="U1",
+        channel_id="C1",
+        options={},
+        plan={},
+        idle_timeout_s=2700,
+        expires_at=NOW + timedelta(hours=8),
+        max_cost=None,
+        price_per_hour=3.0,
+        price_is_estimate=False,
+        now=NOW,
+    )
+    fields.update(overrides)
+    with db.session() as session:
+        return store.create_endpoint(session=session, **fields).id
+
+
+@pytest.mark.timeout(60)
+def test_upgrade_from_empty_creates_every_table_and_is_repeatable(empty_database: Database) -> None:
+    db = empty_database
+    assert db.current_revision() is None
+    assert not TABLES & set(inspect(db.engine).get_table_names())
+
+    db.upgrade()
+    assert db.current_revision() == db.head_revision() == "0001"
+    assert set(inspect(db.engine).get_table_names()) >= TABLES
+    assert db.is_up_to_date()
+
+    db.upgrade()  # a second start changes nothing
+    assert db.current_revision() == "0001"
+
+
+@pytest.mark.timeout(60)
+def test_migrations_match_the_models(database: Database) -> None:
+    """The committed revision creates exactly what the models describe (no drift to autogenerate)."""
+    with database.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        diff = compare_metadata(context, Base.metadata)
+    assert diff == []
+
+
+@pytest.mark.timeout(60)
+def test_two_processes_upgrading_at_once_both_succeed(
+    database_factory: Callable[[str], Database], request: pytest.FixtureRequest
+) -> None:
+    """Two bots starting together against one PostgreSQL take turns (advisory lock)."""
+    first = database_factory("postgresql")
+    second = Database(first.url.render_as_string(hide_password=False))
+    request.addfinalizer(second.dispose)
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(2)
+
+    def start(db: Database) -> None:
+        try:
+            barrier.wait()
+            db.upgrade()
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start, args=(db,)) for db in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert first.current_revision() == "0001"
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(sqlite_database: Database) -> None:
+    with sqlite_database.engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() >= 5000
+
+
+def test_foreign_keys_are_enforced(database: Database) -> None:
+    with pytest.raises(Exception, match=r"(?i)foreign key"), database.session() as session:
+        session.add(EndpointEvent(endpoint_id=999, at=NOW, actor="bot", kind="x", message="orphan"))
+
+
+def test_from_settings_uses_the_sqlite_file_and_creates_its_directory(tmp_path: Path) -> None:
+    path = tmp_path / "nested" / "dir" / "bot.db"
+    db = Database.from_settings(load_settings(db_path=path, database_url=None))
+    try:
+        db.upgrade()
+        assert path.exists()
+        assert db.dialect == "sqlite"
+    finally:
+        db.dispose()
+
+
+def test_database_url_overrides_the_file() -> None:
+    settings = load_settings(database_url="postgresql+psycopg://bot:pw@db.example:5432/epb")
+    assert settings.sqlalchemy_url.startswith("postgresql+psycopg://")
+
+
+def test_repr_never_shows_the_password() -> None:
+    db = Database("postgresql+psycopg://bot:hunter2@127.0.0.1:1/epb")
+    try:
+        assert "hunter2" not in repr(db)
+    finally:
+        db.dispose()
+
+
+def test_session_commits_on_success_and_rolls_back_on_error(database: Database) -> None:
+    endpoint_id = _new_endpoint(database)
+    with pytest.raises(RuntimeError), database.session() as session:
+        row = session.get(Endpoint, endpoint_id)
+        assert row is not None
+        row.url = "http://10.0.0.1:8000"
+        session.flush()
+        raise RuntimeError("boom")
+    with database.session() as session:
+        assert session.get(Endpoint, endpoint_id).url is None  # type: ignore[union-attr]
+        session.get(Endpoint, endpoint_id).url = "http://10.0.0.2:8000"  # type: ignore[union-attr]
+    with database.session() as session:
+        assert session.get(Endpoint, endpoint_id).url == "http://10.0.0.2:8000"  # type: ignore[union-attr]
+
+
+def test_datetimes_round_trip_as_aware_utc(database: Database) -> None:
+    paris_noon = datetime(2026, 3, 1, 12, 0, tzinfo=timezone(timedelta(hours=1)))
+    endpoint_id = _new_endpoint(database, expires_at=paris_noon)
+    # A fresh Database, so nothing comes from an identity map: the values really went through the DB.
+    again = Database(database.url.render_as_string(hide_password=False))
+    try:
+        with again.session() as session:
+            row = session.get(Endpoint, endpoint_id)
+            assert row is not None
+            for value in (row.expires_at, row.requested_at, row.updated_at):
+                assert value.tzinfo is not None and value.utcoffset() == timedelta(0)
+            assert row.expires_at == datetime(2026, 3, 1, 11, 0, tzinfo=UTC)
+            assert row.requested_at == NOW
+            # Comparisons in SQL see the same instants whatever offset the caller used.
+            found = session.scalars(
+                select(Endpoint.id).where(Endpoint.expires_at < datetime(2026, 3, 1, 11, 30, tzinfo=UTC))
+            ).all()
+            assert found == [endpoint_id]
+    finally:
+        again.dispose()
+
+
+def test_naive_datetimes_are_refused(database: Database) -> None:
+    endpoint_id = _new_endpoint(database)
+    with pytest.raises(StatementError, match="naive"), database.session() as session:
+        row = session.get(Endpoint, endpoint_id)
+        row.last_activity_at = datetime(2026, 1, 5, 9, 0)  # type: ignore[union-attr]
+        session.flush()
+    with database.session() as session:
+        assert session.get(Endpoint, endpoint_id).last_activity_at is None  # type: ignore[union-attr]
+
+
+def test_json_columns_save_in_place_changes(database: Database) -> None:
+    endpoint_id = _new_endpoint(database, options={"spot": False})
+    with database.session() as session:
+        row = session.get(Endpoint, endpoint_id)
+        assert row is not None
+        row.options["spot"] = True
+    with database.session() as session:
+        assert session.get(Endpoint, endpoint_id).options == {"spot": True}  # type: ignore[union-attr]
