@@ -1,0 +1,161 @@
+"""`load_model_facts`: the fit check's one entry point for model facts, cached in memory and on disk.
+
+Where facts come from, in order:
+1. an in-process dict (a warm fit check costs microseconds and no request);
+2. the JSON facts cache under `settings.facts_cache_dir` (survives restarts; works offline);
+3. the Hub, through huggingface_hub (`core.hub.remote`, at most three requests), or a local directory.
+
+Freshness: an entry for `org/name` (or a branch/tag `org/name@rev`) is used without asking the Hub for
+`CACHE_MAX_AGE` (7 days), then refetched; if the Hub is unreachable or offline (`HF_HUB_OFFLINE=1`)
+then, the old entry is used and a warning logged. An entry pinned to a full commit sha
+(`org/name@<40 hex>`) never goes stale. `refresh=True` refetches now. Errors never write the cache.
+Local directories are read every time (they are on disk already) and never cached.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+
+from core.errors import GatedModel, HubUnreachable, InvalidRequest
+from core.facts import ModelFacts
+from core.hub import cache, remote
+from core.hub.local import read_local_model
+from core.hub.refs import ModelRef, parse_model_ref
+from core.hub.source import ModelSource
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+CACHE_MAX_AGE = timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class _Remembered:
+    facts: ModelFacts
+    source: ModelSource
+
+
+_memory: dict[tuple[str, str, str | None], _Remembered] = {}
+_memory_lock = threading.Lock()
+_fetch_locks: dict[tuple[str, str, str | None], threading.Lock] = {}
+
+
+def clear_memory_cache() -> None:
+    """Forget what this process remembered (tests; the disk cache is untouched)."""
+    with _memory_lock:
+        _memory.clear()
+
+
+def load_model_facts(model: str, *, settings: Settings, refresh: bool = False) -> ModelFacts:
+    """Facts about `model` (Hub id, `org/name@rev`, or `./local/dir`) for the fit check.
+
+    Raises InvalidRequest (malformed id, before any request), GatedModel, ModelNotFound or
+    HubUnreachable, with messages that say what to try.
+    """
+    ref = parse_model_ref(model)
+    if ref.local_path is not None:
+        return _to_facts(read_local_model(ref.local_path, model_id=ref.text))
+    assert ref.repo_id is not None
+    token = settings.hf_token.get_secret_value() if settings.hf_token else None
+    key = (str(settings.facts_cache_dir), ref.repo_id, ref.revision)
+
+    if not refresh:
+        remembered = _memory.get(key)  # dict reads are atomic; the lock only guards writes
+        if remembered is not None and _is_fresh(remembered.source, ref):
+            _require_access(remembered.source, token)
+            return remembered.facts
+
+    with _memory_lock:
+        fetch_lock = _fetch_locks.setdefault(key, threading.Lock())
+    with fetch_lock:  # one fetch per model at a time; the others wait and reuse it
+        if not refresh:
+            remembered = _memory.get(key)
+            if remembered is not None and _is_fresh(remembered.source, ref):
+                _require_access(remembered.source, token)
+                return remembered.facts
+        source, fetched = _load_source(ref, token=token, cache_dir=settings.facts_cache_dir, refresh=refresh)
+        _require_access(source, token)
+        facts = _to_facts(source)
+        if fetched:  # only what turned into facts is kept: a failure leaves the cache as it was
+            cache.write_entry(settings.facts_cache_dir, source)
+        with _memory_lock:
+            _memory[key] = _Remembered(facts=facts, source=source)
+        return facts
+
+
+def fetch_model_source(model: str, *, settings: Settings, refresh: bool = False) -> ModelSource:
+    """The raw inputs behind `load_model_facts` (config dict, dtype counts, gated, sha), same caching."""
+    ref = parse_model_ref(model)
+    if ref.local_path is not None:
+        return read_local_model(ref.local_path, model_id=ref.text)
+    load_model_facts(model, settings=settings, refresh=refresh)
+    assert ref.repo_id is not None
+    return _memory[(str(settings.facts_cache_dir), ref.repo_id, ref.revision)].source
+
+
+def _load_source(
+    ref: ModelRef, *, token: str | None, cache_dir: Path, refresh: bool
+) -> tuple[ModelSource, bool]:
+    """The source to use, and whether it was just fetched from the Hub (so it should be cached)."""
+    assert ref.repo_id is not None
+    cached = cache.read_entry(cache_dir, ref.repo_id, ref.revision)
+    if cached is not None and not refresh and _is_fresh(cached, ref):
+        return cached, False
+    if remote.offline_mode():
+        if cached is not None:
+            log.warning("offline: using facts of %s cached at %s", ref.text, _when(cached))
+            return cached, False
+        raise HubUnreachable(
+            f"The Hub is switched off (HF_HUB_OFFLINE=1) and {ref.text} is not in the bot's facts cache "
+            f"({cache_dir}). Check it once with the Hub reachable, or give a local model directory."
+        )
+    try:
+        source = remote.fetch_from_hub(
+            repo_id=ref.repo_id, revision=ref.revision, token=token, download_dir=cache_dir / "hub"
+        )
+    except HubUnreachable:
+        if cached is None:
+            raise
+        log.warning("Hub unreachable: using facts of %s cached at %s", ref.text, _when(cached))
+        return cached, False
+    return source, True
+
+
+def _is_fresh(source: ModelSource, ref: ModelRef) -> bool:
+    if ref.pinned_to_commit:
+        return True
+    return time.time() - source.fetched_at < CACHE_MAX_AGE.total_seconds()
+
+
+def _require_access(source: ModelSource, token: str | None) -> None:
+    """A gated model is refused without a token even from the cache: clusters could not download it."""
+    if source.gated and not token:
+        raise GatedModel(remote.gated_message(source.model_id, has_token=False))
+
+
+def _to_facts(source: ModelSource) -> ModelFacts:
+    from core.facts import facts_from_config  # written alongside; imported late so either can land first
+
+    try:
+        return facts_from_config(
+            source.config,
+            model_id=source.model_id,
+            dtype_params=source.dtype_params,
+            gated=source.gated,
+            revision=source.sha,
+        )
+    except (ValueError, TypeError, KeyError) as error:
+        detail = str(error) if isinstance(error, ValueError) else f"unexpected {type(error).__name__}"
+        raise InvalidRequest(
+            f"The bot cannot size {source.model_id} from its config.json ({detail}). It serves text-generation "
+            "models in Transformers format; check that this is one."
+        ) from None
+
+
+def _when(source: ModelSource) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(source.fetched_at))
