@@ -1,0 +1,168 @@
+"""argv for `vllm serve` and `python -m sglang.launch_server`, built from a fit-check `Plan`.
+
+The argv never holds a secret: the API key reaches vLLM as `VLLM_API_KEY` and SGLang through
+`launch_script`, which appends `--api-key "$ENDPOINT_API_KEY"` for the shell to expand.
+
+Multi-node plans (`plan.nodes > 1`) carry a few shell references that only `launch_script` expands on
+each node: `${SKYPILOT_NODE_RANK}`, `${ENDPOINT_HEAD_IP}` and `$ENDPOINT_NODE_ARGS` (see
+`core.engines.script`). Every other element is a plain value.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from core.engines.names import (
+    DEFAULT_SPECULATIVE_TOKENS,
+    SGLANG_KV_CACHE_ALIASES,
+    SGLANG_SPECULATIVE_ALGORITHMS,
+)
+from core.fit.plan import Plan
+
+BIND_HOST = "0.0.0.0"
+
+# Shell references expanded per node by launch_script (never by Python).
+NODE_RANK_REF = "${SKYPILOT_NODE_RANK}"
+HEAD_IP_REF = "${ENDPOINT_HEAD_IP}"
+NODE_ARGS_REF = "$ENDPOINT_NODE_ARGS"
+
+# Rendezvous ports on the head node (inside the cluster's private network).
+SGLANG_DIST_INIT_PORT = 5000
+VLLM_MASTER_PORT = 29501
+VLLM_DP_RPC_PORT = 13345
+
+
+def _fraction(value: float) -> str:
+    return f"{value:g}"
+
+
+def _speculative_tokens(plan: Plan) -> int:
+    return plan.speculative_tokens or DEFAULT_SPECULATIVE_TOKENS
+
+
+def _wants_speculation(plan: Plan) -> bool:
+    return bool(plan.draft_model or plan.speculative_method)
+
+
+def _vllm_speculative_config(plan: Plan) -> str:
+    config: dict[str, Any] = {}
+    if plan.speculative_method:
+        config["method"] = plan.speculative_method.lower()
+    if plan.draft_model:
+        config["model"] = plan.draft_model
+    config["num_speculative_tokens"] = _speculative_tokens(plan)
+    return json.dumps(config, separators=(",", ":"))
+
+
+def sglang_speculative_algorithm(plan: Plan) -> str:
+    """SGLang's algorithm name for the plan's method; guessed from the draft's name when unset."""
+    if plan.speculative_method:
+        method = plan.speculative_method.lower()
+        return SGLANG_SPECULATIVE_ALGORITHMS.get(method, method.upper())
+    draft = (plan.draft_model or "").lower()
+    if "eagle3" in draft:
+        return "EAGLE3"
+    if "eagle" in draft:
+        return "EAGLE"
+    return "STANDALONE"
+
+
+def _vllm(plan: Plan, *, served_model_name: str, port: int) -> list[str]:
+    argv = ["vllm", "serve", plan.model_id, "--host", BIND_HOST, "--port", str(port)]
+    argv += ["--served-model-name", served_model_name]
+    argv += ["--tensor-parallel-size", str(plan.tensor_parallel)]
+    if plan.pipeline_parallel > 1:
+        argv += ["--pipeline-parallel-size", str(plan.pipeline_parallel)]
+    if plan.data_parallel > 1:
+        argv += ["--data-parallel-size", str(plan.data_parallel)]
+    if plan.expert_parallel > 1:
+        # vLLM has no EP size: EP spans TP x DP once enabled.
+        argv.append("--enable-expert-parallel")
+    if plan.nodes > 1:
+        argv += _vllm_multinode(plan)
+    argv += ["--max-model-len", str(plan.max_context_tokens), "--dtype", plan.dtype]
+    if plan.quantization:
+        argv += ["--quantization", plan.quantization]
+    if plan.kv_cache_dtype and plan.kv_cache_dtype != "auto":
+        argv += ["--kv-cache-dtype", plan.kv_cache_dtype]
+    argv += ["--gpu-memory-utilization", _fraction(plan.memory_fraction)]
+    if _wants_speculation(plan):
+        argv += ["--speculative-config", _vllm_speculative_config(plan)]
+    if plan.trust_remote_code:
+        argv.append("--trust-remote-code")
+    return argv
+
+
+def _vllm_multinode(plan: Plan) -> list[str]:
+    if plan.data_parallel > 1:
+        # Data-parallel replicas spread over the nodes; each node runs its share of ranks, the
+        # head node serves the API and the others run headless from their start rank.
+        local = max(1, plan.data_parallel // plan.nodes)
+        return [
+            "--data-parallel-size-local", str(local),
+            "--data-parallel-address", HEAD_IP_REF,
+            "--data-parallel-rpc-port", str(VLLM_DP_RPC_PORT),
+            NODE_ARGS_REF,
+        ]  # fmt: skip
+    # One model instance spans the nodes (multiprocessing backend, no Ray).
+    return [
+        "--nnodes", str(plan.nodes),
+        "--node-rank", NODE_RANK_REF,
+        "--master-addr", HEAD_IP_REF,
+        "--master-port", str(VLLM_MASTER_PORT),
+        NODE_ARGS_REF,
+    ]  # fmt: skip
+
+
+def _sglang(plan: Plan, *, served_model_name: str, port: int) -> list[str]:
+    argv = ["python", "-m", "sglang.launch_server", "--model-path", plan.model_id]
+    argv += ["--host", BIND_HOST, "--port", str(port), "--served-model-name", served_model_name]
+    argv += ["--tp-size", str(plan.tensor_parallel)]
+    if plan.pipeline_parallel > 1:
+        argv += ["--pp-size", str(plan.pipeline_parallel)]
+    if plan.data_parallel > 1:
+        argv += ["--dp-size", str(plan.data_parallel)]
+    if plan.expert_parallel > 1:
+        argv += ["--ep-size", str(plan.expert_parallel)]
+    if plan.nodes > 1:
+        argv += [
+            "--nnodes", str(plan.nodes),
+            "--node-rank", NODE_RANK_REF,
+            "--dist-init-addr", f"{HEAD_IP_REF}:{SGLANG_DIST_INIT_PORT}",
+        ]  # fmt: skip
+    argv += ["--context-length", str(plan.max_context_tokens), "--dtype", plan.dtype]
+    if plan.quantization:
+        argv += ["--quantization", plan.quantization]
+    if plan.kv_cache_dtype and plan.kv_cache_dtype != "auto":
+        argv += ["--kv-cache-dtype", SGLANG_KV_CACHE_ALIASES.get(plan.kv_cache_dtype, plan.kv_cache_dtype)]
+    argv += ["--mem-fraction-static", _fraction(plan.memory_fraction)]
+    argv.append("--enable-metrics")  # without it SGLang has no /metrics and the watchdog is blind
+    if _wants_speculation(plan):
+        algorithm = sglang_speculative_algorithm(plan)
+        tokens = _speculative_tokens(plan)
+        argv += ["--speculative-algorithm", algorithm]
+        if plan.draft_model:
+            argv += ["--speculative-draft-model-path", plan.draft_model]
+        if algorithm == "NGRAM":
+            argv += ["--speculative-num-draft-tokens", str(tokens)]
+        else:
+            # A chain of `tokens` drafted tokens: top-1 per step, plus the verified one.
+            argv += [
+                "--speculative-num-steps", str(tokens),
+                "--speculative-eagle-topk", "1",
+                "--speculative-num-draft-tokens", str(tokens + 1),
+            ]  # fmt: skip
+    if plan.trust_remote_code:
+        argv.append("--trust-remote-code")
+    return argv
+
+
+def build_engine_command(plan: Plan, *, served_model_name: str | None = None, port: int = 8000) -> list[str]:
+    """The engine's argv for `plan` (no secret in it); `served_model_name` defaults to the model id."""
+    name = served_model_name or plan.model_id
+    if plan.engine == "vllm":
+        return _vllm(plan, served_model_name=name, port=port)
+    if plan.engine == "sglang":
+        return _sglang(plan, served_model_name=name, port=port)
+    raise ValueError(f"unknown engine {plan.engine!r}; expected 'vllm' or 'sglang'")
