@@ -1,0 +1,94 @@
+"""Build the Bolt app: the Web API client, the dependencies listeners share, and the listener wiring.
+
+Only wiring lives here (bolt-python starter template style): listeners are in `listeners/`,
+Block Kit in `blocks.py`, delivery in `notifier.py`. How the app is served (Socket Mode or HTTP)
+is `bot/cli/serve.py`'s and `bot/slack/http_server.py`'s business.
+
+Listeners ack at once and hand slow work to the bot's own worker pool (`core.workers.WorkerPool`),
+never to Bolt's listener executor; the executor given to Bolt is still larger than Bolt's default
+five threads so a burst of commands never waits for a free listener thread.
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from slack_bolt import App
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.slack.home import HomePublisher
+from bot.slack.notifier import SlackNotifier
+from core.clock import Clock, SystemClock
+from core.endpoints.service import EndpointService
+from core.settings import Settings
+
+# slack_sdk logs whole request bodies at DEBUG, and a READY message carries an API key. This logger
+# is pinned at INFO so those lines are never even formatted, whatever the root level is.
+_web_logger = logging.getLogger("bot.slack.web")
+_web_logger.setLevel(logging.INFO)
+
+BOLT_LISTENER_THREADS = 16
+
+
+class TaskPool(Protocol):
+    """What listeners need from the worker pool (`core.workers.WorkerPool` satisfies it)."""
+
+    def submit(self, fn: Any, /, *args: Any, task_name: str | None = None, **kwargs: Any) -> Any: ...
+
+
+@dataclass
+class SlackDeps:
+    """Everything the listeners share. Built once at start-up."""
+
+    settings: Settings
+    service: EndpointService
+    pool: TaskPool
+    notifier: SlackNotifier
+    home: HomePublisher
+    clock: Clock = field(default_factory=SystemClock)
+
+
+def make_web_client(settings: Settings, *, rate_limit_retries: int = 3) -> WebClient:
+    """A WebClient for `settings.slack_api_url`, retrying connection errors, 429s (Retry-After) and 5xx."""
+    base_url = (
+        settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
+    )
+    token = settings.slack_bot_token.get_secret_value() if settings.slack_bot_token else None
+    return WebClient(
+        token=token,
+        base_url=base_url,
+        logger=_web_logger,
+        timeout=30,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def build_app(deps: SlackDeps, *, client: WebClient, token_verification: bool = True) -> App:
+    """The Bolt app with every listener registered. Calls auth.test unless `token_verification` is off."""
+    from bot.slack.listeners import actions, commands, events
+
+    signing_secret = deps.settings.slack_signing_secret
+    app = App(
+        client=client,
+        # Socket Mode skips signature checks; HTTP mode refuses to start without a secret (serve.py).
+        signing_secret=signing_secret.get_secret_value() if signing_secret else "",
+        token_verification_enabled=token_verification,
+        process_before_response=False,
+        listener_executor=ThreadPoolExecutor(max_workers=BOLT_LISTENER_THREADS, thread_name_prefix="bolt"),
+    )
+    commands.register(app, deps)
+    actions.register(app, deps)
+    events.register(app, deps)
+    return app

@@ -1,0 +1,67 @@
+"""Assemble the whole Slack bot: Web API client -> notifier -> service -> App Home -> Bolt app.
+
+The order matters: the service needs the notifier, the notifier's App Home refresh needs the
+service, so the Home is attached after both exist. Tests and benchmarks pass their own
+`runtime_factory` (the real core over the fake cloud); production uses `core.wiring.build_runtime`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.slack.app import SlackDeps, build_app, make_web_client
+from bot.slack.home import HomePublisher
+from bot.slack.notifier import SlackNotifier
+from core.clock import Clock, SystemClock
+from core.settings import Settings
+from core.wiring import Runtime, build_runtime
+
+RuntimeFactory = Callable[[Settings, SlackNotifier, Clock], Runtime]
+
+
+@dataclass
+class SlackBot:
+    app: App
+    deps: SlackDeps
+    client: WebClient
+    runtime: Runtime
+
+    def close(self) -> None:
+        self.runtime.close()
+
+
+def _production_runtime(settings: Settings, notifier: SlackNotifier, clock: Clock) -> Runtime:
+    runtime = build_runtime(settings, notifier=notifier, clock=clock)
+    runtime.start()  # migrate, reconcile once (resumes what a previous process left), then periodically
+    return runtime
+
+
+def build_bot(
+    settings: Settings,
+    *,
+    runtime_factory: RuntimeFactory | None = None,
+    client: WebClient | None = None,
+    clock: Clock | None = None,
+    token_verification: bool = True,
+) -> SlackBot:
+    """Wire the bot; `runtime_factory` builds the core around the Slack notifier (tests: fake cloud)."""
+    clock = clock or SystemClock()
+    client = client or make_web_client(settings)
+    notifier = SlackNotifier(client, clock=clock)
+    runtime = (runtime_factory or _production_runtime)(settings, notifier, clock)
+    home = HomePublisher(client=client, service=runtime.service, clock=clock)
+    notifier.home_refresher = home.publish
+    deps = SlackDeps(
+        settings=settings,
+        service=runtime.service,
+        pool=runtime.workers,
+        notifier=notifier,
+        home=home,
+        clock=clock,
+    )
+    app = build_app(deps, client=client, token_verification=token_verification)
+    return SlackBot(app=app, deps=deps, client=client, runtime=runtime)
