@@ -217,14 +217,15 @@ def build_launch_spec(
     autostop_minutes: int | None,
 ) -> LaunchSpec:
     """The LaunchSpec for an endpoint: engine argv from the plan, pinned image, secrets as given."""
-    from core.engines import build_engine_command
     from core.fit.plan import Plan
     from core.gpus import parse_accelerators
 
     fit_plan = Plan.from_dict(plan)
-    argv = list(fit_plan.engine_command) or build_engine_command(
-        fit_plan, served_model_name=model, port=settings.engine_port
-    )
+    argv = list(fit_plan.engine_command)
+    if not argv:  # plans recorded by `up` carry their argv; build it for any that do not
+        from core.engines import build_engine_command
+
+        argv = build_engine_command(fit_plan, served_model_name=model, port=settings.engine_port)
     accel = parse_accelerators(fit_plan.accelerators)
     image = settings.sglang_image if engine == "sglang" else settings.vllm_image
     spot = options.get("spot")

@@ -1,0 +1,211 @@
+"""The launch and teardown flows on the fake cloud with real fake engines, against SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from core.apikeys import hash_api_key
+from core.clock import ManualClock
+from core.db import Database
+from core.endpoints import flows
+from core.endpoints.states import EndpointState as S
+from tests.core.endpoints.lifecycle_fixtures import (
+    HF_TOKEN,
+    MODEL,
+    Lifecycle,
+    make_settings,
+    new_cloud,
+    record_endpoint,
+)
+from tests.fakes.fake_cloud import no_capacity
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def lc(database: Database) -> Iterator[Lifecycle]:
+    clock = ManualClock()
+    cloud = new_cloud(clock)
+    lifecycle = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings())
+    yield lifecycle
+    lifecycle.close()
+    cloud.close()
+
+
+def _launch(lc: Lifecycle, name: str = "ep") -> str:
+    view = record_endpoint(lc, name=name)
+    lc.service.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+    lc.join()
+    return view.name
+
+
+def _dump_database(lc: Lifecycle) -> str:
+    """Every row of every table as text: what a leaked secret would look like in the store."""
+    out = []
+    with lc.database.engine.connect() as connection:
+        for table in ("endpoints", "endpoint_events", "work_claims"):
+            out.extend(repr(tuple(row)) for row in connection.execute(text(f"SELECT * FROM {table}")))
+    return "\n".join(out)
+
+
+def test_launch_reaches_ready_and_the_posted_key_really_works(lc: Lifecycle) -> None:
+    name = _launch(lc)
+    view = lc.service.status(name=name)
+    assert view.state is S.READY
+    assert view.ready_at is not None and view.url
+
+    ready = lc.notifier.of("ready")
+    assert len(ready) == 1, "URL and key are posted exactly once"
+    posted_view, api_key = ready[0]
+    assert posted_view.url == view.url
+
+    # The key is the one the engine was started with: a real completion answers with it, not without.
+    reply = httpx.post(
+        f"{view.url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {api_key}"},
+        json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
+        timeout=10,
+    )
+    assert reply.status_code == 200
+    denied = httpx.post(
+        f"{view.url}/v1/chat/completions",
+        json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
+        timeout=10,
+    )
+    assert denied.status_code == 401
+
+    # Only the hash is stored; neither secret is in the store, the thread or the recorded cloud calls.
+    dump = _dump_database(lc)
+    assert hash_api_key(api_key) in dump
+    assert api_key not in dump and HF_TOKEN not in dump
+    said = [t for t in lc.notifier.thread_texts(name)]
+    assert not any(api_key in t or HF_TOKEN in t for t in said)
+    assert api_key not in repr(lc.cloud.calls) and HF_TOKEN not in repr(lc.cloud.calls)
+
+    submit = lc.cloud.calls_to("submit")[0].args
+    assert submit["secret_names"] == ["ENDPOINT_API_KEY", "HF_TOKEN"]
+    assert submit["autostop_minutes"] == 8 * 60  # hard deadline = remaining lifetime
+    kinds = [e["message"].split(":")[0] for e in lc.events(name) if e["kind"] == "transition"]
+    assert kinds == ["REQUESTED -> PROVISIONING", "PROVISIONING -> STARTING", "STARTING -> READY"]
+    with lc.database.session() as session:
+        from core.endpoints import store
+
+        assert store.get_by_name(session=session, name=name).sky_request_id.startswith("fake-launch-")
+
+
+def test_progress_is_posted_in_the_thread(lc: Lifecycle) -> None:
+    name = _launch(lc)
+    said = "\n".join(lc.notifier.thread_texts(name))
+    for step in ("Provisioning L4:1", "The cluster is up", "weights are loading", "Ready"):
+        assert step in said
+
+
+def test_no_capacity_at_submit_fails_with_a_sentence_and_leaves_nothing(lc: Lifecycle) -> None:
+    lc.cloud.fail_next_submit(no_capacity("L4:1", "gcp", ("us-central1", "us-east4")))
+    name = _launch(lc)
+    view = lc.service.status(name=name)
+    assert view.state is S.FAILED
+    assert view.failure_reason and "L4" in view.failure_reason
+    assert "Traceback" not in view.failure_reason
+    assert lc.cloud.list_clusters("epb-") == []
+    assert any("launch failed" in t for t in lc.notifier.thread_texts(name))
+    assert not lc.notifier.of("ready")
+
+
+def test_failed_launch_that_left_a_cluster_is_torn_down_before_failed(lc: Lifecycle) -> None:
+    lc.cloud.fail_next_launch(no_capacity(), keep_cluster=True)
+    name = _launch(lc)
+    assert lc.state(name) is S.FAILED
+    assert lc.cloud.list_clusters("epb-") == []
+    assert lc.cloud.calls_to("down"), "the half-provisioned cluster was torn down"
+    kinds = [e["message"].split(":")[0] for e in lc.events(name) if e["kind"] == "transition"]
+    assert kinds[-2:] == ["PROVISIONING -> STOPPING", "STOPPING -> FAILED"]
+
+
+def test_engine_that_never_answers_a_completion_fails_readiness(database: Database) -> None:
+    clock = ManualClock()
+    cloud = new_cloud(clock, engine_options={"fail_completions": True})
+    lc = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings())
+    try:
+        name = _launch(lc)
+        view = lc.service.status(name=name)
+        assert view.state is S.FAILED
+        assert view.failure_reason
+        assert lc.cloud.list_clusters("epb-") == []
+        assert not lc.notifier.of("ready")
+    finally:
+        lc.close()
+        cloud.close()
+
+
+def test_teardown_that_keeps_failing_stays_stopping_loudly_then_reconcile_finishes_it(
+    lc: Lifecycle, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = _launch(lc)
+    cluster = lc.service.status(name=name).cluster_name
+    lc.cloud.fail_down(times=3, cluster_name=cluster)
+    with caplog.at_level(logging.ERROR, logger="core.endpoints.flows"):
+        lc.service.down(name=name, actor="U_OWNER")
+        lc.join()
+    assert lc.state(name) is S.STOPPING, "never silently STOPPED while the cluster may exist"
+    assert lc.cloud.cluster(cluster) is not None
+    assert any(e["kind"] == "teardown_failed" for e in lc.events(name))
+    assert any(r.levelno == logging.ERROR and cluster in r.getMessage() for r in caplog.records)
+    assert any("could not tear down" in t for t in lc.notifier.thread_texts(name))
+
+    lc.service.reconcile()
+    lc.join()
+    view = lc.service.status(name=name)
+    assert view.state is S.STOPPED
+    assert lc.cloud.cluster(cluster) is None
+    summary = lc.notifier.thread_texts(name)[-1]
+    assert "stopped" in summary and "cost about $" in summary
+
+
+def test_stop_while_provisioning_cancels_and_never_reaches_ready(database: Database) -> None:
+    clock = ManualClock()
+    cloud = new_cloud(clock, launch_ticks=10_000)  # the launch never finishes on its own
+    lc = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings())
+    try:
+        view = record_endpoint(lc, name="slow")
+        lc.service.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+        for _ in range(200):  # wait until the launch is submitted (the flow is then blocked in wait)
+            if cloud.calls_to("wait"):
+                break
+            import time
+
+            time.sleep(0.01)
+        lc.service.down(name="slow", actor="U_OWNER")
+        lc.join()
+        assert lc.state("slow") is S.STOPPED
+        assert cloud.list_clusters("epb-") == []
+        assert not lc.notifier.of("ready")
+    finally:
+        lc.close()
+        cloud.close()
+
+
+def test_a_chat_outage_never_changes_state(lc: Lifecycle) -> None:
+    lc.notifier.fail = True
+    name = _launch(lc)
+    assert lc.state(name) is S.READY
+    lc.service.down(name=name, actor="U_OWNER")
+    lc.join()
+    assert lc.state(name) is S.STOPPED
+
+
+def test_stop_summary_reports_uptime_and_cost(lc: Lifecycle) -> None:
+    name = _launch(lc)
+    lc.clock.advance(timedelta(hours=2))
+    lc.service.down(name=name, actor="U_OWNER")
+    lc.join()
+    view = lc.service.status(name=name)
+    assert view.state is S.STOPPED
+    assert view.cost_so_far == pytest.approx(1.6)  # 2 h at $0.80/h
+    assert "ran for 2h" in lc.notifier.thread_texts(name)[-1]
