@@ -108,6 +108,8 @@ CLOUDS = frozenset(
 _REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")
 _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 MAX_SPECULATIVE_TOKENS = 16
+# The bot's own components may stop any endpoint (idle, lifetime, cost cap); chat user ids never look like these.
+SYSTEM_ACTORS = frozenset({"watchdog", "reconcile"})
 
 FactsLoader = Callable[..., ModelFacts]
 
@@ -470,7 +472,7 @@ class EndpointService:
         return endpoint
 
     def _authorize(self, endpoint: Any, actor: str, verb: str) -> None:
-        if actor == endpoint.owner_id or actor in self.settings.admin_user_ids:
+        if actor == endpoint.owner_id or actor in self.settings.admin_user_ids or actor in SYSTEM_ACTORS:
             return
         raise PermissionDenied(
             f"Only <@{endpoint.owner_id}> (who launched `{endpoint.name}`) or an admin may {verb} it."
