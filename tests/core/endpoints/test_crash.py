@@ -1,0 +1,193 @@
+"""Crash safety: the bot dies at each step of a launch or teardown, a new process starts on the same
+store and the same cloud, reconciles, and no cluster is left unknown and no record is lost.
+
+The "crash" is a `BaseException` raised by the launcher at a chosen step. Flows handle `Exception`
+only, so the store, the claims and the cloud are left exactly as a killed process leaves them; the
+crashed process's worker pool and service are then abandoned. The restarted process has another
+claim owner, and its clock runs past the dead process's claim expiry, as a real restart would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from core.clock import ManualClock
+from core.db import Database
+from core.endpoints import flows, messaging, store
+from core.endpoints.states import EndpointState as S
+from tests.core.endpoints.lifecycle_fixtures import Lifecycle, make_settings, new_cloud, record_endpoint
+from tests.fakes.fake_cloud import FakeCloud
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Crash(BaseException):
+    """The process dies here (like SystemExit: not an Exception, so no handler turns it into a state)."""
+
+
+class CrashingLauncher:
+    """The shared FakeCloud, except that calling `method` kills the process (before or after the call)."""
+
+    name = "fake"
+
+    def __init__(self, cloud: FakeCloud, method: str, *, after: bool = False) -> None:
+        self._cloud = cloud
+        self._method = method
+        self._after = after
+        self.crashed = False
+
+    def __getattr__(self, attr: str) -> Any:
+        real = getattr(self._cloud, attr)
+        if attr != self._method or self.crashed:
+            return real
+
+        def crashing(*args: Any, **kwargs: Any) -> Any:
+            self.crashed = True
+            if not self._after:
+                raise Crash(f"killed before {attr}")
+            real(*args, **kwargs)
+            raise Crash(f"killed after {attr}")
+
+        return crashing
+
+
+@pytest.fixture
+def world(database: Database) -> Iterator[tuple[Database, FakeCloud, ManualClock]]:
+    clock = ManualClock()
+    cloud = new_cloud(clock)
+    yield database, cloud, clock
+    cloud.close()
+
+
+def _process(database: Database, launcher: Any, clock: ManualClock, owner: str) -> Lifecycle:
+    lc = Lifecycle(database=database, cloud=launcher, clock=clock, settings=make_settings())
+    lc.service.flows.owner = owner
+    return lc
+
+
+def _restart(database: Database, cloud: FakeCloud, clock: ManualClock) -> Lifecycle:
+    clock.advance(timedelta(minutes=10))  # past the dead process's claims
+    lc = _process(database, cloud, clock, owner="host:2:restarted")
+    lc.service.reconcile()
+    lc.join()
+    lc.service.reconcile()  # a second sweep finds nothing left to do
+    lc.join()
+    return lc
+
+
+def _assert_consistent(lc: Lifecycle, cloud: FakeCloud, *, expected_rows: int) -> None:
+    """No cluster unknown or behind a terminal endpoint; every live endpoint's cluster accounted for."""
+    with lc.database.session() as session:
+        rows = store.list_endpoints(session=session)
+        assert len(rows) == expected_rows, "no record is lost"
+        by_cluster = {e.cluster_name: e for e in rows}
+        for cluster in cloud.list_clusters("epb-"):
+            endpoint = by_cluster.get(cluster.name)
+            assert endpoint is not None, f"unknown cluster {cluster.name} left running"
+            assert not endpoint.state.is_terminal, f"{cluster.name} runs behind a {endpoint.state} endpoint"
+        for endpoint in rows:
+            assert endpoint.state in (S.READY, S.STOPPED, S.FAILED, S.LOST), (
+                f"{endpoint.name} stuck {endpoint.state}"
+            )
+            if endpoint.state is S.READY:
+                assert cloud.cluster(endpoint.cluster_name) is not None
+
+
+@pytest.mark.parametrize(
+    ("method", "after", "label"),
+    [
+        ("submit", False, "before submit"),
+        ("submit", True, "after the cluster was requested, before the request id was stored"),
+        ("wait", False, "after the request id was stored"),
+        ("endpoint_url", False, "after the cluster is up, before STARTING"),
+        ("set_deadline", False, "after STARTING, before READY"),
+    ],
+)
+def test_crash_during_launch_then_restart(
+    world: tuple[Database, FakeCloud, ManualClock], method: str, after: bool, label: str
+) -> None:
+    database, cloud, clock = world
+    crashing = CrashingLauncher(cloud, method, after=after)
+    first = _process(database, crashing, clock, owner="host:1:first")
+    view = record_endpoint(first, name="victim")
+    first.service.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+    first.join()
+    assert crashing.crashed, label
+    assert first.state("victim") in S.launching(), "the crash left the launch in flight"
+    # The dead process is abandoned: its pool, its notifier, its in-memory API key.
+
+    second = _restart(database, cloud, clock)
+    _assert_consistent(second, cloud, expected_rows=1)
+    final = second.service.status(name="victim")
+    assert final.state is S.FAILED, "a launch whose key died with the process is torn down, not half-kept"
+    assert final.failure_reason == messaging.restarted_during_launch()
+    assert cloud.cluster(view.cluster_name) is None
+    assert any("please run `up` again" in t for t in second.notifier.thread_texts("victim"))
+    second.close()
+
+
+def test_crash_after_ready_then_restart_keeps_the_endpoint(
+    world: tuple[Database, FakeCloud, ManualClock],
+) -> None:
+    database, cloud, clock = world
+    first = _process(database, cloud, clock, owner="host:1:first")
+    view = record_endpoint(first, name="keeper")
+    first.service.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+    first.join()
+    assert first.state("keeper") is S.READY
+
+    second = _restart(database, cloud, clock)
+    _assert_consistent(second, cloud, expected_rows=1)
+    assert second.state("keeper") is S.READY
+    assert cloud.cluster(view.cluster_name) is not None
+    second.close()
+    first.close()
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before down", "after down"])
+def test_crash_during_teardown_then_restart(
+    world: tuple[Database, FakeCloud, ManualClock], after: bool
+) -> None:
+    database, cloud, clock = world
+    healthy = _process(database, cloud, clock, owner="host:0:launcher")
+    view = record_endpoint(healthy, name="going")
+    healthy.service.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+    healthy.join()
+    healthy.close()
+
+    crashing = CrashingLauncher(cloud, "down", after=after)
+    first = _process(database, crashing, clock, owner="host:1:first")
+    first.service.down(name="going", actor="U_OWNER")
+    first.join()
+    assert crashing.crashed
+    assert first.state("going") is S.STOPPING
+
+    second = _restart(database, cloud, clock)
+    _assert_consistent(second, cloud, expected_rows=1)
+    final = second.service.status(name="going")
+    assert final.state is S.STOPPED
+    assert final.stop_reason == "stopped by U_OWNER"
+    assert cloud.cluster(view.cluster_name) is None
+    second.close()
+
+
+def test_many_crashed_launches_are_all_accounted_for(world: tuple[Database, FakeCloud, ManualClock]) -> None:
+    """A mix: several endpoints caught at different steps by the same crash, one restart cleans all."""
+    database, cloud, clock = world
+    steps = ["submit", "wait", "endpoint_url"]
+    views = []
+    for i, method in enumerate(steps):
+        crashing = CrashingLauncher(cloud, method, after=(i % 2 == 1))
+        lc = _process(database, crashing, clock, owner=f"host:1:{i}")
+        view = record_endpoint(lc, name=f"mix-{i}")
+        lc.service.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+        lc.join()
+        views.append(view)
+    second = _restart(database, cloud, clock)
+    _assert_consistent(second, cloud, expected_rows=len(steps))
+    assert cloud.list_clusters("epb-") == []
+    second.close()

@@ -1,0 +1,133 @@
+"""Reconcile: the store and the (fake) cloud are made to agree; nothing is left billing unknown."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from core.clock import ManualClock
+from core.db import Database
+from core.endpoints import flows, store
+from core.endpoints.states import EndpointState as S
+from core.launcher.base import LaunchSpec
+from tests.core.endpoints.lifecycle_fixtures import Lifecycle, make_settings, new_cloud, record_endpoint
+
+pytestmark = pytest.mark.timeout(60)
+
+
+@pytest.fixture
+def lc(database: Database) -> Iterator[Lifecycle]:
+    clock = ManualClock()
+    cloud = new_cloud(clock)
+    lifecycle = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings())
+    yield lifecycle
+    lifecycle.close()
+    cloud.close()
+
+
+def _ready(lc: Lifecycle, name: str) -> str:
+    view = record_endpoint(lc, name=name)
+    lc.service.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+    lc.join()
+    assert lc.state(name) is S.READY
+    return lc.service.status(name=name).cluster_name
+
+
+def _stray_cluster(lc: Lifecycle, cluster_name: str) -> None:
+    spec = LaunchSpec(
+        cluster_name=cluster_name, model="m", engine="vllm", engine_argv=["vllm", "serve", "m"],
+        accelerators=["L4:1"], num_nodes=1, port=8000, image="img",
+    )  # fmt: skip
+    lc.cloud.wait(lc.cloud.submit(spec))
+
+
+def test_unknown_cluster_with_our_prefix_is_torn_down_and_others_are_left_alone(lc: Lifecycle) -> None:
+    _stray_cluster(lc, "epb-nobody-knows-me")
+    _stray_cluster(lc, "someone-elses-cluster")
+    lc.service.reconcile()
+    assert lc.cloud.cluster("epb-nobody-knows-me") is None
+    assert lc.cloud.cluster("someone-elses-cluster") is not None
+    assert lc.service.last_reconcile.torn_down_unknown == ["epb-nobody-knows-me"]
+
+
+def test_cluster_of_a_terminal_endpoint_is_torn_down_with_an_event(lc: Lifecycle) -> None:
+    view = record_endpoint(lc, name="done")
+    with lc.database.session() as session:
+        endpoint = store.get_endpoint(session=session, endpoint_id=view.id)
+        store.transition(
+            session=session, endpoint=endpoint, to=S.FAILED, actor="t", message="", now=lc.clock.now()
+        )
+    _stray_cluster(lc, view.cluster_name)  # e.g. a cancelled launch that still created its cluster
+    lc.service.reconcile()
+    assert lc.cloud.cluster(view.cluster_name) is None
+    assert any(e["kind"] == "stray_teardown" for e in lc.events("done"))
+
+
+def test_ready_endpoint_whose_cluster_vanished_is_lost_and_the_owner_told(lc: Lifecycle) -> None:
+    cluster = _ready(lc, "spot")
+    lc.cloud.lose(cluster)
+    lc.service.reconcile()
+    view = lc.service.status(name="spot")
+    assert view.state is S.LOST
+    assert view.stopped_at is not None
+    assert any("no longer exists" in t for t in lc.notifier.thread_texts("spot"))
+    assert [user for user, _ in lc.notifier.of("dm")] == ["U_OWNER"]
+    # A second sweep changes nothing and says nothing more.
+    lc.service.reconcile()
+    assert len(lc.notifier.of("dm")) == 1
+
+
+def test_ready_endpoint_with_a_healthy_cluster_is_left_alone(lc: Lifecycle) -> None:
+    cluster = _ready(lc, "fine")
+    lc.service.reconcile()
+    assert lc.state("fine") is S.READY
+    assert lc.cloud.cluster(cluster) is not None
+    assert not lc.cloud.calls_to("down")
+
+
+def test_fresh_requested_endpoint_of_another_process_is_not_stolen(lc: Lifecycle) -> None:
+    record_endpoint(lc, name="fresh")  # recorded by some process's `up` a moment ago
+    lc.service.reconcile()
+    lc.join()
+    assert lc.state("fresh") is S.REQUESTED
+    assert not lc.cloud.calls_to("submit")
+
+
+def test_abandoned_requested_endpoint_is_launched(lc: Lifecycle) -> None:
+    record_endpoint(lc, name="orphan")  # its process died before submitting anything
+    lc.clock.advance(timedelta(minutes=10))
+    lc.service.reconcile()
+    lc.join()
+    assert lc.state("orphan") is S.READY
+    assert len(lc.notifier.of("ready")) == 1
+
+
+def test_launch_claimed_by_a_live_process_is_not_resumed(lc: Lifecycle) -> None:
+    from core import claims
+
+    view = record_endpoint(lc, name="busy")
+    lc.clock.advance(timedelta(minutes=10))
+    with lc.database.session() as session:
+        assert claims.acquire(
+            session=session, endpoint_id=view.id, kind="launch", owner="other-host:1:abc",
+            ttl=timedelta(minutes=3), now=lc.clock.now(),
+        )  # fmt: skip
+    lc.service.reconcile()
+    lc.join()
+    assert lc.state("busy") is S.REQUESTED
+    assert not lc.cloud.calls_to("submit")
+
+
+def test_reconcile_failing_to_list_clusters_raises_and_changes_nothing(lc: Lifecycle) -> None:
+    cluster = _ready(lc, "ok")
+
+    def broken(prefix: str) -> list:
+        raise ConnectionError("API server unreachable")
+
+    lc.cloud.list_clusters = broken  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):
+        lc.service.reconcile()
+    assert lc.state("ok") is S.READY
+    assert lc.cloud.cluster(cluster) is not None
