@@ -1,0 +1,296 @@
+"""Reading an engine's Prometheus `/metrics`: what it served, what is in flight, how fast it answered.
+
+`parse_metrics(text, engine=...)` turns one exposition (parsed by prometheus_client's own parser) into an
+`EngineSnapshot`, summing every label set (vLLM and SGLang expose one series per data-parallel engine).
+`scrape_many(targets, ...)` reads many engines concurrently with one httpx AsyncClient, bounded by a
+semaphore and a per-request timeout. A failed scrape is a `ScrapeResult` with an error, never an exception:
+the caller decides what it means (the watchdog counts it as activity).
+
+Not here: what counts as activity across two scrapes (core.watchdog.usage) or any decision.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+
+class _QuietScrapes(logging.Filter):
+    """httpx logs every request at INFO; a thousand scrapes a minute would drown the bot's log.
+    Drops only successful GET .../metrics lines; failures are logged by the watchdog itself."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 4 and str(args[1]).endswith("/metrics"):
+            return args[3] != 200
+        return True
+
+
+logging.getLogger("httpx").addFilter(_QuietScrapes())
+
+
+@dataclass(frozen=True)
+class MetricNames:
+    """The sample names one engine uses for the signals the watchdog reads."""
+
+    requests: str  # counter of finished requests
+    prompt_tokens: str  # counter
+    generation_tokens: str  # counter
+    running: str  # gauge: requests being decoded
+    waiting: str  # gauge: requests queued
+    ttft: str  # histogram base name: time to first token, seconds
+    e2e: str  # histogram base name: end-to-end request latency, seconds
+
+    def wanted(self) -> frozenset[str]:
+        """Every sample name worth handing to the parser (histograms bring their buckets and count)."""
+        plain = {self.requests, self.prompt_tokens, self.generation_tokens, self.running, self.waiting}
+        hists = {f"{h}{suffix}" for h in (self.ttft, self.e2e) for suffix in ("_bucket", "_count")}
+        return frozenset(plain | hists)
+
+
+# Names from engines.md (vLLM 0.33.0, SGLang 0.5.23 with --enable-metrics).
+VLLM_METRICS = MetricNames(
+    requests="vllm:request_success_total",
+    prompt_tokens="vllm:prompt_tokens_total",
+    generation_tokens="vllm:generation_tokens_total",
+    running="vllm:num_requests_running",
+    waiting="vllm:num_requests_waiting",
+    ttft="vllm:time_to_first_token_seconds",
+    e2e="vllm:e2e_request_latency_seconds",
+)
+SGLANG_METRICS = MetricNames(
+    requests="sglang:num_requests_total",
+    prompt_tokens="sglang:prompt_tokens_total",
+    generation_tokens="sglang:generation_tokens_total",
+    running="sglang:num_running_reqs",
+    waiting="sglang:num_queue_reqs",
+    ttft="sglang:time_to_first_token_seconds",
+    e2e="sglang:e2e_request_latency_seconds",
+)
+ENGINE_METRICS: dict[str, MetricNames] = {"vllm": VLLM_METRICS, "sglang": SGLANG_METRICS}
+
+
+class MetricsUnreadable(Exception):
+    """The text is not a usable exposition for this engine (garbled, or none of its metrics)."""
+
+
+@dataclass(frozen=True)
+class Histogram:
+    """A cumulative histogram summed over label sets: (upper bound, cumulative count) sorted by bound."""
+
+    buckets: tuple[tuple[float, float], ...]
+    count: float
+
+    def quantile(self, q: float) -> float | None:
+        """The q-quantile by linear interpolation inside the bucket that holds it (as Prometheus'
+        histogram_quantile does); None when nothing was observed. A quantile that falls in the +Inf
+        bucket is reported as the largest finite bound."""
+        if not self.buckets or self.count <= 0:
+            return None
+        total = self.buckets[-1][1] if math.isinf(self.buckets[-1][0]) else self.count
+        if total <= 0:
+            return None
+        rank = q * total
+        lower, below = 0.0, 0.0
+        for upper, cumulative in self.buckets:
+            if cumulative >= rank:
+                if math.isinf(upper):
+                    return lower
+                if cumulative == below:
+                    return upper
+                return lower + (upper - lower) * (rank - below) / (cumulative - below)
+            lower, below = upper, cumulative
+        return lower
+
+
+@dataclass(frozen=True)
+class EngineSnapshot:
+    """One engine's counters and gauges at one instant, summed over its data-parallel ranks."""
+
+    requests: float
+    prompt_tokens: float
+    generation_tokens: float
+    running: float
+    waiting: float
+    ttft: Histogram | None = None
+    e2e: Histogram | None = None
+
+    @property
+    def in_flight(self) -> float:
+        return self.running + self.waiting
+
+    def latency(self) -> dict[str, float]:
+        """p50/p99 of time to first token and end-to-end latency, in seconds (only those observed)."""
+        out: dict[str, float] = {}
+        for label, hist in (("ttft", self.ttft), ("e2e", self.e2e)):
+            if hist is None:
+                continue
+            for q, suffix in ((0.5, "p50"), (0.99, "p99")):
+                value = hist.quantile(q)
+                if value is not None:
+                    out[f"{label}_{suffix}"] = value
+        return out
+
+
+def _prefilter(text: str, wanted: frozenset[str]) -> str:
+    """Keep only the sample lines (and their HELP/TYPE lines) we read.
+
+    A real vLLM exposition is hundreds of lines, most of them histograms we never look at; the
+    parser is pure Python, so handing it only our dozen families keeps a 1,000-endpoint tick cheap.
+    Values and labels are still parsed by prometheus_client.
+    """
+    families = {name.removesuffix("_bucket").removesuffix("_count") for name in wanted}
+    kept: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        if stripped[0] == "#":
+            parts = stripped.split(None, 3)
+            if len(parts) >= 3 and parts[1] in ("HELP", "TYPE") and parts[2] in families | wanted:
+                kept.append(stripped)
+            continue
+        end = len(stripped)
+        for sep in ("{", " ", "\t"):
+            pos = stripped.find(sep)
+            if 0 <= pos < end:
+                end = pos
+        if stripped[:end] in wanted:
+            kept.append(stripped)
+    return "\n".join(kept) + "\n"
+
+
+def parse_metrics(text: str, *, engine: str) -> EngineSnapshot:
+    """Parse one `/metrics` body into an `EngineSnapshot` (sums over every label set).
+
+    Raises `MetricsUnreadable` if the text does not parse or carries none of the engine's token counters
+    (for example SGLang started without `--enable-metrics`).
+    """
+    names = ENGINE_METRICS.get(engine)
+    if names is None:
+        raise MetricsUnreadable(f"unknown engine {engine!r}")
+    wanted = names.wanted()
+    sums: dict[str, float] = {}
+    seen: set[str] = set()
+    buckets: dict[str, dict[float, float]] = {names.ttft: {}, names.e2e: {}}
+    try:
+        for family in text_string_to_metric_families(_prefilter(text, wanted)):
+            for sample in family.samples:
+                if sample.name not in wanted:
+                    continue
+                seen.add(sample.name)
+                if sample.name.endswith("_bucket"):
+                    base = sample.name[: -len("_bucket")]
+                    bound = float(sample.labels.get("le", "nan"))
+                    if math.isnan(bound):
+                        continue
+                    per_bound = buckets[base]
+                    per_bound[bound] = per_bound.get(bound, 0.0) + float(sample.value)
+                else:
+                    sums[sample.name] = sums.get(sample.name, 0.0) + float(sample.value)
+    except ValueError as exc:  # prometheus_client's parser reports malformed text this way
+        raise MetricsUnreadable("the metrics text is malformed") from exc
+    if names.prompt_tokens not in seen and names.generation_tokens not in seen:
+        raise MetricsUnreadable(f"no {engine} token counters in the metrics text")
+
+    def histogram(base: str) -> Histogram | None:
+        per_bound = buckets[base]
+        if not per_bound:
+            return None
+        ordered = tuple(sorted(per_bound.items()))
+        return Histogram(buckets=ordered, count=sums.get(f"{base}_count", ordered[-1][1]))
+
+    return EngineSnapshot(
+        requests=sums.get(names.requests, 0.0),
+        prompt_tokens=sums.get(names.prompt_tokens, 0.0),
+        generation_tokens=sums.get(names.generation_tokens, 0.0),
+        running=sums.get(names.running, 0.0),
+        waiting=sums.get(names.waiting, 0.0),
+        ttft=histogram(names.ttft),
+        e2e=histogram(names.e2e),
+    )
+
+
+@dataclass(frozen=True)
+class ScrapeTarget:
+    endpoint_id: int
+    url: str  # the endpoint's base URL, `http://HOST:PORT` (a trailing `/v1` is tolerated)
+    engine: str  # "vllm" | "sglang"
+
+
+@dataclass(frozen=True)
+class ScrapeResult:
+    """Either a snapshot or an error sentence (never both)."""
+
+    endpoint_id: int
+    snapshot: EngineSnapshot | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.snapshot is not None
+
+
+def metrics_url(base_url: str) -> str:
+    """`http://h:8000` or `http://h:8000/v1/` -> `http://h:8000/metrics`."""
+    base = base_url.rstrip("/")
+    base = base.removesuffix("/v1")
+    return f"{base}/metrics"
+
+
+async def _scrape_one(
+    client: httpx.AsyncClient, target: ScrapeTarget, gate: asyncio.Semaphore, timeout: float
+) -> ScrapeResult:
+    async with gate:
+        try:
+            # wait_for bounds the whole exchange (a server that trickles bytes defeats httpx's per-read timeout)
+            response = await asyncio.wait_for(client.get(metrics_url(target.url)), timeout=timeout)
+        except TimeoutError:
+            return ScrapeResult(target.endpoint_id, error=f"no answer within {timeout:g}s")
+        except httpx.HTTPError as exc:
+            return ScrapeResult(target.endpoint_id, error=f"{type(exc).__name__}: could not read /metrics")
+        if response.status_code != 200:
+            return ScrapeResult(target.endpoint_id, error=f"/metrics answered HTTP {response.status_code}")
+        text = response.text
+    try:
+        # parsing is CPU work: done outside the gate so the next request can start meanwhile
+        return ScrapeResult(target.endpoint_id, snapshot=parse_metrics(text, engine=target.engine))
+    except MetricsUnreadable as exc:
+        return ScrapeResult(target.endpoint_id, error=str(exc))
+
+
+async def scrape_many(
+    targets: Sequence[ScrapeTarget],
+    *,
+    timeout: float,
+    concurrency: int,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> list[ScrapeResult]:
+    """Scrape every target, at most `concurrency` at a time; one result per target, in order."""
+    if not targets:
+        return []
+    gate = asyncio.Semaphore(max(1, concurrency))
+    limits = httpx.Limits(max_connections=max(1, concurrency), max_keepalive_connections=max(1, concurrency))
+    async with httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout), limits=limits, transport=transport, follow_redirects=False
+    ) as client:
+        return list(await asyncio.gather(*(_scrape_one(client, t, gate, timeout) for t in targets)))
+
+
+def scrape_all(
+    targets: Iterable[ScrapeTarget],
+    *,
+    timeout: float,
+    concurrency: int,
+    transport: httpx.AsyncBaseTransport | None = None,
+) -> dict[int, ScrapeResult]:
+    """Blocking wrapper for a worker thread: runs its own event loop; results keyed by endpoint id."""
+    listed = list(targets)
+    results = asyncio.run(scrape_many(listed, timeout=timeout, concurrency=concurrency, transport=transport))
+    return {r.endpoint_id: r for r in results}

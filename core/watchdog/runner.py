@@ -1,0 +1,380 @@
+"""The watchdog loop: every `settings.watchdog_interval`, scrape every READY engine, fold the figures into
+the store, accrue cost, then send the reminders and start the teardowns the policy calls for.
+
+One tick, in order:
+1. read the scrape targets (READY endpoints with a URL) and scrape them concurrently, outside any
+   transaction;
+2. in ONE transaction, re-read every live endpoint (and terminal ones whose cost is not settled), fold
+   in the scrape results (activity moves `last_activity_at`; a failed scrape counts as activity) and
+   recompute cost;
+3. decide per endpoint (core.watchdog.policy) and act: every reminder and teardown is claimed in the
+   `reminders` table before it is sent or started, so a restart or a second bot never repeats one;
+   teardowns go through `EndpointService.down(actor="watchdog")`, whose state machine refuses a second;
+4. relaunch LOST endpoints that asked for it (`relaunch=yes`).
+
+`Watchdog.tick()` is synchronous and safe to call from tests with a `ManualClock`; `start()` runs it in a
+daemon thread until `stop()`. A tick never raises: trouble is logged and counted in its `TickReport`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import or_, select
+
+from core.clock import Clock, as_utc
+from core.db import Database
+from core.endpoints import store
+from core.endpoints.models import Endpoint, EndpointUsage
+from core.endpoints.states import EndpointState
+from core.endpoints.views import EndpointView
+from core.errors import UserFacingError
+from core.notifier import Action, Notifier
+from core.settings import Settings
+from core.units import format_money
+from core.watchdog import messaging, policy, reminders
+from core.watchdog.metrics import ScrapeResult, ScrapeTarget, scrape_all
+from core.watchdog.usage import (
+    accrue_cost,
+    load_transitions,
+    new_usage,
+    record_scrape,
+    record_scrape_failure,
+)
+
+log = logging.getLogger(__name__)
+
+ACTOR = "watchdog"
+S = EndpointState
+# After this many failed scrapes in a row the owner hears that idle teardown is paused for the endpoint.
+SCRAPE_FAILURE_NOTICE_AFTER = 5
+# A preempted endpoint is relaunched at most this many times (spot capacity can vanish again and again).
+MAX_RELAUNCHES = 3
+# LOST endpoints older than this are history, not news.
+LOST_LOOKBACK = timedelta(hours=24)
+SCRAPE_FAILING = "scrape"  # Reminder kind of the "cannot read metrics" notice
+
+
+@dataclass
+class TickReport:
+    """What one tick did (for logs, tests and the benchmark)."""
+
+    started_at: datetime | None = None
+    endpoints: int = 0
+    scraped: int = 0
+    scrape_failures: int = 0
+    active: int = 0
+    notices: list[tuple[str, str, str]] = field(default_factory=list)  # (endpoint, kind, key)
+    teardowns: list[tuple[str, str]] = field(default_factory=list)  # (endpoint, kind)
+    relaunched: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """One endpoint after step 2: its view and what the watchdog needs beyond the view."""
+
+    view: EndpointView
+    scrape_failures: int = 0
+    scrape_error: str | None = None
+
+
+def wants_relaunch(options: dict[str, Any]) -> bool:
+    value = options.get("relaunch")
+    if isinstance(value, str):
+        return value.strip().lower() in ("yes", "true", "1", "on")
+    return bool(value)
+
+
+class Watchdog:
+    """Wired once at start-up; `tick()` may also be called directly (tests, `endpoint-bot watchdog --once`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        service: Any,
+        notifier: Notifier,
+        clock: Clock,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.database = database
+        self.service = service
+        self.notifier = notifier
+        self.clock = clock
+        self._transport = transport  # tests may route scrapes through a custom transport
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._tick_lock = threading.Lock()  # a manual tick and the loop's never overlap
+        self.last_report: TickReport | None = None
+
+    # --- the loop ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Run ticks in a daemon thread every `settings.watchdog_interval` until `stop()`."""
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="watchdog", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Ask the loop to end after the current tick and wait for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _run(self) -> None:
+        interval = max(self.settings.watchdog_interval.total_seconds(), 0.01)
+        while not self._stop.is_set():
+            began = time.monotonic()
+            self.tick()
+            self._stop.wait(max(interval - (time.monotonic() - began), 0.0))
+
+    # --- one tick -----------------------------------------------------------------------------------
+
+    def tick(self) -> TickReport:
+        """One pass over every endpoint. Never raises."""
+        with self._tick_lock:
+            report = TickReport(started_at=self.clock.now())
+            began = time.perf_counter()
+            try:
+                self._tick(report)
+            except Exception as exc:  # the loop must survive anything (a database hiccup, a bug)
+                log.exception("watchdog tick failed")
+                report.errors.append(f"tick: {type(exc).__name__}: {exc}")
+            report.seconds = time.perf_counter() - began
+            self.last_report = report
+            return report
+
+    def _tick(self, report: TickReport) -> None:
+        now = report.started_at or self.clock.now()
+        targets = self._scrape_targets()
+        results = (
+            scrape_all(
+                targets,
+                timeout=self.settings.scrape_timeout.total_seconds(),
+                concurrency=self.settings.scrape_concurrency,
+                transport=self._transport,
+            )
+            if targets
+            else {}
+        )
+        seen = self._record(now=now, results=results, report=report)
+        live = [s for s in seen if s.view.state in S.live()]
+        sent = reminders.sent_reminders(database=self.database, endpoint_ids=[s.view.id for s in live])
+        for item in live:
+            try:
+                self._act(item, now=now, sent=sent.get(item.view.id, {}), report=report)
+            except Exception as exc:
+                log.exception("watchdog could not act on %s", item.view.name)
+                report.errors.append(f"{item.view.name}: {type(exc).__name__}: {exc}")
+        self._relaunch_lost(now=now, report=report)
+
+    def _scrape_targets(self) -> list[ScrapeTarget]:
+        with self.database.session() as session:
+            rows = session.execute(
+                select(Endpoint.id, Endpoint.url, Endpoint.engine).where(
+                    Endpoint.state == S.READY, Endpoint.url.is_not(None)
+                )
+            ).all()
+        return [ScrapeTarget(endpoint_id=i, url=url, engine=engine) for i, url, engine in rows]
+
+    def _record(self, *, now: datetime, results: dict[int, ScrapeResult], report: TickReport) -> list[_Seen]:
+        """Step 2: one transaction over every endpoint that is live or not yet settled."""
+        seen: list[_Seen] = []
+        with self.database.session() as session:
+            live = list(session.scalars(select(Endpoint).where(Endpoint.state.in_(S.live()))).all())
+            unsettled = list(
+                session.scalars(
+                    select(Endpoint)
+                    .outerjoin(EndpointUsage, EndpointUsage.endpoint_id == Endpoint.id)
+                    .where(
+                        Endpoint.state.in_(S.terminal()),
+                        Endpoint.stopped_at.is_not(None),
+                        or_(
+                            EndpointUsage.endpoint_id.is_(None),
+                            EndpointUsage.cost_accrued_until.is_(None),
+                            EndpointUsage.cost_accrued_until < Endpoint.stopped_at,
+                        ),
+                    )
+                ).all()
+            )
+            endpoints = live + unsettled
+            ids = [e.id for e in endpoints]
+            usages = {
+                u.endpoint_id: u
+                for u in session.scalars(
+                    select(EndpointUsage).where(EndpointUsage.endpoint_id.in_(ids))
+                ).all()
+            }
+            history = load_transitions(session=session, endpoint_ids=ids)
+            report.endpoints = len(live)
+            for endpoint in endpoints:
+                usage = usages.get(endpoint.id)
+                if usage is None:
+                    usage = new_usage(endpoint.id)
+                    session.add(usage)
+                result = results.get(endpoint.id)
+                error = None
+                if result is not None and endpoint.state == S.READY:
+                    if result.snapshot is not None:
+                        outcome = record_scrape(usage, result.snapshot, now=now)
+                        report.scraped += 1
+                    else:
+                        outcome = record_scrape_failure(usage, now=now)
+                        error = result.error
+                        report.scrape_failures += 1
+                        log.info("metrics of %s unreadable: %s", endpoint.name, result.error)
+                    if outcome.active:
+                        report.active += 1
+                        last = as_utc(endpoint.last_activity_at)
+                        endpoint.last_activity_at = now if last is None else max(last, now)
+                accrue_cost(endpoint, usage, history[endpoint.id], now=now)
+                if endpoint.state.is_terminal and endpoint.stopped_at is not None:
+                    usage.cost_accrued_until = endpoint.stopped_at  # settled, even if it never billed
+                seen.append(
+                    _Seen(
+                        view=store.to_view(endpoint, usage),
+                        scrape_failures=usage.consecutive_scrape_failures or 0,
+                        scrape_error=error,
+                    )
+                )
+        return seen
+
+    # --- acting -------------------------------------------------------------------------------------
+
+    def _act(self, item: _Seen, *, now: datetime, sent: policy.SentReminders, report: TickReport) -> None:
+        view = item.view
+        decision = policy.decide(view=view, now=now, settings=self.settings, sent=sent)
+        if decision.teardown is not None:
+            self._tear_down(view, decision.teardown, now=now, report=report)
+            return
+        for notice in decision.notices:
+            self._send(view, notice, now=now, report=report)
+        if item.scrape_error is not None and item.scrape_failures == SCRAPE_FAILURE_NOTICE_AFTER:
+            notice = policy.Notice(
+                kind=SCRAPE_FAILING,
+                key=now.isoformat(timespec="seconds"),
+                text=messaging.metrics_unreadable(
+                    view, failures=item.scrape_failures, error=item.scrape_error, now=now
+                ),
+                actions=(messaging.stop_action(view),),
+            )
+            self._send(view, notice, now=now, report=report)
+
+    def _send(self, view: EndpointView, notice: policy.Notice, *, now: datetime, report: TickReport) -> None:
+        if not self._claim(view, notice.kind, notice.key, now=now, audit=f"{notice.kind} reminder sent"):
+            return
+        reminders.mark(database=self.database, endpoint_id=view.id, marks=notice.also_marks, now=now)
+        report.notices.append((view.name, notice.kind, notice.key))
+        self._dm(view.owner_id, notice.text, notice.actions)
+        if notice.thread:
+            self._thread_post(view, notice.text)
+        if notice.kind in (policy.COST, policy.COST_CAP):
+            self._changed(view)  # the card's cost figure is worth refreshing now
+
+    def _tear_down(
+        self, view: EndpointView, teardown: policy.Teardown, *, now: datetime, report: TickReport
+    ) -> None:
+        key = teardown.claim_key
+        if not self._claim(view, policy.TEARDOWN, key, now=now, audit=f"teardown decided: {teardown.reason}"):
+            return  # decided before (this process or another); the state machine has it in hand
+        try:
+            # down() formats its reason with str.format: keep braces in names literal.
+            reason = teardown.reason.replace("{", "{{").replace("}", "}}")
+            self.service.down(name=view.name, actor=ACTOR, reason=reason)
+        except Exception as exc:
+            # Not started: forget the claim so the next tick decides again.
+            reminders.release(database=self.database, endpoint_id=view.id, kind=policy.TEARDOWN, key=key)
+            log.error("watchdog could not stop %s (%s): %s", view.name, teardown.kind, exc)
+            report.errors.append(f"{view.name}: down failed: {exc}")
+            return
+        log.info("watchdog stopped %s: %s", view.name, teardown.reason)
+        report.teardowns.append((view.name, teardown.kind))
+
+    def _relaunch_lost(self, *, now: datetime, report: TickReport) -> None:
+        """Reconcile marks a vanished cluster LOST (and tells the owner); relaunch those that asked for it."""
+        with self.database.session() as session:
+            rows = session.scalars(
+                select(Endpoint).where(Endpoint.state == S.LOST, Endpoint.stopped_at >= now - LOST_LOOKBACK)
+            ).all()
+            lost = [store.to_view(e) for e in rows if wants_relaunch(dict(e.options or {}))]
+        for view in lost:
+            key = (as_utc(view.stopped_at) or now).isoformat(timespec="seconds")
+            if not self._claim(view, policy.LOST, key, now=now, audit="cluster lost; relaunch considered"):
+                continue
+            refused = self._relaunch_refusal(view, now=now)
+            if refused is None:
+                try:
+                    self.service.relaunch(name=view.name, actor=ACTOR)
+                    report.relaunched.append(view.name)
+                except UserFacingError as exc:
+                    refused = str(exc)
+                except Exception as exc:
+                    log.exception("relaunch of %s failed", view.name)
+                    refused = f"the relaunch could not be started ({type(exc).__name__})."
+            text = messaging.cluster_lost(view, relaunching=refused is None, relaunch_refused=refused)
+            self._thread_post(view, text)
+            self._dm(view.owner_id, text, ())
+
+    def _relaunch_refusal(self, view: EndpointView, *, now: datetime) -> str | None:
+        """Why a LOST endpoint must not be relaunched, or None."""
+        if not callable(getattr(self.service, "relaunch", None)):
+            return "this bot's service cannot relaunch endpoints yet."
+        if now >= view.expires_at:
+            return "its lifetime is over."
+        if view.max_cost is not None and view.cost_so_far >= view.max_cost:
+            return f"it has reached its cost cap ({format_money(view.max_cost)})."
+        done = reminders.count(database=self.database, endpoint_id=view.id, kind=policy.LOST)
+        if done > MAX_RELAUNCHES:
+            return f"it was already relaunched {MAX_RELAUNCHES} times; spot capacity keeps vanishing. Try `spot=no`."
+        return None
+
+    # --- plumbing -----------------------------------------------------------------------------------
+
+    def _claim(self, view: EndpointView, kind: str, key: str, *, now: datetime, audit: str) -> bool:
+        if not reminders.claim(database=self.database, endpoint_id=view.id, kind=kind, key=key, now=now):
+            return False
+        try:
+            with self.database.session() as session:
+                endpoint = store.get_endpoint(session=session, endpoint_id=view.id)
+                if endpoint is not None:
+                    store.record_event(
+                        session=session, endpoint=endpoint, actor=ACTOR, kind=kind, message=audit, now=now
+                    )
+        except Exception:
+            log.warning("could not audit %s %s of %s", kind, key, view.name, exc_info=True)
+        return True
+
+    def _dm(self, user_id: str, text: str, actions: tuple[Action, ...]) -> None:
+        try:
+            self.notifier.direct_message(user_id, text, actions=actions)
+        except Exception:
+            log.warning("DM to %s failed", user_id, exc_info=True)
+
+    def _thread_post(self, view: EndpointView, text: str) -> None:
+        try:
+            self.notifier.thread_post(view, text)
+        except Exception:
+            log.warning("thread post for %s failed", view.name, exc_info=True)
+
+    def _changed(self, view: EndpointView) -> None:
+        try:
+            self.notifier.endpoint_changed(view)
+        except Exception:
+            log.warning("card update for %s failed", view.name, exc_info=True)
