@@ -42,7 +42,9 @@ class _Remembered:
 
 _memory: dict[tuple[str, str, str | None], _Remembered] = {}
 _memory_lock = threading.Lock()
-_fetch_locks: dict[tuple[str, str, str | None], threading.Lock] = {}
+# Striped locks: one fetch per model at a time (others wait and reuse it), bounded memory however
+# many different names people type.
+_fetch_locks = tuple(threading.Lock() for _ in range(64))
 
 
 def clear_memory_cache() -> None:
@@ -70,9 +72,7 @@ def load_model_facts(model: str, *, settings: Settings, refresh: bool = False) -
             _require_access(remembered.source, token)
             return remembered.facts
 
-    with _memory_lock:
-        fetch_lock = _fetch_locks.setdefault(key, threading.Lock())
-    with fetch_lock:  # one fetch per model at a time; the others wait and reuse it
+    with _fetch_locks[hash(key) % len(_fetch_locks)]:
         if not refresh:
             remembered = _memory.get(key)
             if remembered is not None and _is_fresh(remembered.source, ref):
