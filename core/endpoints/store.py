@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -258,19 +258,28 @@ def transition(
     actor: str,
     message: str,
     now: datetime,
+    changes: Mapping[str, Any] | None = None,
 ) -> Endpoint:
     """Move `endpoint` to `to`, set the timestamps that go with it, and write a "transition" event.
 
-    Raises IllegalTransition (nothing written) when the table forbids it, and TransitionConflict
-    (nothing written; `endpoint` refreshed) when another writer moved the endpoint first.
-    Pending changes on `endpoint` are flushed first and land in the same transaction.
+    `changes` (e.g. `{"stop_reason": "idle for 45m"}`) are written by the same guarded UPDATE, so
+    they land only if this transition wins. Raises IllegalTransition (nothing written) when the
+    table forbids the move, and TransitionConflict (nothing of this call written; `endpoint`
+    refreshed) when another writer moved the endpoint first. Attributes the caller set on `endpoint`
+    beforehand are flushed first and stay in the session's transaction either way: pass them as
+    `changes` instead if they belong to the transition.
     """
     _require_aware(now, "now")
     to = EndpointState(to)
     current = EndpointState(endpoint.state)
     check_transition(current, to)
+    extra = dict(changes or {})
+    reserved = {"id", "state", "version", "updated_at"} & extra.keys()
+    unknown = extra.keys() - Endpoint.__table__.columns.keys()
+    if reserved or unknown:
+        raise ValueError(f"transition cannot set {sorted(reserved | unknown)}")
 
-    values: dict[str, Any] = {"state": to, "version": endpoint.version + 1, "updated_at": now}
+    values: dict[str, Any] = {**extra, "state": to, "version": endpoint.version + 1, "updated_at": now}
     if to is EndpointState.REQUESTED:
         # A relaunch (LOST -> REQUESTED) starts a new run on the same endpoint.
         values.update(requested_at=now, provisioned_at=None, ready_at=None, stopped_at=None)
@@ -299,7 +308,10 @@ def transition(
             current=EndpointState(endpoint.state),
         )
     for key, value in values.items():
-        set_committed_value(endpoint, key, value)
+        if isinstance(value, dict | list):
+            setattr(endpoint, key, value)  # through the attribute, so in-place edits stay tracked
+        else:
+            set_committed_value(endpoint, key, value)  # already in the row: no second UPDATE
     record_event(
         session=session,
         endpoint=endpoint,

@@ -464,3 +464,61 @@ def walk_new(session: Any, state: EndpointState) -> int:
     endpoint = create(session)
     walk(session, endpoint, PATH_TO[state])
     return endpoint.id
+
+
+def test_changes_ride_with_the_transition_and_only_if_it_wins(
+    database: Database, request: pytest.FixtureRequest
+) -> None:
+    other = second_process(database, request)
+    with database.session() as session:
+        endpoint_id = walk_new(session, S.READY)
+    with database.session() as mine, other.session() as theirs:
+        a = store.get_endpoint(session=mine, endpoint_id=endpoint_id)
+        b = store.get_endpoint(session=theirs, endpoint_id=endpoint_id)
+        store.transition(
+            session=mine,
+            endpoint=a,  # type: ignore[arg-type]
+            to=S.STOPPING,
+            actor="U1",
+            message="user",
+            now=LATER,
+            changes={"stop_reason": "stopped by U1", "options": {"note": "x"}},
+        )
+        mine.commit()
+        with pytest.raises(store.TransitionConflict):
+            store.transition(
+                session=theirs,
+                endpoint=b,  # type: ignore[arg-type]
+                to=S.STOPPING,
+                actor="watchdog",
+                message="idle",
+                now=LATER,
+                changes={"stop_reason": "idle for 45m"},
+            )
+        assert b.stop_reason == "stopped by U1"  # type: ignore[union-attr]
+        a.options["more"] = 1  # type: ignore[union-attr]
+    with database.session() as session:
+        row = store.get_endpoint(session=session, endpoint_id=endpoint_id)
+        assert (row.state, row.stop_reason) == (S.STOPPING, "stopped by U1")  # type: ignore[union-attr]
+        assert row.options == {"note": "x", "more": 1}  # type: ignore[union-attr]
+        with pytest.raises(ValueError, match="cannot set"):
+            store.transition(
+                session=session,
+                endpoint=row,
+                to=S.STOPPED,
+                actor="bot",
+                message="",
+                now=LATER,
+                changes={"state": "READY"},  # type: ignore[arg-type]
+            )
+        with pytest.raises(ValueError, match="cannot set"):
+            store.transition(
+                session=session,
+                endpoint=row,
+                to=S.STOPPED,
+                actor="bot",
+                message="",
+                now=LATER,
+                changes={"colour": 1},  # type: ignore[arg-type]
+            )
+        assert row.state is S.STOPPING  # type: ignore[union-attr]
