@@ -144,7 +144,10 @@ def _closest_names(name: str, *, limit: int = 4) -> list[str]:
     matches = difflib.get_close_matches(lowered, list(_BY_LOWER), n=limit, cutoff=0.5)
     # A prefix match ("h10" -> H100...) helps where difflib's ratio is low for short names.
     prefixed = [low for low in _BY_LOWER if lowered and low.startswith(lowered)]
-    ordered = list(dict.fromkeys([*matches, *prefixed]))[:limit]
+    # "H100-80GB", "A100-40GB": the family name before the suffix is usually what was meant.
+    family = lowered.split("-", 1)[0]
+    first = [family] if family != lowered and family in _BY_LOWER else []
+    ordered = list(dict.fromkeys([*first, *matches, *prefixed]))[:limit]
     return [_BY_LOWER[low].name for low in ordered]
 
 

@@ -116,3 +116,12 @@ def test_unknown_name_lists_closest_known_names() -> None:
 def test_get_gpu_is_case_insensitive() -> None:
     assert get_gpu("mi300x") is CATALOG["MI300X"]
     assert get_gpu("rtxpro6000").name == "RTXPRO6000"
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"), [("H100-80GB", "H100"), ("A100-40GB", "A100"), ("mi300", "MI300X")]
+)
+def test_suffixed_or_partial_names_suggest_the_family_first(typed: str, meant: str) -> None:
+    with pytest.raises(InvalidRequest) as err:
+        get_gpu(typed)
+    assert str(err.value).split("Closest known names: ")[1].startswith(meant)
