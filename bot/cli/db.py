@@ -20,7 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Manage the bot's database (ENDPOINT_BOT_DATABASE_URL, or the SQLite file "
         "ENDPOINT_BOT_DB_PATH).",
     )
-    actions = parser.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    actions = parser.add_subparsers(dest="db_command", required=True)
     upgrade = actions.add_parser("upgrade", help="apply every migration up to the newest (safe to repeat)")
     upgrade.add_argument("--url", help="database URL instead of the configured one")
     upgrade.set_defaults(func=run_upgrade)
