@@ -108,3 +108,17 @@ SGLANG_ALGORITHM_NEEDS_DRAFT: Final = {
 
 # Used when a draft model or method is given without a token count.
 DEFAULT_SPECULATIVE_TOKENS: Final = 3
+
+# Lowest NVIDIA compute capability each quantization runs on (engines.md; below it the engine stops
+# with "The quantization method X is not supported for the current GPU").
+VLLM_MIN_CAPABILITY: Final = {"fp8": 7.5, "fp8_per_tensor": 7.5, "fp8_per_block": 7.5, "awq": 7.5,
+                              "awq_marlin": 7.5, "gptq": 6.0, "gptq_marlin": 7.5, "mxfp4": 8.0}  # fmt: skip
+SGLANG_MIN_CAPABILITY: Final = {"fp8": 8.0, "w8a8_fp8": 8.0, "mxfp4": 8.0}
+# Both engines run on Volta (7.0) and newer.
+MIN_ENGINE_CAPABILITY: Final = 7.0
+# bfloat16 needs Ampere (8.0); older GPUs run float16.
+BF16_MIN_CAPABILITY: Final = 8.0
+# FP8 methods need CDNA3 (MI300 family) or newer on AMD.
+FP8_METHODS: Final = frozenset(
+    {"fp8", "fp8_per_tensor", "fp8_per_block", "w8a8_fp8", "fbgemm_fp8", "ptpc_fp8", "modelopt_fp8"}
+)

@@ -7,19 +7,25 @@ parallelism are the fit check's business. Each sentence says what is wrong and w
 from __future__ import annotations
 
 from core.engines.names import (
+    BF16_MIN_CAPABILITY,
     DTYPES,
     ENGINES,
+    FP8_METHODS,
+    MIN_ENGINE_CAPABILITY,
     SGLANG_ALGORITHM_NEEDS_DRAFT,
     SGLANG_KV_CACHE_ALIASES,
     SGLANG_KV_CACHE_DTYPES,
+    SGLANG_MIN_CAPABILITY,
     SGLANG_QUANTIZATION,
     SGLANG_SPECULATIVE_ALGORITHMS,
     VLLM_KV_CACHE_DTYPES,
+    VLLM_MIN_CAPABILITY,
     VLLM_QUANTIZATION,
     VLLM_REMOVED_QUANTIZATION,
     VLLM_SPECULATIVE_METHODS,
 )
 from core.fit.plan import FitOptions
+from core.gpus import GpuSpec
 
 _LABEL = {"vllm": "vLLM", "sglang": "SGLang"}
 
@@ -102,8 +108,42 @@ def _served_name(engine: str, served_model_name: str) -> list[str]:
     return []
 
 
-def engine_rejections(*, engine: str, options: FitOptions, served_model_name: str | None = None) -> list[str]:
-    """Sentences for everything in `options` the engine would refuse at start-up (empty: all fine)."""
+def _hardware(engine: str, options: FitOptions, gpu: GpuSpec) -> list[str]:
+    reasons: list[str] = []
+    method = options.quantization.lower() if options.quantization else None
+    if gpu.vendor == "amd":
+        if method in FP8_METHODS and not gpu.fp8_native:
+            reasons.append(
+                f"{gpu.name} ({gpu.arch}) has no FP8 support; FP8 needs an MI300-class GPU or newer."
+            )
+        return reasons
+    capability = gpu.compute_capability or 0.0
+    if capability < MIN_ENGINE_CAPABILITY:
+        return [
+            f"{_LABEL[engine]} needs compute capability {MIN_ENGINE_CAPABILITY} or newer; {gpu.name} has {capability}."
+        ]
+    if options.dtype and options.dtype.lower() == "bfloat16" and capability < BF16_MIN_CAPABILITY:
+        reasons.append(
+            f"{gpu.name} (compute capability {capability}) cannot run bfloat16; use `--dtype float16` "
+            "or an Ampere-or-newer GPU such as L4 or A100."
+        )
+    minimum = (VLLM_MIN_CAPABILITY if engine == "vllm" else SGLANG_MIN_CAPABILITY).get(method or "")
+    if minimum is not None and capability < minimum:
+        reasons.append(
+            f"{_LABEL[engine]} cannot run `{options.quantization}` quantization on {gpu.name} "
+            f"(compute capability {capability}, needs {minimum}); pick a newer GPU or another checkpoint."
+        )
+    return reasons
+
+
+def engine_rejections(
+    *, engine: str, options: FitOptions, served_model_name: str | None = None, gpu: GpuSpec | None = None
+) -> list[str]:
+    """Sentences for everything in `options` the engine would refuse at start-up (empty: all fine).
+
+    With `gpu`, hardware limits are checked too (bfloat16 before Ampere, FP8 and other quantization
+    methods below their minimum compute capability, FP8 on pre-MI300 AMD parts).
+    """
     if engine not in ENGINES:
         return [f"Unknown engine `{engine}`; use `vllm` or `sglang`."]
     reasons: list[str] = []
@@ -125,4 +165,6 @@ def engine_rejections(*, engine: str, options: FitOptions, served_model_name: st
     reasons += _speculative(engine, options)
     if served_model_name is not None:
         reasons += _served_name(engine, served_model_name)
+    if gpu is not None:
+        reasons += _hardware(engine, options, gpu)
     return reasons

@@ -90,3 +90,21 @@ def test_unknown_engine() -> None:
 
 def test_context_length_must_be_positive() -> None:
     assert _reasons("vllm", max_model_len=0) != []
+
+
+def _on(gpu: str, engine: str = "vllm", **options) -> list[str]:
+    from core.gpus import get_gpu
+
+    return engine_rejections(engine=engine, options=FitOptions(engine=engine, **options), gpu=get_gpu(gpu))  # type: ignore[arg-type]
+
+
+def test_hardware_limits() -> None:
+    assert any("float16" in r for r in _on("T4", dtype="bfloat16"))
+    assert _on("T4", dtype="float16") == [] and _on("L4", dtype="bfloat16") == []
+    assert any("compute capability 7.0" in r for r in _on("V100", quantization="fp8"))
+    assert _on("T4", quantization="fp8") == []  # vLLM: weight-only FP8 via Marlin from 7.5
+    assert any("SGLang" in r for r in _on("T4", "sglang", quantization="fp8"))
+    assert _on("A100", "sglang", quantization="fp8") == []
+    assert any("MI300" in r for r in _on("MI250X", quantization="fp8"))
+    assert _on("MI300X", quantization="fp8") == []
+    assert _on("H100", quantization="mxfp4", dtype="bfloat16") == []
