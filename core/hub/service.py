@@ -7,7 +7,8 @@ Where facts come from, in order:
 
 Freshness: an entry for `org/name` (or a branch/tag `org/name@rev`) is used without asking the Hub for
 `CACHE_MAX_AGE` (7 days), then refetched; if the Hub is unreachable or offline (`HF_HUB_OFFLINE=1`)
-then, the old entry is used and a warning logged. An entry pinned to a full commit sha
+then, the old entry is used, a warning logged, and the Hub left alone for `OUTAGE_RETRY_AFTER` (5 min)
+so an outage does not cost every check a timeout. An entry pinned to a full commit sha
 (`org/name@<40 hex>`) never goes stale. `refresh=True` refetches now. Errors never write the cache.
 Local directories are read every time (they are on disk already) and never cached.
 """
@@ -20,6 +21,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Literal
 
 from core.errors import GatedModel, HubUnreachable, InvalidRequest
 from core.facts import ModelFacts
@@ -32,12 +34,19 @@ from core.settings import Settings
 log = logging.getLogger(__name__)
 
 CACHE_MAX_AGE = timedelta(days=7)
+# After the Hub failed and a stale entry was served, wait this long before asking the Hub again, so
+# an outage does not cost every fit check a timeout.
+OUTAGE_RETRY_AFTER = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
 class _Remembered:
     facts: ModelFacts
     source: ModelSource
+    hold_until: float = 0.0  # a stale source served during an outage is not retried before this
+
+    def usable(self, ref: ModelRef) -> bool:
+        return time.time() < self.hold_until or _is_fresh(self.source, ref)
 
 
 _memory: dict[tuple[str, str, str | None], _Remembered] = {}
@@ -68,23 +77,24 @@ def load_model_facts(model: str, *, settings: Settings, refresh: bool = False) -
 
     if not refresh:
         remembered = _memory.get(key)  # dict reads are atomic; the lock only guards writes
-        if remembered is not None and _is_fresh(remembered.source, ref):
+        if remembered is not None and remembered.usable(ref):
             _require_access(remembered.source, token)
             return remembered.facts
 
     with _fetch_locks[hash(key) % len(_fetch_locks)]:
         if not refresh:
             remembered = _memory.get(key)
-            if remembered is not None and _is_fresh(remembered.source, ref):
+            if remembered is not None and remembered.usable(ref):
                 _require_access(remembered.source, token)
                 return remembered.facts
-        source, fetched = _load_source(ref, token=token, cache_dir=settings.facts_cache_dir, refresh=refresh)
+        source, how = _load_source(ref, token=token, cache_dir=settings.facts_cache_dir, refresh=refresh)
         _require_access(source, token)
         facts = _to_facts(source)
-        if fetched:  # only what turned into facts is kept: a failure leaves the cache as it was
+        if how == "fetched":  # only what turned into facts is kept: a failure leaves the cache as it was
             cache.write_entry(settings.facts_cache_dir, source)
+        hold = time.time() + OUTAGE_RETRY_AFTER.total_seconds() if how == "stale" else 0.0
         with _memory_lock:
-            _memory[key] = _Remembered(facts=facts, source=source)
+            _memory[key] = _Remembered(facts=facts, source=source, hold_until=hold)
         return facts
 
 
@@ -100,16 +110,16 @@ def fetch_model_source(model: str, *, settings: Settings, refresh: bool = False)
 
 def _load_source(
     ref: ModelRef, *, token: str | None, cache_dir: Path, refresh: bool
-) -> tuple[ModelSource, bool]:
-    """The source to use, and whether it was just fetched from the Hub (so it should be cached)."""
+) -> tuple[ModelSource, Literal["cached", "fetched", "stale"]]:
+    """The source to use, and how it was got: a fresh cache entry, a fetch, or a stale entry as fallback."""
     assert ref.repo_id is not None
     cached = cache.read_entry(cache_dir, ref.repo_id, ref.revision)
     if cached is not None and not refresh and _is_fresh(cached, ref):
-        return cached, False
+        return cached, "cached"
     if remote.offline_mode():
         if cached is not None:
             log.warning("offline: using facts of %s cached at %s", ref.text, _when(cached))
-            return cached, False
+            return cached, "stale"
         raise HubUnreachable(
             f"The Hub is switched off (HF_HUB_OFFLINE=1) and {ref.text} is not in the bot's facts cache "
             f"({cache_dir}). Check it once with the Hub reachable, or give a local model directory."
@@ -122,8 +132,8 @@ def _load_source(
         if cached is None:
             raise
         log.warning("Hub unreachable: using facts of %s cached at %s", ref.text, _when(cached))
-        return cached, False
-    return source, True
+        return cached, "stale"
+    return source, "fetched"
 
 
 def _is_fresh(source: ModelSource, ref: ModelRef) -> bool:

@@ -16,6 +16,7 @@ import struct
 import subprocess
 import sys
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,28 @@ def test_stale_entry_is_used_when_the_hub_is_unreachable(fake_hub, hub_settings,
     with caplog.at_level(logging.WARNING, logger="core.hub"):
         assert load_model_facts(QWEN, settings=hub_settings) == first
     assert "Hub unreachable" in caplog.text
+
+
+def test_during_an_outage_the_hub_is_not_asked_again_at_once(fake_hub, hub_settings, monkeypatch):
+    from core.hub import service
+
+    load_model_facts(QWEN, settings=hub_settings)
+    _age_entry(hub_settings, QWEN, None, CACHE_MAX_AGE.total_seconds() + 60)
+    fake_hub.mode = "error"
+    load_model_facts(QWEN, settings=hub_settings)  # stale entry served, one failed request
+    fake_hub.clear_log()
+
+    load_model_facts(QWEN, settings=hub_settings)
+    assert _requests(fake_hub) == []
+
+    # Once the hold is over (here: no hold at all), the next check asks the Hub again.
+    monkeypatch.setattr(service, "OUTAGE_RETRY_AFTER", timedelta(0))
+    clear_memory_cache()
+    load_model_facts(QWEN, settings=hub_settings)  # stale again, held for no time
+    fake_hub.mode = "ok"
+    fake_hub.clear_log()
+    load_model_facts(QWEN, settings=hub_settings)
+    assert _requests(fake_hub)[0] == ("GET", f"/api/models/{QWEN}")
 
 
 def test_refresh_refetches_a_fresh_entry(fake_hub, hub_settings):
