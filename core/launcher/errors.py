@@ -57,14 +57,19 @@ def strip_ansi(text: str) -> str:
     return _ANSI.sub("", text)
 
 
-def scrub_secrets(text: str, secrets: Iterable[str] = ()) -> str:
-    """Remove secret values from `text`: the given ones, API keys, HF tokens, bearer tokens, assignments."""
+def scrub_secrets(text: str, secrets: Iterable[str] = (), *, assignments: bool = True) -> str:
+    """Remove secret values from `text`: the given ones, API keys, HF tokens, bearer tokens, assignments.
+
+    `assignments=False` keeps `NAME=value` / `NAME: value` shapes (for shell scripts and YAML, where
+    `VLLM_API_KEY="$ENDPOINT_API_KEY"` is a reference, not a value); known values are still removed.
+    """
     for value in sorted((s for s in secrets if s and len(s) >= 4), key=len, reverse=True):
         text = text.replace(value, REDACTED)
     text = redact_api_keys(text)
     text = _HF_TOKEN.sub(REDACTED, text)
-    text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
-    text = _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
+    if assignments:
+        text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+        text = _SECRET_ASSIGNMENT.sub(lambda m: f"{m.group(1)}{m.group(2)}{REDACTED}", text)
     return text
 
 

@@ -1,0 +1,77 @@
+"""`render_task_yaml(spec)`: the SkyPilot task YAML a person could launch by hand, with every secret redacted.
+
+SkyPilot's `Task.to_yaml_config()` prints `secrets:` in plaintext, so this never hands real secrets to
+the task it renders: it builds the task from a copy of the spec whose secret values are `<redacted>`,
+scrubs the environment, and then checks the final text for any secret value that slipped through.
+`sky launch task.yaml --secret HF_TOKEN --secret ENDPOINT_API_KEY ...` fills them back in.
+
+Used by the `endpoint-bot render` command. Needs SkyPilot installed (it builds a real `sky.Task`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import yaml
+
+from core.errors import LaunchFailed
+from core.launcher.base import LaunchSpec
+from core.launcher.errors import REDACTED, scrub_secrets
+
+
+def redacted_spec(spec: LaunchSpec) -> LaunchSpec:
+    """A copy of `spec` whose secret values are `<redacted>` and whose envs carry no secret."""
+    secret_values = [v for v in spec.secrets.values() if v]
+    envs = {key: scrub_secrets(value, secret_values) for key, value in spec.envs.items()}
+    argv = [scrub_secrets(arg, secret_values, assignments=False) for arg in spec.engine_argv]
+    return dataclasses.replace(
+        spec, secrets=dict.fromkeys(spec.secrets, REDACTED), envs=envs, engine_argv=argv
+    )
+
+
+def task_config(spec: LaunchSpec) -> dict[str, Any]:
+    """The task as a YAML-ready dict (from a real `sky.Task`), secrets redacted."""
+    try:
+        from core.launcher.skypilot import build_task
+    except ImportError as exc:  # pragma: no cover - skypilot.py itself never imports sky at import time
+        raise LaunchFailed(f"Cannot render the task: {exc}.") from None
+    try:
+        task = build_task(redacted_spec(spec))
+    except ModuleNotFoundError as exc:
+        if exc.name and exc.name.split(".")[0] == "sky":
+            raise LaunchFailed(
+                "Rendering a task needs SkyPilot: install it with `pip install 'endpoint-bot[sky]'`."
+            ) from None
+        raise
+    config = task.to_yaml_config()
+    _tidy_image_ids(config)
+    return config
+
+
+def render_task_yaml(spec: LaunchSpec) -> str:
+    """The YAML text of the task for `spec`; no secret value survives anywhere in it."""
+    config = task_config(spec)
+    text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+    # Belt and braces: nothing of the real secrets may be in the text, whatever path it took.
+    text = scrub_secrets(text, [v for v in spec.secrets.values() if v], assignments=False)
+    header = (
+        f"# SkyPilot task for {spec.model} on {' or '.join(spec.accelerators)} (cluster {spec.cluster_name}).\n"
+        f"# Secrets are redacted: pass them at launch, e.g.\n"
+        f"#   sky launch -c {spec.cluster_name} task.yaml "
+        + " ".join(f"--secret {name}" for name in sorted(config.get("secrets", {})))
+        + "\n"
+    )
+    return header + text
+
+
+def _tidy_image_ids(config: dict[str, Any]) -> None:
+    """to_yaml_config writes `image_id: {null: docker:...}`; a hand-written file says `image_id: docker:...`."""
+    resources = config.get("resources") or {}
+    entries = resources.get("any_of") or resources.get("ordered") or [resources]
+    for entry in entries:
+        image = entry.get("image_id")
+        if isinstance(image, dict) and list(image) == [None]:
+            entry["image_id"] = image[None]
+    if "any_of" in resources:
+        resources["any_of"] = sorted(resources["any_of"], key=lambda e: str(e.get("accelerators")))
