@@ -327,7 +327,6 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
                 secrets=secrets,
                 autostop_minutes=minutes_left(endpoint.expires_at, now),
             )
-            endpoint.api_key_hash = hash_api_key(api_key)
             store.transition(
                 session=session,
                 endpoint=endpoint,
@@ -335,6 +334,7 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
                 actor=ACTOR,
                 message=f"launch submitted for cluster {endpoint.cluster_name}",
                 now=now,
+                changes={"api_key_hash": hash_api_key(api_key)},
             )
             view = _view(endpoint)
         where = "/".join(p for p in (spec.cloud, spec.region) if p) or None
@@ -357,7 +357,6 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
             if endpoint.state != S.PROVISIONING:
                 raise _Abandon("stopped while provisioning")
             url = launcher.endpoint_url(endpoint.cluster_name, settings.engine_port)
-            endpoint.url = url
             store.transition(
                 session=session,
                 endpoint=endpoint,
@@ -365,6 +364,7 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
                 actor=ACTOR,
                 message=f"cluster up; engine starting at {url}",
                 now=ctx.clock.now(),
+                changes={"url": url},
             )
             view = _view(endpoint)
             deadline_minutes = minutes_left(endpoint.expires_at, ctx.clock.now())
@@ -386,8 +386,6 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
             if endpoint.state != S.STARTING:
                 raise _Abandon("stopped while starting")
             now = ctx.clock.now()
-            endpoint.ready_at = now
-            endpoint.last_activity_at = now
             store.transition(
                 session=session,
                 endpoint=endpoint,
@@ -395,6 +393,7 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
                 actor=ACTOR,
                 message="answered a completion",
                 now=now,
+                changes={"last_activity_at": now},  # the idle clock starts when it can first be used
             )
             view = _view(endpoint)
         took = (as_utc(view.ready_at) - as_utc(view.requested_at)) if view.ready_at else None
@@ -457,7 +456,6 @@ def fail_launch(ctx: FlowContext, *, endpoint_id: int, reason: str, actor: str =
             proceed = endpoint.state == S.STOPPING
             view = None
         else:
-            endpoint.failure_reason = reason
             store.transition(
                 session=session,
                 endpoint=endpoint,
@@ -465,6 +463,7 @@ def fail_launch(ctx: FlowContext, *, endpoint_id: int, reason: str, actor: str =
                 actor=actor,
                 message=reason,
                 now=ctx.clock.now(),
+                changes={"failure_reason": reason},
             )
             view = _view(endpoint)
             proceed = True
@@ -539,8 +538,6 @@ def _teardown_claimed(ctx: FlowContext, endpoint_id: int) -> None:
         if endpoint.state != S.STOPPING:
             return
         now = ctx.clock.now()
-        endpoint.stopped_at = now
-        _final_cost(endpoint, now)
         final = S.FAILED if endpoint.failure_reason else S.STOPPED
         store.transition(
             session=session,
@@ -549,19 +546,22 @@ def _teardown_claimed(ctx: FlowContext, endpoint_id: int) -> None:
             actor=ACTOR,
             message=f"cluster {cluster} is gone",
             now=now,
+            changes={"cost_so_far": _final_cost(endpoint, now)},
         )
         view = _view(endpoint)
     ctx.post(view, messaging.stopped_summary(view, now=now))
     ctx.changed(view)
 
 
-def _final_cost(endpoint: Endpoint, now: datetime) -> None:
-    """The watchdog accrues cost while an endpoint runs; close the books up to the moment it is gone."""
+def _final_cost(endpoint: Endpoint, now: datetime) -> float:
+    """The watchdog accrues cost while an endpoint runs; close the books up to the moment it is gone
+    (never lowering what the watchdog already counted)."""
+    so_far = endpoint.cost_so_far or 0.0
     start = as_utc(endpoint.provisioned_at)
     if start is None:
-        return  # never reached the cloud: nothing billed
+        return so_far  # the cluster never came up: nothing accrued here
     hours = max((now - start).total_seconds(), 0.0) / 3600
-    endpoint.cost_so_far = max(endpoint.cost_so_far or 0.0, round(endpoint.price_per_hour * hours, 4))
+    return max(so_far, round(endpoint.price_per_hour * hours, 4))
 
 
 def _cancel_if_running(launcher: Launcher, request_id: str) -> None:

@@ -105,7 +105,6 @@ def _mark_lost(ctx: FlowContext, view: EndpointView, *, cluster_status: str | No
         if endpoint is None or endpoint.state != S.READY:
             return
         why = "gone from the cloud" if cluster_status is None else f"{cluster_status} in the cloud; torn down"
-        endpoint.stop_reason = f"cluster {why}"
         store.transition(
             session=session,
             endpoint=endpoint,
@@ -113,6 +112,7 @@ def _mark_lost(ctx: FlowContext, view: EndpointView, *, cluster_status: str | No
             actor=ACTOR,
             message=f"cluster {view.cluster_name} {why}",
             now=ctx.clock.now(),
+            changes={"stop_reason": f"cluster {why}"},
         )
         lost_view = store.to_view(endpoint)
     log.warning("endpoint %s is LOST: cluster %s %s", view.name, view.cluster_name, why)

@@ -488,15 +488,16 @@ class EndpointService:
                     endpoint
                 )  # already stopped: the view says so (messaging.already_stopped)
             if endpoint.state != S.STOPPING:
-                endpoint.stop_reason = reason.format(actor=actor)
+                stop_reason = reason.format(actor=actor)
                 try:
                     store.transition(
                         session=session,
                         endpoint=endpoint,
                         to=S.STOPPING,
                         actor=actor,
-                        message=endpoint.stop_reason,
+                        message=stop_reason,
                         now=self.clock.now(),
+                        changes={"stop_reason": stop_reason},
                     )
                 except store.TransitionConflict:
                     if endpoint.state.is_terminal:

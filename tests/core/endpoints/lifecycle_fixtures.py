@@ -38,7 +38,7 @@ def fixture_facts(model: str, *, settings: Settings | None = None) -> ModelFacts
 
     for entry in json.loads(FIXTURES.read_text()):
         if entry["model_id"] == model:
-            return facts_from_config(model, entry["config"])
+            return facts_from_config(entry["config"], model_id=model)
     raise ModelNotFound(f"No model `{model}` in the test fixtures.")
 
 

@@ -1,0 +1,231 @@
+"""EndpointService: validation before side effects, fit check, permissions, extend ceiling, budget,
+on a real store (SQLite and PostgreSQL) with the fake cloud and real model configs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from core.clock import ManualClock
+from core.db import Database
+from core.endpoints import store
+from core.endpoints.service import DoesNotFit
+from core.endpoints.states import EndpointState as S
+from core.errors import BudgetExceeded, InvalidRequest, NotFound, PermissionDenied, UserFacingError
+from tests.core.endpoints.lifecycle_fixtures import HF_TOKEN, Lifecycle, make_settings, new_cloud, up_request
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _lifecycle(database: Database, **settings: Any) -> Lifecycle:
+    clock = ManualClock()
+    return Lifecycle(
+        database=database, cloud=new_cloud(clock), clock=clock, settings=make_settings(**settings)
+    )
+
+
+@pytest.fixture
+def lc(database: Database) -> Iterator[Lifecycle]:
+    lifecycle = _lifecycle(database)
+    yield lifecycle
+    lifecycle.close()
+    lifecycle.cloud.close()
+
+
+def _up(lc: Lifecycle, **overrides: Any) -> str:
+    view = lc.service.up(request=up_request(max_model_len=8192, **overrides))
+    lc.join()
+    return view.name
+
+
+def _nothing_happened(lc: Lifecycle) -> None:
+    assert lc.service.list(include_terminal=True) == []
+    assert lc.cloud.calls == []
+    assert lc.notifier.calls == []
+
+
+def test_up_records_first_announces_then_launches_to_ready(lc: Lifecycle) -> None:
+    view = lc.service.up(request=up_request(max_model_len=8192))
+    assert view.state is S.REQUESTED  # returned at once; the launch runs on the pool
+    assert view.cluster_name.startswith("epb-")
+    assert view.plan["engine_command"][:2] == ["vllm", "serve"]
+    assert view.price_per_hour > 0
+    lc.join()
+    final = lc.service.status(name=view.name)
+    assert final.state is S.READY
+    announced = lc.notifier.of("announce")
+    assert len(announced) == 1 and announced[0].state is S.REQUESTED
+    assert final.message_ts == "1700000000.000001", "the card's ChatRef is stored"
+    assert final.options["ttl_s"] == 8 * 3600
+    assert final.expires_at - final.requested_at == timedelta(hours=8)
+    assert len(lc.notifier.of("ready")) == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "words"),
+    [
+        ({"engine": "tgi"}, "engine"),
+        ({"quantization": "bitsandbytes"}, "quantization"),  # gone from vLLM 0.33
+        ({"dtype": "int3"}, "dtype"),
+        ({"kv_cache_dtype": "int4"}, "kv_cache_dtype"),
+        ({"ttl": timedelta(hours=100)}, "ceiling"),
+        ({"ttl": timedelta(0)}, "lifetime"),
+        ({"idle_timeout": timedelta(seconds=-5)}, "idle"),
+        ({"max_cost": 0.0}, "max_cost"),
+        ({"name": "Bad Name!"}, "name"),
+        ({"cloud": "gcpp"}, "cloud"),
+        ({"region": "us-central1"}, "cloud="),
+        ({"region": "US CENTRAL"}, "region"),
+        ({"speculative_tokens": 3}, "draft"),
+        ({"draft_model": "Qwen/Qwen2.5-7B-Instruct"}, "draft"),
+        ({"accelerators": "Z100:1"}, "Z100"),
+        ({"model": "no such/model/really"}, "model"),
+        ({"model": "nobody/not-in-fixtures"}, "not-in-fixtures"),
+    ],
+)
+def test_bad_input_is_refused_with_a_sentence_and_changes_nothing(
+    lc: Lifecycle, overrides: dict[str, Any], words: str
+) -> None:
+    with pytest.raises(UserFacingError) as caught:
+        lc.service.up(request=up_request(**overrides))
+    assert words.lower() in str(caught.value).lower()
+    _nothing_happened(lc)
+
+
+def test_model_that_does_not_fit_is_refused_with_the_plan(lc: Lifecycle) -> None:
+    with pytest.raises(DoesNotFit) as caught:
+        lc.service.up(request=up_request(model="meta-llama/Llama-3.1-70B-Instruct", accelerators="L4:1"))
+    assert not caught.value.plan.fits
+    assert caught.value.plan.reasons
+    _nothing_happened(lc)
+
+
+def test_a_taken_name_is_refused(lc: Lifecycle) -> None:
+    _up(lc, name="mine")
+    with pytest.raises(InvalidRequest, match="already used"):
+        lc.service.up(request=up_request(name="mine"))
+    assert len(lc.service.list(include_terminal=True)) == 1
+
+
+def test_only_owner_or_admin_may_stop_extend_or_keep_alive(lc: Lifecycle) -> None:
+    name = _up(lc)
+    for act in (
+        lambda: lc.service.down(name=name, actor="U_STRANGER"),
+        lambda: lc.service.extend(name=name, actor="U_STRANGER", by=timedelta(hours=1)),
+        lambda: lc.service.keep_alive(name=name, actor="U_STRANGER"),
+    ):
+        with pytest.raises(PermissionDenied):
+            act()
+    assert lc.state(name) is S.READY
+    lc.service.keep_alive(name=name, actor="U_ADMIN")
+    lc.service.down(name=name, actor="U_ADMIN")
+    lc.join()
+    view = lc.service.status(name=name)
+    assert view.state is S.STOPPED
+    assert view.stop_reason == "stopped by U_ADMIN"
+
+
+def test_down_is_idempotent_and_unknown_names_are_not_found(lc: Lifecycle) -> None:
+    name = _up(lc)
+    lc.service.down(name=name, actor="U_OWNER")
+    lc.join()
+    downs = len(lc.cloud.calls_to("down"))
+    again = lc.service.down(name=name, actor="U_OWNER")
+    lc.join()
+    assert again.state is S.STOPPED
+    assert len(lc.cloud.calls_to("down")) == downs, "already stopped: nothing asked of the cloud"
+    with pytest.raises(NotFound):
+        lc.service.down(name="ghost", actor="U_OWNER")
+
+
+def test_extend_moves_expiry_resets_the_cluster_deadline_and_is_audited(lc: Lifecycle) -> None:
+    name = _up(lc)
+    before = lc.service.status(name=name)
+    lc.clock.advance(timedelta(hours=1))
+    view = lc.service.extend(name=name, actor="U_OWNER", by=timedelta(hours=2))
+    lc.join()
+    assert view.expires_at == before.expires_at + timedelta(hours=2)
+    # 8h lifetime, 1h gone, +2h: the cluster's own timer now says 9h from now.
+    assert lc.cloud.calls_to("set_deadline")[-1].args == {
+        "cluster_name": view.cluster_name,
+        "minutes": 9 * 60,
+    }
+    assert lc.cloud.cluster(view.cluster_name).deadline_minutes == 9 * 60
+    extends = [e for e in lc.events(name) if e["kind"] == "extend"]
+    assert len(extends) == 1 and extends[0]["actor"] == "U_OWNER"
+
+
+def test_extend_never_passes_the_admin_ceiling(lc: Lifecycle) -> None:
+    name = _up(lc)
+    view = lc.service.extend(name=name, actor="U_OWNER", by=timedelta(hours=500))
+    assert view.expires_at == view.requested_at + lc.settings.max_ttl
+    with pytest.raises(InvalidRequest, match="ceiling"):
+        lc.service.extend(name=name, actor="U_ADMIN", by=timedelta(hours=1))
+    lc.join()
+    assert lc.cloud.calls_to("set_deadline")[-1].args["minutes"] == 72 * 60
+
+
+def test_extend_or_keep_alive_of_a_stopped_endpoint_is_a_clear_answer(lc: Lifecycle) -> None:
+    name = _up(lc)
+    lc.service.down(name=name, actor="U_OWNER")
+    lc.join()
+    with pytest.raises(InvalidRequest, match="stopped"):
+        lc.service.extend(name=name, actor="U_OWNER", by=timedelta(hours=1))
+    with pytest.raises(InvalidRequest, match="stopped"):
+        lc.service.keep_alive(name=name, actor="U_OWNER")
+
+
+def test_keep_alive_resets_the_idle_clock(lc: Lifecycle) -> None:
+    name = _up(lc)
+    lc.clock.advance(timedelta(minutes=30))
+    view = lc.service.keep_alive(name=name, actor="U_OWNER")
+    assert view.last_activity_at == lc.clock.now()
+    assert any(e["kind"] == "keep_alive" for e in lc.events(name))
+
+
+def test_team_daily_budget_refuses_new_launches_once_spent(database: Database) -> None:
+    lc = _lifecycle(database, team_daily_budget=10.0)
+    try:
+        name = _up(lc)
+        with lc.database.session() as session:
+            store.get_by_name(session=session, name=name).cost_so_far = 10.5
+        with pytest.raises(BudgetExceeded, match=r"\$10.50"):
+            lc.service.up(request=up_request(max_model_len=8192))
+        assert len(lc.service.list(include_terminal=True)) == 1
+        # A new UTC day starts a new budget.
+        lc.service.down(name=name, actor="U_OWNER")
+        lc.join()
+        lc.clock.advance(timedelta(days=1))
+        assert lc.service.up(request=up_request(max_model_len=8192)).state is S.REQUESTED
+        lc.join()
+    finally:
+        lc.close()
+        lc.cloud.close()
+
+
+def test_list_and_status(lc: Lifecycle) -> None:
+    a = _up(lc, name="a")
+    b = _up(lc, name="b", owner_id="U_OTHER")
+    lc.service.down(name=a, actor="U_OWNER")
+    lc.join()
+    assert [v.name for v in lc.service.list()] == [b]
+    assert [v.name for v in lc.service.list(include_terminal=True)] == [a, b]
+    assert [v.name for v in lc.service.list(include_terminal=True, owner_id="U_OTHER")] == [b]
+    assert lc.service.status(name=b).state is S.READY
+    with pytest.raises(NotFound):
+        lc.service.status(name="nope")
+
+
+def test_preview_redacts_every_secret(lc: Lifecycle) -> None:
+    from core.launcher.render import render_task_yaml
+
+    plan, spec = lc.service.preview(request=up_request(max_model_len=8192))
+    assert plan.fits
+    assert set(spec.secrets.values()) == {"<redacted>"}
+    text = render_task_yaml(spec)
+    assert HF_TOKEN not in text and "epk-" not in text
+    assert spec.autostop_minutes == 8 * 60
+    _nothing_happened(lc)
