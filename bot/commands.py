@@ -155,7 +155,7 @@ _TRUE = ("yes", "true", "on", "y", "1")
 _FALSE = ("no", "false", "off", "n", "0")
 MAX_SPEC_TOKENS = 32
 
-_MODEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+_MODEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?(@[A-Za-z0-9._/-]+)?")
 _LOCAL_MODEL_RE = re.compile(r"(/|\./|~/)[A-Za-z0-9._/-]+")
 _ACCEL_RE = re.compile(r"([A-Za-z][A-Za-z0-9-]*)(?::(\d+))?")
 # Endpoint names become part of a cluster name: lowercase letters, digits and dashes.

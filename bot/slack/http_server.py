@@ -57,6 +57,8 @@ def make_http_server(app: App, *, host: str = "0.0.0.0", port: int = 3000) -> Th
 
 def serve_in_background(server: ThreadingWSGIServer) -> threading.Thread:
     """Run `serve_forever` on a daemon thread (tests, benchmarks); stop with `server.shutdown()`."""
-    thread = threading.Thread(target=server.serve_forever, name="slack-http", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="slack-http", daemon=True
+    )
     thread.start()
     return thread

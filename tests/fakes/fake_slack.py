@@ -72,7 +72,9 @@ class FakeSlack:
         fake = cls(**kwargs)
         fake._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(fake))
         fake._server.daemon_threads = True
-        threading.Thread(target=fake._server.serve_forever, name="fake-slack", daemon=True).start()
+        threading.Thread(
+            target=fake._server.serve_forever, kwargs={"poll_interval": 0.05}, name="fake-slack", daemon=True
+        ).start()
         return fake
 
     def stop(self) -> None:
@@ -102,7 +104,9 @@ class FakeSlack:
 
     def rate_limit(self, method: str, *, retry_after: int = 0, times: int = 1) -> None:
         """Answer the next `times` calls of `method` with HTTP 429 and Retry-After."""
-        self._add_fault(method, _Fault(status=429, error="ratelimited", retry_after=retry_after, remaining=times))
+        self._add_fault(
+            method, _Fault(status=429, error="ratelimited", retry_after=retry_after, remaining=times)
+        )
 
     def fail(self, method: str, error: str, *, times: int = 1, status: int = 200) -> None:
         """Answer the next `times` calls of `method` with `{"ok": false, "error": error}` (or HTTP `status`)."""
@@ -124,7 +128,9 @@ class FakeSlack:
     def calls_to(self, method: str, *, ok_only: bool = True) -> list[SlackCall]:
         with self._cond:
             return [
-                c for c in self.calls if c.method == method and (not ok_only or (c.status == 200 and not c.error))
+                c
+                for c in self.calls
+                if c.method == method and (not ok_only or (c.status == 200 and not c.error))
             ]
 
     def wait_for(
@@ -139,12 +145,18 @@ class FakeSlack:
                     return value
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    raise AssertionError(f"timed out waiting for {what}; calls: {[c.method for c in self.calls]}")
+                    raise AssertionError(
+                        f"timed out waiting for {what}; calls: {[c.method for c in self.calls]}"
+                    )
                 self._cond.wait(remaining)
 
-    def wait_for_response(self, predicate: Callable[[dict[str, Any]], bool], *, timeout: float = 10.0) -> dict:
+    def wait_for_response(
+        self, predicate: Callable[[dict[str, Any]], bool], *, timeout: float = 10.0
+    ) -> dict:
         return self.wait_for(
-            lambda s: next((r for r in s.responses if predicate(r)), None), timeout=timeout, what="a response_url post"
+            lambda s: next((r for r in s.responses if predicate(r)), None),
+            timeout=timeout,
+            what="a response_url post",
         )
 
     def thread_replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
@@ -216,8 +228,13 @@ def _post_message(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _update(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
-    return {"ok": True, "channel": args["channel"], "ts": args["ts"], "text": args.get("text", ""),
-            "message": _message(fake, args, args["ts"])}  # fmt: skip
+    return {
+        "ok": True,
+        "channel": args["channel"],
+        "ts": args["ts"],
+        "text": args.get("text", ""),
+        "message": _message(fake, args, args["ts"]),
+    }
 
 
 def _view(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
@@ -247,12 +264,18 @@ _ANSWERS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
     "views.open": _view,
     "users.info": lambda fake, args: {
         "ok": True,
-        "user": {"id": args.get("user"), "team_id": TEAM_ID, "name": f"user-{args.get('user')}", "tz": "UTC",
-                 "is_admin": False, "is_bot": False},  # fmt: skip
+        "user": {
+            "id": args.get("user"),
+            "team_id": TEAM_ID,
+            "name": f"user-{args.get('user')}",
+            "tz": "UTC",
+            "is_admin": False,
+            "is_bot": False,
+        },
     },
-    "apps.connections.open": lambda fake, args: {"ok": True, "url": fake.socket_url}
-    if fake.socket_url
-    else {"ok": False, "error": "internal_error"},
+    "apps.connections.open": lambda fake, args: (
+        {"ok": True, "url": fake.socket_url} if fake.socket_url else {"ok": False, "error": "internal_error"}
+    ),
 }
 
 
@@ -315,7 +338,12 @@ def sign(body: str, *, secret: str = SIGNING_SECRET, timestamp: int | None = Non
 
 
 def slash_command_body(
-    text: str, *, user_id: str = "U1OWNER", channel_id: str = "C1GENERAL", response_url: str, command: str = "/endpoint"
+    text: str,
+    *,
+    user_id: str = "U1OWNER",
+    channel_id: str = "C1GENERAL",
+    response_url: str,
+    command: str = "/endpoint",
 ) -> str:
     """The form-encoded body of a slash command, with every field Slack sends."""
     return urllib.parse.urlencode(
@@ -464,7 +492,14 @@ class FakeSocketMode:
         self._server.shutdown()
 
 
-def slash_command_envelope(text: str, *, envelope_id: str = "env-1", response_url: str, **fields: str) -> dict[str, Any]:
+def slash_command_envelope(
+    text: str, *, envelope_id: str = "env-1", response_url: str, **fields: str
+) -> dict[str, Any]:
     """A Socket Mode envelope carrying a slash command (payload as Slack sends it, already decoded)."""
     payload = dict(urllib.parse.parse_qsl(slash_command_body(text, response_url=response_url, **fields)))
-    return {"envelope_id": envelope_id, "type": "slash_commands", "accepts_response_payload": True, "payload": payload}
+    return {
+        "envelope_id": envelope_id,
+        "type": "slash_commands",
+        "accepts_response_payload": True,
+        "payload": payload,
+    }

@@ -1,0 +1,161 @@
+"""Block Kit builders tested as data: content, buttons, limits."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+from slack_sdk.errors import SlackObjectFormationError
+
+from bot.slack import blocks as bk
+from core.endpoints.states import EndpointState
+from core.notifier import Action
+from tests.bot.slack.views_fixtures import NOW, plan, suggestions, tp4_plan, view
+
+
+def _json(blocks: list) -> str:
+    return json.dumps(bk.to_dicts(blocks), ensure_ascii=False)
+
+
+def _buttons(blocks: list) -> list[dict]:
+    return [el for b in bk.to_dicts(blocks) if b["type"] == "actions" for el in b["elements"]]
+
+
+def test_card_shows_what_runs_where_and_what_it_costs() -> None:
+    card = _json(bk.status_card(view(plan=tp4_plan(), accelerators="A100-80GB:4"), now=NOW))
+    for expected in (
+        "Qwen/Qwen2.5-7B-Instruct",
+        "A100-80GB:4",
+        "TP 4 · DP 1 · EP 1 · PP 1",
+        "32k tokens",
+        "vllm",
+        "~$0.71/h (estimate)",
+        "<@U1OWNER>",
+        "ready",
+        "Cost so far $0.65",
+    ):
+        assert expected in card, expected
+
+
+def test_live_card_has_stop_with_confirmation_and_extends() -> None:
+    buttons = _buttons(bk.status_card(view(), now=NOW))
+    assert [b["action_id"] for b in buttons] == ["endpoint_stop", "endpoint_extend_1h", "endpoint_extend_4h"]
+    assert all(b["value"] == "qwen" for b in buttons)
+    stop = buttons[0]
+    assert stop["style"] == "danger"
+    assert stop["confirm"]["confirm"]["text"] == "Stop it" and stop["confirm"]["deny"]["text"] == "Keep it"
+
+
+@pytest.mark.parametrize(
+    "state", [EndpointState.STOPPING, EndpointState.STOPPED, EndpointState.FAILED, EndpointState.LOST]
+)
+def test_cards_of_stopping_or_gone_endpoints_have_no_buttons(state: EndpointState) -> None:
+    assert _buttons(bk.status_card(view(state=state), now=NOW)) == []
+
+
+def test_failed_card_says_why() -> None:
+    card = _json(
+        bk.status_card(
+            view(state=EndpointState.FAILED, failure_reason="No L4 capacity in us-central1 <x>"), now=NOW
+        )
+    )
+    assert "No L4 capacity in us-central1 &lt;x&gt;" in card
+
+
+def test_card_survives_an_empty_plan_and_huge_failure_reason() -> None:
+    card = bk.to_dicts(
+        bk.status_card(view(plan={}, state=EndpointState.FAILED, failure_reason="x" * 10_000), now=NOW)
+    )
+    assert "unknown" in json.dumps(card)
+    assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in card)
+
+
+def test_ready_snippets_are_copy_paste_ready() -> None:
+    curl, python = bk.ready_snippets(view(), "epk-secret")
+    assert curl.startswith("curl http://10.0.0.2:8000/v1/chat/completions")
+    assert "'Authorization: Bearer epk-secret'" in curl
+    assert '"model": "Qwen/Qwen2.5-7B-Instruct"' in curl
+    assert 'base_url="http://10.0.0.2:8000/v1"' in python and 'api_key="epk-secret"' in python
+    compile(python, "<snippet>", "exec")  # valid Python
+
+
+def test_ready_blocks_show_url_and_key() -> None:
+    text = _json(bk.ready_blocks(view(), api_key="epk-secret"))
+    assert "http://10.0.0.2:8000/v1" in text and "`epk-secret`" in text and "only time" in text
+
+
+def test_does_not_fit_shows_reasons_suggestions_and_prices() -> None:
+    refusal = plan(fits=False, reasons=["Weights need 140 GiB; an L4 has 22 GiB."], suggestions=suggestions())
+    text = _json(bk.does_not_fit_blocks(refusal))
+    assert "does not fit on L4:1" in text and "Nothing was launched" in text
+    assert "Weights need 140 GiB" in text
+    assert "L4:4" in text and "$2.84/h" in text and "$7.40/h" in text
+
+
+def test_fit_blocks_list_plans() -> None:
+    text = _json(bk.fit_blocks([plan(), plan(accelerators="A10G:1", price_per_hour=1.01)]))
+    assert "fits on L4:1" in text and "fits on A10G:1" in text and "$1.01/h" in text
+
+
+def test_list_blocks_truncate_under_the_message_limit() -> None:
+    views = [view(id=i, name=f"ep{i}") for i in range(80)]
+    blocks = bk.list_blocks(views, now=NOW, include_terminal=False)
+    assert len(blocks) <= bk.MESSAGE_BLOCK_LIMIT
+    assert "and 31 more" in _json(blocks)
+
+
+def test_empty_list() -> None:
+    assert "No live endpoints" in _json(bk.list_blocks([], now=NOW, include_terminal=False))
+
+
+def test_home_shows_mine_with_buttons_and_team() -> None:
+    mine = [view()]
+    team = [*mine, view(id=2, name="llama", owner_id="U2OTHER", price_per_hour=3.0)]
+    home = bk.home_view(user_id="U1OWNER", mine=mine, team=team, now=NOW).to_dict()
+    text = json.dumps(home)
+    assert home["type"] == "home"
+    assert "Your endpoints" in text and "Team's live endpoints" in text
+    assert "llama" in text and "<@U2OTHER>" in text
+    assert "endpoint_stop" in text
+    assert "$3.71/h" in text  # team spend rate
+
+
+def test_home_stays_within_100_blocks_and_says_what_it_left_out() -> None:
+    mine = [view(id=i, name=f"mine{i}") for i in range(60)]
+    team = mine + [view(id=100 + i, name=f"team{i}", owner_id="U2OTHER") for i in range(80)]
+    home = bk.home_view(user_id="U1OWNER", mine=mine, team=team, now=NOW).to_dict()
+    assert len(home["blocks"]) <= bk.HOME_BLOCK_LIMIT
+    text = json.dumps(home)
+    assert "more of yours" in text and "/endpoint list" in text
+
+
+def test_dm_blocks_carry_the_actions() -> None:
+    actions = (Action("keep_alive", "Keep alive", "qwen"), Action("stop", "Stop now", "qwen"))
+    buttons = _buttons(bk.dm_blocks("Idle for 35m; stopping in 10m.", actions))
+    assert [(b["action_id"], b["value"]) for b in buttons] == [
+        ("endpoint_keep_alive", "qwen"),
+        ("endpoint_stop", "qwen"),
+    ]
+
+
+def test_action_ids_cover_every_action_kind() -> None:
+    assert set(bk.ACTION_IDS) == {"stop", "extend_1h", "extend_4h", "keep_alive"}
+    assert {bk.ACTION_KINDS[a] for a in bk.ACTION_IDS.values()} == set(bk.ACTION_IDS)
+
+
+def test_limits_are_checked_before_posting() -> None:
+    too_many = bk.actions_block([Action("stop", "Stop", f"e{i}") for i in range(26)])
+    with pytest.raises(SlackObjectFormationError):
+        bk.to_dicts([too_many])
+
+
+def test_uptime_uses_stopped_at() -> None:
+    stopped = replace(view(), stopped_at=NOW - timedelta(minutes=25), state=EndpointState.STOPPED)
+    assert bk.uptime(stopped, NOW) == "30m"
+
+
+def test_text_blocks_split_long_text() -> None:
+    blocks = bk.to_dicts(bk.text_blocks("a" * 7000))
+    assert len(blocks) == 3
