@@ -1,4 +1,4 @@
-"""argv for `vllm serve` and `python -m sglang.launch_server`, built from a fit-check `Plan`.
+"""argv for `vllm serve` and `python3 -m sglang.launch_server`, built from a fit-check `Plan`.
 
 The argv never holds a secret: the API key reaches vLLM as `VLLM_API_KEY` and SGLang through
 `launch_script`, which appends `--api-key "$ENDPOINT_API_KEY"` for the shell to expand.
@@ -21,6 +21,8 @@ from core.engines.names import (
 from core.fit.plan import Plan
 
 BIND_HOST = "0.0.0.0"
+# The SGLang images (lmsysorg/sglang) ship `python3`; a bare `python` is not guaranteed there.
+SGLANG_PYTHON = "python3"
 
 # Shell references expanded per node by launch_script (never by Python).
 NODE_RANK_REF = "${SKYPILOT_NODE_RANK}"
@@ -116,7 +118,7 @@ def _vllm_multinode(plan: Plan) -> list[str]:
 
 
 def _sglang(plan: Plan, *, served_model_name: str, port: int) -> list[str]:
-    argv = ["python", "-m", "sglang.launch_server", "--model-path", plan.model_id]
+    argv = [SGLANG_PYTHON, "-m", "sglang.launch_server", "--model-path", plan.model_id]
     argv += ["--host", BIND_HOST, "--port", str(port), "--served-model-name", served_model_name]
     argv += ["--tp-size", str(plan.tensor_parallel)]
     if plan.pipeline_parallel > 1:

@@ -113,7 +113,7 @@ def test_vllm_data_parallel_across_nodes() -> None:
 
 def test_sglang_single_gpu() -> None:
     assert build_engine_command(make_plan(engine="sglang", memory_fraction=0.84)) == [
-        "python", "-m", "sglang.launch_server",
+        "python3", "-m", "sglang.launch_server",
         "--model-path", "meta-llama/Llama-3.1-8B-Instruct",
         "--host", "0.0.0.0", "--port", "8000",
         "--served-model-name", "meta-llama/Llama-3.1-8B-Instruct",
@@ -142,7 +142,7 @@ def test_sglang_parallel_quantized_speculative_multinode() -> None:
         trust_remote_code=True,
     )
     assert build_engine_command(plan, served_model_name="dsv3", port=30000) == [
-        "python", "-m", "sglang.launch_server",
+        "python3", "-m", "sglang.launch_server",
         "--model-path", "deepseek-ai/DeepSeek-V3",
         "--host", "0.0.0.0", "--port", "30000",
         "--served-model-name", "dsv3",

@@ -37,7 +37,7 @@ print(json.dumps({{"argv": sys.argv[1:], "vllm_key": os.environ.get("VLLM_API_KE
 
 @pytest.fixture
 def fake_engines(tmp_path: Path) -> Path:
-    for name in ("vllm", "python"):
+    for name in ("vllm", "python3"):
         path = tmp_path / name
         path.write_text(_RECORDER)
         path.chmod(0o755)
