@@ -22,6 +22,7 @@ class QuantizationInfo:
     bits: int | None = None  # weight bits (4 for awq/gptq int4, 8 for fp8)
     weight_block_size: tuple[int, int] | None = None  # fp8 block quantization, e.g. (128, 128)
     min_compute_capability: float | None = None  # filled by the fit check from engine facts, if useful
+    group_size: int | None = None  # awq/gptq/int4 group size: TP must keep whole groups per rank
 
 
 @dataclass(frozen=True)
@@ -164,10 +165,12 @@ def normalise_quantization(qc: dict[str, Any] | None) -> QuantizationInfo | None
     bits = qc.get("bits") or qc.get("w_bit") or qc.get("weight_bits")
     if method in {"fp8", "fbgemm_fp8", "ptpc_fp8"}:
         return QuantizationInfo("fp8", 8, block_size)
+    group = qc.get("group_size") or qc.get("q_group_size")
+    group = int(group) if isinstance(group, int) and group > 0 else None
     if method in {"awq", "awq_marlin"}:
-        return QuantizationInfo("awq", int(bits or 4))
+        return QuantizationInfo("awq", int(bits or 4), group_size=group)
     if method in {"gptq", "gptq_marlin"}:
-        return QuantizationInfo("gptq", int(bits or 4))
+        return QuantizationInfo("gptq", int(bits or 4), group_size=group)
     if method == "mxfp4":
         return QuantizationInfo("mxfp4", 4)
     if method == "bitsandbytes":

@@ -1,0 +1,283 @@
+"""The verdict for one model on one accelerator request, without suggestions or the engine command.
+
+`assess` is the fast inner loop that `check_fit`, the suggestions and `cheapest_shapes` all call: it
+tries every layout the engine accepts (`parallelism.candidate_layouts`), sizes each with
+`memory`, and picks the first that serves the context asked for (or, with no length given, the full
+model context, else the longest that fits). When none fits it explains every reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.facts import ModelFacts
+from core.fit.memory import (
+    GIB,
+    EngineProfile,
+    KVShape,
+    activation_gib,
+    engine_profile,
+    kv_dtype_bytes,
+    kv_shape,
+    non_torch_gib,
+)
+from core.fit.parallelism import Layout, candidate_layouts, layout_problem
+from core.fit.plan import FitOptions, MemoryBreakdown, Plan
+from core.fit.quantization import (
+    QuantDecision,
+    decide_quantization,
+    hardware_check,
+    resolve_dtype,
+    weight_split,
+)
+from core.gpus import AcceleratorRequest
+from core.pricing import price_per_hour
+
+MIN_CONTEXT = 2048  # below this an endpoint is not useful for chat; refuse rather than launch it
+
+
+def format_tokens(tokens: int) -> str:
+    """`40960` -> `40k`; `131072` -> `128k`; odd values stay exact."""
+    return f"{tokens // 1024}k" if tokens >= 1024 and tokens % 1024 == 0 else f"{tokens:,}"
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """One layout, sized."""
+
+    layout: Layout
+    profile: EngineProfile
+    weights_gib: float
+    overhead_gib: float
+    usable_gib: float
+    kv: KVShape
+    draft_kv: KVShape | None
+    max_tokens: int  # longest context whose KV fits (0: not even the weights fit)
+
+    def kv_gib(self, tokens: int) -> float:
+        extra = self.draft_kv.bytes_for(tokens) if self.draft_kv else 0.0
+        return (self.kv.bytes_for(tokens) + extra) / GIB
+
+    @property
+    def kv_budget_gib(self) -> float:
+        return self.usable_gib - self.weights_gib - self.overhead_gib
+
+
+def expert_parallel_size(engine: str, layout: Layout) -> int:
+    if not layout.expert_parallel:
+        return 1
+    return layout.tp * layout.dp if engine == "vllm" else layout.tp
+
+
+def size_layout(
+    facts: ModelFacts,
+    accel: AcceleratorRequest,
+    options: FitOptions,
+    layout: Layout,
+    *,
+    decision: QuantDecision,
+    dtype_bytes: int,
+    draft: ModelFacts | None,
+    cap: int,
+) -> Sizing:
+    gpu = accel.gpu
+    profile = engine_profile(
+        options.engine, gpu, fraction=options.memory_fraction, tp=layout.tp, pp=layout.pp
+    )
+    split = weight_split(facts, decision, dtype_bytes=dtype_bytes)
+    expert_ranks = layout.tp * (layout.dp if options.engine == "vllm" and layout.expert_parallel else 1)
+    weights = split.dense_bytes / (layout.tp * layout.pp) + split.expert_bytes / (expert_ranks * layout.pp)
+    kv_bytes = kv_dtype_bytes(options.kv_cache_dtype, weight_dtype_bytes=dtype_bytes)
+    kv = kv_shape(
+        facts, tp=layout.tp, pp=layout.pp, kv_bytes=kv_bytes, batched_tokens=profile.max_num_batched_tokens
+    )
+    draft_kv = None
+    if draft is not None:
+        # The draft runs with the target's TP and keeps its own KV for the same context.
+        weights += (
+            draft.weight_bytes / 2 * dtype_bytes / layout.tp
+            if draft.quantization is None
+            else draft.weight_bytes / layout.tp
+        )
+        draft_kv = kv_shape(
+            draft, tp=layout.tp, pp=1, kv_bytes=kv_bytes, batched_tokens=profile.max_num_batched_tokens
+        )
+    if options.engine == "vllm":
+        overhead = activation_gib(facts, profile, tp=layout.tp) + non_torch_gib(
+            gpus_in_group=layout.tp * layout.pp, expert_parallel=layout.expert_parallel
+        )
+    else:
+        overhead = 0.0  # SGLang keeps activations and graphs in the reserve outside mem_fraction_static
+    usable = gpu.memory_gib * profile.memory_fraction
+    budget = (usable - weights / GIB - overhead) * GIB
+    combined = kv if draft_kv is None else KVShape(
+        kv.full_bytes_per_token + draft_kv.full_bytes_per_token,
+        kv.sliding_bytes_per_token + draft_kv.sliding_bytes_per_token,
+        max(kv.window_tokens, draft_kv.window_tokens),
+    )  # fmt: skip
+    max_tokens = combined.max_tokens(budget, cap=cap)
+    return Sizing(layout, profile, weights / GIB, overhead, usable, kv, draft_kv, max_tokens)
+
+
+def _round_context(tokens: int, cap: int) -> int:
+    if tokens >= cap:
+        return cap
+    return tokens // 1024 * 1024 if tokens >= 1024 else tokens
+
+
+def assess(
+    facts: ModelFacts,
+    accel: AcceleratorRequest,
+    options: FitOptions,
+    *,
+    draft_facts: ModelFacts | None = None,
+) -> Plan:
+    """The plan for `facts` on `accel`: layout, context, memory per GPU, reasons and warnings."""
+    gpu = accel.gpu
+    reasons: list[str] = []
+    warnings: list[str] = []
+    decision = decide_quantization(facts, options)
+    reasons += decision.reasons
+    warnings += decision.warnings
+    hw_reasons, hw_warnings = hardware_check(decision, gpu, options.engine)
+    reasons += hw_reasons
+    warnings += hw_warnings
+    dtype, dtype_bytes, dtype_warnings = resolve_dtype(facts, options, gpu)
+    warnings += dtype_warnings
+
+    model_max = facts.max_position_embeddings
+    asked = options.max_model_len
+    floor = min(MIN_CONTEXT, model_max)
+    if asked is not None and asked > model_max:
+        reasons.append(
+            f"{facts.model_id} supports at most {model_max:,} tokens ({format_tokens(model_max)}); the engine refuses "
+            f"a context of {asked:,}. Ask for {format_tokens(model_max)} or less."
+        )
+    cap = model_max if asked is None else min(asked, model_max)
+
+    sized: list[Sizing] = []
+    problems: list[str] = []
+    for layout in candidate_layouts(
+        facts, count=accel.count, per_node=accel.gpus_per_node, nodes=accel.nodes
+    ):
+        if options.engine == "sglang" and layout.expert_parallel and layout.tp == 1:
+            continue  # SGLang's EP lives inside the TP group
+        problem = layout_problem(facts, layout)
+        if problem:
+            problems.append(
+                f"TP {layout.tp}" + (" with EP" if layout.expert_parallel else "") + f": {problem}"
+            )
+            continue
+        sized.append(
+            size_layout(facts, accel, options, layout, decision=decision, dtype_bytes=dtype_bytes,
+                        draft=draft_facts, cap=cap)
+        )  # fmt: skip
+
+    target = asked if asked is not None else model_max
+    chosen = next((s for s in sized if s.max_tokens >= target), None)
+    if chosen is None and asked is None:
+        best = max(sized, key=lambda s: s.max_tokens, default=None)
+        if best is not None and best.max_tokens >= floor:
+            chosen = best
+            warnings.append(
+                f"Memory limits the context to {format_tokens(_round_context(best.max_tokens, model_max))} tokens of the "
+                f"model's {format_tokens(model_max)}; more GPUs or an fp8 KV cache would allow more."
+            )
+    if chosen is not None:
+        context = asked if asked is not None else _round_context(chosen.max_tokens, model_max)
+    else:
+        # Nothing fits: report the layout that needs the least memory per GPU.
+        chosen = min(sized, key=lambda s: (s.weights_gib, -s.max_tokens), default=None)
+        context = (
+            asked if asked is not None else (_round_context(chosen.max_tokens, model_max) if chosen else 0)
+        )
+        if chosen is None:
+            reasons.append(
+                f"No way to split {facts.model_id} over {accel}: "
+                + "; ".join(dict.fromkeys(problems))
+                + ". Pick a GPU count the model's heads divide by (1, 2, 4 or 8)."
+            )
+        else:
+            reasons += _memory_reasons(facts, accel, chosen, asked=asked, floor=floor, model_max=model_max)
+    if asked is not None and asked < floor:
+        reasons.append(
+            f"A context of {asked:,} tokens is too short to be useful; ask for at least {floor:,}."
+        )
+
+    if chosen is not None:
+        layout = chosen.layout
+        kv_gib = chosen.kv_gib(context)
+        memory = MemoryBreakdown(
+            weights=round(chosen.weights_gib, 2),
+            kv_cache=round(kv_gib, 2),
+            overhead=round(chosen.overhead_gib, 2),
+            total=round(chosen.weights_gib + kv_gib + chosen.overhead_gib, 2),
+            usable=round(chosen.usable_gib, 2),
+        )
+        fraction = chosen.profile.memory_fraction
+    else:
+        layout = Layout(1, 1, accel.count)
+        memory = MemoryBreakdown(0.0, 0.0, 0.0, 0.0, round(gpu.memory_gib, 2))
+        fraction = engine_profile(options.engine, gpu, fraction=options.memory_fraction).memory_fraction
+
+    if facts.needs_trust_remote_code:
+        warnings.append(f"{facts.model_id} runs its own Python code from the repo (--trust-remote-code).")
+    if options.draft_model and draft_facts is None:
+        warnings.append(f"The draft model {options.draft_model}'s size is unknown and was not counted.")
+    if accel.nodes > 1 and layout.pp > 1:
+        warnings.append(
+            f"The model spans {accel.nodes} nodes (pipeline parallel {layout.pp}); start-up takes longer."
+        )
+
+    return Plan(
+        model_id=facts.model_id,
+        engine=options.engine,
+        accelerators=str(accel),
+        gpu_name=gpu.name,
+        gpu_count=accel.count,
+        fits=not reasons,
+        tensor_parallel=layout.tp,
+        pipeline_parallel=layout.pp,
+        data_parallel=layout.dp,
+        expert_parallel=expert_parallel_size(options.engine, layout),
+        nodes=accel.nodes,
+        max_context_tokens=int(context),
+        memory_per_gpu_gib=memory,
+        price_per_hour=price_per_hour(gpu, accel.count, live=False).per_hour,
+        dtype=dtype,
+        quantization=decision.flag,
+        kv_cache_dtype=options.kv_cache_dtype,
+        memory_fraction=fraction,
+        draft_model=options.draft_model,
+        speculative_tokens=options.speculative_tokens,
+        speculative_method=options.speculative_method,
+        trust_remote_code=facts.needs_trust_remote_code,
+        reasons=list(dict.fromkeys(reasons)),
+        warnings=list(dict.fromkeys(warnings)),
+    )
+
+
+def _memory_reasons(
+    facts: ModelFacts, accel: AcceleratorRequest, s: Sizing, *, asked: int | None, floor: int, model_max: int
+) -> list[str]:
+    layout = s.layout
+    split = f"TP {layout.tp}" + (f" x PP {layout.pp}" if layout.pp > 1 else "")
+    engine_frac = f"{s.profile.memory_fraction:g} of {accel.gpu.memory_gib:g} GiB"
+    room = s.usable_gib - s.overhead_gib
+    if s.weights_gib > room:
+        return [
+            f"The weights alone need {s.weights_gib:.1f} GiB per GPU at {split} on {accel}, but only "
+            f"{room:.1f} GiB is free for them ({engine_frac}, less {s.overhead_gib:.1f} GiB of activations "
+            "and buffers)."
+        ]
+    want = asked if asked is not None else floor
+    kv_need = s.kv_gib(want)
+    fits_tokens = _round_context(s.max_tokens, model_max)
+    reason = (
+        f"One request of {want:,} tokens needs {kv_need:.1f} GiB of KV cache per GPU, but only "
+        f"{max(0.0, s.kv_budget_gib):.1f} GiB is left after {s.weights_gib:.1f} GiB of weights and "
+        f"{s.overhead_gib:.1f} GiB of activations ({split} on {accel}); the engine refuses to start."
+    )
+    if fits_tokens >= floor:
+        reason += f" The longest context that fits is about {format_tokens(fits_tokens)} tokens."
+    return [reason]

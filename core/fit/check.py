@@ -1,0 +1,40 @@
+"""`check_fit`: the full verdict for a model on the GPUs asked for, with the engine command and,
+when it does not fit, the smallest changes that would (each with its price).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from core.engines import build_engine_command, engine_rejections
+from core.facts import ModelFacts
+from core.fit.assess import assess
+from core.fit.plan import FitOptions, Plan
+from core.fit.suggestions import suggest
+from core.gpus import AcceleratorRequest
+
+
+def finish_plan(plan: Plan, options: FitOptions) -> Plan:
+    """Add the engine's own refusals to the reasons and the argv to the plan."""
+    rejections = [
+        r for r in engine_rejections(engine=options.engine, options=options) if r not in plan.reasons
+    ]
+    reasons = plan.reasons + rejections
+    plan = replace(plan, reasons=reasons, fits=plan.fits and not rejections)
+    return replace(plan, engine_command=build_engine_command(plan))
+
+
+def check_fit(
+    facts: ModelFacts,
+    accel: AcceleratorRequest,
+    options: FitOptions,
+    *,
+    draft_facts: ModelFacts | None = None,
+) -> Plan:
+    """Does `facts` fit `accel` with `options`? A `Plan` with layout, context, memory per GPU, price,
+    engine argv, every reason it does not fit and suggestions that would."""
+    plan = finish_plan(assess(facts, accel, options, draft_facts=draft_facts), options)
+    if not plan.fits and not engine_rejections(engine=options.engine, options=options):
+        # (When the engine refuses an option outright, the fix is that option, not other hardware.)
+        plan = replace(plan, suggestions=suggest(facts, accel, options, plan, draft_facts=draft_facts))
+    return plan

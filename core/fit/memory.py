@@ -1,0 +1,151 @@
+"""Per-GPU memory of one model under one parallel layout, as vLLM and SGLang budget it (GiB).
+
+Not a rule of thumb: each term follows what the engines do at start-up (see
+/work/shared/reference/memory.md). vLLM: `total x gpu_memory_utilization` must hold weights + peak
+activation + non-torch memory + the KV cache of one max-length request, or it refuses to start.
+SGLang: `total x mem_fraction_static` holds weights + the KV pool; activations and CUDA graphs live
+in the reserve outside that fraction, so its `overhead` here is 0.
+
+Calibration (vLLM, measured on H100 by llm-d; L4 and Qwen3-30B figures from memory.md): the peak
+activation is dominated by the sampler's dummy run, `max_num_seqs x vocab x fp32` times about 5,
+plus a small forward-pass term. This reproduces Llama-3.1-8B on one L4 at ~40k tokens and
+Qwen3-30B-A3B leaving ~12.3 GiB for KV on one H100.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.engines.memory import (
+    VLLM_DEFAULT_MEMORY_FRACTION,
+    sglang_memory_fraction,
+)
+from core.facts import ModelFacts
+from core.fit.plan import Engine
+from core.gpus import GpuSpec
+
+GIB = float(1 << 30)
+MIB = float(1 << 20)
+
+# Sampler dummy run: logits and their copies (softmax, sort, ...) in fp32 for max_num_seqs requests.
+_SAMPLER_COPIES = 5.0
+# Forward-pass buffers that survive to the peak, per scheduled token (fraction of the MLP width).
+_FORWARD_SHARE = 0.116
+NON_TORCH_ONE_GPU_GIB = 0.13  # CUDA context, cuBLAS workspaces
+NON_TORCH_MULTI_GPU_GIB = 0.55  # + NCCL buffers
+EP_ALL2ALL_GIB = 0.5  # expert-parallel dispatch/combine buffers
+
+
+@dataclass(frozen=True)
+class EngineProfile:
+    """The engine defaults that move memory, for one GPU type."""
+
+    engine: Engine
+    memory_fraction: float
+    max_num_batched_tokens: int  # vLLM; SGLang's chunked_prefill_size
+    max_num_seqs: int
+
+
+def vllm_batch_defaults(gpu: GpuSpec) -> tuple[int, int]:
+    """vLLM's serving defaults: 8192 batched tokens / 1024 seqs on >= 70 GiB non-A100 GPUs, else 2048 / 256."""
+    if gpu.memory_gib >= 70 and not gpu.name.upper().startswith(("A100", "A800")):
+        return 8192, 1024
+    return 2048, 256
+
+
+def sglang_chunked_prefill(gpu: GpuSpec) -> int:
+    """SGLang's default chunked_prefill_size by GPU memory (2048 under 35 GiB ... 16384 from 160 GiB)."""
+    memory = gpu.memory_gib
+    return 2048 if memory < 35 else 4096 if memory < 60 else 8192 if memory < 160 else 16384
+
+
+def engine_profile(
+    engine: Engine, gpu: GpuSpec, *, fraction: float | None, tp: int = 1, pp: int = 1
+) -> EngineProfile:
+    if engine == "sglang":
+        chunk = sglang_chunked_prefill(gpu)
+        frac = (
+            fraction
+            if fraction is not None
+            else sglang_memory_fraction(gpu_memory_gib=gpu.memory_gib, tp=tp, pp=pp)
+        )
+        return EngineProfile("sglang", frac, chunk, 1024 if gpu.memory_gib >= 70 else 256)
+    tokens, seqs = vllm_batch_defaults(gpu)
+    return EngineProfile(
+        "vllm", fraction if fraction is not None else VLLM_DEFAULT_MEMORY_FRACTION, tokens, seqs
+    )
+
+
+@dataclass(frozen=True)
+class WeightSplit:
+    """Bytes of the model as the engine will hold them, split by how they are sharded."""
+
+    dense_bytes: float  # attention, norms, embeddings, dense/shared MLPs: split by TP x PP
+    expert_bytes: float  # routed experts: split by TP x PP, or by EP x PP with expert parallelism
+
+
+@dataclass(frozen=True)
+class KVShape:
+    """KV-cache bytes of one token on one GPU, and the fixed part of sliding-window layers."""
+
+    full_bytes_per_token: float  # layers whose KV grows with the context
+    sliding_bytes_per_token: float  # layers that keep only window + batch tokens
+    window_tokens: int  # window + max_num_batched_tokens (0: no sliding layers)
+
+    def bytes_for(self, tokens: int) -> float:
+        held = min(tokens, self.window_tokens) if self.window_tokens else 0
+        return self.full_bytes_per_token * tokens + self.sliding_bytes_per_token * held
+
+    def max_tokens(self, budget_bytes: float, *, cap: int) -> int:
+        """The longest context whose KV fits in budget_bytes (at most cap)."""
+        if budget_bytes <= 0:
+            return 0
+        if self.bytes_for(cap) <= budget_bytes:
+            return cap
+        fixed = self.sliding_bytes_per_token * self.window_tokens
+        if self.full_bytes_per_token > 0 and budget_bytes > fixed:
+            tokens = int((budget_bytes - fixed) / self.full_bytes_per_token)
+            if tokens >= self.window_tokens:
+                return min(cap, tokens)
+        per_token = self.full_bytes_per_token + self.sliding_bytes_per_token
+        return min(cap, int(budget_bytes / per_token)) if per_token else cap
+
+
+def kv_dtype_bytes(kv_cache_dtype: str | None, *, weight_dtype_bytes: int) -> int:
+    if kv_cache_dtype and kv_cache_dtype.lower().startswith("fp8"):
+        return 1
+    return weight_dtype_bytes
+
+
+def kv_shape(facts: ModelFacts, *, tp: int, pp: int, kv_bytes: int, batched_tokens: int) -> KVShape:
+    """Per-GPU KV bytes per token for one pipeline stage (the largest stage)."""
+
+    def per_stage(layers: int) -> int:
+        return -(-layers // pp) if layers else 0
+
+    if facts.mla is not None:
+        # One latent head of kv_lora_rank + rope dims per layer, held whole by every TP rank.
+        per_layer = (facts.mla.kv_lora_rank + facts.mla.qk_rope_head_dim) * kv_bytes
+        return KVShape(per_stage(facts.num_full_attention_layers) * per_layer, 0.0, 0)
+    heads_per_rank = max(1, facts.num_kv_heads // tp)  # vLLM replicates KV heads past TP = kv heads
+    per_layer = 2 * heads_per_rank * facts.head_dim * kv_bytes
+    full = per_stage(facts.num_full_attention_layers) * per_layer
+    sliding = per_stage(facts.num_sliding_layers) * per_layer
+    window = (facts.sliding_window or 0) + batched_tokens if sliding else 0
+    return KVShape(float(full), float(sliding), window)
+
+
+def activation_gib(facts: ModelFacts, profile: EngineProfile, *, tp: int) -> float:
+    """vLLM's profiled peak activation (sampler dummy run + forward buffers)."""
+    sampler = _SAMPLER_COPIES * profile.max_num_seqs * facts.vocab_size * 4
+    if facts.moe is not None:
+        width = facts.moe.experts_per_token * 2 * (facts.moe.moe_intermediate_size or facts.hidden_size)
+    else:
+        width = 2 * (facts.intermediate_size or 4 * facts.hidden_size)
+    forward = _FORWARD_SHARE * profile.max_num_batched_tokens * width * 2 / tp
+    return (sampler + forward) / GIB
+
+
+def non_torch_gib(*, gpus_in_group: int, expert_parallel: bool) -> float:
+    base = NON_TORCH_ONE_GPU_GIB if gpus_in_group <= 1 else NON_TORCH_MULTI_GPU_GIB
+    return base + (EP_ALL2ALL_GIB if expert_parallel else 0.0)

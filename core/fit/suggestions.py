@@ -1,0 +1,85 @@
+"""The smallest changes that would make a plan fit, each with its price per hour.
+
+Tried in turn, each a real re-check (not a guess): a shorter context, an FP8 KV cache, FP8 weights
+quantized at load time, more GPUs of the same type, another GPU type. Only changes that fit are kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from core.facts import ModelFacts
+from core.fit.assess import assess, format_tokens
+from core.fit.plan import FitOptions, Plan, Suggestion
+from core.fit.shapes import allowed_counts, fitting_shapes, min_gpus
+from core.gpus import AcceleratorRequest
+
+
+def _layout_note(plan: Plan) -> str:
+    parts = [f"TP {plan.tensor_parallel}"]
+    if plan.pipeline_parallel > 1:
+        parts.append(f"PP {plan.pipeline_parallel}")
+    if plan.data_parallel > 1:
+        parts.append(f"DP {plan.data_parallel}")
+    if plan.expert_parallel > 1:
+        parts.append(f"EP {plan.expert_parallel}")
+    return ", ".join(parts)
+
+
+def suggest(
+    facts: ModelFacts,
+    accel: AcceleratorRequest,
+    options: FitOptions,
+    plan: Plan,
+    *,
+    draft_facts: ModelFacts | None = None,
+) -> list[Suggestion]:
+    """Changes that fit, cheapest first (same-hardware changes before pricier hardware)."""
+    out: list[Suggestion] = []
+    here = str(accel)
+
+    def check(opts: FitOptions, on: AcceleratorRequest = accel) -> Plan:
+        return assess(facts, on, opts, draft_facts=draft_facts)
+
+    same_hw_ok = not any("quantiz" in r.lower() and "support" in r.lower() for r in plan.reasons)
+    if options.max_model_len is not None and same_hw_ok:
+        shorter = check(replace(options, max_model_len=None))
+        if shorter.fits and shorter.max_context_tokens < options.max_model_len:
+            tokens = shorter.max_context_tokens
+            out.append(Suggestion(
+                f"Limit the context to {format_tokens(tokens)} tokens (max_model_len={tokens})",
+                here, plan.price_per_hour, {"max_model_len": tokens},
+            ))  # fmt: skip
+    kv = (options.kv_cache_dtype or "auto").lower()
+    if not kv.startswith("fp8") and same_hw_ok:
+        fp8_kv = check(replace(options, kv_cache_dtype="fp8"))
+        if fp8_kv.fits:
+            out.append(Suggestion(
+                "Store the KV cache in FP8 (kv_cache_dtype=fp8): half the KV memory, slight quality cost",
+                here, plan.price_per_hour, {"kv_cache_dtype": "fp8"},
+            ))  # fmt: skip
+    if facts.quantization is None and not options.quantization:
+        fp8 = check(replace(options, quantization="fp8"))
+        if fp8.fits:
+            out.append(Suggestion(
+                f"Quantize the weights to FP8 at load time (quantization=fp8, up to {format_tokens(fp8.max_context_tokens)} tokens)",
+                here, plan.price_per_hour, {"quantization": "fp8"},
+            ))  # fmt: skip
+    # More GPUs of the same type.
+    floor = max(accel.count + 1, min_gpus(facts, accel.gpu, options, draft=draft_facts))
+    for count in [n for n in allowed_counts(accel.gpu) if n >= floor][:4]:
+        bigger = check(options, AcceleratorRequest(accel.gpu, count))
+        if bigger.fits:
+            out.append(Suggestion(
+                f"Use {bigger.accelerators} ({_layout_note(bigger)}, up to {format_tokens(bigger.max_context_tokens)} tokens)",
+                bigger.accelerators, bigger.price_per_hour, {"accelerators": bigger.accelerators},
+            ))  # fmt: skip
+            break
+    # Another GPU type (the cheapest two that fit).
+    for other in fitting_shapes(facts, options, limit=2, draft_facts=draft_facts, exclude={accel.gpu.name}):
+        out.append(Suggestion(
+            f"Use {other.accelerators} ({_layout_note(other)}, up to {format_tokens(other.max_context_tokens)} tokens)",
+            other.accelerators, other.price_per_hour, {"accelerators": other.accelerators},
+        ))  # fmt: skip
+    out.sort(key=lambda s: s.price_per_hour)
+    return out
