@@ -445,23 +445,12 @@ class EndpointService:
             )
 
     def spent_today(self, *, now: datetime | None = None) -> float:
-        """Cost (Endpoint.cost_so_far) of endpoints that ran during the current UTC day.
+        """Dollars spent since 00:00 UTC across every endpoint: the watchdog's one definition of team
+        spend (price x the billed part of each endpoint's life that falls inside today)."""
+        from core.watchdog.usage import team_spend_today
 
-        An endpoint that started yesterday and still runs counts in full: the conservative reading.
-        """
-        now = now or self.clock.now()
-        day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
         with self.database.session() as session:
-            total = 0.0
-            for endpoint in store.list_endpoints(session=session):
-                stopped = as_utc(endpoint.stopped_at)
-                if (
-                    endpoint.state in S.live()
-                    or as_utc(endpoint.requested_at) >= day_start
-                    or (stopped is not None and stopped >= day_start)
-                ):
-                    total += endpoint.cost_so_far or 0.0
-        return total
+            return team_spend_today(session=session, now=now or self.clock.now())
 
     # --- acting on one endpoint ---------------------------------------------------------------------
 

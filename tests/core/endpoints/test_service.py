@@ -11,7 +11,6 @@ import pytest
 
 from core.clock import ManualClock
 from core.db import Database
-from core.endpoints import store
 from core.endpoints.service import DoesNotFit
 from core.endpoints.states import EndpointState as S
 from core.errors import BudgetExceeded, InvalidRequest, NotFound, PermissionDenied, UserFacingError
@@ -187,12 +186,12 @@ def test_keep_alive_resets_the_idle_clock(lc: Lifecycle) -> None:
 
 
 def test_team_daily_budget_refuses_new_launches_once_spent(database: Database) -> None:
-    lc = _lifecycle(database, team_daily_budget=10.0)
+    lc = _lifecycle(database, team_daily_budget=1.0)
     try:
         name = _up(lc)
-        with lc.database.session() as session:
-            store.get_by_name(session=session, name=name).cost_so_far = 10.5
-        with pytest.raises(BudgetExceeded, match=r"\$10.50"):
+        price = lc.service.status(name=name).price_per_hour
+        lc.clock.advance(timedelta(hours=1.5 / price))  # $1.50 spent today
+        with pytest.raises(BudgetExceeded, match=r"\$1.50"):
             lc.service.up(request=up_request(max_model_len=8192))
         assert len(lc.service.list(include_terminal=True)) == 1
         # A new UTC day starts a new budget.
