@@ -1,0 +1,515 @@
+"""The local launcher: an engine as a process on this host (single-GPU boxes, demos, and tests).
+
+A local "cluster" is one engine process in its own process group, started with the same shell line
+SkyPilot would run (`core.engines.launch_script`), so the API-key handling is the same path. With
+`settings.local_engine_command` set (e.g. `python -m tests.fakes.fake_engine`), that command replaces
+the engine executable (`vllm` / `python -m sglang.launch_server`) and the rest of the argv is kept.
+
+- Secrets reach the child only through its environment (`ENDPOINT_API_KEY`, `VLLM_API_KEY`, `HF_TOKEN`);
+  nothing secret is written to the state file or the log file names.
+- The spec's port is used when free, otherwise a free one is picked; `endpoint_url` reports the real one.
+- State (pid, process start time, port, deadline) lives in a small JSON file under the state directory,
+  so a restarted bot still knows its clusters; a pid only counts as alive if its start time matches
+  (pids are reused).
+- `set_deadline` starts a detached reaper process (`python -m core.launcher.local reap ...`) that kills
+  the engine's process group at the deadline even if the bot is gone: the local twin of SkyPilot's
+  autostop `wait_for=none, down=True`.
+- `down` sends SIGTERM to the process group, SIGKILL after a grace period; idempotent.
+- Each cluster's stdout/stderr go to `<state_dir>/logs/<cluster>.log`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Collection, Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from core.engines import launch_script
+from core.engines.script import API_KEY_ENV, VLLM_API_KEY_ENV
+from core.launcher.base import ClusterInfo, LaunchSpec
+from core.launcher.errors import scrub_secrets
+from core.settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STATE_DIR = Path.home() / ".cache" / "endpoint-bot" / "local"
+_EARLY_EXIT_WINDOW_S = 0.5  # a process that dies this fast never started (bad command, bad flag)
+
+
+class ClusterDoesNotExist(LookupError):
+    """No live local cluster by that name (same class name as SkyPilot's, so errors explain it alike)."""
+
+
+class LocalLaunchError(RuntimeError):
+    """The engine process exited right after it was started."""
+
+
+@dataclass
+class LocalCluster:
+    """What the state file remembers about one local cluster (no secrets)."""
+
+    name: str
+    pid: int
+    start_time: str | None  # /proc/<pid>/stat starttime: tells a reused pid apart
+    port: int
+    launched_at: str  # ISO UTC
+    log_path: str
+    engine: str
+    deadline_at: float | None = None  # epoch seconds
+    reaper_pid: int | None = None
+    reaper_start_time: str | None = None
+
+
+class LocalLauncher:
+    """Engines as local processes. Thread-safe; state shared between processes through a locked file."""
+
+    name = "local"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        state_dir: Path | None = None,
+        grace_seconds: float = 10.0,
+        public_host: str = "127.0.0.1",
+    ) -> None:
+        self.settings = settings
+        self.state_dir = Path(state_dir or DEFAULT_STATE_DIR)
+        self.grace_seconds = grace_seconds
+        self.public_host = public_host
+        (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        self._state_path = self.state_dir / "clusters.json"
+        self._lock_path = self.state_dir / "clusters.lock"
+        self._thread_lock = threading.RLock()
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._requests: dict[str, str] = {}  # request id -> "SUCCEEDED" | "FAILED" | "CANCELLED"
+        self._failures: dict[str, LocalLaunchError] = {}
+
+    # -- the Launcher port ------------------------------------------------------------------------
+
+    def submit(self, spec: LaunchSpec) -> str:
+        request_id = f"local:{spec.cluster_name}:{uuid.uuid4().hex[:8]}"
+        with self._state() as state:
+            existing = state.get(spec.cluster_name)
+            if existing is not None and _alive(existing.pid, existing.start_time):
+                self._requests[request_id] = "SUCCEEDED"  # sky.launch on an UP cluster is a no-op too
+                return request_id
+            taken = {c.port for c in state.values() if self._is_alive(c)}
+            port = _free_port(spec.port, taken=taken)
+            argv = self.engine_argv(spec, port=port)
+            script = launch_script(argv, engine=spec.engine, api_key_env=API_KEY_ENV)
+            log_path = self.state_dir / "logs" / f"{spec.cluster_name}.log"
+            with open(log_path, "ab") as log_file:
+                process = subprocess.Popen(
+                    [_shell(), "-c", script],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    env=self._child_env(spec),
+                    start_new_session=True,  # own process group: down kills the engine and its children
+                    close_fds=True,
+                )
+            self._children[process.pid] = process
+            cluster = LocalCluster(
+                name=spec.cluster_name,
+                pid=process.pid,
+                start_time=_start_time(process.pid),
+                port=port,
+                launched_at=datetime.now(UTC).isoformat(),
+                log_path=str(log_path),
+                engine=spec.engine,
+            )
+            state[spec.cluster_name] = cluster
+        self._requests[request_id] = "SUCCEEDED"
+        log.info("local cluster %s: pid %s on port %s", spec.cluster_name, process.pid, port)
+        if spec.autostop_minutes is not None:
+            self.set_deadline(spec.cluster_name, spec.autostop_minutes)
+        return request_id
+
+    def engine_argv(self, spec: LaunchSpec, *, port: int) -> list[str]:
+        """The argv to run: `local_engine_command` in place of the engine executable, the chosen port."""
+        argv = list(spec.engine_argv)
+        if self.settings.local_engine_command:
+            argv = shlex.split(self.settings.local_engine_command) + _engine_args(argv)
+        return _with_port(argv, port)
+
+    def wait(self, request_id: str, *, timeout: float | None = None) -> None:
+        cluster_name = _cluster_of(request_id)
+        status = self._requests.get(request_id)
+        if status == "CANCELLED":
+            raise LocalLaunchError(f"launch of {cluster_name} was cancelled")
+        cluster = self._read().get(cluster_name)
+        if cluster is None:
+            raise ClusterDoesNotExist(f"Local cluster {cluster_name!r} does not exist.")
+        # Give a broken command the chance to fail here, where its log tail can be reported.
+        end = time.monotonic() + min(
+            _EARLY_EXIT_WINDOW_S, timeout if timeout is not None else _EARLY_EXIT_WINDOW_S
+        )
+        while time.monotonic() < end:
+            if not self._is_alive(cluster):
+                break
+            time.sleep(0.05)
+        if not self._is_alive(cluster):
+            error = LocalLaunchError(self._exit_message(cluster))
+            self._requests[request_id] = "FAILED"
+            self._failures[request_id] = error
+            self._forget(cluster_name)
+            raise error
+
+    def request_status(self, request_id: str) -> str | None:
+        status = self._requests.get(request_id)
+        if status is not None:
+            return status
+        # A request from before a restart: answer from the cluster itself.
+        try:
+            cluster = self._read().get(_cluster_of(request_id))
+        except ValueError:
+            return None
+        if cluster is not None and self._is_alive(cluster):
+            return "SUCCEEDED"
+        return None
+
+    def endpoint_url(self, cluster_name: str, port: int) -> str:
+        cluster = self._read().get(cluster_name)
+        if cluster is None or not self._is_alive(cluster):
+            raise ClusterDoesNotExist(f"Local cluster {cluster_name!r} does not exist.")
+        return f"http://{self.public_host}:{cluster.port}"
+
+    def list_clusters(self, prefix: str) -> list[ClusterInfo]:
+        out = []
+        with self._state() as state:
+            for name, cluster in list(state.items()):
+                if not self._is_alive(cluster):
+                    del state[name]  # it died on its own: the cluster is gone
+                    continue
+                if name.startswith(prefix):
+                    out.append(
+                        ClusterInfo(
+                            name=name,
+                            status="UP",
+                            launched_at=datetime.fromisoformat(cluster.launched_at),
+                            cloud="local",
+                            region=None,
+                        )
+                    )
+        return out
+
+    def down(self, cluster_name: str) -> None:
+        cluster = self._read().get(cluster_name)
+        if cluster is None:
+            return
+        self._stop_reaper(cluster)
+        if self._is_alive(cluster):
+            _kill_group(cluster.pid, signal.SIGTERM)
+            end = time.monotonic() + self.grace_seconds
+            while self._is_alive(cluster) and time.monotonic() < end:
+                time.sleep(0.05)
+            if self._is_alive(cluster):
+                log.warning(
+                    "local cluster %s ignored SIGTERM for %.0fs: SIGKILL", cluster_name, self.grace_seconds
+                )
+                _kill_group(cluster.pid, signal.SIGKILL)
+                end = time.monotonic() + 5
+                while self._is_alive(cluster) and time.monotonic() < end:
+                    time.sleep(0.02)
+        if self._is_alive(cluster):
+            raise LocalLaunchError(f"local cluster {cluster_name} (pid {cluster.pid}) survived SIGKILL")
+        self._forget(cluster_name)
+
+    def set_deadline(self, cluster_name: str, minutes: int) -> None:
+        at = time.time() + minutes * 60
+        with self._state() as state:
+            cluster = state.get(cluster_name)
+            if cluster is None or not self._is_alive(cluster):
+                raise ClusterDoesNotExist(f"Local cluster {cluster_name!r} does not exist.")
+            self._stop_reaper(cluster)
+            reaper = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "core.launcher.local",
+                    "reap",
+                    "--pid",
+                    str(cluster.pid),
+                    "--start-time",
+                    cluster.start_time or "",
+                    "--at",
+                    repr(at),
+                    "--grace",
+                    repr(self.grace_seconds),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,  # outlives the bot: the deadline holds even if we are gone
+                close_fds=True,
+                cwd=_project_root(),
+                env=_reaper_env(),
+            )
+            self._children[reaper.pid] = reaper
+            cluster.deadline_at = at
+            cluster.reaper_pid = reaper.pid
+            cluster.reaper_start_time = _start_time(reaper.pid)
+            state[cluster_name] = cluster
+
+    def cancel(self, request_id: str) -> None:
+        # Local launches finish inside submit(); a cancel that arrives later stops the cluster instead
+        # of leaving it running unobserved.
+        if self._requests.get(request_id) in (None, "SUCCEEDED"):
+            with contextlib.suppress(ValueError):
+                self.down(_cluster_of(request_id))
+            self._requests[request_id] = "CANCELLED"
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def cluster(self, name: str) -> LocalCluster | None:
+        """The recorded state of one cluster (for tests and the CLI)."""
+        return self._read().get(name)
+
+    def _child_env(self, spec: LaunchSpec) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in (API_KEY_ENV, VLLM_API_KEY_ENV, "HF_TOKEN")}
+        env.update(spec.envs)
+        env.update(spec.secrets)
+        if spec.engine == "vllm" and API_KEY_ENV in spec.secrets:
+            env.setdefault(VLLM_API_KEY_ENV, spec.secrets[API_KEY_ENV])
+        if self.settings.local_engine_command:
+            # Lets `python -m tests.fakes.fake_engine` (or any module of this project) import from anywhere.
+            root = str(_project_root())
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
+        return env
+
+    def _is_alive(self, cluster: LocalCluster) -> bool:
+        child = self._children.get(cluster.pid)
+        if child is not None and child.poll() is not None:
+            return False  # our own child, reaped
+        return _alive(cluster.pid, cluster.start_time)
+
+    def _exit_message(self, cluster: LocalCluster) -> str:
+        child = self._children.get(cluster.pid)
+        code = child.returncode if child is not None else None
+        tail = _tail(Path(cluster.log_path))
+        how = f"with code {code}" if code is not None else "at once"
+        return scrub_secrets(f"the engine process exited {how}; last log lines: {tail or '(none)'}")
+
+    def _stop_reaper(self, cluster: LocalCluster) -> None:
+        if cluster.reaper_pid and _alive(cluster.reaper_pid, cluster.reaper_start_time):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(cluster.reaper_pid, signal.SIGTERM)
+            child = self._children.pop(cluster.reaper_pid, None)
+            if child is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=5)
+
+    def _forget(self, cluster_name: str) -> None:
+        with self._state() as state:
+            cluster = state.pop(cluster_name, None)
+        if cluster is not None:
+            child = self._children.pop(cluster.pid, None)
+            if child is not None:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    child.wait(timeout=1)
+
+    def _read(self) -> dict[str, LocalCluster]:
+        with self._state() as state:
+            return dict(state)
+
+    @contextlib.contextmanager
+    def _state(self) -> Iterator[dict[str, LocalCluster]]:
+        """Read-modify-write of the state file under a thread lock and an inter-process file lock."""
+        with self._thread_lock, open(self._lock_path, "a+") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                state = _load(self._state_path)
+                before = {k: asdict(v) for k, v in state.items()}
+                yield state
+                after = {k: asdict(v) for k, v in state.items()}
+                if after != before:
+                    tmp = self._state_path.with_suffix(".tmp")
+                    tmp.write_text(json.dumps(after, indent=1, sort_keys=True))
+                    os.replace(tmp, self._state_path)
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+# --- process helpers ----------------------------------------------------------------------------
+
+
+def _load(path: Path) -> dict[str, LocalCluster]:
+    try:
+        raw = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError:
+        log.warning("local launcher state %s is unreadable; starting empty", path)
+        return {}
+    return {name: LocalCluster(**data) for name, data in raw.items()}
+
+
+def _engine_args(argv: list[str]) -> list[str]:
+    """argv without the engine executable: `vllm serve M ...` -> `serve M ...`; SGLang's module dropped."""
+    if argv and os.path.basename(argv[0]) == "vllm":
+        return argv[1:]
+    if len(argv) >= 3 and argv[1] == "-m" and argv[2] == "sglang.launch_server":
+        return argv[3:]
+    return argv
+
+
+def _with_port(argv: list[str], port: int) -> list[str]:
+    out = list(argv)
+    for i, arg in enumerate(out):
+        if arg == "--port" and i + 1 < len(out):
+            out[i + 1] = str(port)
+            return out
+        if arg.startswith("--port="):
+            out[i] = f"--port={port}"
+            return out
+    return [*out, "--port", str(port)]
+
+
+def _free_port(preferred: int, *, taken: Collection[int] = ()) -> int:
+    """`preferred` if nothing listens there (and no local cluster of ours holds it), else a free port."""
+    for port in (preferred, 0, 0, 0):
+        if port in taken:
+            continue
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("0.0.0.0", port))
+            except OSError:
+                continue
+            chosen = sock.getsockname()[1]
+            if chosen not in taken:
+                return chosen
+    raise OSError("no free port")
+
+
+def _shell() -> str:
+    return shutil.which("bash") or "/bin/sh"
+
+
+def _project_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def _reaper_env() -> dict[str, str]:
+    # The reaper needs nothing secret: a minimal environment.
+    root = str(_project_root())
+    return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": root}
+
+
+def _start_time(pid: int) -> str | None:
+    """The process start time in clock ticks since boot (Linux), None elsewhere or when gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 2 (comm) may contain spaces; everything after the last ')' is space-separated.
+    fields = stat.rsplit(")", 1)[1].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def _alive(pid: int, start_time: str | None) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        stat = None
+    if stat is not None:
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields and fields[0] in ("Z", "X"):
+            return False  # zombie: exited, not yet reaped
+        return not start_time or (len(fields) > 19 and fields[19] == start_time)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)  # the engine leads its own process group (start_new_session)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+
+
+def _tail(path: Path, lines: int = 5, limit: int = 600) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - 8192))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+    last = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
+    return " | ".join(last)[-limit:]
+
+
+def _cluster_of(request_id: str) -> str:
+    parts = request_id.split(":")
+    if len(parts) != 3 or parts[0] != "local":
+        raise ValueError(f"{request_id!r} is not a local launcher request id")
+    return parts[1]
+
+
+# --- the reaper (runs detached: python -m core.launcher.local reap ...) ----------------------------
+
+
+def reap(*, pid: int, start_time: str | None, at: float, grace: float) -> int:
+    """Sleep until `at`, then SIGTERM (SIGKILL after `grace`) the process group of `pid` if still the same."""
+    while (left := at - time.time()) > 0:
+        time.sleep(min(left, 30.0))
+    if not _alive(pid, start_time or None):
+        return 0
+    _kill_group(pid, signal.SIGTERM)
+    end = time.monotonic() + grace
+    while _alive(pid, start_time or None) and time.monotonic() < end:
+        time.sleep(0.1)
+    if _alive(pid, start_time or None):
+        _kill_group(pid, signal.SIGKILL)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m core.launcher.local")
+    sub = parser.add_subparsers(dest="command", required=True)
+    reaper = sub.add_parser("reap", help="kill a local cluster's process group at its deadline")
+    reaper.add_argument("--pid", type=int, required=True)
+    reaper.add_argument("--start-time", default="")
+    reaper.add_argument("--at", type=float, required=True)
+    reaper.add_argument("--grace", type=float, default=10.0)
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        return reap(pid=args.pid, start_time=args.start_time, at=args.at, grace=args.grace)
+    except OSError as exc:
+        if exc.errno == errno.EPERM:
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())
