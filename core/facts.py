@@ -481,9 +481,7 @@ def facts_from_config(
         if quant and quant.method == "mxfp4":
             weight_bytes += int(counts.get("U8", 0) * (_mxfp4_padding(t) - 1.0))
         # MTP layers are in the checkpoint counts but the engine skips them unless asked for MTP.
-        mtp_fraction = (
-            mtp_params / (logical + mtp_params) if mtp_params and logical > est_total * 0.99 else 0.0
-        )
+        mtp_fraction = mtp_params / logical if mtp_params and logical > est_total * 0.99 else 0.0
         mtp_bytes = int(weight_bytes * mtp_fraction)
         weight_bytes -= mtp_bytes
         param_count = logical - int(logical * mtp_fraction)

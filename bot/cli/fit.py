@@ -1,0 +1,173 @@
+"""`endpoint-bot fit MODEL [ACCEL]`: the fit check from the command line, without launching anything.
+
+With ACCEL: one plan (layout, context, memory per GPU, engine command, price); exit 0 when it fits,
+2 when it does not (with every reason and the changes that would fit). Without ACCEL: the cheapest
+catalogue shapes that fit. `--json` prints one JSON object instead of the table. Errors (unknown GPU,
+model not found, gated model, bad option) print one line on stderr and exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from typing import Any
+
+from core.errors import UserFacingError
+from core.facts import ModelFacts
+from core.fit.assess import format_tokens
+from core.fit.plan import FitOptions, Plan
+from core.units import parse_tokens
+
+EXIT_FITS = 0
+EXIT_ERROR = 1
+EXIT_DOES_NOT_FIT = 2
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "fit",
+        help="check whether a model fits some GPUs (no launch)",
+        description="Check whether MODEL fits ACCEL (NAME:COUNT, e.g. L4:1 or H100:8) and how the engine "
+        "would be started. Without ACCEL: the cheapest GPU shapes that fit. Exit 0 fits, 2 does not, 1 error.",
+    )
+    parser.add_argument("model", help="Hub repo id (org/name, org/name@revision) or a local model directory")
+    parser.add_argument("accel", nargs="?", help="GPUs as NAME:COUNT (SkyPilot's names), e.g. A100-80GB:2")
+    parser.add_argument("--engine", choices=("vllm", "sglang"), help="serving engine (default: settings)")
+    parser.add_argument(
+        "--max-model-len", metavar="N", help="context length, e.g. 4096 or 32k (default: largest that fits)"
+    )
+    parser.add_argument(
+        "--quantization", metavar="Q", help="online quantization, e.g. fp8 (default: the checkpoint's)"
+    )
+    parser.add_argument("--dtype", metavar="D", help="auto, bfloat16, float16, float32")
+    parser.add_argument("--kv-cache-dtype", metavar="D", help="auto or fp8 (halves KV memory)")
+    parser.add_argument(
+        "--memory-fraction",
+        metavar="F",
+        type=float,
+        help="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static",
+    )
+    parser.add_argument(
+        "--draft-model", metavar="M", help="speculative-decoding draft model (counted in memory)"
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except UserFacingError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as error:  # one line, never a traceback, whatever broke
+        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Late imports: `endpoint-bot --help` should not pay for huggingface_hub.
+    from core.fit.check import check_fit
+    from core.fit.shapes import cheapest_shapes
+    from core.gpus import parse_accelerators
+    from core.hub import load_model_facts
+    from core.settings import load_settings
+
+    settings = load_settings()
+    options = FitOptions(
+        engine=args.engine or settings.default_engine,
+        max_model_len=parse_tokens(args.max_model_len) if args.max_model_len else None,
+        quantization=args.quantization,
+        dtype=args.dtype,
+        kv_cache_dtype=args.kv_cache_dtype,
+        memory_fraction=args.memory_fraction,
+        draft_model=args.draft_model,
+    )
+    accel = parse_accelerators(args.accel) if args.accel else None  # validate before any Hub request
+    facts = load_model_facts(args.model, settings=settings)
+    draft = load_model_facts(args.draft_model, settings=settings) if args.draft_model else None
+
+    if accel is not None:
+        plan = check_fit(facts, accel, options, draft_facts=draft)
+        print(json.dumps(plan.to_dict(), indent=2) if args.json else render_plan(plan, facts))
+        return EXIT_FITS if plan.fits else EXIT_DOES_NOT_FIT
+
+    shapes = cheapest_shapes(facts, options, draft_facts=draft)
+    if args.json:
+        best: dict[str, Any] = shapes[0].to_dict() if shapes else {"fits": False, "model_id": facts.model_id}
+        best["shapes"] = [plan.to_dict() for plan in shapes]
+        print(json.dumps(best, indent=2))
+    else:
+        print(render_shapes(shapes, facts))
+    return EXIT_FITS if shapes else EXIT_DOES_NOT_FIT
+
+
+def describe_model(facts: ModelFacts) -> str:
+    parts = [f"{facts.param_count / 1e9:.1f}B params", f"{facts.weight_bytes / (1 << 30):.1f} GiB of weights"]
+    parts.append(facts.quantization.method if facts.quantization else facts.torch_dtype)
+    if facts.moe:
+        parts.append(f"MoE {facts.moe.num_experts} experts, {facts.moe.experts_per_token} active")
+    if facts.mla:
+        parts.append("MLA")
+    if facts.num_sliding_layers:
+        parts.append(
+            f"{facts.num_sliding_layers}/{facts.num_layers} layers sliding-window {facts.sliding_window}"
+        )
+    parts.append(f"max context {format_tokens(facts.max_position_embeddings)}")
+    return f"{facts.model_id}: " + ", ".join(parts)
+
+
+def _layout(plan: Plan) -> str:
+    text = f"TP {plan.tensor_parallel} x PP {plan.pipeline_parallel} x DP {plan.data_parallel}"
+    if plan.expert_parallel > 1:
+        text += f", EP {plan.expert_parallel}"
+    return text + (f" on {plan.nodes} nodes" if plan.nodes > 1 else "")
+
+
+def render_plan(plan: Plan, facts: ModelFacts) -> str:
+    m = plan.memory_per_gpu_gib
+    verdict = "FITS" if plan.fits else "DOES NOT FIT"
+    lines = [
+        describe_model(facts),
+        f"{verdict} on {plan.accelerators} with {plan.engine}  (${plan.price_per_hour:,.2f}/hour, estimate)",
+        "",
+        f"  layout            {_layout(plan)}",
+        f"  context           {plan.max_context_tokens:,} tokens ({format_tokens(plan.max_context_tokens)})",
+        f"  dtype             {plan.dtype}"
+        + (f", quantization {plan.quantization}" if plan.quantization else ""),
+        "",
+        "  memory per GPU    GiB",
+        f"    weights         {m.weights:8.2f}",
+        f"    KV cache        {m.kv_cache:8.2f}   (one request of {plan.max_context_tokens:,} tokens)",
+        f"    overhead        {m.overhead:8.2f}   (activations, CUDA graphs, NCCL)",
+        f"    total           {m.total:8.2f}",
+        f"    usable          {m.usable:8.2f}   ({plan.memory_fraction:g} of the GPU)",
+    ]
+    if plan.reasons:
+        lines += ["", "Why it does not fit:"] + [f"  - {reason}" for reason in plan.reasons]
+    if plan.warnings:
+        lines += ["", "Notes:"] + [f"  - {warning}" for warning in plan.warnings]
+    if plan.suggestions:
+        lines += ["", "What would fit:"]
+        lines += [f"  - {s.summary}  (${s.price_per_hour:,.2f}/hour)" for s in plan.suggestions]
+    if plan.engine_command:
+        lines += ["", "Engine command:", "  " + shlex.join(plan.engine_command)]
+    return "\n".join(lines)
+
+
+def render_shapes(shapes: list[Plan], facts: ModelFacts) -> str:
+    lines = [describe_model(facts), ""]
+    if not shapes:
+        lines.append("No catalogue shape of up to 8 nodes fits this model with these options.")
+        return "\n".join(lines)
+    lines.append(f"  {'GPUs':<18} {'$/hour':>9}  {'layout':<28} {'context':>8}  {'GiB/GPU':>8}")
+    for plan in shapes:
+        m = plan.memory_per_gpu_gib
+        lines.append(
+            f"  {plan.accelerators:<18} {plan.price_per_hour:>9,.2f}  {_layout(plan):<28} "
+            f"{format_tokens(plan.max_context_tokens):>8}  {m.total:>5.1f}/{m.usable:.0f}"
+        )
+    lines += ["", f"Check one with: endpoint-bot fit {facts.model_id} {shapes[0].accelerators}"]
+    return "\n".join(lines)
