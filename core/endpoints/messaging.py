@@ -38,7 +38,7 @@ def readiness_step(step: str) -> str:
 
 
 def ready(view: EndpointView, *, took: timedelta | None) -> str:
-    after = f" after {format_duration(took)}" if took else ""
+    after = f" after {format_duration(took)}" if took and took >= timedelta(seconds=1) else ""
     return f"Ready{after}: `{view.url}` answered a chat completion."
 
 

@@ -367,7 +367,7 @@ class EndpointService:
     def _validate(self, request: UpRequest) -> str:
         """Every argument checked before anything happens; returns the engine."""
         settings = self.settings
-        if not request.model or not _MODEL_RE.match(request.model.strip()):
+        if not request.model or not (_is_local_path(request.model) or _MODEL_RE.match(request.model.strip())):
             raise InvalidRequest(
                 f"`{request.model}` is not a model id; write it as on huggingface.co, e.g. `Qwen/Qwen2.5-7B-Instruct`."
             )
@@ -619,6 +619,11 @@ class EndpointService:
         self.last_reconcile = report
 
     last_reconcile: reconcile_module.ReconcileReport | None = None
+
+
+def _is_local_path(model: str) -> bool:
+    """A local model directory (the Hub loader reads config.json and safetensors headers from it)."""
+    return model.startswith(("/", "./", "../", "~/"))
 
 
 def _usage_of(session: Any, endpoint_id: int) -> Any:

@@ -1,0 +1,141 @@
+"""`endpoint-bot up / status / list / extend / down / render` end to end, as separate processes.
+
+The local launcher runs the fake engine (`ENDPOINT_BOT_LOCAL_ENGINE_COMMAND="<python> -m
+tests.fakes.fake_engine"`) as a real child process; the model is a local directory holding a real
+config.json, so nothing reaches the Hub. `up` must print the URL and key once, and the key must really
+open the endpoint; `down` (another process) must leave no engine process behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path("/work/shared/fixtures/model_configs.json")
+HF_TOKEN = "hf_CLItokenNeverPrinted123456"
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str]:
+    model = tmp_path / "model"
+    model.mkdir()
+    config = next(
+        e["config"] for e in json.loads(FIXTURES.read_text()) if e["model_id"] == "Qwen/Qwen2.5-7B-Instruct"
+    )
+    (model / "config.json").write_text(json.dumps(config))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENDPOINT_BOT_", "SLACK_"))}
+    env.update(
+        HOME=str(tmp_path / "home"),
+        HF_HUB_OFFLINE="1",
+        HF_TOKEN=HF_TOKEN,
+        ENDPOINT_BOT_LAUNCHER="local",
+        ENDPOINT_BOT_LOCAL_ENGINE_COMMAND=f"{sys.executable} -m tests.fakes.fake_engine",
+        ENDPOINT_BOT_DB_PATH=str(tmp_path / "bot.db"),
+        ENDPOINT_BOT_FACTS_CACHE_DIR=str(tmp_path / "facts"),
+        MODEL_DIR=str(model),
+    )
+    return env
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())", *args],
+        env=env,
+        cwd=tmp_cwd(env),
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def tmp_cwd(env: dict[str, str]) -> str:
+    # Run from a directory without a .env file, with the project importable.
+    env.setdefault("PYTHONPATH", str(ROOT))
+    return str(Path(env["HOME"]).parent)
+
+
+def _engine_pids(env: dict[str, str]) -> list[int]:
+    state = Path(env["HOME"]) / ".cache" / "endpoint-bot" / "local" / "clusters.json"
+    if not state.exists():
+        return []
+    return [c["pid"] for c in json.loads(state.read_text() or "{}").values()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split()[2] == "Z")
+
+
+def test_up_then_down_from_the_command_line(cli_env: dict[str, str]) -> None:
+    model = cli_env["MODEL_DIR"]
+    up = _cli(cli_env, "up", model, "L4:1", "--max-model-len", "8k", "--name", "cli-e2e")
+    assert up.returncode == 0, up.stderr + up.stdout
+    url = re.search(r"READY at (http://\S+)", up.stdout).group(1)
+    keys = re.findall(r"epk-[A-Za-z0-9_-]{20,}", up.stdout)
+    assert len(keys) == 1, "the key is printed exactly once"
+    assert HF_TOKEN not in up.stdout + up.stderr
+
+    answer = httpx.post(
+        f"{url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {keys[0]}"},
+        json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        timeout=10,
+    )
+    assert answer.status_code == 200
+    assert answer.json()["choices"][0]["message"]["content"]
+    pids = _engine_pids(cli_env)
+    assert pids and all(_alive(p) for p in pids), "the engine outlives the `up` process"
+
+    listed = _cli(cli_env, "list")
+    assert "cli-e2e" in listed.stdout and "READY" in listed.stdout
+    status = _cli(cli_env, "status", "cli-e2e", "--events")
+    assert "STARTING -> READY" in status.stdout
+    assert keys[0] not in listed.stdout + status.stdout
+
+    extended = _cli(cli_env, "extend", "cli-e2e", "2h")
+    assert extended.returncode == 0, extended.stderr
+
+    down = _cli(cli_env, "down", "cli-e2e")
+    assert down.returncode == 0, down.stderr
+    assert "STOPPED" in down.stdout
+    assert not any(_alive(p) for p in pids), "no engine process left behind"
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/health", timeout=2)
+
+    again = _cli(cli_env, "down", "cli-e2e")
+    assert again.returncode == 0 and "already stopped" in again.stdout
+
+
+def test_bad_input_is_a_sentence_and_exit_code_2(cli_env: dict[str, str]) -> None:
+    result = _cli(cli_env, "up", cli_env["MODEL_DIR"], "L4:1", "--ttl", "forever")
+    assert result.returncode == 2
+    assert "forever" in result.stderr and "Traceback" not in result.stderr
+    missing = _cli(cli_env, "status", "nope")
+    assert missing.returncode == 2 and "No endpoint called `nope`" in missing.stderr
+
+
+def test_render_prints_the_task_with_secrets_redacted(cli_env: dict[str, str]) -> None:
+    result = _cli(cli_env, "render", cli_env["MODEL_DIR"], "L4:1", "--max-model-len", "8k")
+    assert result.returncode == 0, result.stderr
+    assert "<redacted>" in result.stdout
+    assert HF_TOKEN not in result.stdout
+    assert "epk-" not in result.stdout
+    assert "run:" in result.stdout and "--max-model-len 8192" in result.stdout
+    # Nothing was recorded or launched.
+    listed = _cli(cli_env, "list", "--all")
+    assert "No endpoints." in listed.stdout
