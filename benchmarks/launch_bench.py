@@ -1,0 +1,183 @@
+"""Launch throughput: 100 `up` requests at once on the fake cloud, each followed to READY.
+
+Run: `.venv/bin/python -m benchmarks.launch_bench [--launches 100] [--workers 16] [--provision-seconds 0.5]`.
+
+It wires the real EndpointService on a fresh SQLite store (WAL) with FakeCloud (tests/fakes/fake_cloud.py)
+starting a real fake engine per cluster, so every launch goes through the whole flow: record, announce,
+submit, wait, STARTING, readiness over HTTP with a real completion, READY. The N requests are sent from
+N threads at the same moment, as N people typing `/endpoint up` together. Printed:
+- submission: wall time until every `up` returned, and per-call p50 / p99 / max (what a chat listener
+  waits for; the Slack ack budget is 3 s);
+- peak launches in flight (flows running at once on the worker pool) and peak clusters provisioning;
+- time until all are READY, and the check: every record READY, none lost, one cluster per endpoint.
+Exits 1 when a launch is missing or not READY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "tests" / "fixtures" / "configs" / "Qwen--Qwen2.5-7B-Instruct.json"
+
+
+class CountingNotifier:
+    """Counts what would be said (thread-safe); the benchmark measures the lifecycle, not a chat."""
+
+    def __init__(self) -> None:
+        self.ready: dict[str, str] = {}
+        self.posts = 0
+        self._lock = threading.Lock()
+
+    def announce(self, endpoint: Any) -> None:
+        return None
+
+    def endpoint_changed(self, endpoint: Any) -> None:
+        pass
+
+    def thread_post(self, endpoint: Any, text: str) -> None:
+        with self._lock:
+            self.posts += 1
+
+    def endpoint_ready(self, endpoint: Any, *, api_key: str) -> None:
+        with self._lock:
+            self.ready[endpoint.name] = api_key
+
+    def direct_message(self, user_id: str, text: str, *, actions: tuple = ()) -> None:
+        pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--launches", type=int, default=100)
+    parser.add_argument("--workers", type=int, default=16, help="worker pool size (settings.worker_threads)")
+    parser.add_argument("--provision-seconds", type=float, default=0.5, help="fake provisioning time")
+    args = parser.parse_args(argv)
+
+    from core.clock import SystemClock
+    from core.db import Database
+    from core.endpoints import store
+    from core.endpoints.service import EndpointService, UpRequest
+    from core.endpoints.states import EndpointState
+    from core.facts import facts_from_config
+    from core.settings import load_settings
+    from core.workers import WorkerPool
+    from tests.fakes.fake_cloud import FakeCloud
+
+    raw = json.loads(CONFIG.read_text())
+    config = raw.get("config", raw)
+    facts = facts_from_config(config, model_id="Qwen/Qwen2.5-7B-Instruct")
+
+    with tempfile.TemporaryDirectory(prefix="launch-bench-") as tmp:
+        settings = load_settings(
+            _env_file=None, launcher="local", worker_threads=args.workers, hf_token="hf_bench_token"
+        )
+        database = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
+        database.upgrade()
+        cloud = FakeCloud(start_engines=True, launch_seconds=args.provision_seconds)
+        workers = WorkerPool(size=args.workers)
+        notifier = CountingNotifier()
+        service = EndpointService(
+            settings=settings,
+            database=database,
+            launcher=cloud,
+            notifier=notifier,  # type: ignore[arg-type]
+            workers=workers,
+            clock=SystemClock(),
+            facts_loader=lambda model, *, settings: facts,
+            flow_options={"readiness_options": {"first_delay": 0.05, "max_delay": 0.2}},
+        )
+
+        # Peak clusters provisioning at once, sampled from the cloud while the launches run.
+        peak_provisioning = 0
+        stop = threading.Event()
+
+        def sample() -> None:
+            nonlocal peak_provisioning
+            while not stop.is_set():
+                init = sum(1 for c in cloud.list_clusters("epb-") if c.status == "INIT")
+                peak_provisioning = max(peak_provisioning, init)
+                time.sleep(0.01)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+
+        barrier = threading.Barrier(args.launches)
+        latencies: list[float] = []
+        lock = threading.Lock()
+
+        def one(i: int) -> str:
+            request = UpRequest(
+                model="Qwen/Qwen2.5-7B-Instruct",
+                accelerators="L4:1",
+                owner_id=f"U{i % 7}",
+                channel_id="C_BENCH",
+                max_model_len=8192,
+                name=f"bench-{i:03d}",
+            )
+            barrier.wait()
+            start = time.perf_counter()
+            view = service.up(request=request)
+            with lock:
+                latencies.append(time.perf_counter() - start)
+            return view.name
+
+        t0 = time.perf_counter()
+        with ThreadPoolExecutor(max_workers=args.launches) as pool:
+            names = list(pool.map(one, range(args.launches)))
+        submitted = time.perf_counter() - t0
+        workers.join()
+        all_done = time.perf_counter() - t0
+        stop.set()
+        sampler.join()
+
+        with database.session() as session:
+            rows = store.list_endpoints(session=session)
+            states = {e.name: e.state for e in rows}
+        clusters = {c.name for c in cloud.list_clusters("epb-")}
+        ready = [n for n in names if states.get(n) is EndpointState.READY]
+        lost = [n for n in names if n not in states]
+        one_cluster_each = len(clusters) == len(rows)
+
+        latencies.sort()
+        p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000  # noqa: E731
+        print(
+            f"launches: {args.launches}  worker threads: {args.workers}  fake provisioning: {args.provision_seconds}s"
+        )
+        print(
+            f"submission: all {args.launches} `up` calls returned in {submitted:.2f}s "
+            f"(per call p50 {p(0.5):.1f} ms, p99 {p(0.99):.1f} ms, max {latencies[-1] * 1000:.1f} ms; "
+            f"mean {statistics.mean(latencies) * 1000:.1f} ms)"
+        )
+        print(
+            f"peak in flight: {workers.peak_running} launch flows running at once, "
+            f"{peak_provisioning} clusters provisioning at once"
+        )
+        print(
+            f"all settled after {all_done:.2f}s; {notifier.posts} thread posts; {workers.failures} worker failures"
+        )
+        print(
+            f"result: {len(ready)}/{args.launches} READY, {len(lost)} records lost, "
+            f"{len(notifier.ready)} keys posted, one cluster per endpoint: {one_cluster_each}"
+        )
+        cloud.close()
+        workers.shutdown()
+        database.dispose()
+    ok = (
+        len(ready) == args.launches and not lost and one_cluster_each and len(notifier.ready) == args.launches
+    )
+    print("OK" if ok else "FAILED")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
