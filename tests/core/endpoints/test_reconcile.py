@@ -131,3 +131,35 @@ def test_reconcile_failing_to_list_clusters_raises_and_changes_nothing(lc: Lifec
         lc.service.reconcile()
     assert lc.state("ok") is S.READY
     assert lc.cloud.cluster(cluster) is not None
+
+
+def test_runtime_reconciles_on_start_and_then_periodically(database: Database) -> None:
+    import time
+
+    from core.wiring import build_runtime
+    from tests.core.endpoints.lifecycle_fixtures import RecordingNotifier, fixture_facts
+
+    clock = ManualClock()
+    cloud = new_cloud(clock)
+    settings = make_settings(reconcile_interval=timedelta(seconds=0.05))
+    _stray = LaunchSpec(
+        cluster_name="epb-left-by-a-dead-bot", model="m", engine="vllm", engine_argv=["x"],
+        accelerators=["L4:1"], num_nodes=1, port=8000, image="img",
+    )  # fmt: skip
+    cloud.wait(cloud.submit(_stray))
+    runtime = build_runtime(
+        settings, notifier=RecordingNotifier(), launcher=cloud, database=database, clock=clock,
+        facts_loader=fixture_facts,
+    )  # fmt: skip
+    try:
+        runtime.start()
+        assert cloud.cluster("epb-left-by-a-dead-bot") is None, "swept at start"
+        cloud.wait(cloud.submit(LaunchSpec(**{**_stray.__dict__, "cluster_name": "epb-appeared-later"})))
+        for _ in range(200):
+            if cloud.cluster("epb-appeared-later") is None:
+                break
+            time.sleep(0.01)
+        assert cloud.cluster("epb-appeared-later") is None, "swept by the periodic reconcile"
+    finally:
+        runtime.close()
+        cloud.close()

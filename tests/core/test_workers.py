@@ -1,0 +1,95 @@
+"""The bot's worker pool: named threads, no silent failures, idle wait, peak accounting, shutdown."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+
+from core.workers import WorkerPool
+
+pytestmark = pytest.mark.timeout(30)
+
+
+def test_tasks_run_on_named_threads_and_join_waits_for_all() -> None:
+    pool = WorkerPool(size=3, name="epb-test")
+    seen: list[str] = []
+    lock = threading.Lock()
+    release = threading.Event()
+
+    def task() -> None:
+        release.wait(5)
+        with lock:
+            seen.append(threading.current_thread().name)
+
+    for _ in range(6):
+        pool.submit(task)
+    assert pool.in_flight == 6
+    assert not pool.join(timeout=0.05), "still busy"
+    release.set()
+    assert pool.join(timeout=5)
+    assert len(seen) == 6 and all(name.startswith("epb-test") for name in seen)
+    assert pool.peak_running == 3
+    pool.shutdown()
+
+
+def test_a_failing_task_is_logged_and_the_pool_keeps_working(caplog: pytest.LogCaptureFixture) -> None:
+    pool = WorkerPool(size=1)
+
+    def boom() -> None:
+        raise RuntimeError("flow bug")
+
+    class Crash(BaseException):
+        pass
+
+    def crash() -> None:
+        raise Crash("process dying")
+
+    with caplog.at_level(logging.ERROR, logger="core.workers"):
+        pool.submit(boom, task_name="launch:7")
+        pool.submit(crash, task_name="teardown:8")
+        done = pool.submit(lambda: 42)
+        assert pool.join(timeout=5)
+    assert done.result() == 42
+    assert pool.failures == 2
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("launch:7" in m for m in messages) and any("teardown:8" in m for m in messages)
+    assert any("flow bug" in (r.exc_text or "") for r in caplog.records)
+    pool.shutdown()
+
+
+def test_tasks_may_submit_more_tasks_and_join_waits_for_those_too() -> None:
+    pool = WorkerPool(size=2)
+    order: list[str] = []
+
+    def second() -> None:
+        order.append("second")
+
+    def first() -> None:
+        order.append("first")
+        pool.submit(second)
+
+    pool.submit(first)
+    assert pool.join(timeout=5)
+    assert order == ["first", "second"]
+    pool.shutdown()
+
+
+def test_shutdown_refuses_new_work_and_cancelled_tasks_do_not_hang_join() -> None:
+    pool = WorkerPool(size=1)
+    gate = threading.Event()
+    pool.submit(gate.wait, 5)
+    pool.submit(lambda: None)  # queued behind the first
+    closer = threading.Thread(target=pool.shutdown, kwargs={"wait": True, "cancel_pending": True})
+    closer.start()
+    gate.set()
+    closer.join(5)
+    assert pool.join(timeout=5)
+    with pytest.raises(RuntimeError):
+        pool.submit(lambda: None)
+
+
+def test_size_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        WorkerPool(size=0)
