@@ -159,7 +159,7 @@ class FlowContext:
         while not stop.wait(self.heartbeat_every):
             try:
                 with self.database.session() as session:
-                    claims.renew(
+                    held = claims.renew(
                         session=session,
                         endpoint_id=endpoint_id,
                         kind=kind,
@@ -167,6 +167,8 @@ class FlowContext:
                         ttl=self.claim_ttl,
                         now=self.clock.now(),
                     )
+                if not held:
+                    log.warning("lost the %s claim on endpoint %s to another process", kind, endpoint_id)
             except Exception:
                 log.warning("could not renew the %s claim on endpoint %s", kind, endpoint_id, exc_info=True)
 
@@ -426,22 +428,24 @@ def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
 
 
 def _after_abandon(ctx: FlowContext, endpoint_id: int) -> None:
-    """Someone stopped the endpoint mid-launch: make sure the teardown they asked for sees the cluster."""
+    """Someone stopped the endpoint mid-launch. Their teardown may already have run before our request
+    created the cluster, so this flow cleans up what it started itself (cancel, down: both idempotent)
+    and makes sure a STOPPING endpoint gets its teardown."""
     with ctx.database.session() as session:
         endpoint = store.get_endpoint(session=session, endpoint_id=endpoint_id)
         if endpoint is None:
             return
         state, cluster, request_id = endpoint.state, endpoint.cluster_name, endpoint.sky_request_id
+    if request_id:
+        _cancel_if_running(ctx.launcher, request_id)
+    try:
+        ctx.launcher.down(cluster)
+    except Exception as exc:
+        log.error(
+            "cluster %s may be left behind by a stopped launch (%s); reconcile will retry", cluster, exc
+        )
     if state == S.STOPPING:
         ctx.schedule(TEARDOWN, endpoint_id, teardown)
-    elif state.is_terminal:
-        # The teardown finished before our cluster existed; a terminal endpoint must have no cluster.
-        if request_id:
-            _cancel_if_running(ctx.launcher, request_id)
-        try:
-            ctx.launcher.down(cluster)
-        except Exception:
-            log.error("cluster %s may be left behind by a stopped launch; reconcile will retry", cluster)
 
 
 def fail_launch(ctx: FlowContext, *, endpoint_id: int, reason: str, actor: str = ACTOR) -> None:

@@ -228,3 +228,17 @@ def test_preview_redacts_every_secret(lc: Lifecycle) -> None:
     assert HF_TOKEN not in text and "epk-" not in text
     assert spec.autostop_minutes == 8 * 60
     _nothing_happened(lc)
+
+
+def test_fit_gives_one_plan_for_an_accelerator_or_the_cheapest_shapes(lc: Lifecycle) -> None:
+    [plan] = lc.service.fit(
+        model="Qwen/Qwen2.5-7B-Instruct", accelerators="L4:1", options={"max_model_len": 8192}
+    )
+    assert plan.fits and plan.accelerators == "L4:1"
+    shapes = lc.service.fit(model="meta-llama/Llama-3.1-70B-Instruct", accelerators=None, options={})
+    assert shapes and all(p.fits for p in shapes)
+    prices = [p.price_per_hour for p in shapes]
+    assert prices == sorted(prices)
+    with pytest.raises(InvalidRequest, match="Unknown fit option"):
+        lc.service.fit(model="Qwen/Qwen2.5-7B-Instruct", accelerators="L4:1", options={"colour": "red"})
+    _nothing_happened(lc)
