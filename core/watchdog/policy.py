@@ -29,6 +29,8 @@ from core.settings import Settings
 from core.watchdog import messaging
 
 COST_CAP_WARNING_FRACTION = 0.9
+# Cost is price x seconds in floating point: $2.00 may come out as $1.9999999999. A micro-cent of slack.
+_MONEY_EPSILON = 1e-9
 
 # Reminder kinds (Reminder.kind). "teardown" rows are claims: one teardown decision per deadline.
 IDLE = "idle"
@@ -165,17 +167,17 @@ def _expiry(view: EndpointView, *, now: datetime, settings: Settings, sent: Sent
 def _cost(view: EndpointView, *, now: datetime, settings: Settings, sent: SentReminders) -> Decision:
     cost = view.cost_so_far
     cap = view.max_cost
-    if cap is not None and cap > 0 and cost >= cap:
+    if cap is not None and cap > 0 and cost >= cap - _MONEY_EPSILON:
         return Decision(
             teardown=Teardown(kind=COST_CAP, key=_money_key(cap), reason=messaging.cost_cap_reason(view))
         )
     steps: list[tuple[str, str]] = []
     every = settings.cost_reminder_every
-    if every > 0 and cost >= every:
-        highest = math.floor(cost / every + 1e-9)
+    if every > 0 and cost >= every - _MONEY_EPSILON:
+        highest = math.floor((cost + _MONEY_EPSILON) / every)
         steps = [(COST, _money_key(n * every)) for n in range(1, highest + 1)]
         steps = [step for step in steps if step not in sent]
-    cap_due = cap is not None and cap > 0 and cost >= COST_CAP_WARNING_FRACTION * cap
+    cap_due = cap is not None and cap > 0 and cost >= COST_CAP_WARNING_FRACTION * cap - _MONEY_EPSILON
     if cap_due and (COST_CAP, _money_key(cap)) not in sent:
         # The cap warning says everything a cost step would: send it alone and mark the steps.
         notice = Notice(
