@@ -1,9 +1,13 @@
 """Reading a model's inputs from the Hugging Face Hub through huggingface_hub, in three requests.
 
 `HfApi().model_info(repo, files_metadata=True)` gives the per-dtype parameter counts
-(`safetensors.parameters`), the gated flag and the commit sha (one request); `hf_hub_download(repo,
-"config.json")` at that sha gives the full config (HEAD + GET). Every library or network exception is
-turned into a `core.errors.HubError` subclass whose message says what to try, and never holds the token.
+(`safetensors.parameters`), the gated flag and the commit sha (one request). config.json is then read
+at that sha with one GET through huggingface_hub's own HTTP session, URL builder, auth headers and
+error mapping (`get_session`, `hf_hub_url`, `build_hf_headers`, `hf_raise_for_status`). The Hub answers
+`/resolve/` with a 307 to `/api/resolve-cache/...`, so that GET is two requests: three in all.
+`hf_hub_download` would cost one more (HEAD, HEAD after the redirect, GET) to fill a cache we do not
+need: the facts cache keeps the parsed config. Every library or network exception is turned into a
+`core.errors.HubError` subclass whose message says what to try, and never holds the token.
 
 huggingface_hub reads `HF_ENDPOINT` and `HF_HUB_OFFLINE` once, at import; this module reads them again
 at each call and passes the endpoint explicitly, so setting them after import works too.
@@ -16,7 +20,6 @@ import json
 import logging
 import os
 import time
-from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from core.errors import GatedModel, HubError, HubUnreachable, ModelNotFound
@@ -25,6 +28,7 @@ from core.hub.source import ModelSource
 log = logging.getLogger(__name__)
 
 REQUEST_TIMEOUT_S = 10.0  # per request; model_info has no timeout at all unless one is given
+MAX_CONFIG_BYTES = 16 * 2**20  # real config.json files are kilobytes; a cap keeps a bad repo from hurting
 PUBLIC_HUB = "https://huggingface.co"
 _TRUE = {"1", "on", "yes", "true"}
 
@@ -74,16 +78,13 @@ def unreachable_message(repo_id: str, endpoint: str, reason: str) -> str:
     )
 
 
-def fetch_from_hub(
-    *, repo_id: str, revision: str | None, token: str | None, download_dir: Path
-) -> ModelSource:
-    """Fetch config.json, dtype counts, gated flag and sha. At most three Hub requests."""
+def fetch_from_hub(*, repo_id: str, revision: str | None, token: str | None) -> ModelSource:
+    """Fetch config.json, dtype counts, gated flag and sha. Three Hub requests."""
     import httpx
-    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub import HfApi
     from huggingface_hub.errors import (
         GatedRepoError,
         HfHubHTTPError,
-        LocalEntryNotFoundError,
         OfflineModeIsEnabled,
         RemoteEntryNotFoundError,
         RepositoryNotFoundError,
@@ -101,14 +102,8 @@ def fetch_from_hub(
         if gated and not token:
             # model_info answers for gated repos without a token; downloads would not. Stop here.
             raise GatedModel(gated_message(repo_id, has_token=False))
-        config_path = hf_hub_download(
-            repo_id,
-            "config.json",
-            revision=info.sha or revision,
-            cache_dir=download_dir,
-            endpoint=endpoint,
-            token=auth,
-            etag_timeout=REQUEST_TIMEOUT_S,
+        raw_config = _read_small_file(
+            repo_id, "config.json", revision=info.sha or revision, endpoint=endpoint, auth=auth
         )
     except GatedRepoError:  # a subclass of RepositoryNotFoundError: must come first
         raise GatedModel(gated_message(repo_id, has_token=bool(token))) from None
@@ -134,9 +129,8 @@ def fetch_from_hub(
         ) from None
     except HfHubHTTPError as error:
         raise _http_error(error, repo_id=repo_id, endpoint=endpoint) from None
-    except (LocalEntryNotFoundError, OfflineModeIsEnabled):
-        # hf_hub_download's way of saying "the HEAD failed (network or 5xx) and nothing is on disk".
-        raise HubUnreachable(unreachable_message(repo_id, endpoint, "no answer for config.json")) from None
+    except OfflineModeIsEnabled:
+        raise HubUnreachable(unreachable_message(repo_id, endpoint, "offline mode is on")) from None
     except httpx.TimeoutException:
         raise HubUnreachable(unreachable_message(repo_id, endpoint, "timed out")) from None
     except httpx.RequestError as error:
@@ -144,8 +138,8 @@ def fetch_from_hub(
         raise HubUnreachable(unreachable_message(repo_id, endpoint, reason)) from None
 
     try:
-        config = json.loads(Path(config_path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
+        config = json.loads(raw_config.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
         raise HubError(
             f"config.json of {where} is not valid JSON, so the bot cannot size the model."
         ) from None
@@ -167,6 +161,32 @@ def fetch_from_hub(
         safetensors_bytes=_safetensors_bytes(info.siblings),
         fetched_at=time.time(),
     )
+
+
+def _read_small_file(
+    repo_id: str, filename: str, *, revision: str | None, endpoint: str, auth: str | bool
+) -> bytes:
+    """GET one small file from the repo (following the Hub's same-host redirect), capped in size."""
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
+    url = hf_hub_url(repo_id, filename, revision=revision, endpoint=endpoint)
+    headers = build_hf_headers(token=auth)
+    with get_session().stream(
+        "GET", url, headers=headers, timeout=REQUEST_TIMEOUT_S, follow_redirects=True
+    ) as response:
+        if response.status_code >= 400:
+            response.read()
+            hf_raise_for_status(response)
+        body = bytearray()
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > MAX_CONFIG_BYTES:
+                raise HubError(
+                    f"{filename} of {repo_id} is larger than {MAX_CONFIG_BYTES // 2**20} MiB; that is not a model "
+                    "config the bot can read."
+                )
+    return bytes(body)
 
 
 def _http_error(error: object, *, repo_id: str, endpoint: str) -> HubError:

@@ -125,9 +125,7 @@ def _load_source(
             f"({cache_dir}). Check it once with the Hub reachable, or give a local model directory."
         )
     try:
-        source = remote.fetch_from_hub(
-            repo_id=ref.repo_id, revision=ref.revision, token=token, download_dir=cache_dir / "hub"
-        )
+        source = remote.fetch_from_hub(repo_id=ref.repo_id, revision=ref.revision, token=token)
     except HubUnreachable:
         if cached is None:
             raise

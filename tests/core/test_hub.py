@@ -61,10 +61,11 @@ def _age_entry(settings: Settings, repo_id: str, revision: str | None, seconds: 
 def test_cold_check_makes_three_requests_and_reads_safetensors_counts(fake_hub, hub_settings):
     facts = load_model_facts(QWEN, settings=hub_settings)
 
+    sha = fake_hub.repos[QWEN].sha
     assert _requests(fake_hub) == [
         ("GET", f"/api/models/{QWEN}"),
-        ("HEAD", f"/{QWEN}/resolve/{fake_hub.repos[QWEN].sha}/config.json"),
-        ("GET", f"/{QWEN}/resolve/{fake_hub.repos[QWEN].sha}/config.json"),
+        ("GET", f"/{QWEN}/resolve/{sha}/config.json"),  # 307, as the real Hub answers
+        ("GET", f"/api/resolve-cache/models/{QWEN}/{sha}/config.json"),
     ]
     assert fake_hub.model_requests()[0].query.get("blobs") == ["true"]  # files_metadata=True
     assert facts.model_id == QWEN
@@ -507,3 +508,13 @@ def test_local_directory_problems(tmp_path, hub_settings):
     (tmp_path / "model.safetensors").write_bytes(struct.pack("<Q", 10**12) + b"{}")
     with pytest.raises(InvalidRequest, match=r"model\.safetensors is not a valid safetensors file"):
         load_model_facts(str(tmp_path), settings=hub_settings)
+
+
+def test_oversized_config_is_refused(fake_hub, hub_settings, monkeypatch):
+    from core.hub import remote
+
+    monkeypatch.setattr(remote, "MAX_CONFIG_BYTES", 100)
+
+    with pytest.raises(HubError, match="larger than"):
+        load_model_facts(QWEN, settings=hub_settings)
+    assert _entries(hub_settings) == []

@@ -5,9 +5,10 @@ ask for, with the response shapes and headers of the real Hub as huggingface_hub
 
 - `GET /api/models/{repo}` and `/api/models/{repo}/revision/{rev}`: model info JSON (`id`, `sha`,
   `gated`, `siblings` with sizes and LFS blocks, `safetensors.parameters`/`total`, a `config` excerpt).
-- `HEAD`/`GET /{repo}/resolve/{rev}/{file}`: file bytes with `ETag` (the git blob id), `X-Repo-Commit`,
-  `Content-Length`. Only small files with content are served (config.json); LFS shards are listed in
-  `siblings` but not downloadable.
+- `HEAD`/`GET /{repo}/resolve/{rev}/{file}`: like the real Hub, a 307 to the same-host
+  `/api/resolve-cache/models/{repo}/{sha}/{file}?...`, which answers the bytes with `ETag` (the git blob
+  id), `X-Repo-Commit`, `Content-Length`. Only small files with content are served (config.json); LFS
+  shards are listed in `siblings` but not downloadable.
 - Errors as the Hub sends them: gated repos answer downloads with 401 (no token) or 403 (token without
   access) and `X-Error-Code: GatedRepo`; unknown repos 401 (no token) or 404 (token) with
   `X-Error-Code: RepoNotFound`; a token the Hub does not know gets 401 "Invalid credentials in
@@ -30,7 +31,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 Gated = Literal[False, "auto", "manual"]
 Mode = Literal["ok", "error", "drop"]
@@ -48,6 +49,7 @@ DTYPE_BYTES = {
 }  # fmt: skip
 _SHARD_BYTES = 5 * 1024**3  # the Hub's usual shard size
 _TELEMETRY_PREFIXES = ("/api/telemetry", "/api/agent-harnesses")
+_RESOLVE_CACHE = "/api/resolve-cache/models/"
 
 
 def git_blob_id(content: bytes) -> str:
@@ -273,30 +275,54 @@ class FakeHub:
             with_metadata = request.query.get("blobs", ["false"])[0].lower() == "true"
             body = json.dumps(repo.info(with_metadata=with_metadata)).encode()
             return _Answer(200, {"Content-Type": "application/json; charset=utf-8"}, body)
+        if path.startswith(_RESOLVE_CACHE):
+            # Where the Hub's /resolve/ redirects: `/api/resolve-cache/models/{repo}/{sha}/{file}`.
+            rest = unquote(path.removeprefix(_RESOLVE_CACHE))
+            with self._lock:
+                repo_id = next((r for r in self.repos if rest.startswith(r + "/")), rest.rpartition("/")[0])
+            sha, _, filename = rest.removeprefix(repo_id + "/").partition("/")
+            return self._file(repo_id, sha, filename, request, redirect=False)
         if "/resolve/" in path:
             repo_id, _, rest = path.lstrip("/").partition("/resolve/")
             revision, _, filename = rest.partition("/")
-            repo, failure = self._visible_repo(unquote(repo_id), request.token)
-            if failure:
-                return failure
-            assert repo is not None
-            if repo.gated and not self._granted(request.token, repo):
-                status = 401 if request.token is None else 403
-                message = f"Access to model {repo.repo_id} is restricted. You must have access to it and be authenticated to access it. Please log in."
-                return _error(status, "GatedRepo", message, repo)
-            if unquote(revision) not in ("main", repo.sha):
-                return _error(404, "RevisionNotFound", "Invalid rev id", repo)
-            content = repo.files.get(unquote(filename))
-            if content is None:
-                return _error(404, "EntryNotFound", f"{unquote(filename)} does not exist", repo)
-            headers = {
-                "Content-Type": "text/plain; charset=utf-8",
-                "ETag": f'"{git_blob_id(content)}"',
-                "X-Repo-Commit": repo.sha,
-                "Accept-Ranges": "bytes",
-            }
-            return _Answer(200, headers, content)
+            return self._file(unquote(repo_id), unquote(revision), unquote(filename), request, redirect=True)
         return _error(404, None, "Not Found")
+
+    def _file(
+        self, repo_id: str, revision: str, filename: str, request: HubRequest, *, redirect: bool
+    ) -> _Answer:
+        """A file download: the checks of the real Hub, then a 307 to the resolve cache or the bytes."""
+        repo, failure = self._visible_repo(repo_id, request.token)
+        if failure:
+            return failure
+        assert repo is not None
+        if repo.gated and not self._granted(request.token, repo):
+            status = 401 if request.token is None else 403
+            message = f"Access to model {repo.repo_id} is restricted. You must have access to it and be authenticated to access it. Please log in."
+            return _error(status, "GatedRepo", message, repo)
+        if revision not in ("main", repo.sha):
+            return _error(404, "RevisionNotFound", "Invalid rev id", repo)
+        content = repo.files.get(filename)
+        if content is None:
+            return _error(404, "EntryNotFound", f"{filename} does not exist", repo)
+        etag = f'"{git_blob_id(content)}"'
+        if redirect:
+            original = quote(f"/{repo.repo_id}/resolve/{revision}/{filename}", safe="")
+            location = f"{_RESOLVE_CACHE}{repo.repo_id}/{repo.sha}/{quote(filename)}?{original}=&etag={quote(etag, safe='')}"
+            body = f"Temporary Redirect. Redirecting to {location}".encode()
+            headers = {
+                "Location": location,
+                "X-Repo-Commit": repo.sha,
+                "Content-Type": "text/plain; charset=utf-8",
+            }
+            return _Answer(307, headers, body)
+        headers = {
+            "Content-Type": "text/plain; charset=utf-8",
+            "ETag": etag,
+            "X-Repo-Commit": repo.sha,
+            "Accept-Ranges": "bytes",
+        }
+        return _Answer(200, headers, content)
 
     def _visible_repo(self, repo_id: str, token: str | None) -> tuple[FakeRepo | None, _Answer | None]:
         with self._lock:
