@@ -128,7 +128,7 @@ def fetch_from_hub(*, repo_id: str, revision: str | None, token: str | None) -> 
             "(GGUF-only or original-format repos are not supported). Pick the Transformers version of the model."
         ) from None
     except HfHubHTTPError as error:
-        raise _http_error(error, repo_id=repo_id, endpoint=endpoint) from None
+        raise _http_error(error, repo_id=repo_id, endpoint=endpoint, has_token=bool(token)) from None
     except OfflineModeIsEnabled:
         raise HubUnreachable(unreachable_message(repo_id, endpoint, "offline mode is on")) from None
     except httpx.TimeoutException:
@@ -189,9 +189,14 @@ def _read_small_file(
     return bytes(body)
 
 
-def _http_error(error: object, *, repo_id: str, endpoint: str) -> HubError:
+def _http_error(error: object, *, repo_id: str, endpoint: str, has_token: bool) -> HubError:
     response = getattr(error, "response", None)
     status = getattr(response, "status_code", None)
+    if status == 401 and not has_token:
+        return HubError(
+            f"The Hub at {shown_endpoint(endpoint)} asked for a token (HTTP 401) while reading {repo_id}. Set "
+            f"HF_TOKEN to a read token ({PUBLIC_HUB}/settings/tokens) and try again."
+        )
     if status == 401:
         return HubError(
             f"The Hub refused the HF_TOKEN the bot uses while reading {repo_id} (invalid or revoked). Create a "
