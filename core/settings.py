@@ -133,6 +133,11 @@ class Settings(BaseSettings):
     readiness_deadline: Duration = Field(
         timedelta(minutes=30), description="How long a launch may take to answer a completion. Default: 30m."
     )
+    claim_ttl: Duration = Field(
+        timedelta(minutes=3),
+        description="How long a bot process's hold on a launch or teardown lasts without renewal (renewed "
+        "every third of it); after a crash, a restarted bot resumes the work once it lapses. Default: 3m.",
+    )
     worker_threads: int = Field(
         16, description="Threads in the bot's own worker pool (launches, teardowns). Default: 16."
     )
