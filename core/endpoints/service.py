@@ -190,6 +190,11 @@ class EndpointService:
         self.facts_loader = facts_loader
         # Live catalogue prices import SkyPilot: only worth it when SkyPilot launches.
         self.live_prices = (launcher.name == "skypilot") if live_prices is None else live_prices
+        tuning: dict[str, Any] = {
+            "claim_ttl": settings.claim_ttl,
+            "heartbeat_every": max(settings.claim_ttl.total_seconds() / 3, 0.05),
+        }
+        tuning.update(flow_options or {})
         self.flows = FlowContext(
             settings=settings,
             database=database,
@@ -197,7 +202,7 @@ class EndpointService:
             notifier=notifier,
             workers=workers,
             clock=self.clock,
-            **(flow_options or {}),
+            **tuning,
         )
 
     # --- fit ----------------------------------------------------------------------------------------

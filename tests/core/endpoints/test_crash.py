@@ -9,8 +9,16 @@ claim owner, and its clock runs past the dead process's claim expiry, as a real 
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,10 +27,17 @@ from core.clock import ManualClock
 from core.db import Database
 from core.endpoints import flows, messaging, store
 from core.endpoints.states import EndpointState as S
-from tests.core.endpoints.lifecycle_fixtures import Lifecycle, make_settings, new_cloud, record_endpoint
+from tests.core.endpoints.lifecycle_fixtures import (
+    FIXTURES,
+    Lifecycle,
+    make_settings,
+    new_cloud,
+    record_endpoint,
+)
 from tests.fakes.fake_cloud import FakeCloud
 
 pytestmark = pytest.mark.timeout(60)
+ROOT = Path(__file__).resolve().parents[3]
 
 
 class Crash(BaseException):
@@ -191,3 +206,107 @@ def test_many_crashed_launches_are_all_accounted_for(world: tuple[Database, Fake
     _assert_consistent(second, cloud, expected_rows=len(steps))
     assert cloud.list_clusters("epb-") == []
     second.close()
+
+
+# --- a real process, killed with SIGKILL -------------------------------------------------------------
+
+
+@pytest.mark.timeout(120)
+def test_kill_9_while_the_engine_loads_then_restart_leaves_no_engine_running(tmp_path: Path) -> None:
+    """`endpoint-bot up` with the local launcher is SIGKILLed while readiness is polling; the engine
+    process it started survives (as a cloud cluster would). `endpoint-bot reconcile` in a new process
+    must find the launch, tear the engine down and record FAILED."""
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text(json.dumps(fixture_config("Qwen/Qwen2.5-7B-Instruct")))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENDPOINT_BOT_", "SLACK_", "HF_TOKEN"))}
+    env.update(
+        HOME=str(tmp_path / "home"),
+        HF_HUB_OFFLINE="1",
+        PYTHONPATH=str(ROOT),
+        ENDPOINT_BOT_LAUNCHER="local",
+        # An engine that opens its port but never becomes ready: the bot is caught mid-readiness.
+        ENDPOINT_BOT_LOCAL_ENGINE_COMMAND=f"{sys.executable} -m tests.fakes.fake_engine --never-ready",
+        ENDPOINT_BOT_DB_PATH=str(tmp_path / "bot.db"),
+        ENDPOINT_BOT_FACTS_CACHE_DIR=str(tmp_path / "facts"),
+        ENDPOINT_BOT_CLAIM_TTL="1",  # seconds: a restart may take the dead process's work over quickly
+    )
+    cli = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
+    bot = subprocess.Popen(
+        [*cli, "up", str(model), "L4:1", "--max-model-len", "8k", "--name", "killed"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    database = Database(f"sqlite:///{tmp_path / 'bot.db'}")
+    try:
+        state = None
+        for _ in range(600):
+            time.sleep(0.05)
+            try:
+                with database.session() as session:
+                    endpoint = store.get_by_name(session=session, name="killed")
+                    state = endpoint.state if endpoint is not None else None
+            except Exception:  # the schema may not exist yet
+                continue
+            if state is S.STARTING:
+                break
+        assert state is S.STARTING, f"the launch never reached STARTING (state {state})"
+        time.sleep(0.3)  # readiness is polling now
+        bot.send_signal(signal.SIGKILL)
+        bot.wait(10)
+
+        pids = _local_engine_pids(tmp_path / "home")
+        assert pids and all(_pid_alive(p) for p in pids), "the engine survives its bot, like a cloud cluster"
+
+        time.sleep(1.5)  # the dead process's claim lapses
+        restarted = subprocess.run(
+            [*cli, "reconcile"],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert restarted.returncode == 0, restarted.stderr
+        assert "1 launch(es) resumed" in restarted.stdout
+
+        with database.session() as session:
+            endpoint = store.get_by_name(session=session, name="killed")
+            assert endpoint.state is S.FAILED
+            assert endpoint.failure_reason == messaging.restarted_during_launch()
+        for _ in range(100):
+            if not any(_pid_alive(p) for p in pids):
+                break
+            time.sleep(0.05)
+        assert not any(_pid_alive(p) for p in pids), "the engine left by the killed bot is gone"
+        assert _local_engine_pids(tmp_path / "home") == []
+    finally:
+        if bot.poll() is None:
+            bot.kill()
+        for pid in _local_engine_pids(tmp_path / "home"):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+        database.dispose()
+
+
+def fixture_config(model: str) -> dict[str, Any]:
+    return next(e["config"] for e in json.loads(FIXTURES.read_text()) if e["model_id"] == model)
+
+
+def _local_engine_pids(home: Path) -> list[int]:
+    state = home / ".cache" / "endpoint-bot" / "local" / "clusters.json"
+    if not state.exists():
+        return []
+    return [c["pid"] for c in json.loads(state.read_text() or "{}").values()]
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split()[2] == "Z")
