@@ -124,11 +124,12 @@ def _create_engine(url: str, *, echo: bool) -> Engine:
 
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
-    kwargs: dict[str, Any] = {
-        "echo": echo,
+    connect_args: dict[str, Any] = {
         # Sessions are used from worker threads; each connection is still used by one thread at a time.
-        "connect_args": {"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_S},
+        "check_same_thread": False,
+        "timeout": SQLITE_BUSY_TIMEOUT_S,
     }
+    kwargs: dict[str, Any] = {"echo": echo, "connect_args": connect_args}
     if in_memory:
         # One shared connection, or every connection would see its own empty database.
         kwargs["poolclass"] = StaticPool

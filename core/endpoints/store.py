@@ -17,7 +17,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, insert, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -73,20 +73,28 @@ def _with_suffix(base: str, n: int) -> str:
     return base[: NAME_MAX_LEN - len(suffix)].rstrip("-") + suffix
 
 
-def _name_candidates(session: Session, base: str) -> list[str]:
-    """`base`, `base-2`, `base-3`, ... skipping names already taken (a pre-check; the insert decides)."""
-    stem = base[: NAME_MAX_LEN - 3].rstrip("-")
+def _first_free_name(session: Session, base: str) -> str:
+    """`base`, else `base-2`, `base-3`, ...: the first not yet taken (a fresh read; the insert decides).
+
+    Names are never deleted, so the numbered ones are usually contiguous: try the one after the
+    last before reading them all.
+    """
+    if not _name_taken(session, base):
+        return base
+    numbered = session.scalar(
+        select(func.count()).where(Endpoint.name.startswith(f"{base}-", autoescape=True))
+    )
+    guess = _with_suffix(base, int(numbered or 0) + 2)
+    if not _name_taken(session, guess):
+        return guess
+    stem = base[: NAME_MAX_LEN - 4].rstrip("-")
     taken = set(
         session.scalars(select(Endpoint.name).where(Endpoint.name.startswith(stem, autoescape=True))).all()
     )
-    names: list[str] = []
-    n = 1
-    while len(names) < _MAX_NAME_ATTEMPTS:
-        candidate = _with_suffix(base, n)
-        if candidate not in taken and candidate not in names:
-            names.append(candidate)
+    n = 2
+    while _with_suffix(base, n) in taken:
         n += 1
-    return names
+    return _with_suffix(base, n)
 
 
 def make_cluster_name(*, prefix: str, name: str) -> str:
@@ -149,7 +157,8 @@ def create_endpoint(
     """
     _require_aware(now, "now")
     _require_aware(expires_at, "expires_at")
-    candidates = [validate_name(name)] if name is not None else _name_candidates(session, derive_name(model))
+    if name is not None:
+        validate_name(name)
     common = {
         "model": model,
         "accelerators": accelerators,
@@ -172,27 +181,26 @@ def create_endpoint(
     }
     session.flush()
     endpoint_id: int | None = None
-    for candidate in candidates:
-        for _ in range(3):  # a cluster-name collision is astronomically rare; retry with fresh hex
-            values = {
-                **common,
-                "name": candidate,
-                "cluster_name": make_cluster_name(prefix=cluster_prefix, name=candidate),
-            }
-            endpoint_id = _insert_if_free(session, values)
-            if endpoint_id is not None or _name_taken(session, candidate):
-                break
+    for _ in range(_MAX_NAME_ATTEMPTS):
+        # Re-read after every clash: while this writer waited for the lock, others may have taken
+        # several of the next names.
+        candidate = name if name is not None else _first_free_name(session, derive_name(model))
+        values = {
+            **common,
+            "name": candidate,
+            "cluster_name": make_cluster_name(prefix=cluster_prefix, name=candidate),
+        }
+        endpoint_id = _insert_if_free(session, values)
         if endpoint_id is not None:
             break
-    if endpoint_id is None:
-        if name is not None:
+        if name is not None and _name_taken(session, name):
             raise InvalidRequest(
                 f"The name `{name}` is already used by another endpoint (names are never reused, "
                 "so the history stays readable). Pick another name, or leave `name=` out to get one."
             )
-        raise InvalidRequest(
-            f"Could not find a free name for `{model}`; give one with `name=`."
-        )  # pragma: no cover - needs 50 concurrent clashes
+        # Otherwise the name was taken meanwhile, or (astronomically rarely) the random cluster name.
+    if endpoint_id is None:  # pragma: no cover - needs 50 clashes in a row
+        raise InvalidRequest(f"Could not find a free name for `{model}` right now; give one with `name=`.")
     endpoint = session.get(Endpoint, endpoint_id)
     assert endpoint is not None
     record_event(

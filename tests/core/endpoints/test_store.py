@@ -522,3 +522,10 @@ def test_changes_ride_with_the_transition_and_only_if_it_wins(
                 changes={"colour": 1},  # type: ignore[arg-type]
             )
         assert row.state is S.STOPPING  # type: ignore[union-attr]
+
+
+def test_derived_names_fill_gaps_left_by_given_names(database: Database) -> None:
+    with database.session() as session:
+        assert create(session, name="qwen2-5-7b-instruct-3").name == "qwen2-5-7b-instruct-3"
+        derived = [create(session).name for _ in range(3)]
+    assert derived == ["qwen2-5-7b-instruct", "qwen2-5-7b-instruct-2", "qwen2-5-7b-instruct-4"]
