@@ -188,9 +188,8 @@ def assess(
     else:
         # Nothing fits: report the layout that needs the least memory per GPU.
         chosen = min(sized, key=lambda s: (s.weights_gib, -s.max_tokens), default=None)
-        context = (
-            asked if asked is not None else (_round_context(chosen.max_tokens, model_max) if chosen else 0)
-        )
+        # With no length asked for, report the shortest useful one: what the reasons are about.
+        context = asked if asked is not None else floor
         if chosen is None:
             reasons.append(
                 f"No way to split {facts.model_id} over {accel}: "
