@@ -116,10 +116,12 @@ def _mark_lost(ctx: FlowContext, view: EndpointView, *, cluster_status: str | No
         )
         lost_view = store.to_view(endpoint)
     log.warning("endpoint %s is LOST: cluster %s %s", view.name, view.cluster_name, why)
+    ctx.changed(lost_view)
+    if lost_view.options.get("relaunch"):
+        return  # the watchdog relaunches it and tells the owner either way (core.watchdog.runner)
     text = messaging.lost(lost_view)
     ctx.post(lost_view, text)
     ctx.dm(lost_view.owner_id, text)
-    ctx.changed(lost_view)
 
 
 def _tear_down_stray(ctx: FlowContext, name: str, view: EndpointView | None, report: ReconcileReport) -> None:

@@ -504,6 +504,43 @@ class EndpointService:
         self.flows.schedule(flows.TEARDOWN, view.id, flows.teardown)
         return view
 
+    def relaunch(self, *, name: str, actor: str) -> EndpointView:
+        """Owner, admin or the watchdog. Launch a LOST endpoint again (same name, cluster name, lifetime
+        and options; a new API key). Refused past its lifetime or the team budget."""
+        now = self.clock.now()
+        with self.database.session() as session:
+            endpoint = self._get(session, name)
+            self._authorize(endpoint, actor, "relaunch")
+            if endpoint.state != S.LOST:
+                raise InvalidRequest(
+                    f"`{name}` is {endpoint.state.value.lower()}; only an endpoint whose cluster was lost can be "
+                    "relaunched. Run `up` for a new one."
+                )
+            if as_utc(endpoint.expires_at) <= now:
+                raise InvalidRequest(f"`{name}` is past its lifetime; run `up` for a new one.")
+        self._check_budget(now)
+        with self.database.session() as session:
+            endpoint = self._get(session, name)
+            store.transition(
+                session=session,
+                endpoint=endpoint,
+                to=S.REQUESTED,
+                actor=actor,
+                message="relaunch after the cluster was lost",
+                now=now,
+                changes={
+                    "url": None,
+                    "sky_request_id": None,
+                    "api_key_hash": None,
+                    "failure_reason": None,
+                    "stop_reason": None,
+                },
+            )
+            view = store.to_view(endpoint)
+        flows._guard(self.notifier.endpoint_changed, view)
+        self.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+        return view
+
     def extend(self, *, name: str, actor: str, by: timedelta) -> EndpointView:
         """Owner or admin only. Push expiry (never past the ceiling), reset the cluster-side deadline, audit."""
         if by <= timedelta(0):

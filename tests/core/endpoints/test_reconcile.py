@@ -163,3 +163,36 @@ def test_runtime_reconciles_on_start_and_then_periodically(database: Database) -
     finally:
         runtime.close()
         cloud.close()
+
+
+def test_lost_endpoint_can_be_relaunched_with_a_new_key(lc: Lifecycle) -> None:
+    from core.errors import InvalidRequest, PermissionDenied
+
+    cluster = _ready(lc, "again")
+    first_key = lc.notifier.of("ready")[0][1]
+    with pytest.raises(InvalidRequest, match="only an endpoint whose cluster was lost"):
+        lc.service.relaunch(name="again", actor="U_OWNER")
+    lc.cloud.lose(cluster)
+    lc.service.reconcile()
+    assert lc.state("again") is S.LOST
+    with pytest.raises(PermissionDenied):
+        lc.service.relaunch(name="again", actor="U_STRANGER")
+    view = lc.service.relaunch(name="again", actor="watchdog")
+    assert view.state is S.REQUESTED and view.url is None
+    lc.join()
+    final = lc.service.status(name="again")
+    assert final.state is S.READY
+    keys = [key for _, key in lc.notifier.of("ready")]
+    assert len(keys) == 2 and keys[1] != first_key
+    assert lc.cloud.cluster(cluster) is not None
+
+
+def test_lost_endpoint_that_asked_for_relaunch_is_left_to_the_watchdog_to_announce(lc: Lifecycle) -> None:
+    cluster = _ready(lc, "spotty")
+    with lc.database.session() as session:
+        endpoint = store.get_by_name(session=session, name="spotty")
+        endpoint.options = {**endpoint.options, "relaunch": True}
+    lc.cloud.lose(cluster)
+    lc.service.reconcile()
+    assert lc.state("spotty") is S.LOST
+    assert lc.notifier.of("dm") == []
