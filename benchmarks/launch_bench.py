@@ -61,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--launches", type=int, default=100)
     parser.add_argument("--workers", type=int, default=16, help="worker pool size (settings.worker_threads)")
     parser.add_argument("--provision-seconds", type=float, default=0.5, help="fake provisioning time")
+    parser.add_argument(
+        "--derived-names", action="store_true", help="no name= given: every endpoint is named from the model"
+    )
     args = parser.parse_args(argv)
 
     from core.clock import SystemClock
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                 owner_id=f"U{i % 7}",
                 channel_id="C_BENCH",
                 max_model_len=8192,
-                name=f"bench-{i:03d}",
+                name=None if args.derived_names else f"bench-{i:03d}",
             )
             barrier.wait()
             start = time.perf_counter()
