@@ -3,14 +3,22 @@
 Import the fixtures into a conftest (`from tests.db_fixtures import *`). `database` is parametrized
 over both backends, so a test that takes it runs twice; `sqlite_database` is SQLite only.
 
+Every test gets its own database (a SQLite file; a PostgreSQL schema), so worker threads a test
+leaves behind can never write into the next test's rows. To keep that cheap, the migrations run once
+per session: SQLite copies a migrated template file, PostgreSQL replays the DDL the migrations emit
+(Alembic's offline `--sql` output) into a new schema. tests/core/test_db.py checks the real
+`Database.upgrade()` from empty on both backends.
+
 PostgreSQL: 127.0.0.1:5432, user postgres, trust auth, database `test` (override the whole URL with
-ENDPOINT_BOT_TEST_PG_URL). Each test session creates its own schemas and drops them at the end, so
-parallel CI jobs never see each other's rows. Unreachable -> the PostgreSQL cases are skipped.
+ENDPOINT_BOT_TEST_PG_URL). Each test session drops the schemas it created at the end, so parallel
+runs never see each other's rows. Unreachable -> the PostgreSQL cases are skipped.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +27,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from core.db import Database
+from core.db import MIGRATIONS_DIR, Database
 
 PG_URL = os.environ.get(
     "ENDPOINT_BOT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test?connect_timeout=2"
@@ -31,7 +39,21 @@ __all__ = [
     "empty_database",
     "pg_server",
     "sqlite_database",
+    "sqlite_template",
 ]
+
+
+def _migration_sql(dialect_url: str) -> str:
+    """The SQL `alembic upgrade head --sql` emits for a dialect (BEGIN ... COMMIT included)."""
+    from alembic import command
+    from alembic.config import Config
+
+    buffer = io.StringIO()
+    config = Config(output_buffer=buffer)
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", dialect_url)
+    command.upgrade(config, "head", sql=True)
+    return buffer.getvalue()
 
 
 class PgServer:
@@ -39,20 +61,27 @@ class PgServer:
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.engine = create_engine(url)
+        self.engine = create_engine(url, isolation_level="AUTOCOMMIT")
         self.schemas: list[str] = []
+        self._ddl: str | None = None
 
-    def new_schema_url(self) -> str:
-        """A URL whose connections see only a new, empty schema (first on the search path)."""
+    def new_schema_url(self, *, migrated: bool = False) -> str:
+        """A URL whose connections see only a new schema (first on the search path): empty, or
+        with the migrations applied."""
         schema = f"epb_test_{uuid.uuid4().hex[:12]}"
-        with self.engine.begin() as connection:
-            connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+        sql = f'CREATE SCHEMA "{schema}";'
+        if migrated:
+            if self._ddl is None:
+                self._ddl = _migration_sql("postgresql+psycopg://")
+            sql += f' SET search_path TO "{schema}"; {self._ddl}'
         self.schemas.append(schema)
+        with self.engine.connect() as connection:
+            connection.exec_driver_sql(sql)
         url = make_url(self.url).update_query_dict({"options": f"-csearch_path={schema}"})
         return url.render_as_string(hide_password=False)
 
     def close(self) -> None:
-        with self.engine.begin() as connection:
+        with self.engine.connect() as connection:
             for schema in self.schemas:
                 connection.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         self.engine.dispose()
@@ -74,24 +103,42 @@ def pg_server() -> Iterator[PgServer | None]:
         server.close()
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per session, copied for each test that wants a migrated store."""
+    path = tmp_path_factory.mktemp("db-template") / "template.db"
+    db = Database(f"sqlite:///{path}")
+    try:
+        db.upgrade()
+    finally:
+        db.dispose()  # the last connection closing folds the WAL back into the file
+    return path
+
+
 @pytest.fixture
-def database_factory(tmp_path: Path, pg_server: PgServer | None) -> Iterator[Callable[[str], Database]]:
-    """`make("sqlite")` / `make("postgresql")`: a new, empty database (not migrated) for this test.
+def database_factory(
+    tmp_path: Path, pg_server: PgServer | None, request: pytest.FixtureRequest
+) -> Iterator[Callable[..., Database]]:
+    """`make("sqlite")` / `make("postgresql")`: a new, empty database (not migrated) for this test;
+    `make(backend, migrated=True)`: one already at the newest revision.
 
     Several calls give independent databases; two `Database(db.url)` objects on one URL act as two
     bot processes sharing a store.
     """
     made: list[Database] = []
 
-    def make(backend: str) -> Database:
+    def make(backend: str, *, migrated: bool = False) -> Database:
         if backend == "sqlite":
-            url = f"sqlite:///{tmp_path / f'store-{len(made)}.db'}"
+            path = tmp_path / f"store-{len(made)}.db"
+            if migrated:
+                shutil.copyfile(request.getfixturevalue("sqlite_template"), path)
+            url = f"sqlite:///{path}"
         elif backend == "postgresql":
             if pg_server is None:
                 pytest.skip("PostgreSQL at 127.0.0.1:5432 is not reachable")
-            url = pg_server.new_schema_url()
+            url = pg_server.new_schema_url(migrated=migrated)
         else:
-            raise ValueError(backend)
+            raise ValueError(f"unknown backend {backend!r}: use 'sqlite' or 'postgresql'")
         db = Database(url)
         made.append(db)
         return db
@@ -102,22 +149,18 @@ def database_factory(tmp_path: Path, pg_server: PgServer | None) -> Iterator[Cal
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def empty_database(request: pytest.FixtureRequest, database_factory: Callable[[str], Database]) -> Database:
+def empty_database(request: pytest.FixtureRequest, database_factory: Callable[..., Database]) -> Database:
     """An empty database (no tables) on each backend."""
     return database_factory(request.param)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest, database_factory: Callable[[str], Database]) -> Database:
+def database(request: pytest.FixtureRequest, database_factory: Callable[..., Database]) -> Database:
     """A migrated, empty store on each backend (SQLite file; PostgreSQL schema, skipped if unreachable)."""
-    db = database_factory(request.param)
-    db.upgrade()
-    return db
+    return database_factory(request.param, migrated=True)
 
 
 @pytest.fixture
-def sqlite_database(database_factory: Callable[[str], Database]) -> Database:
+def sqlite_database(database_factory: Callable[..., Database]) -> Database:
     """A migrated, empty SQLite store (for tests that need a store but not both backends)."""
-    db = database_factory("sqlite")
-    db.upgrade()
-    return db
+    return database_factory("sqlite", migrated=True)
