@@ -89,7 +89,12 @@ def size_layout(
     weights = split.dense_bytes / (layout.tp * layout.pp) + split.expert_bytes / (expert_ranks * layout.pp)
     kv_bytes = kv_dtype_bytes(options.kv_cache_dtype, weight_dtype_bytes=dtype_bytes)
     kv = kv_shape(
-        facts, tp=layout.tp, pp=layout.pp, kv_bytes=kv_bytes, batched_tokens=profile.max_num_batched_tokens
+        facts,
+        tp=layout.tp,
+        pp=layout.pp,
+        kv_bytes=kv_bytes,
+        batched_tokens=profile.max_num_batched_tokens,
+        engine=options.engine,
     )
     draft_kv = None
     if draft is not None:
@@ -100,7 +105,12 @@ def size_layout(
             else draft.weight_bytes / layout.tp
         )
         draft_kv = kv_shape(
-            draft, tp=layout.tp, pp=1, kv_bytes=kv_bytes, batched_tokens=profile.max_num_batched_tokens
+            draft,
+            tp=layout.tp,
+            pp=1,
+            kv_bytes=kv_bytes,
+            batched_tokens=profile.max_num_batched_tokens,
+            engine=options.engine,
         )
     if options.engine == "vllm":
         overhead = activation_gib(facts, profile, tp=layout.tp) + non_torch_gib(

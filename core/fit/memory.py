@@ -117,7 +117,14 @@ def kv_dtype_bytes(kv_cache_dtype: str | None, *, weight_dtype_bytes: int) -> in
     return weight_dtype_bytes
 
 
-def kv_shape(facts: ModelFacts, *, tp: int, pp: int, kv_bytes: int, batched_tokens: int) -> KVShape:
+# SGLang's hybrid sliding-window pool holds this many sliding-layer tokens per full-layer token
+# (--swa-full-tokens-ratio default), rather than only the window as vLLM's hybrid allocator does.
+SGLANG_SWA_FULL_TOKENS_RATIO = 0.8
+
+
+def kv_shape(
+    facts: ModelFacts, *, tp: int, pp: int, kv_bytes: int, batched_tokens: int, engine: Engine = "vllm"
+) -> KVShape:
     """Per-GPU KV bytes per token for one pipeline stage (the largest stage)."""
 
     def per_stage(layers: int) -> int:
@@ -131,6 +138,8 @@ def kv_shape(facts: ModelFacts, *, tp: int, pp: int, kv_bytes: int, batched_toke
     per_layer = 2 * heads_per_rank * facts.head_dim * kv_bytes
     full = per_stage(facts.num_full_attention_layers) * per_layer
     sliding = per_stage(facts.num_sliding_layers) * per_layer
+    if engine == "sglang" and sliding:
+        return KVShape(full + SGLANG_SWA_FULL_TOKENS_RATIO * sliding, 0.0, 0)
     window = (facts.sliding_window or 0) + batched_tokens if sliding else 0
     return KVShape(float(full), float(sliding), window)
 

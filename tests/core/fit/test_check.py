@@ -346,3 +346,18 @@ def test_every_catalogue_gpu_verdict_is_consistent_with_its_memory():
             assert plan.memory_per_gpu_gib.total <= usable + 0.01
         elif not plan.reasons or "weights alone" in plan.reasons[0]:
             assert usable - plan.memory_per_gpu_gib.overhead - 0.01 < 14.96
+
+
+def test_sliding_layers_hold_only_the_window_in_vllm_but_a_share_of_the_pool_in_sglang():
+    f = facts_of("openai/gpt-oss-20b")  # 12 full + 12 sliding-128 layers, 8 KV heads x 64, bf16
+    per_layer = 2 * 8 * 64 * 2
+    vllm = kv_shape(f, tp=1, pp=1, kv_bytes=2, batched_tokens=8192)
+    assert vllm.full_bytes_per_token == 12 * per_layer
+    assert vllm.bytes_for(131072) == 12 * per_layer * 131072 + 12 * per_layer * (128 + 8192)
+    sglang = kv_shape(f, tp=1, pp=1, kv_bytes=2, batched_tokens=8192, engine="sglang")
+    assert sglang.bytes_for(1000) == pytest.approx((12 + 0.8 * 12) * per_layer * 1000)
+
+
+def test_failing_plan_without_length_reports_the_minimum_context():
+    plan = fit("google/gemma-3-27b-it", "L4:1")
+    assert not plan.fits and plan.max_context_tokens == 2048
