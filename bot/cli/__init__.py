@@ -18,6 +18,7 @@ SUBCOMMAND_MODULES = (
     "bot.cli.endpoints",
     "bot.cli.db",
     "bot.cli.serve",
+    "bot.cli.shell",
 )
 
 
