@@ -47,9 +47,19 @@ class EngineProfile:
 
 
 def vllm_batch_defaults(gpu: GpuSpec) -> tuple[int, int]:
-    """vLLM's serving defaults: 8192 batched tokens / 1024 seqs on >= 70 GiB non-A100 GPUs, else 2048 / 256."""
-    if gpu.memory_gib >= 70 and not gpu.name.upper().startswith(("A100", "A800")):
+    """vLLM's API-server defaults (max_num_batched_tokens, max_num_seqs) by device memory.
+
+    From vLLM's scheduling defaults: >= 160 GiB 16384/1024 (B200-class); >= 70 GiB 8192/1024;
+    >= 40 GiB 4096/512; else 2048/256. A100s always get the small tier ("a100" in the device name).
+    """
+    if gpu.name.upper().startswith("A100"):
+        return 2048, 256
+    if gpu.memory_gib >= 160:
+        return 16384, 1024
+    if gpu.memory_gib >= 70:
         return 8192, 1024
+    if gpu.memory_gib >= 40:
+        return 4096, 512
     return 2048, 256
 
 
