@@ -75,6 +75,11 @@ class Settings(BaseSettings):
     shell_channel: str = Field(
         "C_SHELL", description="Channel id the shell adapter pretends to be in. Default: C_SHELL."
     )
+    shell_wait: bool = Field(
+        False,
+        description="When the shell's input ends (EOF or `quit`), wait for launches and teardowns in flight "
+        "instead of leaving them to the next start's reconcile (`endpoint-bot shell --wait`). Default: false.",
+    )
     http_port: int = Field(3000, description="Port for HTTP mode (`serve --http`). Default: 3000.")
 
     # --- Hugging Face ------------------------------------------------------------------------
