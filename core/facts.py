@@ -125,6 +125,11 @@ BUILTIN_ARCHITECTURES = frozenset(
 )  # fmt: skip
 
 
+_UNGATED_MLP = frozenset(
+    {"gpt2", "gpt_neox", "gpt_bigcode", "falcon", "phi", "opt", "bloom", "starcoder2", "gptj"}
+)
+
+
 def _first(cfg: dict[str, Any], *keys: str, default: Any = None) -> Any:
     """The first key present with a non-None value (config families spell the same thing differently)."""
     for key in keys:
@@ -342,7 +347,8 @@ def estimate_params(t: dict[str, Any], *, num_layers: int, hidden: int, heads: i
     inter = int(
         _first(t, "intermediate_size_mlp", "intermediate_size", "ffn_hidden_size", default=4 * hidden)
     )
-    dense_mlp = 3 * hidden * inter  # gated MLP: gate, up, down
+    # Gated MLPs (gate, up, down) in every modern family; two matrices in the GPT-2/NeoX/Falcon lineage.
+    dense_mlp = (2 if t.get("model_type") in _UNGATED_MLP else 3) * hidden * inter
     expert = 0
     if moe:
         moe_layers = moe.num_moe_layers if moe.num_moe_layers is not None else num_layers

@@ -87,6 +87,10 @@ def size_layout(
     split = weight_split(facts, decision, dtype_bytes=dtype_bytes)
     expert_ranks = layout.tp * (layout.dp if options.engine == "vllm" and layout.expert_parallel else 1)
     weights = split.dense_bytes / (layout.tp * layout.pp) + split.expert_bytes / (expert_ranks * layout.pp)
+    if (options.speculative_method or "").lower() in {"mtp", "deepseek_mtp", "nextn"} and facts.mtp_bytes:
+        weights += (
+            facts.mtp_bytes / layout.tp
+        )  # the MTP layers the checkpoint ships are loaded as the drafter
     kv_bytes = kv_dtype_bytes(options.kv_cache_dtype, weight_dtype_bytes=dtype_bytes)
     kv = kv_shape(
         facts,

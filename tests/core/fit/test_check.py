@@ -361,3 +361,13 @@ def test_sliding_layers_hold_only_the_window_in_vllm_but_a_share_of_the_pool_in_
 def test_failing_plan_without_length_reports_the_minimum_context():
     plan = fit("google/gemma-3-27b-it", "L4:1")
     assert not plan.fits and plan.max_context_tokens == 2048
+
+
+def test_mtp_speculation_loads_the_shipped_mtp_layer():
+    f = facts_of("deepseek-ai/DeepSeek-V3")
+    plain = check_fit(f, accel("H200:8"), FitOptions(max_model_len=8192))
+    mtp = check_fit(f, accel("H200:8"), FitOptions(max_model_len=8192, speculative_method="mtp"))
+    assert mtp.memory_per_gpu_gib.weights == pytest.approx(
+        plain.memory_per_gpu_gib.weights + f.mtp_bytes / 8 / 2**30, abs=0.02
+    )
+    assert f.mtp_bytes > 0
