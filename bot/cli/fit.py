@@ -12,7 +12,7 @@ import argparse
 import json
 import shlex
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from core.errors import UserFacingError
 from core.facts import ModelFacts
@@ -54,6 +54,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
+
+    def usage_error(message: str) -> NoReturn:
+        # argparse exits 2 on bad arguments; 2 means "does not fit" here, so errors exit 1.
+        print(f"error: {message} (see `endpoint-bot fit --help`)", file=sys.stderr)
+        raise SystemExit(EXIT_ERROR)
+
+    parser.error = usage_error  # type: ignore[method-assign]
 
 
 def run(args: argparse.Namespace) -> int:

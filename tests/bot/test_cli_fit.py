@@ -133,3 +133,17 @@ def test_console_script_end_to_end(fake_hub, tmp_path):
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert "mxfp4" in done.stdout and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("Qwen/Qwen3-32B", "L4:1", "--memory-fraction", "abc"),
+        ("Qwen/Qwen3-32B", "L4:1", "--engine", "tgi"),
+        (),
+    ],
+)
+def test_bad_arguments_exit_1_not_2(cli, args):
+    with pytest.raises(SystemExit) as exited:
+        cli(*args)
+    assert exited.value.code == 1
