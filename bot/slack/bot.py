@@ -19,6 +19,9 @@ from bot.slack.notifier import SlackNotifier
 from core.clock import Clock, SystemClock
 from core.settings import Settings
 from core.wiring import Runtime, build_runtime
+from core.workers import WorkerPool
+
+CHAT_THREADS = 8  # concurrent chat commands being answered (each mostly waits on the store or the Hub)
 
 RuntimeFactory = Callable[[Settings, SlackNotifier, Clock], Runtime]
 
@@ -29,8 +32,10 @@ class SlackBot:
     deps: SlackDeps
     client: WebClient
     runtime: Runtime
+    commands: WorkerPool
 
     def close(self) -> None:
+        self.commands.shutdown(wait=True)
         self.runtime.close()
 
 
@@ -47,6 +52,7 @@ def build_bot(
     client: WebClient | None = None,
     clock: Clock | None = None,
     token_verification: bool = True,
+    command_threads: int = CHAT_THREADS,
 ) -> SlackBot:
     """Wire the bot; `runtime_factory` builds the core around the Slack notifier (tests: fake cloud)."""
     clock = clock or SystemClock()
@@ -55,13 +61,16 @@ def build_bot(
     runtime = (runtime_factory or _production_runtime)(settings, notifier, clock)
     home = HomePublisher(client=client, service=runtime.service, clock=clock)
     notifier.home_refresher = home.publish
+    # Chat work (fit checks, lists, stops) gets its own WorkerPool: launch flows hold a worker thread
+    # for the whole provisioning, and a reply must never queue behind minutes-long launches.
+    commands = WorkerPool(size=command_threads, name="epb-chat")
     deps = SlackDeps(
         settings=settings,
         service=runtime.service,
-        pool=runtime.workers,
+        pool=commands,
         notifier=notifier,
         home=home,
         clock=clock,
     )
     app = build_app(deps, client=client, token_verification=token_verification)
-    return SlackBot(app=app, deps=deps, client=client, runtime=runtime)
+    return SlackBot(app=app, deps=deps, client=client, runtime=runtime, commands=commands)

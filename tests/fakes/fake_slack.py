@@ -206,7 +206,7 @@ class FakeSlack:
 
     def handle_response_url(self, key: str, body: dict[str, Any]) -> None:
         with self._cond:
-            self.responses.append({"_key": key, **body})
+            self.responses.append({"_key": key, "_at": time.monotonic(), **body})
             self._cond.notify_all()
 
 

@@ -65,11 +65,13 @@ class SlackHarness:
     settings_overrides: dict[str, Any] = field(default_factory=dict)
     cloud_options: dict[str, Any] = field(default_factory=dict)
     workers: int = 8
+    flow_options: dict[str, Any] = field(default_factory=lambda: dict(FAST_FLOWS))
+    cloud_class: type[FakeCloud] = FakeCloud
 
     def __post_init__(self) -> None:
         self.slack = FakeSlack.start()
         self.clock = ManualClock()
-        self.cloud = FakeCloud(start_engines=True, now=self.clock.now, **self.cloud_options)
+        self.cloud = self.cloud_class(start_engines=True, now=self.clock.now, **self.cloud_options)
         self.settings: Settings = load_settings(
             _env_file=None,
             slack_bot_token=BOT_TOKEN,
@@ -98,7 +100,7 @@ class SlackHarness:
             database=self.database,
             clock=clock,
             workers=WorkerPool(size=settings.worker_threads),
-            flow_options=dict(FAST_FLOWS),
+            flow_options=dict(self.flow_options),
         )
 
     @property
@@ -108,6 +110,7 @@ class SlackHarness:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.bot.commands.join(timeout=30)
         self.bot.runtime.workers.join(timeout=30)
         self.bot.close()
         self.cloud.close()
@@ -115,8 +118,10 @@ class SlackHarness:
         self.slack.stop()
 
     def settle(self, timeout: float = 30.0) -> None:
-        """Wait until the worker pool has nothing queued or running."""
-        assert self.bot.runtime.workers.join(timeout), "work did not finish"
+        """Wait until both worker pools (chat commands, then flows) have nothing queued or running."""
+        assert self.bot.commands.join(timeout), "chat work did not finish"
+        assert self.bot.runtime.workers.join(timeout), "flows did not finish"
+        assert self.bot.commands.join(timeout), "chat work did not finish"
 
     # --- what Slack sends -------------------------------------------------------------------------
 

@@ -1,0 +1,267 @@
+"""Slash-command ack latency of the Slack bot under load: 200 signed commands over 10 s while 20
+launches are in flight on the fake cloud.
+
+Run: `.venv/bin/python -m benchmarks.ack_bench [--commands 200] [--seconds 10] [--launches 20]`.
+
+The whole bot runs as in production except what is outside it: the real Bolt app behind the
+threaded HTTP server, the real EndpointService on a SQLite store and the bot's worker pool
+(settings default size), the fake cloud (launches take `--launch-seconds` of real time, with fake
+engines answering afterwards), the fake Hub and the fake Slack Web API, all on loopback.
+It first sends `--launches` `up` commands and waits until every launch is submitted, then fires
+the commands at an even pace from concurrent senders (a mix of list, status, fit, extend, help and
+typos), measuring each HTTP round trip to the ack. It also reports how long the ephemeral answer
+(posted to response_url from the worker pool) took after the ack.
+
+Targets: ack p99 < 100 ms, zero acks past Slack's 3-second deadline. Exits 1 when one is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+P99_TARGET_MS = 100.0
+SLACK_DEADLINE_S = 3.0
+MODEL = "Qwen/Qwen2.5-7B-Instruct"
+
+
+def _isolate_hub_environment(sandbox: Path) -> None:
+    """Before huggingface_hub is imported: no real token, no real cache, no telemetry."""
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "HF_HUB_OFFLINE", "HF_HUB_CACHE"):
+        os.environ.pop(name, None)
+    for name in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_API_URL"):
+        os.environ.pop(name, None)
+    os.environ["HF_HOME"] = str(sandbox / "hf-home")
+    os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def _command_mix(i: int, launches: int) -> str:
+    """Commands people type, cheap and expensive, right and wrong."""
+    name = f"ep-{i % max(launches, 1)}"
+    mix = [
+        "list",
+        f"status {name}",
+        f"fit {MODEL} L4:1",
+        "list all",
+        f"extend {name} 1h",
+        "help",
+        f"up {MODEL} L4:1 contxt=32k",  # typo: answered in the ack
+        f"status {name}",
+        "lst",  # typo
+        f"fit {MODEL}",
+    ]
+    return mix[i % len(mix)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--commands", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--launches", type=int, default=20)
+    parser.add_argument("--launch-seconds", type=float, default=15.0, help="how long each fake launch takes")
+    parser.add_argument("--senders", type=int, default=32, help="concurrent HTTP senders")
+    parser.add_argument(
+        "--calm-fake-cloud",
+        action="store_true",
+        help="wake the fake cloud's waiting launches only when a launch finishes (the shared FakeCloud "
+        "wakes every waiter on every poll, which keeps a CPU busy while launches wait)",
+    )
+    parser.add_argument("--send", help=argparse.SUPPRESS)  # child mode: the URL to send to
+    parser.add_argument("--response-base", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.send:
+        return send_burst(args)
+
+    sandbox = Path(tempfile.mkdtemp(prefix="ack-bench-"))
+    _isolate_hub_environment(sandbox)
+    sys.path.insert(0, str(ROOT))
+    from tests.fakes.fake_hub import FakeHub
+
+    hub = FakeHub.start()
+    os.environ["HF_ENDPOINT"] = hub.url
+    from core.endpoints.states import EndpointState
+    from tests.bot.slack.harness import SlackHarness
+    from tests.fakes.fake_cloud import FakeCloud
+
+    harness = SlackHarness(
+        sandbox,
+        cloud_class=_calm_fake_cloud() if args.calm_fake_cloud else FakeCloud,
+        cloud_options={"launch_seconds": args.launch_seconds},
+        # Enough flow workers that every launch is really in flight at once (a launch flow holds a
+        # worker for its whole provisioning); claims renewed at the production pace.
+        workers=args.launches + 8,
+        flow_options={"readiness_options": {"first_delay": 0.05, "max_delay": 0.2}},
+    )
+    try:
+        # 1. Launches in flight.
+        for i in range(args.launches):
+            reply = harness.command(f"up {MODEL} L4:1 name=ep-{i}", key=f"up{i}")
+            assert reply.status == 200, reply
+        deadline = time.monotonic() + 60
+        while len(harness.cloud.calls_to("submit")) < args.launches:
+            if time.monotonic() > deadline:
+                raise SystemExit("the launches were not all submitted within 60 s")
+            time.sleep(0.02)
+        in_flight_before = sum(1 for v in harness.service.list() if v.state in EndpointState.launching())
+
+        # 2. The burst, from another process (Slack is not in the bot's process, nor its GIL).
+        cpu_before, wall_before = time.process_time(), time.monotonic()
+        sender = subprocess.run(
+            [
+                sys.executable, "-m", "benchmarks.ack_bench", "--send", harness.url,
+                "--response-base", harness.slack.response_url(""),
+                "--commands", str(args.commands), "--seconds", str(args.seconds),
+                "--launches", str(args.launches), "--senders", str(args.senders),
+            ],
+            cwd=ROOT, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        cpu_share = (time.process_time() - cpu_before) / (time.monotonic() - wall_before)
+        results = json.loads(sender.stdout)
+        latencies = [r["latency"] for r in results]
+        sent_at = [r["sent"] for r in results]
+        statuses = [r["status"] for r in results]
+        burst_seconds = max(r["sent"] + r["latency"] for r in results) - min(sent_at)
+        in_flight_after = sum(1 for v in harness.service.list() if v.state in EndpointState.launching())
+
+        # 3. The answers that come later through response_url.
+        expected = {f"b{i}" for i in range(args.commands) if statuses[i] == 200}
+        try:
+            harness.slack.wait_for(
+                lambda s: (
+                    len({r["_key"] for r in s.responses} & expected)
+                    >= len(
+                        [i for i in range(args.commands) if _needs_followup(_command_mix(i, args.launches))]
+                    )
+                ),
+                timeout=120,
+                what="every follow-up answer",
+            )
+        except AssertionError as exc:
+            print(f"  (not every follow-up arrived: {exc})")
+        answered = {r["_key"]: r["_at"] for r in harness.slack.responses if r["_key"].startswith("b")}
+        followups = [answered[f"b{i}"] - sent_at[i] for i in range(args.commands) if f"b{i}" in answered]
+        harness.slack.wait_for(
+            lambda s: all(v.state == EndpointState.READY for v in harness.service.list()),
+            timeout=120,
+            what="every launch READY",
+        )
+        ready = sum(1 for v in harness.service.list() if v.state == EndpointState.READY)
+    finally:
+        harness.close()
+        hub.stop()
+        shutil.rmtree(sandbox, ignore_errors=True)
+
+    ms = [x * 1000 for x in latencies]
+    missed = sum(1 for x in latencies if x >= SLACK_DEADLINE_S)
+    p50, p99 = _percentile(ms, 0.50), _percentile(ms, 0.99)
+    non_200 = sum(1 for s in statuses if s != 200)
+    print(
+        f"ack latency of {args.commands} signed /endpoint commands over {burst_seconds:.1f} s "
+        f"({args.senders} concurrent senders), {in_flight_before} launches in flight at the start, "
+        f"{in_flight_after} at the end"
+    )
+    print(f"  p50 {p50:.1f} ms · p99 {p99:.1f} ms (target < {P99_TARGET_MS:.0f}) · max {max(ms):.1f} ms")
+    print(f"  missed the 3 s deadline: {missed} (target 0) · non-200 answers: {non_200}")
+    if followups:
+        f_ms = [x * 1000 for x in followups]
+        print(
+            f"  follow-up answers via response_url: {len(followups)}, p50 {_percentile(f_ms, 0.5):.1f} ms, "
+            f"p99 {_percentile(f_ms, 0.99):.1f} ms after sending"
+        )
+    print(f"  bot process CPU during the burst: {cpu_share:.0%} of one core")
+    print(f"  launches READY afterwards: {ready}/{args.launches}")
+    ok = p99 < P99_TARGET_MS and missed == 0 and non_200 == 0
+    print("  PASS" if ok else "  FAIL")
+    return 0 if ok else 1
+
+
+def _calm_fake_cloud() -> type:
+    """FakeCloud whose `_advance` notifies waiters only when some request's status changed.
+
+    The shared fake calls `notify_all()` on every poll, so each of N waiting launches wakes the other
+    N-1 on every wake-up: a busy loop (about one CPU with 20 launches) that real SkyPilot waits do not have.
+    """
+    from tests.fakes.fake_cloud import FakeCloud
+
+    class _Gate(threading.Condition):
+        muted = False
+
+        def notify_all(self) -> None:
+            if not self.muted:
+                super().notify_all()
+
+    class CalmFakeCloud(FakeCloud):
+        def __init__(self, **kwargs: object) -> None:
+            super().__init__(**kwargs)  # type: ignore[arg-type]
+            self._cond = _Gate(threading.RLock())
+
+        def _advance(self) -> None:
+            before = [r.status for r in self._requests.values()]
+            self._cond.muted = True
+            try:
+                super()._advance()
+            finally:
+                self._cond.muted = False
+            if before != [r.status for r in self._requests.values()]:
+                self._cond.notify_all()
+
+    return CalmFakeCloud
+
+
+def send_burst(args: argparse.Namespace) -> int:
+    """The load generator (child process): fire the commands at an even pace, print JSON timings."""
+    sys.path.insert(0, str(ROOT))
+    import urllib.request
+
+    from tests.fakes.fake_slack import sign, slash_command_body
+
+    def post(url: str, body: str, headers: dict[str, str]) -> int:
+        request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                response.read()
+                return response.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    interval = args.seconds / args.commands
+    start = time.monotonic() + 0.2
+    results: list[dict[str, float]] = [{} for _ in range(args.commands)]
+
+    def send(i: int) -> None:
+        body = slash_command_body(_command_mix(i, args.launches), response_url=f"{args.response_base}b{i}")
+        delay = start + i * interval - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        began = time.monotonic()
+        status = post(args.send, body, {"Content-Type": "application/x-www-form-urlencoded", **sign(body)})
+        results[i] = {"sent": began, "latency": time.monotonic() - began, "status": status}
+
+    with ThreadPoolExecutor(max_workers=args.senders) as senders:
+        list(senders.map(send, range(args.commands)))
+    print(json.dumps(results))
+    return 0
+
+
+def _needs_followup(text: str) -> bool:
+    """Commands answered later through response_url (not in the ack itself)."""
+    return not (text == "help" or "contxt" in text or text == "lst")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
