@@ -19,7 +19,9 @@ def test_slash_command_is_the_one_we_listen_to() -> None:
 
 
 def test_scopes_events_and_socket_mode() -> None:
-    assert {"commands", "chat:write", "im:write", "users:read"} <= set(MANIFEST["oauth_config"]["scopes"]["bot"])
+    assert {"commands", "chat:write", "im:write", "users:read"} <= set(
+        MANIFEST["oauth_config"]["scopes"]["bot"]
+    )
     assert MANIFEST["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
     assert MANIFEST["settings"]["socket_mode_enabled"] is True
