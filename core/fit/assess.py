@@ -34,6 +34,9 @@ from core.gpus import AcceleratorRequest
 from core.pricing import price_per_hour
 
 MIN_CONTEXT = 2048  # below this an endpoint is not useful for chat; refuse rather than launch it
+# When the bot picks the context itself it keeps this much KV budget spare: the estimate is calibrated
+# to a few hundred MiB, and a launch that fails its KV check after provisioning is the costliest error.
+AUTO_CONTEXT_MARGIN_GIB = 0.25
 
 
 def format_tokens(tokens: int) -> str:
@@ -53,6 +56,7 @@ class Sizing:
     kv: KVShape
     draft_kv: KVShape | None
     max_tokens: int  # longest context whose KV fits (0: not even the weights fit)
+    safe_tokens: int  # the same with AUTO_CONTEXT_MARGIN_GIB kept spare (what an unasked context uses)
 
     def kv_gib(self, tokens: int) -> float:
         extra = self.draft_kv.bytes_for(tokens) if self.draft_kv else 0.0
@@ -130,7 +134,8 @@ def size_layout(
         max(kv.window_tokens, draft_kv.window_tokens),
     )  # fmt: skip
     max_tokens = combined.max_tokens(budget, cap=cap)
-    return Sizing(layout, profile, weights / GIB, overhead, usable, kv, draft_kv, max_tokens)
+    safe_tokens = combined.max_tokens(budget - AUTO_CONTEXT_MARGIN_GIB * GIB, cap=cap)
+    return Sizing(layout, profile, weights / GIB, overhead, usable, kv, draft_kv, max_tokens, safe_tokens)
 
 
 def _round_context(tokens: int, cap: int) -> int:
@@ -188,17 +193,21 @@ def assess(
         )  # fmt: skip
 
     target = asked if asked is not None else model_max
-    chosen = next((s for s in sized if s.max_tokens >= target), None)
+
+    def room(s: Sizing) -> int:
+        return s.max_tokens if asked is not None else s.safe_tokens
+
+    chosen = next((s for s in sized if room(s) >= target), None)
     if chosen is None and asked is None:
-        best = max(sized, key=lambda s: s.max_tokens, default=None)
-        if best is not None and best.max_tokens >= floor:
+        best = max(sized, key=room, default=None)
+        if best is not None and best.safe_tokens >= floor:
             chosen = best
             warnings.append(
-                f"Memory limits the context to {format_tokens(_round_context(best.max_tokens, model_max))} tokens of the "
+                f"Memory limits the context to {format_tokens(_round_context(best.safe_tokens, model_max))} tokens of the "
                 f"model's {format_tokens(model_max)}; more GPUs or an fp8 KV cache would allow more."
             )
     if chosen is not None:
-        context = asked if asked is not None else _round_context(chosen.max_tokens, model_max)
+        context = asked if asked is not None else _round_context(chosen.safe_tokens, model_max)
     else:
         # Nothing fits: report the layout that needs the least memory per GPU.
         chosen = min(sized, key=lambda s: (s.weights_gib, -s.max_tokens), default=None)
