@@ -371,3 +371,11 @@ def test_mtp_speculation_loads_the_shipped_mtp_layer():
         plain.memory_per_gpu_gib.weights + f.mtp_bytes / 8 / 2**30, abs=0.02
     )
     assert f.mtp_bytes > 0
+
+
+def test_a_context_the_bot_picks_keeps_a_margin_but_an_asked_one_is_exact():
+    auto = fit(LLAMA_8B, "L4:1")
+    m = auto.memory_per_gpu_gib
+    assert m.usable - m.total >= 0.25 - 0.01
+    # The exact edge: a little more than the auto context still passes when asked for explicitly.
+    assert fit(LLAMA_8B, "L4:1", max_model_len=auto.max_context_tokens + 1024).fits
