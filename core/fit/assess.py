@@ -192,7 +192,7 @@ def assess(
                         draft=draft_facts, cap=cap)
         )  # fmt: skip
 
-    target = asked if asked is not None else model_max
+    target = cap  # beyond the model's maximum the reason above says it all
 
     def room(s: Sizing) -> int:
         return s.max_tokens if asked is not None else s.safe_tokens

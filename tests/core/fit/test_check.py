@@ -379,3 +379,9 @@ def test_a_context_the_bot_picks_keeps_a_margin_but_an_asked_one_is_exact():
     assert m.usable - m.total >= 0.25 - 0.01
     # The exact edge: a little more than the auto context still passes when asked for explicitly.
     assert fit(LLAMA_8B, "L4:1", max_model_len=auto.max_context_tokens + 1024).fits
+
+
+def test_too_long_a_context_is_one_reason_not_a_memory_one():
+    plan = fit("Qwen/Qwen3-32B", "H200:1", max_model_len=65536)
+    assert len(plan.reasons) == 1 and "at most 40,960" in plan.reasons[0]
+    assert any(s.changes.get("max_model_len") == 40960 for s in plan.suggestions)
