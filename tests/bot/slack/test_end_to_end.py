@@ -305,3 +305,40 @@ def test_slack_outage_never_changes_the_endpoint(harness: SlackHarness) -> None:
     h.slack.reset()
     h.command("down qwen")
     h.slack.wait_for(lambda s: _state(h) == EndpointState.STOPPED, what="STOPPED after Slack recovered")
+
+
+def test_fit_command_answers_with_plans(harness: SlackHarness) -> None:
+    harness.command(f"fit {MODEL} L4:1 ctx=8k", key="fit")
+    answer = harness.slack.wait_for_response(lambda r: r["_key"] == "fit")
+    assert answer["response_type"] == "ephemeral"
+    assert "fits on L4:1" in json.dumps(answer["blocks"])
+    harness.settle()
+    assert harness.cloud.calls_to("submit") == []
+
+
+def test_extend_command_and_keep_alive_button(harness: SlackHarness) -> None:
+    h = harness
+    _launch(h)
+    before = h.service.status(name="qwen").expires_at
+    h.command("extend qwen 2h", key="extend")
+    answer = h.slack.wait_for_response(lambda r: r["_key"] == "extend")
+    assert "now expires" in answer["text"]
+    assert (h.service.status(name="qwen").expires_at - before).total_seconds() == 2 * 3600
+    h.press(ACTION_IDS["keep_alive"], "qwen", key="alive")
+    alive = h.slack.wait_for_response(lambda r: r["_key"] == "alive")
+    assert "idle clock" in alive["text"]
+    assert h.service.status(name="qwen").last_activity_at == h.clock.now()
+
+
+def test_commands_are_answered_while_every_flow_worker_is_busy(tmp_path, fake_hub) -> None:
+    h = SlackHarness(tmp_path, workers=1, cloud_options={"launch_seconds": 3.0})
+    try:
+        h.command(f"up {MODEL} L4:1 name=qwen")
+        h.slack.wait_for(lambda s: _state(h) == EndpointState.PROVISIONING, what="PROVISIONING")
+        h.command("list", key="list")
+        listed = h.slack.wait_for_response(lambda r: r["_key"] == "list", timeout=2.5)
+        assert "provisioning" in json.dumps(listed["blocks"])
+        assert _state(h) == EndpointState.PROVISIONING  # answered while the launch still held the worker
+        h.slack.wait_for(lambda s: _state(h) == EndpointState.READY, what="READY", timeout=30)
+    finally:
+        h.close()
