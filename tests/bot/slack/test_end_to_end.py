@@ -342,3 +342,18 @@ def test_commands_are_answered_while_every_flow_worker_is_busy(tmp_path, fake_hu
         h.slack.wait_for(lambda s: _state(h) == EndpointState.READY, what="READY", timeout=30)
     finally:
         h.close()
+
+
+def test_a_failed_launch_is_explained_in_the_thread_and_on_the_card(harness: SlackHarness) -> None:
+    from tests.fakes.fake_cloud import no_capacity
+
+    h = harness
+    h.cloud.fail_next_launch(no_capacity("L4:1", "gcp", ("us-central1", "us-east1")))
+    h.command(f"up {MODEL} L4:1 name=qwen")
+    h.slack.wait_for(lambda s: _state(h) == EndpointState.FAILED, what="FAILED", timeout=30)
+    h.settle()
+    view = h.service.status(name="qwen")
+    said = _texts(h.slack.thread_replies("C1GENERAL", view.message_ts))
+    assert "L4" in said and "API key" not in said
+    card = json.dumps(h.slack.calls_to("chat.update")[-1].args["blocks"])
+    assert "failed" in card and "endpoint_stop" not in card
