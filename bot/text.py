@@ -1,0 +1,295 @@
+"""Chat-neutral text rendering: cards, plans, lists, status, thread replies and DMs as plain lines.
+
+What the shell adapter prints, and what any other text surface (a log, an email) could reuse. Pure
+functions from domain objects (views, plans, actions) to lists of lines: no I/O, no clock (callers pass
+`now`), no Slack imports. Slack-flavoured markup in shared sentences (`<@U123>`, `*bold*`, links) is
+turned into plain text by `plain`. Not for: deciding anything, or numbering choices (that is the
+adapter's job; `choices_line` only lays out numbers it is given).
+
+The API key appears only in `ready_lines`, the one message that must show it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from core.clock import as_utc
+from core.endpoints.states import EndpointState
+from core.endpoints.views import EndpointView
+from core.fit.plan import Plan
+from core.notifier import Action, ActionKind
+from core.units import format_duration, format_money
+
+S = EndpointState
+
+STATE_WORDS: dict[EndpointState, str] = {
+    S.REQUESTED: "requested",
+    S.PROVISIONING: "provisioning GPUs",
+    S.STARTING: "engine starting, loading weights",
+    S.READY: "ready",
+    S.STOPPING: "stopping",
+    S.STOPPED: "stopped",
+    S.FAILED: "failed",
+    S.LOST: "lost (the cluster vanished)",
+}
+ACTION_LABELS: dict[ActionKind, str] = {
+    "stop": "Stop",
+    "extend_1h": "Extend +1h",
+    "extend_4h": "Extend +4h",
+    "keep_alive": "Keep alive",
+}
+
+_MENTION = re.compile(r"<([@#!])([^<>|]+)(?:\|([^<>]*))?>")
+_LINK = re.compile(r"<((?:https?|mailto):[^<>|]+)(?:\|([^<>]*))?>")
+_BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
+_EMOJI = re.compile(r"(?<![\w:]):[a-z0-9_+-]+:(?![\w:])\s?")
+
+
+def plain(text: str) -> str:
+    """Slack mrkdwn to terminal text: `<@U1>` -> `@U1`, `<#C1>` -> `#C1`, `<url|label>` -> `label (url)`,
+    `<!date^...|fallback>` -> fallback, `*bold*` -> bold, `:emoji:` dropped. Backticks stay (they mark
+    values you can copy)."""
+
+    def mention(match: re.Match[str]) -> str:
+        sigil, target, label = match.groups()
+        if sigil == "!":
+            return label or target
+        return f"{sigil}{label or target}"
+
+    def link(match: re.Match[str]) -> str:
+        url, label = match.groups()
+        return f"{label} ({url})" if label and label != url else url
+
+    text = _LINK.sub(link, text)
+    text = _MENTION.sub(mention, text)
+    text = _BOLD.sub(r"\1", text)
+    text = _EMOJI.sub("", text)
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+# --- small pieces -----------------------------------------------------------------------------------
+
+
+def price(view: EndpointView) -> str:
+    per_hour = f"{format_money(view.price_per_hour)}/h"
+    return f"~{per_hour} (estimate)" if view.price_is_estimate else per_hour
+
+
+def parallelism(plan: dict[str, Any]) -> str:
+    """`TP 2 · DP 1 · EP 1 · PP 1` from a stored plan dict (`unknown` when there is none)."""
+    if not plan:
+        return "unknown"
+    parts = [
+        f"{label} {plan.get(key, 1)}"
+        for label, key in (
+            ("TP", "tensor_parallel"),
+            ("DP", "data_parallel"),
+            ("EP", "expert_parallel"),
+            ("PP", "pipeline_parallel"),
+        )
+    ]
+    nodes = plan.get("nodes") or 1
+    return " · ".join(parts) + (f" · {nodes} nodes" if nodes > 1 else "")
+
+
+def context(plan: dict[str, Any], options: dict[str, Any]) -> str:
+    tokens = plan.get("max_context_tokens") or options.get("max_model_len")
+    if not tokens:
+        return "model default"
+    return f"{tokens // 1024}k tokens" if tokens % 1024 == 0 else f"{tokens:,} tokens"
+
+
+def utc(when: datetime) -> str:
+    return f"{as_utc(when):%Y-%m-%d %H:%M} UTC"
+
+
+def uptime(view: EndpointView, *, now: datetime) -> str:
+    start = as_utc(view.provisioned_at) or as_utc(view.requested_at)
+    end = as_utc(view.stopped_at) or now
+    return format_duration(end - start)
+
+
+def card_actions(view: EndpointView) -> tuple[Action, ...]:
+    """The buttons a card offers: Stop and Extend while it is live, none once stopping or gone."""
+    if view.state.is_terminal or view.state == S.STOPPING:
+        return ()
+    kinds: tuple[ActionKind, ...] = ("stop", "extend_1h", "extend_4h")
+    return tuple(Action(kind=k, label=ACTION_LABELS[k], endpoint_name=view.name) for k in kinds)
+
+
+def choices_line(numbered: Sequence[tuple[int, Action]]) -> str:
+    """`[1] Stop qwen-7b  [2] Extend +1h  [3] Extend +4h`: each endpoint's name follows its first choice."""
+    parts: list[str] = []
+    named: set[str] = set()
+    for number, action in numbered:
+        label = action.label
+        if action.endpoint_name not in named:
+            label = f"{label} {action.endpoint_name}"
+            named.add(action.endpoint_name)
+        parts.append(f"[{number}] {label}")
+    return "  ".join(parts)
+
+
+# --- the status card --------------------------------------------------------------------------------
+
+
+def card_lines(view: EndpointView, *, now: datetime) -> list[str]:
+    """The status card: what runs where, how it is split, what it costs, who owns it, where it stands."""
+    plan, options = view.plan or {}, view.options or {}
+    lines = [
+        f"{view.name}: {view.model} on {view.accelerators}: {STATE_WORDS[view.state]}",
+        f"  {view.engine} · {parallelism(plan)} · context {context(plan, options)} · {price(view)} · "
+        f"owner @{view.owner_id}",
+    ]
+    notes = [f"cost so far {format_money(view.cost_so_far)}", f"up {uptime(view, now=now)}"]
+    if view.max_cost:
+        notes.append(f"cap {format_money(view.max_cost)}")
+    if not view.state.is_terminal:
+        notes.append(f"expires {utc(view.expires_at)}")
+    if view.url and view.state == S.READY:
+        notes.append(f"URL {view.url}/v1")
+    lines.append("  " + " · ".join(notes))
+    if view.state == S.FAILED and view.failure_reason:
+        lines.append(f"  failed: {plain(view.failure_reason)}")
+    elif view.state.is_terminal and view.stop_reason:
+        lines.append(f"  {plain(view.stop_reason)}")
+    return lines
+
+
+def status_lines(view: EndpointView, *, now: datetime) -> list[str]:
+    """`status NAME`: the card, plus usage and latency when the watchdog has read any."""
+    lines = card_lines(view, now=now)
+    usage = view.usage
+    if usage:
+        line = (
+            f"  {int(usage.requests):,} requests · {int(usage.prompt_tokens):,} prompt tokens · "
+            f"{int(usage.generation_tokens):,} generated tokens"
+        )
+        if usage.latency:
+            line += " · " + ", ".join(f"{k} {v:.2f}s" for k, v in sorted(usage.latency.items()))
+        if usage.cost_per_million_output_tokens is not None:
+            line += f" · {format_money(usage.cost_per_million_output_tokens)} per 1M output tokens"
+        lines.append(line)
+    return lines
+
+
+# --- thread replies ---------------------------------------------------------------------------------
+
+
+def ready_lines(view: EndpointView, *, api_key: str) -> list[str]:
+    """URL, API key (shown this once) and a copy-paste curl command."""
+    base = (view.url or "").rstrip("/")
+    body = json.dumps({"model": view.model, "messages": [{"role": "user", "content": "Hello!"}]})
+    return [
+        f"{view.name} is ready.",
+        f"  URL      {base}/v1",
+        f"  API key  {api_key}",
+        "  This is the only time the key is shown; keep it somewhere safe.",
+        f"  try: curl {shlex.quote(base + '/v1/chat/completions')} "
+        f"-H {shlex.quote('Authorization: Bearer ' + api_key)} -H 'Content-Type: application/json' "
+        f"-d {shlex.quote(body)}",
+    ]
+
+
+# --- fit ----------------------------------------------------------------------------------------------
+
+
+def memory_line(plan: Plan) -> str:
+    mem = plan.memory_per_gpu_gib
+    return (
+        f"per GPU: weights {mem.weights:.1f} GiB + KV {mem.kv_cache:.1f} GiB + overhead {mem.overhead:.1f} GiB"
+        f" = {mem.total:.1f} of {mem.usable:.1f} GiB usable"
+    )
+
+
+def does_not_fit_lines(plan: Plan) -> list[str]:
+    """Why a model does not fit, and what would, with $/hour. Nothing was launched."""
+    lines = [f"{plan.model_id} does not fit on {plan.accelerators} ({plan.engine}). Nothing was launched."]
+    lines += [f"  - {plain(reason)}" for reason in plan.reasons] or ["  - (no reason given)"]
+    lines.append(f"  {memory_line(plan)}")
+    if plan.suggestions:
+        lines.append("  Would fit:")
+        lines += [
+            f"  - {plain(s.summary)}: {s.accelerators}, {format_money(s.price_per_hour)}/h"
+            for s in plan.suggestions[:10]
+        ]
+    return lines
+
+
+def plan_lines(plan: Plan) -> list[str]:
+    """One fitting plan: layout, context, price, memory and warnings."""
+    lines = [
+        f"{plan.model_id} fits on {plan.accelerators}: {plan.engine} · TP {plan.tensor_parallel} · "
+        f"DP {plan.data_parallel} · EP {plan.expert_parallel} · PP {plan.pipeline_parallel} · "
+        f"context {plan.max_context_tokens:,} tokens · {format_money(plan.price_per_hour)}/h",
+        f"  {memory_line(plan)}",
+    ]
+    lines += [f"  warning: {plain(w)}" for w in plan.warnings]
+    return lines
+
+
+def fit_lines(plans: Sequence[Plan]) -> list[str]:
+    """The reply to `fit`: one verdict, or the cheapest shapes that fit."""
+    if not plans:
+        return ["No GPU shape in the catalogue fits this model. Try a quantized checkpoint."]
+    if len(plans) == 1 and not plans[0].fits:
+        return does_not_fit_lines(plans[0])
+    lines: list[str] = []
+    for plan in plans:
+        lines += plan_lines(plan)
+    return lines
+
+
+# --- lists and replies --------------------------------------------------------------------------------
+
+
+def endpoint_line(view: EndpointView, *, now: datetime) -> str:
+    return (
+        f"{view.name} · {view.model} · {view.accelerators} · {STATE_WORDS[view.state]} · "
+        f"up {uptime(view, now=now)} · {price(view)} · {format_money(view.cost_so_far)} so far · "
+        f"@{view.owner_id}"
+    )
+
+
+def list_lines(views: Sequence[EndpointView], *, now: datetime, include_terminal: bool) -> list[str]:
+    if not views:
+        word = "endpoints" if include_terminal else "live endpoints"
+        return [f"No {word}. Start one with `/endpoint up MODEL ACCEL`."]
+    return [endpoint_line(v, now=now) for v in views]
+
+
+def launching_reply(view: EndpointView) -> str:
+    return (
+        f"Launching `{view.name}` ({view.model} on {view.accelerators}, {price(view)}). "
+        "Progress follows in its thread."
+    )
+
+
+def stopping_reply(view: EndpointView) -> str:
+    return f"Stopping `{view.name}`; the summary follows in its thread."
+
+
+def already_reply(view: EndpointView) -> str:
+    return f"`{view.name}` is already {view.state.value.lower()}; nothing to do."
+
+
+def extended_reply(view: EndpointView, *, now: datetime) -> str:
+    expires = as_utc(view.expires_at)
+    return f"`{view.name}` now expires at {utc(expires)} (in {format_duration(expires - now)})."
+
+
+def kept_alive_reply(view: EndpointView) -> str:
+    return f"`{view.name}` stays up: its idle clock starts again now."
+
+
+def confirm_stop_question(endpoint_name: str) -> str:
+    """What the shell asks before a Stop choice (Slack's confirm dialog)."""
+    return (
+        f"Stop `{endpoint_name}`? This tears down its GPUs; the URL and API key stop working. "
+        "It cannot be undone. [y/N]"
+    )
