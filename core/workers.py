@@ -5,7 +5,10 @@ wrapper around `ThreadPoolExecutor` that:
 - names its threads (`epb-worker_3`), so a stack dump says whose thread it is;
 - wraps every task so no exception escapes a worker thread silently: it is logged with the task's
   name (the flows themselves turn errors into endpoint states; this is the last line of defence);
-- counts tasks in flight (and the peak), and lets tests and the CLI wait until it is idle (`join`).
+- counts tasks in flight (and the peak), and lets tests and the CLI wait until it is idle (`join`);
+- keeps separate lanes of threads (`lanes={"teardown": 4}`): a launch holds its thread while the cloud
+  provisions (minutes), so without a lane of their own, teardowns (the thing that stops the billing)
+  would queue behind a burst of launches. `submit(..., lane="teardown")` uses that lane.
 
 Not for: scheduling periodic work (see `core.wiring`), or anything that must survive a restart
 (intent lives in the store; reconcile picks work up again after a restart).
@@ -25,11 +28,15 @@ log = logging.getLogger(__name__)
 class WorkerPool:
     """A fixed-size pool of named threads with idle-waiting and no silent failures."""
 
-    def __init__(self, *, size: int, name: str = "epb-worker") -> None:
-        if size < 1:
-            raise ValueError("a worker pool needs at least one thread")
+    def __init__(self, *, size: int, name: str = "epb-worker", lanes: dict[str, int] | None = None) -> None:
+        if size < 1 or any(n < 1 for n in (lanes or {}).values()):
+            raise ValueError("a worker pool (and each lane) needs at least one thread")
         self.size = size
         self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix=name)
+        self._lanes = {
+            lane: ThreadPoolExecutor(max_workers=n, thread_name_prefix=f"{name}-{lane}")
+            for lane, n in (lanes or {}).items()
+        }
         self._idle = threading.Condition()
         self._pending = 0  # submitted and not finished (queued or running)
         self._running = 0
@@ -39,20 +46,30 @@ class WorkerPool:
 
     @classmethod
     def from_settings(cls, settings: Any) -> WorkerPool:
-        return cls(size=settings.worker_threads)
+        """The main pool sized by `settings.worker_threads`, plus a teardown lane a quarter its size."""
+        size = settings.worker_threads
+        return cls(size=size, lanes={"teardown": max(2, size // 4)})
 
     def submit(
-        self, fn: Callable[..., Any], /, *args: Any, task_name: str | None = None, **kwargs: Any
+        self,
+        fn: Callable[..., Any],
+        /,
+        *args: Any,
+        task_name: str | None = None,
+        lane: str | None = None,
+        **kwargs: Any,
     ) -> Future:
-        """Run `fn(*args, **kwargs)` on a worker thread. The returned future never holds an exception
-        that nobody looked at: failures are logged here."""
+        """Run `fn(*args, **kwargs)` on a worker thread (of `lane` when the pool has it, else the main
+        threads). The returned future never holds an exception that nobody looked at: failures are
+        logged here."""
         label = task_name or getattr(fn, "__qualname__", repr(fn))
         with self._idle:
             if self._closed:
                 raise RuntimeError("the worker pool is shut down")
             self._pending += 1
         try:
-            future = self._executor.submit(self._run, label, fn, args, kwargs)
+            executor = self._lanes.get(lane or "", self._executor)
+            future = executor.submit(self._run, label, fn, args, kwargs)
         except BaseException:
             self._done()
             raise
@@ -108,4 +125,5 @@ class WorkerPool:
         """Refuse new tasks; optionally wait for running ones and drop queued ones."""
         with self._idle:
             self._closed = True
-        self._executor.shutdown(wait=wait, cancel_futures=cancel_pending)
+        for executor in (self._executor, *self._lanes.values()):
+            executor.shutdown(wait=wait, cancel_futures=cancel_pending)

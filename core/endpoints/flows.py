@@ -101,7 +101,8 @@ class FlowContext:
                     self._active.discard(key)
 
         try:
-            self.workers.submit(task, task_name=f"{kind}:{endpoint_id}")
+            # Teardowns have their own lane so a burst of (slow) launches never delays a stop.
+            self.workers.submit(task, task_name=f"{kind}:{endpoint_id}", lane=kind)
         except RuntimeError:
             with self._lock:
                 self._active.discard(key)

@@ -93,3 +93,16 @@ def test_shutdown_refuses_new_work_and_cancelled_tasks_do_not_hang_join() -> Non
 def test_size_must_be_positive() -> None:
     with pytest.raises(ValueError):
         WorkerPool(size=0)
+
+
+def test_a_lane_runs_even_when_the_main_threads_are_all_busy() -> None:
+    pool = WorkerPool(size=1, lanes={"teardown": 1})
+    gate = threading.Event()
+    ran = threading.Event()
+    pool.submit(gate.wait, 5)  # the only main thread is stuck (a launch waiting on the cloud)
+    pool.submit(ran.set, lane="teardown")
+    assert ran.wait(2), "the teardown lane did not wait behind the main threads"
+    pool.submit(lambda: None, lane="no-such-lane")  # unknown lanes use the main threads
+    gate.set()
+    assert pool.join(timeout=5)
+    pool.shutdown()

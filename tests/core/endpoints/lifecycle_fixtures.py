@@ -120,7 +120,7 @@ class Lifecycle:
     service: EndpointService | None = None
 
     def __post_init__(self) -> None:
-        self.workers = self.workers or WorkerPool(size=self.settings.worker_threads)
+        self.workers = self.workers or WorkerPool.from_settings(self.settings)
         self.service = EndpointService(
             settings=self.settings,
             database=self.database,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -178,8 +179,6 @@ def test_stop_while_provisioning_cancels_and_never_reaches_ready(database: Datab
         for _ in range(200):  # wait until the launch is submitted (the flow is then blocked in wait)
             if cloud.calls_to("wait"):
                 break
-            import time
-
             time.sleep(0.01)
         lc.service.down(name="slow", actor="U_OWNER")
         lc.join()
@@ -209,3 +208,26 @@ def test_stop_summary_reports_uptime_and_cost(lc: Lifecycle) -> None:
     assert view.state is S.STOPPED
     assert view.cost_so_far == pytest.approx(1.6)  # 2 h at $0.80/h
     assert "ran for 2h" in lc.notifier.thread_texts(name)[-1]
+
+
+def test_a_stop_is_not_stuck_behind_launches_that_hold_every_worker(database: Database) -> None:
+    clock = ManualClock()
+    cloud = new_cloud(clock)
+    lc = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings(worker_threads=1))
+    try:
+        name = _launch(lc, "running")
+        cloud.launch_ticks = 10_000  # from now on launches hang in provisioning, holding the only thread
+        stuck = record_endpoint(lc, name="stuck")
+        lc.service.flows.schedule(flows.LAUNCH, stuck.id, flows.launch)
+        lc.service.down(name=name, actor="U_OWNER")
+        for _ in range(500):
+            if lc.state(name) is S.STOPPED:
+                break
+            time.sleep(0.01)
+        assert lc.state(name) is S.STOPPED
+        lc.service.down(name="stuck", actor="U_OWNER")  # unblocks the launch (its cluster goes away)
+        lc.join()
+        assert lc.state("stuck") is S.STOPPED
+    finally:
+        lc.close()
+        cloud.close()
