@@ -26,15 +26,25 @@ def engine_starting(view: EndpointView) -> str:
 
 
 def weights_loading(view: EndpointView) -> str:
-    return "The engine is loading weights and warming up; the URL and key follow once a real completion succeeds."
+    return (
+        "Waiting for the engine to load the weights; the URL and key follow once a real completion succeeds."
+    )
 
 
 def readiness_step(step: str) -> str:
-    """A readiness probe's progress step ("engine port open", ...) as a thread reply."""
-    return {
-        "engine port open": "The engine is listening; weights are loading.",
+    """A readiness probe's progress step (core.readiness `progress`) as a thread reply."""
+    known = {
+        "engine port open": "The engine's port is open.",
+        "weights loading": "The engine is up and still loading weights / warming up.",
         "test completion succeeded": "A test completion with the endpoint's key succeeded.",
-    }.get(step, f"Readiness: {step}.")
+    }
+    if step in known:
+        return known[step]
+    if step.startswith("engine answers "):
+        return (
+            f"The engine reports healthy ({step.removeprefix('engine answers ')}); sending a test completion."
+        )
+    return f"Readiness: {step}."
 
 
 def ready(view: EndpointView, *, took: timedelta | None) -> str:

@@ -103,7 +103,7 @@ def test_launch_reaches_ready_and_the_posted_key_really_works(lc: Lifecycle) -> 
 def test_progress_is_posted_in_the_thread(lc: Lifecycle) -> None:
     name = _launch(lc)
     said = "\n".join(lc.notifier.thread_texts(name))
-    for step in ("Provisioning L4:1", "The cluster is up", "weights are loading", "Ready"):
+    for step in ("Provisioning L4:1", "The cluster is up", "load the weights", "reports healthy", "Ready"):
         assert step in said
 
 
