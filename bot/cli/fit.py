@@ -23,6 +23,7 @@ from core.units import parse_tokens
 EXIT_FITS = 0
 EXIT_ERROR = 1
 EXIT_DOES_NOT_FIT = 2
+NO_SHAPE = "No catalogue shape of up to 8 nodes fits this model with these options."
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -102,12 +103,21 @@ def _run(args: argparse.Namespace) -> int:
         return EXIT_FITS if plan.fits else EXIT_DOES_NOT_FIT
 
     shapes = cheapest_shapes(facts, options, draft_facts=draft)
+    reasons = [NO_SHAPE]
+    if options.max_model_len and options.max_model_len > facts.max_position_embeddings:
+        reasons.append(
+            f"{facts.model_id} supports at most {facts.max_position_embeddings:,} tokens; ask for less."
+        )
     if args.json:
-        best: dict[str, Any] = shapes[0].to_dict() if shapes else {"fits": False, "model_id": facts.model_id}
+        best: dict[str, Any] = (
+            shapes[0].to_dict()
+            if shapes
+            else {"fits": False, "model_id": facts.model_id, "reasons": reasons, "suggestions": []}
+        )
         best["shapes"] = [plan.to_dict() for plan in shapes]
         print(json.dumps(best, indent=2))
     else:
-        print(render_shapes(shapes, facts))
+        print(render_shapes(shapes, facts, reasons=reasons))
     return EXIT_FITS if shapes else EXIT_DOES_NOT_FIT
 
 
@@ -164,10 +174,10 @@ def render_plan(plan: Plan, facts: ModelFacts) -> str:
     return "\n".join(lines)
 
 
-def render_shapes(shapes: list[Plan], facts: ModelFacts) -> str:
+def render_shapes(shapes: list[Plan], facts: ModelFacts, *, reasons: list[str] | None = None) -> str:
     lines = [describe_model(facts), ""]
     if not shapes:
-        lines.append("No catalogue shape of up to 8 nodes fits this model with these options.")
+        lines += reasons or [NO_SHAPE]
         return "\n".join(lines)
     lines.append(f"  {'GPUs':<18} {'$/hour':>9}  {'layout':<28} {'context':>8}  {'GiB/GPU':>8}")
     for plan in shapes:

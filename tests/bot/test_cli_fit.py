@@ -147,3 +147,10 @@ def test_bad_arguments_exit_1_not_2(cli, args):
     with pytest.raises(SystemExit) as exited:
         cli(*args)
     assert exited.value.code == 1
+
+
+def test_without_accel_nothing_fits_exits_2(cli):
+    code, out, _ = cli("Qwen/Qwen2.5-7B-Instruct", "--max-model-len", "1m", "--json")
+    data = json.loads(out)
+    assert code == 2 and data["fits"] is False and data["shapes"] == []
+    assert any("at most 32,768" in r for r in data["reasons"])
