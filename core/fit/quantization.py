@@ -184,9 +184,10 @@ def _amd_check(method: str, gpu: GpuSpec, engine: Engine) -> tuple[list[str], li
             f"NVFP4 is an NVIDIA format; the ROCm builds of {engine} do not load it on {gpu.name}."
         )
     elif method in {"awq", "gptq"}:
+        # vLLM's ROCm platform accepts both; for AWQ it switches to its Triton kernels by itself.
         warnings.append(
-            f"{method.upper()} on ROCm runs through Triton/ExLlama kernels, not Marlin: it should load on "
-            f"{gpu.name} but is slower and less tested; check the engine's ROCm notes."
+            f"{method.upper()} on ROCm runs through Triton/ExLlama kernels, not Marlin: it loads on "
+            f"{gpu.name} but is slower than FP8 or 16-bit there."
         )
     elif method == "mxfp4" and gpu.arch == "cdna2":
         reasons.append(f"MXFP4 (gpt-oss) needs MI300-class GPUs on ROCm; {gpu.name} is not supported.")
