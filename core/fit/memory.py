@@ -6,10 +6,14 @@ activation + non-torch memory + the KV cache of one max-length request, or it re
 SGLang: `total x mem_fraction_static` holds weights + the KV pool; activations and CUDA graphs live
 in the reserve outside that fraction, so its `overhead` here is 0.
 
-Calibration (vLLM, measured on H100 by llm-d; L4 and Qwen3-30B figures from memory.md): the peak
-activation is dominated by the sampler's dummy run, `max_num_seqs x vocab x fp32` times about 5,
-plus a small forward-pass term. This reproduces Llama-3.1-8B on one L4 at ~40k tokens and
-Qwen3-30B-A3B leaving ~12.3 GiB for KV on one H100.
+Calibration. The peak activation vLLM profiles scales with `max_num_seqs x vocab` (its sampler dummy
+run works on fp32 logits): llm-d's vLLM 0.11 measurements on H100 (Llama-3.1-8B 4.76 GiB, Qwen3-0.6B
+5.56, Qwen3-32B 5.64, gpt-oss 7.38) fit about 9.6 fp32 copies plus a small forward-pass term; the newer
+figures in memory.md (Llama-3.1-8B on one L4 leaving ~4.9 GiB, Qwen3-30B-A3B on one H100 leaving
+~12.3 GiB) fit about 5 to 6. We use 5, for the engine version the bot pins, and keep a margin when the
+bot picks a context itself (core.fit.assess). Verdicts this gives on the measured cases: Qwen3-32B on
+one H100 at 0.9 fits 16000 tokens and not 32000; Llama-3.3-70B-FP8 needs two H100s at 16000 tokens.
+"""
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from core.fit.plan import Engine
 from core.gpus import GpuSpec
 
 GIB = float(1 << 30)
-MIB = float(1 << 20)
 
 # Sampler dummy run: logits and their copies (softmax, sort, ...) in fp32 for max_num_seqs requests.
 _SAMPLER_COPIES = 5.0
