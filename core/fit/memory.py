@@ -14,7 +14,6 @@ figures in memory.md (Llama-3.1-8B on one L4 leaving ~4.9 GiB, Qwen3-30B-A3B on 
 bot picks a context itself (core.fit.assess). Verdicts this gives on the measured cases: Qwen3-32B on
 one H100 at 0.9 fits 16000 tokens and not 32000; Llama-3.3-70B-FP8 needs two H100s at 16000 tokens.
 """
-"""
 
 from __future__ import annotations
 
