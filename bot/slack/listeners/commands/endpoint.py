@@ -108,7 +108,7 @@ def _dispatch(
     service, now = deps.service, deps.clock.now()
     if isinstance(parsed, UpCommand):
         view = service.up(request=parsed.to_request(owner_id=user_id, channel_id=channel_id))
-        note = deps.notifier.delivery_problems.get(view.id)
+        note = deps.notifier.delivery_problems.pop(view.id, None)
         where = note or "Follow its card in this channel: progress goes in the card's thread."
         reply(
             f":rocket: Launching `{view.name}` ({view.model} on {view.accelerators}, {bk.price_text(view)}). {where}"
