@@ -220,6 +220,7 @@ def test_mxfp4_refused_below_ampere():
     plan = fit("openai/gpt-oss-20b", "T4:1")
     assert not plan.fits
     assert any("mxfp4" in r and "not supported" in r for r in plan.reasons)
+    assert any("weights alone" in r for r in plan.reasons)  # every reason, not only the first
     assert all(not s.accelerators.startswith("T4") for s in plan.suggestions)
 
 
