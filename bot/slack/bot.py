@@ -1,4 +1,4 @@
-"""Assemble the whole Slack bot: Web API client -> notifier -> service -> App Home -> Bolt app.
+"""Assemble the whole Slack bot: Web API client -> notifier -> service -> App Home -> Bolt app -> watchdog.
 
 The order matters: the service needs the notifier, the notifier's App Home refresh needs the
 service, so the Home is attached after both exist. Tests and benchmarks pass their own
@@ -18,6 +18,7 @@ from bot.slack.home import HomePublisher
 from bot.slack.notifier import SlackNotifier
 from core.clock import Clock, SystemClock
 from core.settings import Settings
+from core.watchdog.runner import Watchdog
 from core.wiring import Runtime, build_runtime
 from core.workers import WorkerPool
 
@@ -33,8 +34,11 @@ class SlackBot:
     client: WebClient
     runtime: Runtime
     commands: WorkerPool
+    watchdog: Watchdog | None = None
 
     def close(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.stop()
         self.commands.shutdown(wait=True)
         self.runtime.close()
 
@@ -53,6 +57,7 @@ def build_bot(
     clock: Clock | None = None,
     token_verification: bool = True,
     command_threads: int = CHAT_THREADS,
+    start_watchdog: bool = True,
 ) -> SlackBot:
     """Wire the bot; `runtime_factory` builds the core around the Slack notifier (tests: fake cloud)."""
     clock = clock or SystemClock()
@@ -73,4 +78,9 @@ def build_bot(
         clock=clock,
     )
     app = build_app(deps, client=client, token_verification=token_verification)
-    return SlackBot(app=app, deps=deps, client=client, runtime=runtime, commands=commands)
+    # The watchdog (idle/lifetime/cost policy, reminder DMs with buttons) talks through the same notifier.
+    # Tests build it without starting it and call `tick()` themselves.
+    watchdog = Watchdog(settings, runtime.database, runtime.service, notifier, clock)
+    if start_watchdog:
+        watchdog.start()
+    return SlackBot(app=app, deps=deps, client=client, runtime=runtime, commands=commands, watchdog=watchdog)

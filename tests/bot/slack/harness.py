@@ -87,7 +87,9 @@ class SlackHarness:
         )
         self.database = Database(self.settings.sqlalchemy_url)
         self.database.upgrade()
-        self.bot: SlackBot = build_bot(self.settings, runtime_factory=self._runtime, clock=self.clock)
+        self.bot: SlackBot = build_bot(
+            self.settings, runtime_factory=self._runtime, clock=self.clock, start_watchdog=False
+        )
         self.server = make_http_server(self.bot.app, host="127.0.0.1", port=0)
         serve_in_background(self.server)
         self.url = f"http://127.0.0.1:{self.server.server_port}/slack/events"

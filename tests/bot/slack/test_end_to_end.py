@@ -357,3 +357,24 @@ def test_a_failed_launch_is_explained_in_the_thread_and_on_the_card(harness: Sla
     assert "L4" in said and "API key" not in said
     card = json.dumps(h.slack.calls_to("chat.update")[-1].args["blocks"])
     assert "failed" in card and "endpoint_stop" not in card
+
+
+def test_idle_reminder_dm_has_buttons_that_work(harness: SlackHarness) -> None:
+    from datetime import timedelta
+
+    h = harness
+    _launch(h)
+    assert h.bot.watchdog is not None
+    h.clock.advance(timedelta(minutes=36))  # idle 45m by default, warned 10m before
+    h.bot.watchdog.tick()
+    dm = h.slack.wait_for(
+        lambda s: [c.args for c in s.calls_to("chat.postMessage") if c.args["channel"] == "D1OWNER"],
+        what="an idle reminder DM",
+    )[-1]
+    buttons = [el for b in dm["blocks"] if b["type"] == "actions" for el in b["elements"]]
+    assert {b["action_id"] for b in buttons} >= {"endpoint_keep_alive", "endpoint_stop"}
+    assert all(b["value"] == "qwen" for b in buttons)
+    # Pressing Keep alive in the DM resets the idle clock.
+    h.press("endpoint_keep_alive", "qwen", channel_id="D1OWNER", key="alive")
+    h.slack.wait_for_response(lambda r: r["_key"] == "alive")
+    assert h.service.status(name="qwen").last_activity_at == h.clock.now()
