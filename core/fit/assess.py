@@ -37,6 +37,9 @@ MIN_CONTEXT = 2048  # below this an endpoint is not useful for chat; refuse rath
 # When the bot picks the context itself it keeps this much KV budget spare: the estimate is calibrated
 # to a few hundred MiB, and a launch that fails its KV check after provisioning is the costliest error.
 AUTO_CONTEXT_MARGIN_GIB = 0.25
+# vLLM also profiles a multimodal model's vision encoder on a maximal image batch; we have no
+# measurement of it, so a context picked for a multimodal model keeps more room.
+MULTIMODAL_MARGIN_GIB = 1.0
 
 
 def format_tokens(tokens: int) -> str:
@@ -134,7 +137,10 @@ def size_layout(
         max(kv.window_tokens, draft_kv.window_tokens),
     )  # fmt: skip
     max_tokens = combined.max_tokens(budget, cap=cap)
-    safe_tokens = combined.max_tokens(budget - AUTO_CONTEXT_MARGIN_GIB * GIB, cap=cap)
+    margin = (
+        MULTIMODAL_MARGIN_GIB if facts.is_multimodal and options.engine == "vllm" else AUTO_CONTEXT_MARGIN_GIB
+    )
+    safe_tokens = combined.max_tokens(budget - margin * GIB, cap=cap)
     return Sizing(layout, profile, weights / GIB, overhead, usable, kv, draft_kv, max_tokens, safe_tokens)
 
 
@@ -242,6 +248,17 @@ def assess(
         memory = MemoryBreakdown(0.0, 0.0, 0.0, 0.0, round(gpu.memory_gib, 2))
         fraction = engine_profile(options.engine, gpu, fraction=options.memory_fraction).memory_fraction
 
+    spare = memory.usable - memory.total
+    if (
+        facts.is_multimodal
+        and options.engine == "vllm"
+        and chosen is not None
+        and spare < MULTIMODAL_MARGIN_GIB
+    ):
+        warnings.append(
+            f"Only {spare:.1f} GiB per GPU is spare and vLLM also profiles the vision encoder at start-up; "
+            "a shorter context or --limit-mm-per-prompt leaves room for it."
+        )
     if facts.needs_trust_remote_code:
         warnings.append(f"{facts.model_id} runs its own Python code from the repo (--trust-remote-code).")
     if options.draft_model and draft_facts is None:

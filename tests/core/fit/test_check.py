@@ -386,3 +386,11 @@ def test_too_long_a_context_is_one_reason_not_a_memory_one():
     plan = fit("Qwen/Qwen3-32B", "H200:1", max_model_len=65536)
     assert len(plan.reasons) == 1 and "at most 40,960" in plan.reasons[0]
     assert any(s.changes.get("max_model_len") == 40960 for s in plan.suggestions)
+
+
+def test_multimodal_models_keep_room_for_the_vision_encoder():
+    auto = fit("Qwen/Qwen2.5-VL-7B-Instruct", "L4:1")
+    m = auto.memory_per_gpu_gib
+    assert auto.fits and m.usable - m.total >= 1.0 - 0.01
+    edge = fit("Qwen/Qwen2.5-VL-7B-Instruct", "L4:1", max_model_len=auto.max_context_tokens + 4096)
+    assert edge.fits and any("vision encoder" in w for w in edge.warnings)
