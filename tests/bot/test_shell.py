@@ -1,0 +1,329 @@
+"""The shell adapter, driven through its standard input in a real `endpoint-bot shell` process.
+
+The local launcher runs the fake engine (`ENDPOINT_BOT_LOCAL_ENGINE_COMMAND="<python> -m
+tests.fakes.fake_engine"`) as a real child process, and models are local directories holding real
+config.json files, so nothing reaches the Hub. Several runs share one database, the way a person would
+close the shell and open it again (or a colleague would, as another ENDPOINT_BOT_SHELL_USER).
+The last tests drive `Shell` and `ShellNotifier` in-process: numbering, concurrent printing, apologies.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.shell import SORRY, Choices, Console, Shell, ShellNotifier
+from core.clock import ManualClock
+from core.notifier import Action
+from tests.bot.slack.views_fixtures import view
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = Path("/work/shared/fixtures/model_configs.json")
+HF_TOKEN = "hf_SHELLtokenNeverPrinted12345"
+KEY = re.compile(r"epk-[A-Za-z0-9_-]{20,}")
+
+
+def _model_dir(root: Path, model_id: str) -> Path:
+    config = next(e["config"] for e in json.loads(FIXTURES.read_text()) if e["model_id"] == model_id)
+    directory = root / model_id.split("/")[-1].lower()
+    directory.mkdir()
+    (directory / "config.json").write_text(json.dumps(config))
+    return directory
+
+
+@pytest.fixture
+def shell_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENDPOINT_BOT_", "SLACK_"))}
+    env.update(
+        HOME=str(tmp_path / "home"),
+        HF_HUB_OFFLINE="1",
+        HF_TOKEN=HF_TOKEN,
+        PYTHONPATH=str(ROOT),
+        ENDPOINT_BOT_LAUNCHER="local",
+        ENDPOINT_BOT_LOCAL_ENGINE_COMMAND=f"{sys.executable} -m tests.fakes.fake_engine",
+        ENDPOINT_BOT_DB_PATH=str(tmp_path / "bot.db"),
+        ENDPOINT_BOT_FACTS_CACHE_DIR=str(tmp_path / "facts"),
+        MODEL_DIR=str(_model_dir(tmp_path, "Qwen/Qwen2.5-7B-Instruct")),
+        BIG_MODEL_DIR=str(_model_dir(tmp_path, "meta-llama/Llama-3.1-70B-Instruct")),
+    )
+    yield env
+    # Safety net: whatever a failed test left running is killed with its process group.
+    for pid in _engine_pids(env):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
+
+
+def _shell(
+    env: dict[str, str], script: str, *args: str, **extra_env: str
+) -> subprocess.CompletedProcess[str]:
+    """`endpoint-bot shell ARGS` with `script` on its standard input (a pipe: not interactive)."""
+    return subprocess.run(
+        [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())", "shell", *args],
+        input=script,
+        env={**env, **extra_env},
+        cwd=str(Path(env["HOME"]).parent),  # no .env file there
+        capture_output=True,
+        text=True,
+        timeout=90,
+        check=False,
+    )
+
+
+def _engine_pids(env: dict[str, str]) -> list[int]:
+    state = Path(env["HOME"]) / ".cache" / "endpoint-bot" / "local" / "clusters.json"
+    if not state.exists():
+        return []
+    return [c["pid"] for c in json.loads(state.read_text() or "{}").values()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split()[2] == "Z")
+
+
+def _clean(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert "Traceback" not in result.stdout
+    assert HF_TOKEN not in result.stdout + result.stderr
+    return result.stdout
+
+
+@pytest.mark.timeout(120)
+def test_piped_session_brings_an_endpoint_up_and_down(shell_env: dict[str, str]) -> None:
+    model = shell_env["MODEL_DIR"]
+    script = "\n".join(
+        [
+            f"/endpoint fit {model} L4:1 ctx=8k",
+            f"/endpoint up {model} L4:1 ctx=8k name=shell-e2e",
+            "wait shell-e2e",
+            "/endpoint status shell-e2e",
+            "1",  # Stop shell-e2e, offered on its card
+            "y",
+            "wait",
+            "list all",
+            "",
+        ]
+    )
+    out = _clean(_shell(shell_env, script))
+
+    assert f"{model} fits on L4:1: vllm · TP 1" in out
+    assert f"[card #shell-e2e] shell-e2e: {model} on L4:1: requested" in out
+    assert "[card #shell-e2e] [1] Stop shell-e2e  [2] Extend +1h  [3] Extend +4h" in out
+    assert "[thread #shell-e2e] Provisioning L4:1" in out
+    assert "[thread #shell-e2e] shell-e2e is ready." in out
+    url = re.search(r"\[thread #shell-e2e\]   URL      (http://\S+)/v1", out).group(1)
+    keys = set(KEY.findall(out))
+    assert len(keys) == 1
+    key_lines = _lines_with(out, keys.pop())
+    assert len(key_lines) == 2, "the key is shown once: its line and the curl command of the same message"
+    assert "API key" in key_lines[0] and "curl" in key_lines[1]
+    assert "`shell-e2e` is ready." in out  # `wait shell-e2e` returned once the launch ended
+
+    # The numbered Stop asked first, then ran the same teardown as the Slack button.
+    assert "Stop `shell-e2e`? This tears down its GPUs" in out and "[y/N]" in out
+    assert "Stopping `shell-e2e`; the summary follows in its thread." in out
+    assert "[thread #shell-e2e] `shell-e2e` stopped; the cluster is gone" in out
+    assert "[card #shell-e2e]   stopped by U_SHELL" in out
+    assert re.search(r"^shell-e2e · .* · stopped · ", out, re.M)
+    # The order a person reads: ready before the question, the summary after it.
+    assert (
+        out.index("shell-e2e is ready.") < out.index("Stop `shell-e2e`?") < out.index("stopped; the cluster")
+    )
+    assert not any(_alive(p) for p in _engine_pids(shell_env)), "no engine process left behind"
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/health", timeout=2)
+
+
+def _lines_with(text: str, needle: str) -> list[str]:
+    return [line for line in text.splitlines() if needle in line]
+
+
+@pytest.mark.timeout(150)
+def test_only_the_owner_or_an_admin_may_press_stop_or_extend(shell_env: dict[str, str]) -> None:
+    model = shell_env["MODEL_DIR"]
+    # Run 1, the owner: up, decline a Stop, leave with --wait so the launch is seen through.
+    first = _clean(_shell(shell_env, f"up {model} L4:1 ctx=8k name=owned\n1\nn\n", "--wait"))
+    assert "Kept `owned` running." in first
+    assert "Waiting for `owned`" in first and "[thread #owned] owned is ready." in first
+    assert "Still running and billing: `owned`" in first
+    url = re.search(r"URL      (http://\S+)/v1", first).group(1)
+    key = KEY.findall(first)[0]
+    answer = httpx.post(
+        f"{url}/v1/chat/completions",
+        headers={"Authorization": f"Bearer {key}"},
+        json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
+        timeout=10,
+    )
+    assert answer.status_code == 200, "the key printed by the shell opens the endpoint"
+
+    # Run 2, someone else over the same database: every way of stopping or extending is refused.
+    second = _clean(
+        _shell(
+            shell_env,
+            "status owned\n1\ny\n2\ndown owned\nextend owned 2h\nlist\n",
+            ENDPOINT_BOT_SHELL_USER="U_OTHER",
+        )
+    )
+    assert "[1] Stop owned  [2] Extend +1h  [3] Extend +4h" in second  # offered by `status` in this session
+    assert second.count("Refused: Only @U_SHELL (who launched `owned`) or an admin may stop it.") == 2
+    assert second.count("Refused: Only @U_SHELL (who launched `owned`) or an admin may extend it.") == 2
+    assert re.search(r"^owned · .* · ready · ", second, re.M), "still running after the refusals"
+    assert KEY.search(second) is None, "the key is shown once, to its owner's session"
+
+    # Run 3, an admin: stops it, and leaving at EOF (no --wait) still waits for the teardown.
+    third = _clean(
+        _shell(
+            shell_env,
+            "down owned\n",
+            ENDPOINT_BOT_SHELL_USER="U_ADMIN",
+            ENDPOINT_BOT_ADMIN_USER_IDS="U_ADMIN",
+        )
+    )
+    assert "Stopping `owned`" in third
+    assert "Waiting for the teardown of `owned`" in third
+    assert "[thread #owned] `owned` stopped; the cluster is gone" in third
+    assert not any(_alive(p) for p in _engine_pids(shell_env))
+
+
+@pytest.mark.timeout(120)
+def test_leaving_mid_launch_without_wait_says_so_and_the_next_session_can_stop_it(
+    shell_env: dict[str, str],
+) -> None:
+    model = shell_env["MODEL_DIR"]
+    first = _clean(_shell(shell_env, f"up {model} L4:1 ctx=8k name=left\n"))
+    assert "Leaving `left`" in first and "the next `endpoint-bot` start tears it down" in first
+
+    second = _clean(_shell(shell_env, "down left\nlist all\n"))
+    assert "Stopping `left`" in second
+    assert "[thread #left] `left` stopped; the cluster is gone" in second
+    assert not any(_alive(p) for p in _engine_pids(shell_env))
+
+
+@pytest.mark.timeout(90)
+def test_bad_input_gets_a_sentence_and_changes_nothing(shell_env: dict[str, str]) -> None:
+    model, big = shell_env["MODEL_DIR"], shell_env["BIG_MODEL_DIR"]
+    script = "\n".join(
+        [
+            "stauts qwen",
+            "/endpoint extend qwen forever",
+            f"up {model}",
+            f"up {model} L4:1 ttl=soon",
+            f"up {big} L4:1",
+            "status nope",
+            "7",
+            "/3",
+            "wait a b",
+            "# this comment is ignored",
+            "help",
+            "help extend",
+            "list all",
+            "quit",
+            "list",  # never read: `quit` ends the session
+            "",
+        ]
+    )
+    out = _clean(_shell(shell_env, script))
+    assert "`stauts` is not an `/endpoint` command. Did you mean `status`?" in out
+    assert "`forever` is not a valid extension; write it like `45m`, `8h`, `1h30m` or `2d`." in out
+    assert "`up` needs ACCEL" in out
+    assert "`soon` is not a valid lifetime (ttl)" in out
+    assert f"{big} does not fit on L4:1 (vllm). Nothing was launched." in out
+    assert re.search(r"^  - Use \S+ \(TP \d+.*: \S+, \$\d+\.\d\d/h$", out, re.M), "suggestions with $/hour"
+    assert "No endpoint called `nope`." in out
+    assert out.count("There is no choice [") == 2
+    assert "`wait` takes nothing or one endpoint NAME" in out
+    assert "`/endpoint list [all]`: live endpoints" in out and "In the shell: type a choice's number" in out
+    assert "`/endpoint extend NAME 2h`\npush an endpoint's lifetime out" in out
+    assert "No endpoints. Start one with `/endpoint up MODEL ACCEL`." in out
+    assert "No live endpoints" not in out, "nothing after `quit` runs"
+    assert "is ignored" not in out
+
+
+# --- in-process -------------------------------------------------------------------------------------
+
+
+def test_choice_numbers_are_stable_for_the_session() -> None:
+    choices = Choices()
+    first = choices.offer([Action("stop", "Stop", "a"), Action("extend_1h", "Extend +1h", "a")])
+    assert [n for n, _ in first] == [1, 2]
+    other = choices.offer([Action("keep_alive", "Keep alive", "b"), Action("stop", "Stop now", "b")])
+    assert [n for n, _ in other] == [3, 4]
+    again = choices.offer([Action("stop", "Stop now", "a"), Action("extend_1h", "Extend +1h", "a")])
+    assert [n for n, _ in again] == [1, 2], "a re-printed card keeps its numbers"
+    assert choices.get(1) == Action("stop", "Stop now", "a")
+    assert choices.get(5) is None
+
+
+@pytest.mark.timeout(30)
+def test_worker_threads_print_whole_messages() -> None:
+    stream = io.StringIO()
+    notifier = ShellNotifier(Console(stream), clock=ManualClock())
+    endpoint = view(name="qwen")
+
+    def post(worker: int) -> None:
+        for i in range(50):
+            notifier.thread_post(endpoint, f"w{worker} m{i} line one\nw{worker} m{i} line two")
+            notifier.direct_message("U1", f"w{worker} m{i} dm", actions=(Action("stop", "Stop now", "qwen"),))
+
+    threads = [threading.Thread(target=post, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 8 * 50 * 4
+    for i, line in enumerate(lines):
+        if line.endswith("line one"):
+            assert lines[i + 1] == line.replace("line one", "line two"), "a message's lines stay together"
+        if line.endswith(" dm"):
+            assert lines[i + 1] == "[DM to U1] [1] Stop now qwen"
+
+
+class _BrokenService:
+    """Stands in for the service only to make it fail unexpectedly (nothing else can, on demand)."""
+
+    flows: Any = None
+
+    def list(self, **_: Any) -> Any:
+        raise RuntimeError("database is on fire")
+
+
+def test_an_unexpected_error_is_one_apology_and_the_traceback_goes_to_the_log(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stream = io.StringIO()
+    notifier = ShellNotifier(Console(stream), clock=ManualClock())
+    lines = iter(["list", "help status"])
+    shell = Shell(
+        service=_BrokenService(),  # type: ignore[arg-type]
+        notifier=notifier,
+        user_id="U1",
+        channel_id="C1",
+        reader=lambda _prompt: next(lines, None),
+        clock=ManualClock(),
+    )
+    with caplog.at_level(logging.ERROR, logger="bot.shell"):
+        shell.run()
+    out = stream.getvalue()
+    assert out.splitlines()[0] == SORRY
+    assert "fire" not in out and "Traceback" not in out
+    assert "`/endpoint status NAME`" in out, "the shell keeps going after a failure"
+    assert any(r.exc_info and "database is on fire" in str(r.exc_info[1]) for r in caplog.records)
