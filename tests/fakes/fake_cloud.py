@@ -177,7 +177,6 @@ class FakeCloud:
                 if request.status in ("PENDING", "RUNNING"):
                     request.ticks_left = max(0, request.ticks_left - n)
             self._advance()
-            self._cond.notify_all()
 
     # -- inspecting ------------------------------------------------------------------------------
 
@@ -347,13 +346,19 @@ class FakeCloud:
         self.calls.append(Call(method, args))
 
     def _advance(self) -> None:
-        """Finish every launch whose ticks and seconds are used up (called with the lock held)."""
+        """Finish every launch whose ticks and seconds are used up (called with the lock held).
+
+        Waiters are woken only when some request actually changed, so N waiting launches do not wake
+        each other on every poll (a busy loop real SkyPilot waits do not have).
+        """
         now = time.monotonic()
+        changed = False
         for request in self._requests.values():
             if request.status not in ("PENDING", "RUNNING"):
                 continue
             if request.ticks_left > 0 or now < request.done_at:
                 continue
+            changed = True
             cluster = self._clusters.get(request.cluster_name)
             if request.error is not None:
                 request.status = "FAILED"
@@ -370,7 +375,8 @@ class FakeCloud:
             request.status = "SUCCEEDED"
             if self.start_engines and cluster.engine is None:
                 cluster.engine = self._start_engine(cluster.spec)
-        self._cond.notify_all()
+        if changed:
+            self._cond.notify_all()
 
     def _start_engine(self, spec: LaunchSpec) -> FakeEngine:
         if self._farm is None:
