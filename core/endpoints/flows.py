@@ -355,11 +355,11 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
 
         # 3. Wait for the cluster.
         launcher.wait(request_id, timeout=settings.readiness_deadline.total_seconds())
+        url = launcher.endpoint_url(spec.cluster_name, settings.engine_port)  # no transaction held meanwhile
         with ctx.database.session() as session:
             endpoint = _load(session, endpoint_id)
             if endpoint.state != S.PROVISIONING:
                 raise _Abandon("stopped while provisioning")
-            url = launcher.endpoint_url(endpoint.cluster_name, settings.engine_port)
             store.transition(
                 session=session,
                 endpoint=endpoint,
