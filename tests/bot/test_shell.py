@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+import queue
 import re
 import signal
 import subprocess
@@ -255,6 +256,71 @@ def test_bad_input_gets_a_sentence_and_changes_nothing(shell_env: dict[str, str]
     assert "No endpoints. Start one with `/endpoint up MODEL ACCEL`." in out
     assert "No live endpoints" not in out, "nothing after `quit` runs"
     assert "is ignored" not in out
+
+
+class _Conversation:
+    """A running `endpoint-bot shell` fed one line at a time, for what arrives on its own (watchdog DMs)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())", "shell"],
+            env=env,
+            cwd=str(Path(env["HOME"]).parent),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.seen: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.rstrip("\n"))
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def expect(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        """The first line from now on matching `pattern` (the pytest timeout bounds the whole test)."""
+        while True:
+            line = self.lines.get(timeout=timeout)
+            self.seen.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+
+    def close(self) -> str:
+        if self.proc.stdin and not self.proc.stdin.closed:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+        return self.proc.stderr.read() if self.proc.stderr else ""
+
+
+@pytest.mark.timeout(120)
+def test_watchdog_idle_dm_offers_keep_alive_as_a_number(shell_env: dict[str, str]) -> None:
+    env = {**shell_env, "ENDPOINT_BOT_WATCHDOG_INTERVAL": "1s"}
+    chat = _Conversation(env)
+    try:
+        chat.send(f"up {shell_env['MODEL_DIR']} L4:1 ctx=8k idle=1m name=idle-test")
+        chat.expect(r"^\[thread #idle-test\] idle-test is ready\.")
+        chat.expect(r"^\[DM to U_SHELL\] `idle-test` has had no requests for 1 min")
+        keep = chat.expect(r"^\[DM to U_SHELL\] \[(\d+)\] Keep alive idle-test  \[1\] Stop now$").group(1)
+        chat.send(keep)
+        chat.expect(r"^`idle-test` stays up: its idle clock starts again now\.$")
+        chat.send("down idle-test")
+        chat.expect(r"^\[thread #idle-test\] `idle-test` stopped; the cluster is gone")
+        chat.send("quit")
+    finally:
+        stderr = chat.close()
+    assert chat.proc.returncode == 0, stderr
+    assert not any("Traceback" in line for line in chat.seen)
+    assert not any(_alive(p) for p in _engine_pids(shell_env))
 
 
 # --- in-process -------------------------------------------------------------------------------------
