@@ -14,6 +14,7 @@ import io
 import json
 import logging
 import os
+import pty
 import queue
 import re
 import signal
@@ -321,6 +322,58 @@ def test_watchdog_idle_dm_offers_keep_alive_as_a_number(shell_env: dict[str, str
     assert chat.proc.returncode == 0, stderr
     assert not any("Traceback" in line for line in chat.seen)
     assert not any(_alive(p) for p in _engine_pids(shell_env))
+
+
+@pytest.mark.timeout(120)
+def test_interactive_terminal_gets_a_prompt_redrawn_under_async_lines_and_history(
+    shell_env: dict[str, str],
+) -> None:
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())", "shell"],
+        env={**shell_env, "TERM": "dumb"},
+        cwd=str(Path(shell_env["HOME"]).parent),
+        stdin=slave,
+        stdout=slave,
+        stderr=subprocess.PIPE,
+        close_fds=True,
+    )
+    os.close(slave)
+    screen = bytearray()
+
+    def read_until(needle: bytes) -> None:
+        while needle not in screen:
+            chunk = os.read(master, 4096)
+            if not chunk:
+                raise AssertionError(f"terminal closed before {needle!r}: {bytes(screen)!r}")
+            screen.extend(chunk)
+
+    try:
+        read_until(b"you are U_SHELL")
+        read_until(b"endpoint-bot> ")
+        os.write(master, f"up {shell_env['MODEL_DIR']} L4:1 ctx=8k name=tty\n".encode())
+        read_until(b"[thread #tty] tty is ready.")
+        read_until(b"[card #tty] [1] Stop tty")  # the card printed after READY, then the prompt again
+        read_until(b"\x1b[K[card #tty] tty:")
+        os.write(master, b"down tty\n")
+        read_until(b"`tty` stopped; the cluster is gone")
+        os.write(master, b"quit\n")
+        proc.wait(timeout=60)
+        with contextlib.suppress(OSError):  # the rest of the screen, until the terminal closes
+            while chunk := os.read(master, 4096):
+                screen.extend(chunk)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        os.close(master)
+    text = screen.decode(errors="replace")
+    assert proc.returncode == 0, proc.stderr.read().decode() if proc.stderr else ""
+    # A line a worker printed while the prompt waited was written over the prompt, which came back after it.
+    async_start = text.index("\r\x1b[K[")
+    assert "endpoint-bot> " in text[async_start:]
+    assert "Traceback" not in text
+    history = Path(shell_env["HOME"]) / ".cache" / "endpoint-bot" / "shell_history"
+    assert "down tty" in history.read_text()
 
 
 # --- in-process -------------------------------------------------------------------------------------
