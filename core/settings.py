@@ -111,6 +111,11 @@ class Settings(BaseSettings):
         description="Executable (and leading args) that replaces `vllm`/`python -m sglang.launch_server` for the "
         "local launcher, e.g. a fake engine in tests. Default: unset (the real engine).",
     )
+    local_state_dir: Path | None = Field(
+        None,
+        description="Where the local launcher keeps its clusters' state and logs. "
+        "Default: unset (~/.cache/endpoint-bot/local).",
+    )
     cluster_prefix: str = Field(
         "epb-", description="Prefix of every cluster name the bot creates. Default: epb-."
     )
