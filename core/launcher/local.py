@@ -49,7 +49,12 @@ from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STATE_DIR = Path.home() / ".cache" / "endpoint-bot" / "local"
+
+def default_state_dir() -> Path:
+    """~/.cache/endpoint-bot/local, resolved when a launcher is made (HOME may change in tests)."""
+    return Path.home() / ".cache" / "endpoint-bot" / "local"
+
+
 _EARLY_EXIT_WINDOW_S = 0.5  # a process that dies this fast never started (bad command, bad flag)
 
 
@@ -91,7 +96,7 @@ class LocalLauncher:
         public_host: str = "127.0.0.1",
     ) -> None:
         self.settings = settings
-        self.state_dir = Path(state_dir or DEFAULT_STATE_DIR)
+        self.state_dir = Path(state_dir or settings.local_state_dir or default_state_dir())
         self.grace_seconds = grace_seconds
         self.public_host = public_host
         (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
