@@ -161,7 +161,14 @@ class EndpointEvent(Base):
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     actor: Mapped[str] = mapped_column(String(64))  # user id, "bot", "watchdog", "reconcile"
     kind: Mapped[str] = mapped_column(String(32))  # "created", "transition", "extend", "teardown_failed", ...
-    message: Mapped[str] = mapped_column(Text)
+    message: Mapped[str] = mapped_column(Text)  # for a transition: "OLD -> NEW: why"
+    # Set on "transition" events (revision 0002), so billing and history need not parse `message`.
+    from_state: Mapped[EndpointState | None] = mapped_column(
+        Enum(EndpointState, native_enum=False, length=16, validate_strings=True), default=None
+    )
+    to_state: Mapped[EndpointState | None] = mapped_column(
+        Enum(EndpointState, native_enum=False, length=16, validate_strings=True), default=None
+    )
 
     endpoint: Mapped[Endpoint] = relationship(back_populates="events")
 

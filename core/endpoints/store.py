@@ -320,14 +320,18 @@ def transition(
             setattr(endpoint, key, value)  # through the attribute, so in-place edits stay tracked
         else:
             set_committed_value(endpoint, key, value)  # already in the row: no second UPDATE
-    record_event(
-        session=session,
-        endpoint=endpoint,
-        actor=actor,
-        kind="transition",
-        message=f"{current} -> {to}: {message}" if message else f"{current} -> {to}",
-        now=now,
+    session.add(
+        EndpointEvent(
+            endpoint_id=endpoint.id,
+            at=now,
+            actor=actor,
+            kind="transition",
+            message=f"{current} -> {to}: {message}" if message else f"{current} -> {to}",
+            from_state=current,
+            to_state=to,
+        )
     )
+    session.flush()
     return endpoint
 
 

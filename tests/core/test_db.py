@@ -20,6 +20,7 @@ from core.settings import load_settings
 
 TABLES = {"endpoints", "endpoint_events", "work_claims", "endpoint_usage", "reminders"}
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
+HEAD = "0002"  # the newest revision in core/migrations/versions
 
 
 def _new_endpoint(db: Database, **overrides: object) -> int:
@@ -51,12 +52,12 @@ def test_upgrade_from_empty_creates_every_table_and_is_repeatable(empty_database
     assert not TABLES & set(inspect(db.engine).get_table_names())
 
     db.upgrade()
-    assert db.current_revision() == db.head_revision() == "0001"
+    assert db.current_revision() == db.head_revision() == HEAD
     assert set(inspect(db.engine).get_table_names()) >= TABLES
     assert db.is_up_to_date()
 
     db.upgrade()  # a second start changes nothing
-    assert db.current_revision() == "0001"
+    assert db.current_revision() == HEAD
 
 
 @pytest.mark.timeout(60)
@@ -92,7 +93,7 @@ def test_two_processes_upgrading_at_once_both_succeed(
     for thread in threads:
         thread.join(timeout=30)
     assert errors == []
-    assert first.current_revision() == "0001"
+    assert first.current_revision() == HEAD
 
 
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_a_busy_timeout(sqlite_database: Database) -> None:
@@ -186,3 +187,42 @@ def test_json_columns_save_in_place_changes(database: Database) -> None:
         row.options["spot"] = True
     with database.session() as session:
         assert session.get(Endpoint, endpoint_id).options == {"spot": True}  # type: ignore[union-attr]
+
+
+@pytest.mark.timeout(60)
+def test_0002_fills_event_states_from_existing_transition_messages(empty_database: Database) -> None:
+    db = empty_database
+    db.upgrade("0001")
+    with db.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO endpoints (id, name, cluster_name, model, accelerators, engine, launcher, options,"
+                " plan, state, version, owner_id, requested_at, idle_timeout_s, expires_at, price_per_hour,"
+                " price_is_estimate, cost_so_far, updated_at) VALUES (1, 'a', 'epb-a-000000', 'm', 'L4:1',"
+                " 'vllm', 'fake', '{}', '{}', 'READY', 4, 'U1', :t, 60, :t, 1.0, false, 0.0, :t)"
+            ),
+            {"t": NOW},
+        )
+        for message, kind in [
+            ("requested m", "created"),
+            ("REQUESTED -> PROVISIONING: submitted", "transition"),
+            ("PROVISIONING -> STARTING", "transition"),
+            ("garbled", "transition"),
+        ]:
+            connection.execute(
+                text(
+                    "INSERT INTO endpoint_events (endpoint_id, at, actor, kind, message)"
+                    " VALUES (1, :t, 'bot', :kind, :message)"
+                ),
+                {"t": NOW, "kind": kind, "message": message},
+            )
+    db.upgrade()
+    assert db.current_revision() == HEAD
+    with db.session() as session:
+        events = session.scalars(select(EndpointEvent).order_by(EndpointEvent.id)).all()
+        assert [(e.from_state, e.to_state) for e in events] == [
+            (None, None),
+            ("REQUESTED", "PROVISIONING"),
+            ("PROVISIONING", "STARTING"),
+            (None, None),
+        ]

@@ -250,6 +250,7 @@ def test_every_legal_transition_writes_one_event_and_its_timestamp(database: Dat
             assert len(log) == events + 1, (current, target)
             assert (log[-1].kind, log[-1].actor, log[-1].at) == ("transition", "U9", when)
             assert log[-1].message == f"{current} -> {target}: because"
+            assert (log[-1].from_state, log[-1].to_state) == (current, target)
             assert endpoint.state is target and endpoint.version == version + 1
             assert endpoint.updated_at == when
             if target is S.STARTING:
