@@ -40,6 +40,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -235,7 +236,8 @@ class FakeEngine:
         self._ready_at = 0.0
         self._alive = True
         self._generation = 0  # bumped by die/restart so stale timers do nothing
-        self.requests_seen: list[tuple[str, str]] = []  # (method, path), every request incl. probes
+        # (method, path) of recent requests, probes included; bounded so long benchmarks stay flat.
+        self.requests_seen: deque[tuple[str, str]] = deque(maxlen=2000)
         dp = config.data_parallel or (2 if config.engine == "vllm" else 1)
         self._series = [_Series() for _ in range(dp)]
         self._next_series = 0
@@ -525,10 +527,13 @@ class FakeEngine:
         else:
             choice = {"index": 0, "text": text, "finish_reason": finish}
             kind = "text_completion"
+        completion_id = f"cmpl-{uuid.uuid4().hex[:16]}"
+        if request.get("stream"):
+            return _sse(completion_id, kind, created, self.model_name, choice, usage)
         return _json(
             200,
             {
-                "id": f"cmpl-{uuid.uuid4().hex[:16]}",
+                "id": completion_id,
                 "object": kind,
                 "created": created,
                 "model": self.model_name,
@@ -627,6 +632,22 @@ def _response(status: int, content_type: str, payload: bytes, *, keep_alive: boo
 
 def _json(status: int, data: Any) -> tuple[int, str, bytes]:
     return status, "application/json", json.dumps(data).encode()
+
+
+def _sse(
+    completion_id: str, kind: str, created: int, model: str, choice: dict[str, Any], usage: dict[str, int]
+) -> tuple[int, str, bytes]:
+    """A streamed completion as server-sent events: one content chunk, a usage chunk, `[DONE]`."""
+    if "message" in choice:
+        delta = {"index": 0, "delta": dict(choice["message"]), "finish_reason": choice["finish_reason"]}
+        chunk_kind = "chat.completion.chunk"
+    else:
+        delta = dict(choice)
+        chunk_kind = kind
+    base = {"id": completion_id, "object": chunk_kind, "created": created, "model": model}
+    events = [{**base, "choices": [delta]}, {**base, "choices": [], "usage": usage}]
+    body = "".join(f"data: {json.dumps(event)}\n\n" for event in events) + "data: [DONE]\n\n"
+    return 200, "text/event-stream", body.encode()
 
 
 def _error(status: int, message: str, kind: str) -> tuple[int, str, bytes]:

@@ -387,3 +387,27 @@ def test_fake_cloud_starts_real_fake_engines(sky_exceptions: Any) -> None:
             httpx.get(f"{url}/health", timeout=1)
         cloud.down("epb-e-2")
         assert len(cloud.list_clusters("epb-e-")) == 3
+
+
+@pytest.mark.timeout(30)
+def test_streamed_chat_completion_is_server_sent_events() -> None:
+    import json as _json
+
+    with start_fake_engine(engine="vllm", model="m", api_key=KEY) as fake:
+        reply = httpx.post(
+            f"{fake.url}/v1/chat/completions",
+            json={
+                "model": "m",
+                "messages": [{"role": "user", "content": "hi"}],
+                "stream": True,
+                "max_tokens": 2,
+            },
+            headers={"Authorization": f"Bearer {KEY}"},
+        )
+        assert reply.headers["content-type"].startswith("text/event-stream")
+        events = [line[len("data: ") :] for line in reply.text.splitlines() if line.startswith("data: ")]
+        assert events[-1] == "[DONE]"
+        first = _json.loads(events[0])
+        assert first["object"] == "chat.completion.chunk"
+        assert first["choices"][0]["delta"]["content"]
+        assert fake.totals()["generation_tokens"] == 2
