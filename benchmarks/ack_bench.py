@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -75,12 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--launches", type=int, default=20)
     parser.add_argument("--launch-seconds", type=float, default=15.0, help="how long each fake launch takes")
     parser.add_argument("--senders", type=int, default=32, help="concurrent HTTP senders")
-    parser.add_argument(
-        "--calm-fake-cloud",
-        action="store_true",
-        help="wake the fake cloud's waiting launches only when a launch finishes (the shared FakeCloud "
-        "wakes every waiter on every poll, which keeps a CPU busy while launches wait)",
-    )
     parser.add_argument("--send", help=argparse.SUPPRESS)  # child mode: the URL to send to
     parser.add_argument("--response-base", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -96,11 +89,9 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["HF_ENDPOINT"] = hub.url
     from core.endpoints.states import EndpointState
     from tests.bot.slack.harness import SlackHarness
-    from tests.fakes.fake_cloud import FakeCloud
 
     harness = SlackHarness(
         sandbox,
-        cloud_class=_calm_fake_cloud() if args.calm_fake_cloud else FakeCloud,
         cloud_options={"launch_seconds": args.launch_seconds},
         # Enough flow workers that every launch is really in flight at once (a launch flow holds a
         # worker for its whole provisioning); claims renewed at the production pace.
@@ -188,39 +179,6 @@ def main(argv: list[str] | None = None) -> int:
     ok = p99 < P99_TARGET_MS and missed == 0 and non_200 == 0
     print("  PASS" if ok else "  FAIL")
     return 0 if ok else 1
-
-
-def _calm_fake_cloud() -> type:
-    """FakeCloud whose `_advance` notifies waiters only when some request's status changed.
-
-    The shared fake calls `notify_all()` on every poll, so each of N waiting launches wakes the other
-    N-1 on every wake-up: a busy loop (about one CPU with 20 launches) that real SkyPilot waits do not have.
-    """
-    from tests.fakes.fake_cloud import FakeCloud
-
-    class _Gate(threading.Condition):
-        muted = False
-
-        def notify_all(self) -> None:
-            if not self.muted:
-                super().notify_all()
-
-    class CalmFakeCloud(FakeCloud):
-        def __init__(self, **kwargs: object) -> None:
-            super().__init__(**kwargs)  # type: ignore[arg-type]
-            self._cond = _Gate(threading.RLock())
-
-        def _advance(self) -> None:
-            before = [r.status for r in self._requests.values()]
-            self._cond.muted = True
-            try:
-                super()._advance()
-            finally:
-                self._cond.muted = False
-            if before != [r.status for r in self._requests.values()]:
-                self._cond.notify_all()
-
-    return CalmFakeCloud
 
 
 def send_burst(args: argparse.Namespace) -> int:

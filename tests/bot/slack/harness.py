@@ -66,12 +66,11 @@ class SlackHarness:
     cloud_options: dict[str, Any] = field(default_factory=dict)
     workers: int = 8
     flow_options: dict[str, Any] = field(default_factory=lambda: dict(FAST_FLOWS))
-    cloud_class: type[FakeCloud] = FakeCloud
 
     def __post_init__(self) -> None:
         self.slack = FakeSlack.start()
         self.clock = ManualClock()
-        self.cloud = self.cloud_class(start_engines=True, now=self.clock.now, **self.cloud_options)
+        self.cloud = FakeCloud(start_engines=True, now=self.clock.now, **self.cloud_options)
         self.settings: Settings = load_settings(
             _env_file=None,
             slack_bot_token=BOT_TOKEN,
