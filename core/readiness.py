@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 import httpx
 
 from core.clock import Clock, SystemClock
+from core.engines import readiness_path
 from core.errors import UserFacingError
 
-READINESS_ROUTE = {"vllm": "/health", "sglang": "/ready"}
 FIRST_DELAY_S = 1.0
 MAX_DELAY_S = 15.0  # backoff cap: a ready engine is noticed within this long
 PROBE_TIMEOUT_S = 10.0
@@ -58,11 +58,12 @@ def wait_until_ready(
     `progress` receives short step descriptions ("engine port open", "engine answers /health",
     "test completion succeeded"), each once, for the lifecycle to post in the endpoint's thread.
     """
-    if engine not in READINESS_ROUTE:
-        raise NotReady(f"Unknown engine `{engine}`; expected one of {', '.join(sorted(READINESS_ROUTE))}.")
+    try:
+        route = readiness_path(engine)  # vLLM /health, SGLang /ready
+    except ValueError:
+        raise NotReady(f"Unknown engine `{engine}`; expected `vllm` or `sglang`.") from None
     clock = clock or SystemClock()
     base = url.rstrip("/")
-    route = READINESS_ROUTE[engine]
     give_up_at = clock.now() + deadline
     own_client = client is None
     http = client or httpx.Client(timeout=PROBE_TIMEOUT_S)
