@@ -411,3 +411,24 @@ def test_streamed_chat_completion_is_server_sent_events() -> None:
         assert first["object"] == "chat.completion.chunk"
         assert first["choices"][0]["delta"]["content"]
         assert fake.totals()["generation_tokens"] == 2
+
+
+@pytest.mark.timeout(30)
+def test_die_after_kills_the_engine_on_its_own() -> None:
+    with start_fake_engine(engine="vllm", model="m", die_after=0.2) as fake:
+        assert httpx.get(f"{fake.url}/health").status_code == 200
+        deadline = time.monotonic() + 5
+        while fake.alive:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{fake.url}/health", timeout=1)
+
+
+@pytest.mark.timeout(30)
+def test_fake_cloud_engine_options_reach_its_engines(sky_exceptions: Any) -> None:
+    with FakeCloud(start_engines=True, engine_options={"fail_completions": True}) as cloud:
+        cloud.wait(cloud.submit(_spec()))
+        url = cloud.endpoint_url("epb-a-1", 8000)
+        assert _chat(url, KEY).status_code == 500
+        assert cloud.engine("epb-a-1") is not None
