@@ -75,9 +75,13 @@ class Database:
         from alembic import command
 
         with self.engine.begin() as connection:
+            # A second process starting at the same moment waits here, then finds nothing to do.
             if self.dialect == "postgresql":
-                # Held until this transaction ends; a second process waits, then finds nothing to do.
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _UPGRADE_LOCK_KEY})
+            elif self.dialect == "sqlite":
+                # Take the write lock before Alembic reads the current revision (pysqlite would only
+                # begin at the first DDL, after that read). Busy timeout applies while waiting.
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
             config = self._alembic_config(connection)
             command.upgrade(config, revision)
 

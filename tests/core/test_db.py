@@ -70,11 +70,12 @@ def test_migrations_match_the_models(database: Database) -> None:
 
 
 @pytest.mark.timeout(60)
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_two_processes_upgrading_at_once_both_succeed(
-    database_factory: Callable[[str], Database], request: pytest.FixtureRequest
+    database_factory: Callable[[str], Database], request: pytest.FixtureRequest, backend: str
 ) -> None:
-    """Two bots starting together against one PostgreSQL take turns (advisory lock)."""
-    first = database_factory("postgresql")
+    """Two bots starting together on one store take turns (PostgreSQL advisory lock, SQLite write lock)."""
+    first = database_factory(backend)
     second = Database(first.url.render_as_string(hide_password=False))
     request.addfinalizer(second.dispose)
     errors: list[BaseException] = []
