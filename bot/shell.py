@@ -260,6 +260,8 @@ class Shell:
             self.say(f"Refused: {exc}")
         except UserFacingError as exc:
             self.say(str(exc))
+        except KeyboardInterrupt:  # Ctrl-C during a slow command: back to the prompt
+            self.say("Interrupted. `list` shows where things stand.")
         except Exception:
             log.exception("shell line failed: %s", line[:200])
             self.say(SORRY)

@@ -218,6 +218,13 @@ def test_leaving_mid_launch_without_wait_says_so_and_the_next_session_can_stop_i
     assert "[thread #left] `left` stopped; the cluster is gone" in second
     assert not any(_alive(p) for p in _engine_pids(shell_env))
 
+    # ENDPOINT_BOT_SHELL_WAIT does what --wait does: the launch is seen through before the process leaves.
+    third = _clean(_shell(shell_env, f"up {model} L4:1 ctx=8k name=seen\n", ENDPOINT_BOT_SHELL_WAIT="yes"))
+    assert "Waiting for `seen`" in third and "[thread #seen] seen is ready." in third
+    assert "Leaving" not in third
+    fourth = _clean(_shell(shell_env, "down seen\n"))
+    assert "`seen` stopped; the cluster is gone" in fourth
+
 
 @pytest.mark.timeout(90)
 def test_bad_input_gets_a_sentence_and_changes_nothing(shell_env: dict[str, str]) -> None:
