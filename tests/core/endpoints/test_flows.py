@@ -231,3 +231,17 @@ def test_a_stop_is_not_stuck_behind_launches_that_hold_every_worker(database: Da
     finally:
         lc.close()
         cloud.close()
+
+
+def test_a_secret_echoed_by_a_failing_launch_is_never_stored_logged_or_posted(
+    lc: Lifecycle, caplog: pytest.LogCaptureFixture
+) -> None:
+    lc.cloud.fail_next_launch(RuntimeError(f"setup failed: HF_TOKEN={HF_TOKEN} rejected"), keep_cluster=True)
+    with caplog.at_level(logging.DEBUG):
+        name = _launch(lc)
+    view = lc.service.status(name=name)
+    assert view.state is S.FAILED
+    assert HF_TOKEN not in (view.failure_reason or "")
+    assert HF_TOKEN not in caplog.text
+    assert HF_TOKEN not in _dump_database(lc)
+    assert HF_TOKEN not in lc.notifier.everything_said()
