@@ -183,7 +183,7 @@ class ShellNotifier:
             log.warning("could not print to the shell", exc_info=True)
 
     def card(self, view: EndpointView) -> None:
-        """Print the endpoint's card with its choices (also what `status` shows in the shell)."""
+        """Print the endpoint's status card, with its Stop/Extend choices while it is live."""
         self._print(f"card #{view.name}", tx.card_lines(view, now=self.clock.now()), tx.card_actions(view))
 
     def announce(self, endpoint: EndpointView) -> ChatRef | None:
