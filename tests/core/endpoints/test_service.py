@@ -3,6 +3,7 @@ on a real store (SQLite and PostgreSQL) with the fake cloud and real model confi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -242,3 +243,59 @@ def test_fit_gives_one_plan_for_an_accelerator_or_the_cheapest_shapes(lc: Lifecy
     with pytest.raises(InvalidRequest, match="Unknown fit option"):
         lc.service.fit(model="Qwen/Qwen2.5-7B-Instruct", accelerators="L4:1", options={"colour": "red"})
     _nothing_happened(lc)
+
+
+@pytest.mark.timeout(90)
+def test_up_and_down_through_the_skypilot_launcher_and_the_real_sky_client(
+    sqlite_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The production launcher, over SkyPilot's own client and HTTP, against the fake API server; the
+    cluster's "public IP" is loopback, where a fake engine answers."""
+    pytest.importorskip("sky", reason="skypilot is not installed (CI installs it)")
+    from sky.server import common as server_common
+
+    from core.launcher.skypilot import SkyPilotLauncher
+    from core.workers import WorkerPool
+    from tests.core.endpoints.lifecycle_fixtures import FAST_FLOWS, RecordingNotifier, fixture_facts
+    from tests.fakes import fake_sky_api
+    from tests.fakes.fake_engine import start_fake_engine
+
+    def forget_server() -> None:
+        server_common.get_server_url.cache_clear()
+        server_common.is_api_server_local.cache_clear()
+
+    monkeypatch.setattr(
+        fake_sky_api, "FakeSkyCluster", functools.partial(fake_sky_api.FakeSkyCluster, ip="127.0.0.1")
+    )
+    with (
+        fake_sky_api.FakeSkyApiServer() as api,
+        start_fake_engine(engine="vllm", model="Qwen/Qwen2.5-7B-Instruct") as engine,
+    ):
+        monkeypatch.setenv("SKYPILOT_API_SERVER_ENDPOINT", api.url)
+        monkeypatch.setenv("SKYPILOT_DISABLE_USAGE_COLLECTION", "1")
+        forget_server()
+        settings = make_settings(launcher="skypilot", engine_port=engine.port)
+        launcher = SkyPilotLauncher(settings, poll_seconds=0.02)
+        workers = WorkerPool.from_settings(settings)
+        notifier = RecordingNotifier()
+        from core.endpoints.service import EndpointService
+
+        service = EndpointService(
+            settings=settings, database=sqlite_database, launcher=launcher, notifier=notifier,
+            workers=workers, clock=ManualClock(), facts_loader=fixture_facts, live_prices=False,
+            flow_options=dict(FAST_FLOWS),
+        )  # fmt: skip
+        try:
+            view = service.up(request=up_request(max_model_len=8192))
+            assert workers.join(60)
+            ready = service.status(name=view.name)
+            assert ready.state is S.READY, ready.failure_reason
+            assert ready.url == f"http://127.0.0.1:{engine.port}"
+            assert api.launched_tasks[0]["run"]  # the real client sent a real task
+            service.down(name=view.name, actor="U_OWNER")
+            assert workers.join(60)
+            assert service.status(name=view.name).state is S.STOPPED
+            assert view.cluster_name not in api.clusters
+        finally:
+            workers.shutdown()
+            forget_server()
