@@ -55,6 +55,10 @@ def default_state_dir() -> Path:
     return Path.home() / ".cache" / "endpoint-bot" / "local"
 
 
+# Environment tags every local engine carries (like SkyPilot's cluster tags on cloud VMs).
+MARK_CLUSTER = "EPB_LOCAL_CLUSTER"
+MARK_STATE_DIR = "EPB_LOCAL_STATE_DIR"
+MARK_ENGINE = "EPB_LOCAL_ENGINE"
 _EARLY_EXIT_WINDOW_S = 0.5  # a process that dies this fast never started (bad command, bad flag)
 
 
@@ -112,6 +116,7 @@ class LocalLauncher:
     def submit(self, spec: LaunchSpec) -> str:
         request_id = f"local:{spec.cluster_name}:{uuid.uuid4().hex[:8]}"
         with self._state() as state:
+            self._adopt_strays(state)
             existing = state.get(spec.cluster_name)
             if existing is not None and _alive(existing.pid, existing.start_time):
                 self._requests[request_id] = "SUCCEEDED"  # sky.launch on an UP cluster is a no-op too
@@ -200,6 +205,7 @@ class LocalLauncher:
     def list_clusters(self, prefix: str) -> list[ClusterInfo]:
         out = []
         with self._state() as state:
+            self._adopt_strays(state)
             for name, cluster in list(state.items()):
                 if not self._is_alive(cluster):
                     del state[name]  # it died on its own: the cluster is gone
@@ -217,7 +223,9 @@ class LocalLauncher:
         return out
 
     def down(self, cluster_name: str) -> None:
-        cluster = self._read().get(cluster_name)
+        with self._state() as state:
+            self._adopt_strays(state)
+            cluster = state.get(cluster_name)
         if cluster is None:
             return
         self._stop_reaper(cluster)
@@ -288,10 +296,39 @@ class LocalLauncher:
         """The recorded state of one cluster (for tests and the CLI)."""
         return self._read().get(name)
 
+    def _adopt_strays(self, state: dict[str, LocalCluster]) -> None:
+        """Record engines that carry this state dir's tag but are missing from the state file.
+
+        That happens when the bot died between starting a process and writing it down: without this,
+        the engine would run (and hold a GPU) with nobody knowing about it.
+        """
+        for name, (leader, engine) in _tagged_processes(self.state_dir.resolve()).items():
+            known = state.get(name)
+            if known is not None and self._is_alive(known):
+                continue
+            log.warning("local cluster %s (pid %s) was running unrecorded: adopting it", name, leader)
+            state[name] = LocalCluster(
+                name=name,
+                pid=leader,
+                start_time=_start_time(leader),
+                port=_port_of(leader),
+                launched_at=datetime.now(UTC).isoformat(),
+                log_path=str(self.state_dir / "logs" / f"{name}.log"),
+                engine=engine,
+            )
+
     def _child_env(self, spec: LaunchSpec) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in (API_KEY_ENV, VLLM_API_KEY_ENV, "HF_TOKEN")}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if k not in (API_KEY_ENV, VLLM_API_KEY_ENV, "HF_TOKEN") and not k.startswith("EPB_LOCAL_")
+        }
         env.update(spec.envs)
         env.update(spec.secrets)
+        # The cluster's tag: finds the process even if the bot died before recording it (see _adopt_strays).
+        env[MARK_CLUSTER] = spec.cluster_name
+        env[MARK_STATE_DIR] = str(self.state_dir.resolve())
+        env[MARK_ENGINE] = spec.engine
         if spec.engine == "vllm" and API_KEY_ENV in spec.secrets:
             env.setdefault(VLLM_API_KEY_ENV, spec.secrets[API_KEY_ENV])
         if self.settings.local_engine_command:
@@ -386,6 +423,55 @@ def _with_port(argv: list[str], port: int) -> list[str]:
             out[i] = f"--port={port}"
             return out
     return [*out, "--port", str(port)]
+
+
+def _tagged_processes(state_dir: Path) -> dict[str, tuple[int, str]]:
+    """Live processes tagged for `state_dir`: cluster name -> (process-group leader pid, engine)."""
+    want = f"{MARK_STATE_DIR}={state_dir}".encode()
+    found: dict[str, tuple[int, str, bool]] = {}
+    try:
+        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:
+        return {}
+    for entry in entries:
+        pid = int(entry)
+        try:
+            items = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue  # gone, or not ours to read
+        if want not in items or not _alive(pid, None):
+            continue
+        tags = {
+            k: v
+            for k, _, v in (
+                i.decode("utf-8", "replace").partition("=") for i in items if i.startswith(b"EPB_")
+            )
+        }
+        name = tags.get(MARK_CLUSTER)
+        if not name:
+            continue
+        try:
+            leader = os.getpgid(pid) == pid
+        except ProcessLookupError:
+            continue
+        current = found.get(name)
+        if current is None or (leader and not current[2]) or (leader == current[2] and pid < current[0]):
+            found[name] = (pid, tags.get(MARK_ENGINE, "vllm"), leader)
+    return {name: (pid, engine) for name, (pid, engine, _leader) in found.items()}
+
+
+def _port_of(pid: int) -> int:
+    """The `--port` on a process's command line (0 when there is none)."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+    except OSError:
+        return 0
+    for i, arg in enumerate(argv):
+        if arg == "--port" and i + 1 < len(argv) and argv[i + 1].isdigit():
+            return int(argv[i + 1])
+        if arg.startswith("--port=") and arg[7:].isdigit():
+            return int(arg[7:])
+    return 0
 
 
 def _free_port(preferred: int, *, taken: Collection[int] = ()) -> int:

@@ -212,3 +212,31 @@ def test_state_file_is_plain_json(tmp_path: Path) -> None:
     (tmp_path / "clusters.json").write_text("{not json")
     assert local.list_clusters("") == []  # unreadable state is not fatal
     assert (tmp_path / "clusters.json").read_text() == "{not json"  # left for a person to inspect
+
+
+@pytest.mark.timeout(60)
+def test_engine_started_but_never_recorded_is_found_and_torn_down(launcher: Any) -> None:
+    """The bot died between starting the process and writing it down: the tag still finds it."""
+    local = launcher()
+    local.wait(local.submit(_spec("epb-stray")))
+    pid = local.cluster("epb-stray").pid
+    (local.state_dir / "clusters.json").write_text("{}")  # the record never made it to disk
+    restarted = launcher()
+    [found] = restarted.list_clusters("epb-")
+    assert found.name == "epb-stray"
+    assert restarted.cluster("epb-stray").pid == pid
+    assert restarted.endpoint_url("epb-stray", 8000) == local.endpoint_url("epb-stray", 8000)
+    (local.state_dir / "clusters.json").write_text("{}")
+    restarted.down("epb-stray")  # down finds it by its tag too
+    assert not _alive(pid, None)
+    assert restarted.list_clusters("epb-") == []
+
+
+@pytest.mark.timeout(60)
+def test_tags_of_another_state_dir_are_not_ours(launcher: Any, tmp_path: Path) -> None:
+    local = launcher()
+    local.wait(local.submit(_spec("epb-mine")))
+    other = LocalLauncher(Settings(local_engine_command=FAKE), state_dir=tmp_path / "elsewhere")
+    assert other.list_clusters("") == []
+    other.down("epb-mine")  # not its cluster: nothing happens
+    assert [c.name for c in local.list_clusters("")] == ["epb-mine"]
