@@ -11,7 +11,7 @@ the engine executable (`vllm` / `python -m sglang.launch_server`) and the rest o
 - State (pid, process start time, port, deadline) lives in a small JSON file under the state directory,
   so a restarted bot still knows its clusters; a pid only counts as alive if its start time matches
   (pids are reused).
-- `set_deadline` starts a detached reaper process (`python -m core.launcher.local reap ...`) that kills
+- `set_deadline` starts a detached reaper process (`python -m core.launcher.processes reap ...`) that kills
   the engine's process group at the deadline even if the bot is gone: the local twin of SkyPilot's
   autostop `wait_for=none, down=True`.
 - `down` sends SIGTERM to the process group, SIGKILL after a grace period; idempotent.
@@ -20,9 +20,7 @@ the engine executable (`vllm` / `python -m sglang.launch_server`) and the rest o
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import errno
 import fcntl
 import json
 import logging
@@ -45,6 +43,17 @@ from core.engines import launch_script
 from core.engines.script import API_KEY_ENV, VLLM_API_KEY_ENV
 from core.launcher.base import ClusterInfo, LaunchSpec
 from core.launcher.errors import scrub_secrets
+from core.launcher.processes import (
+    MARK_CLUSTER,
+    MARK_ENGINE,
+    MARK_STATE_DIR,
+    is_alive,
+    kill_group,
+    log_tail,
+    port_of,
+    start_time_of,
+    tagged_processes,
+)
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,10 +64,6 @@ def default_state_dir() -> Path:
     return Path.home() / ".cache" / "endpoint-bot" / "local"
 
 
-# Environment tags every local engine carries (like SkyPilot's cluster tags on cloud VMs).
-MARK_CLUSTER = "EPB_LOCAL_CLUSTER"
-MARK_STATE_DIR = "EPB_LOCAL_STATE_DIR"
-MARK_ENGINE = "EPB_LOCAL_ENGINE"
 _EARLY_EXIT_WINDOW_S = 0.5  # a process that dies this fast never started (bad command, bad flag)
 
 
@@ -118,7 +123,7 @@ class LocalLauncher:
         with self._state() as state:
             self._adopt_strays(state)
             existing = state.get(spec.cluster_name)
-            if existing is not None and _alive(existing.pid, existing.start_time):
+            if existing is not None and is_alive(existing.pid, existing.start_time):
                 self._requests[request_id] = "SUCCEEDED"  # sky.launch on an UP cluster is a no-op too
                 return request_id
             taken = {c.port for c in state.values() if self._is_alive(c)}
@@ -140,7 +145,7 @@ class LocalLauncher:
             cluster = LocalCluster(
                 name=spec.cluster_name,
                 pid=process.pid,
-                start_time=_start_time(process.pid),
+                start_time=start_time_of(process.pid),
                 port=port,
                 launched_at=datetime.now(UTC).isoformat(),
                 log_path=str(log_path),
@@ -230,7 +235,7 @@ class LocalLauncher:
             return
         self._stop_reaper(cluster)
         if self._is_alive(cluster):
-            _kill_group(cluster.pid, signal.SIGTERM)
+            kill_group(cluster.pid, signal.SIGTERM)
             end = time.monotonic() + self.grace_seconds
             while self._is_alive(cluster) and time.monotonic() < end:
                 time.sleep(0.05)
@@ -238,7 +243,7 @@ class LocalLauncher:
                 log.warning(
                     "local cluster %s ignored SIGTERM for %.0fs: SIGKILL", cluster_name, self.grace_seconds
                 )
-                _kill_group(cluster.pid, signal.SIGKILL)
+                kill_group(cluster.pid, signal.SIGKILL)
                 end = time.monotonic() + 5
                 while self._is_alive(cluster) and time.monotonic() < end:
                     time.sleep(0.02)
@@ -257,7 +262,7 @@ class LocalLauncher:
                 [
                     sys.executable,
                     "-m",
-                    "core.launcher.local",
+                    "core.launcher.processes",
                     "reap",
                     "--pid",
                     str(cluster.pid),
@@ -279,7 +284,7 @@ class LocalLauncher:
             self._children[reaper.pid] = reaper
             cluster.deadline_at = at
             cluster.reaper_pid = reaper.pid
-            cluster.reaper_start_time = _start_time(reaper.pid)
+            cluster.reaper_start_time = start_time_of(reaper.pid)
             state[cluster_name] = cluster
 
     def cancel(self, request_id: str) -> None:
@@ -302,7 +307,7 @@ class LocalLauncher:
         That happens when the bot died between starting a process and writing it down: without this,
         the engine would run (and hold a GPU) with nobody knowing about it.
         """
-        for name, (leader, engine) in _tagged_processes(self.state_dir.resolve()).items():
+        for name, (leader, engine) in tagged_processes(self.state_dir.resolve()).items():
             known = state.get(name)
             if known is not None and self._is_alive(known):
                 continue
@@ -310,8 +315,8 @@ class LocalLauncher:
             state[name] = LocalCluster(
                 name=name,
                 pid=leader,
-                start_time=_start_time(leader),
-                port=_port_of(leader),
+                start_time=start_time_of(leader),
+                port=port_of(leader),
                 launched_at=datetime.now(UTC).isoformat(),
                 log_path=str(self.state_dir / "logs" / f"{name}.log"),
                 engine=engine,
@@ -341,17 +346,17 @@ class LocalLauncher:
         child = self._children.get(cluster.pid)
         if child is not None and child.poll() is not None:
             return False  # our own child, reaped
-        return _alive(cluster.pid, cluster.start_time)
+        return is_alive(cluster.pid, cluster.start_time)
 
     def _exit_message(self, cluster: LocalCluster) -> str:
         child = self._children.get(cluster.pid)
         code = child.returncode if child is not None else None
-        tail = _tail(Path(cluster.log_path))
+        tail = log_tail(Path(cluster.log_path))
         how = f"with code {code}" if code is not None else "at once"
         return scrub_secrets(f"the engine process exited {how}; last log lines: {tail or '(none)'}")
 
     def _stop_reaper(self, cluster: LocalCluster) -> None:
-        if cluster.reaper_pid and _alive(cluster.reaper_pid, cluster.reaper_start_time):
+        if cluster.reaper_pid and is_alive(cluster.reaper_pid, cluster.reaper_start_time):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(cluster.reaper_pid, signal.SIGTERM)
             child = self._children.pop(cluster.reaper_pid, None)
@@ -425,55 +430,6 @@ def _with_port(argv: list[str], port: int) -> list[str]:
     return [*out, "--port", str(port)]
 
 
-def _tagged_processes(state_dir: Path) -> dict[str, tuple[int, str]]:
-    """Live processes tagged for `state_dir`: cluster name -> (process-group leader pid, engine)."""
-    want = f"{MARK_STATE_DIR}={state_dir}".encode()
-    found: dict[str, tuple[int, str, bool]] = {}
-    try:
-        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
-    except OSError:
-        return {}
-    for entry in entries:
-        pid = int(entry)
-        try:
-            items = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
-        except OSError:
-            continue  # gone, or not ours to read
-        if want not in items or not _alive(pid, None):
-            continue
-        tags = {
-            k: v
-            for k, _, v in (
-                i.decode("utf-8", "replace").partition("=") for i in items if i.startswith(b"EPB_")
-            )
-        }
-        name = tags.get(MARK_CLUSTER)
-        if not name:
-            continue
-        try:
-            leader = os.getpgid(pid) == pid
-        except ProcessLookupError:
-            continue
-        current = found.get(name)
-        if current is None or (leader and not current[2]) or (leader == current[2] and pid < current[0]):
-            found[name] = (pid, tags.get(MARK_ENGINE, "vllm"), leader)
-    return {name: (pid, engine) for name, (pid, engine, _leader) in found.items()}
-
-
-def _port_of(pid: int) -> int:
-    """The `--port` on a process's command line (0 when there is none)."""
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0")
-    except OSError:
-        return 0
-    for i, arg in enumerate(argv):
-        if arg == "--port" and i + 1 < len(argv) and argv[i + 1].isdigit():
-            return int(argv[i + 1])
-        if arg.startswith("--port=") and arg[7:].isdigit():
-            return int(arg[7:])
-    return 0
-
-
 def _free_port(preferred: int, *, taken: Collection[int] = ()) -> int:
     """`preferred` if nothing listens there (and no local cluster of ours holds it), else a free port."""
     for port in (preferred, 0, 0, 0):
@@ -504,103 +460,8 @@ def _reaper_env() -> dict[str, str]:
     return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": root}
 
 
-def _start_time(pid: int) -> str | None:
-    """The process start time in clock ticks since boot (Linux), None elsewhere or when gone."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    # Field 2 (comm) may contain spaces; everything after the last ')' is space-separated.
-    fields = stat.rsplit(")", 1)[1].split()
-    return fields[19] if len(fields) > 19 else None
-
-
-def _alive(pid: int, start_time: str | None) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:
-        stat = None
-    if stat is not None:
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields and fields[0] in ("Z", "X"):
-            return False  # zombie: exited, not yet reaped
-        return not start_time or (len(fields) > 19 and fields[19] == start_time)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _kill_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)  # the engine leads its own process group (start_new_session)
-    except ProcessLookupError:
-        pass
-    except PermissionError:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
-
-
-def _tail(path: Path, lines: int = 5, limit: int = 600) -> str:
-    try:
-        with open(path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            size = f.tell()
-            f.seek(max(0, size - 8192))
-            text = f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    last = [line.strip() for line in text.splitlines() if line.strip()][-lines:]
-    return " | ".join(last)[-limit:]
-
-
 def _cluster_of(request_id: str) -> str:
     parts = request_id.split(":")
     if len(parts) != 3 or parts[0] != "local":
         raise ValueError(f"{request_id!r} is not a local launcher request id")
     return parts[1]
-
-
-# --- the reaper (runs detached: python -m core.launcher.local reap ...) ----------------------------
-
-
-def reap(*, pid: int, start_time: str | None, at: float, grace: float) -> int:
-    """Sleep until `at`, then SIGTERM (SIGKILL after `grace`) the process group of `pid` if still the same."""
-    while (left := at - time.time()) > 0:
-        time.sleep(min(left, 30.0))
-    if not _alive(pid, start_time or None):
-        return 0
-    _kill_group(pid, signal.SIGTERM)
-    end = time.monotonic() + grace
-    while _alive(pid, start_time or None) and time.monotonic() < end:
-        time.sleep(0.1)
-    if _alive(pid, start_time or None):
-        _kill_group(pid, signal.SIGKILL)
-    return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m core.launcher.local")
-    sub = parser.add_subparsers(dest="command", required=True)
-    reaper = sub.add_parser("reap", help="kill a local cluster's process group at its deadline")
-    reaper.add_argument("--pid", type=int, required=True)
-    reaper.add_argument("--start-time", default="")
-    reaper.add_argument("--at", type=float, required=True)
-    reaper.add_argument("--grace", type=float, default=10.0)
-    args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    try:
-        return reap(pid=args.pid, start_time=args.start_time, at=args.at, grace=args.grace)
-    except OSError as exc:
-        if exc.errno == errno.EPERM:
-            return 1
-        raise
-
-
-if __name__ == "__main__":
-    sys.exit(main())

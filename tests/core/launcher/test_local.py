@@ -14,13 +14,9 @@ import pytest
 
 from core.launcher.base import LaunchSpec
 from core.launcher.errors import explain_launch_error
-from core.launcher.local import (
-    ClusterDoesNotExist,
-    LocalLauncher,
-    LocalLaunchError,
-    _alive,
-    _start_time,
-)
+from core.launcher.local import ClusterDoesNotExist, LocalLauncher, LocalLaunchError
+from core.launcher.processes import is_alive as _alive
+from core.launcher.processes import start_time_of as _start_time
 from core.readiness import wait_until_ready
 from core.settings import Settings
 
