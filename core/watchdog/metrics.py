@@ -13,14 +13,17 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import logging
 import math
 import ssl
-from collections.abc import Iterable, Sequence
+import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client.samples import Sample
 
 
 class _QuietScrapes(logging.Filter):
@@ -36,6 +39,13 @@ class _QuietScrapes(logging.Filter):
 
 logging.getLogger("httpx").addFilter(_QuietScrapes())
 
+# httpcore asks `import sniffio` on every async request to learn which event loop runs; when sniffio is not
+# installed (the installed anyio does not depend on it) each failed import walks sys.path, a quarter of a
+# scrape's CPU. Recording "not installed" once makes the answer instant (httpcore then assumes asyncio,
+# which is what runs here). Harmless when sniffio is installed: nothing is changed then.
+if importlib.util.find_spec("sniffio") is None:
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
+
 
 @dataclass(frozen=True)
 class MetricNames:
@@ -49,11 +59,19 @@ class MetricNames:
     ttft: str  # histogram base name: time to first token, seconds
     e2e: str  # histogram base name: end-to-end request latency, seconds
 
+    def scalars(self) -> frozenset[str]:
+        """The counters and gauges: cheap, read on every scrape."""
+        return frozenset(
+            {self.requests, self.prompt_tokens, self.generation_tokens, self.running, self.waiting}
+        )
+
+    def histogram_samples(self) -> frozenset[str]:
+        """Bucket and count samples of the latency histograms: most of the parsing work."""
+        return frozenset(f"{h}{suffix}" for h in (self.ttft, self.e2e) for suffix in ("_bucket", "_count"))
+
     def wanted(self) -> frozenset[str]:
-        """Every sample name worth handing to the parser (histograms bring their buckets and count)."""
-        plain = {self.requests, self.prompt_tokens, self.generation_tokens, self.running, self.waiting}
-        hists = {f"{h}{suffix}" for h in (self.ttft, self.e2e) for suffix in ("_bucket", "_count")}
-        return frozenset(plain | hists)
+        """Every sample name worth handing to the parser."""
+        return self.scalars() | self.histogram_samples()
 
 
 # Names from engines.md (vLLM 0.33.0, SGLang 0.5.23 with --enable-metrics).
@@ -168,8 +186,23 @@ def _prefilter(text: str, wanted: frozenset[str]) -> str:
     return "\n".join(kept) + "\n"
 
 
-def parse_metrics(text: str, *, engine: str) -> EngineSnapshot:
+def _samples(text: str, wanted: frozenset[str]) -> Iterator[Sample]:
+    """The samples named in `wanted`, parsed by prometheus_client (MetricsUnreadable if malformed)."""
+    try:
+        for family in text_string_to_metric_families(_prefilter(text, wanted)):
+            for sample in family.samples:
+                if sample.name in wanted:
+                    yield sample
+    except ValueError as exc:  # prometheus_client's parser reports malformed text this way
+        raise MetricsUnreadable("the metrics text is malformed") from exc
+
+
+def parse_metrics(text: str, *, engine: str, known_requests: float | None = None) -> EngineSnapshot:
     """Parse one `/metrics` body into an `EngineSnapshot` (sums over every label set).
+
+    Histograms are the bulk of an exposition and the parser's cost; every finished request adds one
+    observation, so when the request counter still equals `known_requests` (the previous scrape's) the
+    histograms cannot have changed and are not read again (the snapshot then has none).
 
     Raises `MetricsUnreadable` if the text does not parse or carries none of the engine's token counters
     (for example SGLang started without `--enable-metrics`).
@@ -177,29 +210,24 @@ def parse_metrics(text: str, *, engine: str) -> EngineSnapshot:
     names = ENGINE_METRICS.get(engine)
     if names is None:
         raise MetricsUnreadable(f"unknown engine {engine!r}")
-    wanted = names.wanted()
     sums: dict[str, float] = {}
-    seen: set[str] = set()
-    buckets: dict[str, dict[float, float]] = {names.ttft: {}, names.e2e: {}}
-    try:
-        for family in text_string_to_metric_families(_prefilter(text, wanted)):
-            for sample in family.samples:
-                if sample.name not in wanted:
-                    continue
-                seen.add(sample.name)
-                if sample.name.endswith("_bucket"):
-                    base = sample.name[: -len("_bucket")]
-                    bound = float(sample.labels.get("le", "nan"))
-                    if math.isnan(bound):
-                        continue
-                    per_bound = buckets[base]
-                    per_bound[bound] = per_bound.get(bound, 0.0) + float(sample.value)
-                else:
-                    sums[sample.name] = sums.get(sample.name, 0.0) + float(sample.value)
-    except ValueError as exc:  # prometheus_client's parser reports malformed text this way
-        raise MetricsUnreadable("the metrics text is malformed") from exc
-    if names.prompt_tokens not in seen and names.generation_tokens not in seen:
+    for sample in _samples(text, names.scalars()):
+        sums[sample.name] = sums.get(sample.name, 0.0) + float(sample.value)
+    if names.prompt_tokens not in sums and names.generation_tokens not in sums:
         raise MetricsUnreadable(f"no {engine} token counters in the metrics text")
+    requests = sums.get(names.requests, 0.0)
+
+    buckets: dict[str, dict[float, float]] = {names.ttft: {}, names.e2e: {}}
+    if known_requests is None or requests != known_requests:
+        for sample in _samples(text, names.histogram_samples()):
+            if sample.name.endswith("_bucket"):
+                bound = float(sample.labels.get("le", "nan"))
+                if math.isnan(bound):
+                    continue
+                per_bound = buckets[sample.name[: -len("_bucket")]]
+                per_bound[bound] = per_bound.get(bound, 0.0) + float(sample.value)
+            else:
+                sums[sample.name] = sums.get(sample.name, 0.0) + float(sample.value)
 
     def histogram(base: str) -> Histogram | None:
         per_bound = buckets[base]
@@ -209,7 +237,7 @@ def parse_metrics(text: str, *, engine: str) -> EngineSnapshot:
         return Histogram(buckets=ordered, count=sums.get(f"{base}_count", ordered[-1][1]))
 
     return EngineSnapshot(
-        requests=sums.get(names.requests, 0.0),
+        requests=requests,
         prompt_tokens=sums.get(names.prompt_tokens, 0.0),
         generation_tokens=sums.get(names.generation_tokens, 0.0),
         running=sums.get(names.running, 0.0),
@@ -224,6 +252,7 @@ class ScrapeTarget:
     endpoint_id: int
     url: str  # the endpoint's base URL, `http://HOST:PORT` (a trailing `/v1` is tolerated)
     engine: str  # "vllm" | "sglang"
+    known_requests: float | None = None  # the request counter at the previous scrape (see parse_metrics)
 
 
 @dataclass(frozen=True)
@@ -262,7 +291,8 @@ async def _scrape_one(
         text = response.text
     try:
         # parsing is CPU work: done outside the gate so the next request can start meanwhile
-        return ScrapeResult(target.endpoint_id, snapshot=parse_metrics(text, engine=target.engine))
+        snapshot = parse_metrics(text, engine=target.engine, known_requests=target.known_requests)
+        return ScrapeResult(target.endpoint_id, snapshot=snapshot)
     except MetricsUnreadable as exc:
         return ScrapeResult(target.endpoint_id, error=str(exc))
 
@@ -284,7 +314,7 @@ async def scrape_many(
     if not targets:
         return []
     gate = asyncio.Semaphore(max(1, concurrency))
-    limits = httpx.Limits(max_connections=max(1, concurrency), max_keepalive_connections=max(1, concurrency))
+    limits = httpx.Limits(max_connections=max(1, concurrency), max_keepalive_connections=0)
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(timeout),
         limits=limits,

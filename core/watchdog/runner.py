@@ -188,11 +188,14 @@ class Watchdog:
     def _scrape_targets(self) -> list[ScrapeTarget]:
         with self.database.session() as session:
             rows = session.execute(
-                select(Endpoint.id, Endpoint.url, Endpoint.engine).where(
-                    Endpoint.state == S.READY, Endpoint.url.is_not(None)
-                )
+                select(Endpoint.id, Endpoint.url, Endpoint.engine, EndpointUsage.raw_requests)
+                .outerjoin(EndpointUsage, EndpointUsage.endpoint_id == Endpoint.id)
+                .where(Endpoint.state == S.READY, Endpoint.url.is_not(None))
             ).all()
-        return [ScrapeTarget(endpoint_id=i, url=url, engine=engine) for i, url, engine in rows]
+        return [
+            ScrapeTarget(endpoint_id=i, url=url, engine=engine, known_requests=known)
+            for i, url, engine, known in rows
+        ]
 
     def _record(self, *, now: datetime, results: dict[int, ScrapeResult], report: TickReport) -> list[_Seen]:
         """Step 2: one transaction over every endpoint that is live or not yet settled."""

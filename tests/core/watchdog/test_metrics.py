@@ -229,3 +229,11 @@ def test_a_farm_of_engines_is_scraped_in_one_call() -> None:
         targets = [ScrapeTarget(i, e.url, "vllm") for i, e in enumerate(farm.engines)]
         results = scrape_all(targets, timeout=5, concurrency=8)
     assert [results[i].snapshot.generation_tokens for i in range(20)] == [2.0 * i for i in range(20)]
+
+
+def test_histograms_are_not_reread_while_the_request_count_stands_still() -> None:
+    unchanged = parse_metrics(VLLM_SAMPLE, engine="vllm", known_requests=10.0)
+    assert unchanged.requests == 10.0 and unchanged.prompt_tokens == 2000.0
+    assert unchanged.ttft is None and unchanged.latency() == {}
+    moved = parse_metrics(VLLM_SAMPLE, engine="vllm", known_requests=9.0)
+    assert moved.ttft is not None and moved.latency()["ttft_p50"] == pytest.approx(0.4)

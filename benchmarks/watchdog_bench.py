@@ -1,0 +1,200 @@
+"""Watchdog speed: one tick over 1,000 live endpoints served by fake engines on loopback.
+
+Run: `.venv/bin/python -m benchmarks.watchdog_bench [--endpoints N] [--engine vllm|sglang] [--db URL]`.
+
+The fake engines (tests/fakes/fake_engine.FakeEngineFarm, one event loop) run in a CHILD process, so
+their memory and CPU do not count as the bot's. The bot side is real: a migrated SQLite store (or the
+`--db` URL) holding N READY endpoints with their audit logs, the real EndpointService (on the in-memory
+FakeCloud, which is never asked for anything here) and a Watchdog with a silent notifier. Then:
+- tick 1: first sight of every engine, each with traffic already served (usage rows created, counters
+  taken as baselines, every latency histogram parsed: the most expensive tick);
+- tick 2, a minute later: half the engines served traffic, so half are active;
+- tick 3, with a tenth of the engines dead (scrapes fail, with a short timeout).
+It prints each tick's duration and the bot process's peak RSS (resource.getrusage). Targets: a tick
+under 5 s on 2 cores, peak RSS under 300 MB. Exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import resource
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+TICK_TARGET_S = 5.0
+RSS_TARGET_MB = 300.0
+
+
+# --- the engines' process -------------------------------------------------------------------------
+
+
+def _serve_engines(conn: Any, count: int, engine: str) -> None:
+    """Child process: start `count` fake engines, send their URLs, then obey commands until told to stop."""
+    sys.path.insert(0, str(ROOT))
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, count * 4 + 256)), hard))
+    from tests.fakes.fake_engine import FakeEngineFarm
+
+    with FakeEngineFarm(count, engine=engine, model="bench/model") as farm:
+        conn.send([e.url for e in farm.engines])
+        while True:
+            command, arg = conn.recv()
+            if command == "traffic":  # arg: indexes of engines that served a request
+                for i in arg:
+                    farm.engines[i].add_traffic(requests=1, prompt_tokens=100, generation_tokens=50)
+            elif command == "die":
+                for i in arg:
+                    farm.engines[i].die()
+            elif command == "stop":
+                conn.send("stopped")
+                return
+            conn.send("ok")
+
+
+class _Silent:
+    """A notifier that says nothing (the benchmark measures the watchdog, not a chat client)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def announce(self, endpoint: Any) -> None:
+        return None
+
+    def endpoint_changed(self, endpoint: Any) -> None:
+        self.count += 1
+
+    def thread_post(self, endpoint: Any, text: str) -> None:
+        self.count += 1
+
+    def endpoint_ready(self, endpoint: Any, *, api_key: str) -> None:
+        return None
+
+    def direct_message(self, user_id: str, text: str, *, actions: tuple = ()) -> None:
+        self.count += 1
+
+
+# --- the bot's process ----------------------------------------------------------------------------
+
+
+def _seed(database: Any, urls: list[str], engine: str, clock: Any) -> None:
+    """N endpoints walked to READY through the store, as the launch flow leaves them."""
+    from core.endpoints import store
+    from core.endpoints.states import EndpointState as S
+
+    now = clock.now()
+    with database.session() as session:
+        for i, url in enumerate(urls):
+            endpoint = store.create_endpoint(
+                session=session,
+                model="bench/model",
+                accelerators="L4:1",
+                engine=engine,
+                launcher="fake",
+                owner_id=f"U{i % 50}",
+                channel_id="C1",
+                options={},
+                plan={},
+                idle_timeout_s=2700,
+                expires_at=now + timedelta(hours=8),
+                max_cost=None,
+                price_per_hour=0.8,
+                price_is_estimate=False,
+                now=now,
+                name=f"bench-{i}",
+            )
+            for state in (S.PROVISIONING, S.STARTING, S.READY):
+                store.transition(
+                    session=session, endpoint=endpoint, to=state, actor="bench", message="", now=now
+                )
+            endpoint.url = url
+            endpoint.last_activity_at = now
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoints", type=int, default=1000)
+    parser.add_argument("--engine", choices=("vllm", "sglang"), default="vllm")
+    parser.add_argument("--db", help="SQLAlchemy URL (default: a fresh SQLite file)")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, str(ROOT))
+
+    ctx = mp.get_context("spawn")  # a clean child: nothing of the bot's imports in the engines' process
+    parent_conn, child_conn = ctx.Pipe()
+    child = ctx.Process(target=_serve_engines, args=(child_conn, args.endpoints, args.engine), daemon=True)
+    child.start()
+    urls = parent_conn.recv()
+
+    from core.clock import ManualClock
+    from core.db import Database
+    from core.endpoints.service import EndpointService
+    from core.settings import load_settings
+    from core.watchdog.runner import Watchdog
+    from core.workers import WorkerPool
+    from tests.fakes.fake_cloud import FakeCloud
+
+    tmp = Path(tempfile.mkdtemp(prefix="watchdog-bench-"))
+    database = Database(args.db or f"sqlite:///{tmp / 'bench.db'}")
+    database.upgrade()
+    clock = ManualClock()
+    settings = load_settings(_env_file=None, scrape_timeout=timedelta(seconds=2))
+    notifier = _Silent()
+    workers = WorkerPool(size=2)
+    cloud = FakeCloud(now=clock.now)
+    service = EndpointService(
+        settings=settings, database=database, launcher=cloud, notifier=notifier, workers=workers, clock=clock
+    )
+    seed_began = time.perf_counter()
+    _seed(database, urls, args.engine, clock)
+    print(f"seeded {len(urls)} READY endpoints in {time.perf_counter() - seed_began:.2f} s")
+
+    watchdog = Watchdog(settings, database, service, notifier, clock)
+    failures = 0
+    figures = []
+    try:
+        for label, before in (
+            # Every engine has served traffic before the bot looks: the full parse everywhere (worst case).
+            ("tick 1 (first sight of 1,000 busy engines)", ("traffic", list(range(len(urls))))),
+            ("tick 2 (half the engines served traffic)", ("traffic", list(range(0, len(urls), 2)))),
+            ("tick 3 (a tenth of the engines dead)", ("die", list(range(0, len(urls), 10)))),
+        ):
+            if before is not None:
+                parent_conn.send(before)
+                parent_conn.recv()
+            clock.advance(timedelta(minutes=1))
+            report = watchdog.tick()
+            figures.append(report.seconds)
+            print(
+                f"{label}: {report.seconds:.2f} s; {report.endpoints} endpoints, {report.scraped} scraped, "
+                f"{report.scrape_failures} failed, {report.active} active, {len(report.notices)} notices, "
+                f"{len(report.teardowns)} teardowns, {len(report.errors)} errors"
+            )
+            if report.errors:
+                print("  errors:", report.errors[:3])
+                failures += 1
+    finally:
+        parent_conn.send(("stop", None))
+        parent_conn.recv()
+        child.join(10)
+        workers.shutdown(wait=True)
+        database.dispose()
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    worst = max(figures)
+    print(f"slowest tick: {worst:.2f} s (target < {TICK_TARGET_S:.0f} s)")
+    print(
+        f"bot peak RSS: {peak_mb:.0f} MB (target < {RSS_TARGET_MB:.0f} MB; the engines' process not counted)"
+    )
+    if worst >= TICK_TARGET_S or peak_mb >= RSS_TARGET_MB or failures:
+        print("TARGET MISSED")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
