@@ -54,10 +54,9 @@ def idle_actions(view: EndpointView) -> tuple[Action, ...]:
 
 
 def idle_reason(view: EndpointView, *, idle_since: datetime, now: datetime) -> str:
-    return (
-        f"idle: no requests for {_minutes(now - idle_since)} "
-        f"(idle timeout {format_duration(timedelta(seconds=view.idle_timeout_s))})"
-    )
+    """The stop reason (shown as "Stopping (<reason>)" in the thread and stored on the endpoint)."""
+    timeout = format_duration(timedelta(seconds=view.idle_timeout_s))
+    return f"idle: no requests for {_minutes(now - idle_since)}, past its {timeout} idle timeout"
 
 
 # --- lifetime -------------------------------------------------------------------------------------
@@ -85,7 +84,7 @@ def expiry_actions(view: EndpointView, *, room: timedelta) -> tuple[Action, ...]
 
 
 def expiry_reason(view: EndpointView, *, now: datetime) -> str:
-    return f"lifetime reached (expired at {at_time(view.expires_at, now=now)})"
+    return f"its lifetime ended at {at_time(view.expires_at, now=now)}"
 
 
 # --- cost -----------------------------------------------------------------------------------------
@@ -112,9 +111,7 @@ def cost_cap_warning(view: EndpointView, *, now: datetime) -> str:
 
 
 def cost_cap_reason(view: EndpointView) -> str:
-    return (
-        f"cost cap of {format_money(view.max_cost or 0.0)} reached ({format_money(view.cost_so_far)} spent)"
-    )
+    return f"its {format_money(view.max_cost or 0.0)} cost cap was reached: {format_money(view.cost_so_far)} spent"
 
 
 # --- metrics ----------------------------------------------------------------------------------------

@@ -212,7 +212,8 @@ class Watchdog:
                         or_(
                             EndpointUsage.endpoint_id.is_(None),
                             EndpointUsage.cost_accrued_until.is_(None),
-                            EndpointUsage.cost_accrued_until < Endpoint.stopped_at,
+                            # != rather than <: a tick that raced the teardown may have run past stopped_at
+                            EndpointUsage.cost_accrued_until != Endpoint.stopped_at,
                         ),
                     )
                 ).all()

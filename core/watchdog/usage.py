@@ -172,7 +172,7 @@ def needs_settling(endpoint: Endpoint, usage: EndpointUsage | None) -> bool:
     if endpoint.stopped_at is None:
         return False
     until = as_utc(usage.cost_accrued_until) if usage is not None else None
-    return until is None or until < as_utc(endpoint.stopped_at)
+    return until is None or until != as_utc(endpoint.stopped_at)
 
 
 def load_usage(session: Session, endpoint_id: int) -> EndpointUsage:

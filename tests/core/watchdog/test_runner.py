@@ -159,7 +159,7 @@ def test_idle_endpoint_is_warned_then_stopped(make_rig: Any) -> None:
     )
     assert said[1] == (
         "thread",
-        "Stopping (idle: no requests for 45 min (idle timeout 45m)). Tearing the cluster down.",
+        "Stopping (idle: no requests for 45 min, past its 45m idle timeout). Tearing the cluster down.",
     )
     assert "stopped; the cluster is gone" in said[2][1]
     assert len(said) == 3
@@ -296,7 +296,7 @@ def test_lifetime_warning_extend_and_teardown_at_the_new_expiry(make_sqlite_rig:
     texts = [text for kind, text in rig.said() if kind == "dm"]
     assert "cannot be extended" in texts[-1]
     assert rig.lc.state(view.name) is S.STOPPED
-    assert rig.lc.service.status(name=view.name).stop_reason == "lifetime reached (expired at 12:00 UTC)"
+    assert rig.lc.service.status(name=view.name).stop_reason == "its lifetime ended at 12:00 UTC"
 
 
 @pytest.mark.timeout(120)
@@ -315,7 +315,10 @@ def test_cost_steps_cap_warning_and_cap_teardown(make_rig: Any) -> None:
     assert said[1] == ("thread", said[0][1])  # cost warnings also go to the thread
     assert said[2][1].startswith(f"`{view.name}` has used $1.80 of its $2.00 cost cap; at $0.80/h, estimate")
     assert "around 11:30 UTC" in said[2][1]
-    assert ("thread", "Stopping (cost cap of $2.00 reached ($2.00 spent)). Tearing the cluster down.") in said
+    assert (
+        "thread",
+        "Stopping (its $2.00 cost cap was reached: $2.00 spent). Tearing the cluster down.",
+    ) in said
     final = rig.lc.service.status(name=view.name)
     assert final.state is S.STOPPED
     # Settled to the second the cluster was gone, price x time.
