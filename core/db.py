@@ -33,6 +33,9 @@ log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # How long a writer waits for another writer's lock before "database is locked" (SQLite).
 SQLITE_BUSY_TIMEOUT_S = 30.0
+# Pooled connections: the worker pool (16 threads by default), the watchdog, reconcile and the chat
+# listeners may all hold a session at once.
+DEFAULT_POOL_SIZE = 24
 # Key of the PostgreSQL advisory lock taken while upgrading, so two bots starting together take turns.
 _UPGRADE_LOCK_KEY = 0x45504201  # "EPB" 1
 
@@ -40,15 +43,17 @@ _UPGRADE_LOCK_KEY = 0x45504201  # "EPB" 1
 class Database:
     """One engine and its session factory. Create one per process and share it between threads."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, pool_size: int = DEFAULT_POOL_SIZE) -> None:
         self.url = make_url(url)
-        self.engine: Engine = _create_engine(url, echo=echo)
+        self.engine: Engine = _create_engine(url, echo=echo, pool_size=pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Database:
         """The database named by `settings.sqlalchemy_url` (a SQLite file unless `database_url` is set)."""
-        return cls(settings.sqlalchemy_url)
+        # Room for every worker thread plus the watchdog, reconcile and chat listeners.
+        pool_size = max(DEFAULT_POOL_SIZE, settings.worker_threads + 8)
+        return cls(settings.sqlalchemy_url, pool_size=pool_size)
 
     @property
     def dialect(self) -> str:
@@ -123,10 +128,13 @@ class Database:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"
 
 
-def _create_engine(url: str, *, echo: bool) -> Engine:
+def _create_engine(url: str, *, echo: bool, pool_size: int) -> Engine:
     parsed = make_url(url)
+    # Enough pooled connections for every thread that may hold a session at once: a thread waiting
+    # for a connection can lose it again and again to threads that return and re-take theirs.
+    pool = {"pool_size": pool_size, "max_overflow": pool_size // 2, "pool_timeout": 60}
     if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, echo=echo, pool_pre_ping=True, future=True)
+        return create_engine(url, echo=echo, pool_pre_ping=True, **pool)
 
     database = parsed.database or ""
     in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
@@ -141,6 +149,7 @@ def _create_engine(url: str, *, echo: bool) -> Engine:
         kwargs["poolclass"] = StaticPool
     else:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        kwargs.update(pool)
     engine = create_engine(url, **kwargs)
 
     @event.listens_for(engine, "connect")

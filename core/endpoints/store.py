@@ -11,6 +11,7 @@ loser gets `TransitionConflict` with the endpoint refreshed to what the winner w
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from collections.abc import Collection, Mapping
@@ -180,6 +181,8 @@ def create_endpoint(
         "updated_at": now,
     }
     session.flush()
+    if name is None:
+        _queue_for_name(session, derive_name(model))
     endpoint_id: int | None = None
     for _ in range(_MAX_NAME_ATTEMPTS):
         # Re-read after every clash: while this writer waited for the lock, others may have taken
@@ -212,6 +215,21 @@ def create_endpoint(
         now=now,
     )
     return endpoint
+
+
+def _queue_for_name(session: Session, base: str) -> None:
+    """On PostgreSQL, let creates of one model take turns choosing a name (until the transaction ends).
+
+    Without it, concurrent creates all pick the same next name; the losers wait for the winner's
+    commit and try again, and an unlucky one can lose for seconds. SQLite needs nothing: its writers
+    already take turns.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    key = int.from_bytes(
+        hashlib.blake2b(f"endpoint-name:{base}".encode(), digest_size=8).digest(), "big", signed=True
+    )
+    session.execute(select(func.pg_advisory_xact_lock(key)))
 
 
 def _name_taken(session: Session, name: str) -> bool:
