@@ -6,7 +6,16 @@ commit, so a caller's changes and the store's land in one transaction (`Database
 `transition` is the only writer of `Endpoint.state`. It checks the transition table
 (core.endpoints.states), then moves the row with `UPDATE ... WHERE id = :id AND state = :old AND
 version = :version`: if another thread or process moved the endpoint first, no row matches and the
-loser gets `TransitionConflict` with the endpoint refreshed to what the winner wrote.
+loser gets `TransitionConflict` with the endpoint refreshed to what the winner wrote. Each move
+writes a "transition" event whose message reads "OLD -> NEW: why" and whose `from_state` /
+`to_state` columns say the same for code (billing reads them).
+
+Names: `create_endpoint` reserves a unique human name and cluster name with one atomic
+`INSERT ... ON CONFLICT DO NOTHING`, so two processes creating the same model at once both succeed.
+Names are never reused, even after an endpoint stops, so the audit log stays unambiguous.
+
+Call these with short transactions (one `Database.session()` per step): an open write transaction
+holds SQLite's single write lock, and on PostgreSQL a create holds a per-model name lock until commit.
 """
 
 from __future__ import annotations
