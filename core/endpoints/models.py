@@ -86,6 +86,23 @@ class UtcDateTime(TypeDecorator[datetime]):
 JsonDict = MutableDict.as_mutable(JSON)
 
 
+def _check_key_hash(value: str | None) -> str | None:
+    # A plaintext key must never reach the database, even by mistake. The message never echoes it.
+    if value is not None and not _KEY_HASH_RE.match(value):
+        raise ValueError("api_key_hash takes core.apikeys.hash_api_key(key), never the key itself")
+    return value
+
+
+class KeyHash(TypeDecorator[str]):
+    """An API key's hash ("sha256:<hex>"); refuses anything else, also in Core UPDATEs."""
+
+    impl = String(128)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return _check_key_hash(value)
+
+
 class Base(DeclarativeBase):
     """Declarative base of every table."""
 
@@ -118,7 +135,7 @@ class Endpoint(Base):
     message_ts: Mapped[str | None] = mapped_column(String(32))
     url: Mapped[str | None] = mapped_column(String(255))
     # Only a hash of the endpoint's API key is ever stored (core.apikeys); the key itself is shown once.
-    api_key_hash: Mapped[str | None] = mapped_column(String(128))
+    api_key_hash: Mapped[str | None] = mapped_column(KeyHash)
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
     provisioned_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     ready_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
@@ -141,10 +158,7 @@ class Endpoint(Base):
 
     @validates("api_key_hash")
     def _only_hashes(self, _key: str, value: str | None) -> str | None:
-        # A plaintext key must never reach the database, even by mistake.
-        if value is not None and not _KEY_HASH_RE.match(value):
-            raise ValueError("api_key_hash takes core.apikeys.hash_api_key(key), never the key itself")
-        return value
+        return _check_key_hash(value)  # fail at the assignment, where the mistake is
 
     def __repr__(self) -> str:  # never includes the key hash
         return f"<Endpoint {self.id} {self.name!r} {self.state} cluster={self.cluster_name!r}>"

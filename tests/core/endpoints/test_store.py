@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
+from sqlalchemy.exc import StatementError
 
 from core.apikeys import hash_api_key, new_api_key
 from core.db import Database
@@ -417,6 +418,10 @@ def test_only_the_api_key_hash_is_stored(database: Database) -> None:
             endpoint.api_key_hash = key
         assert key not in str(refused.value)
         endpoint.api_key_hash = hash_api_key(key)
+    # Statements that bypass the ORM attribute are checked too, and the error never echoes the key.
+    with pytest.raises(StatementError) as refused_sql, database.session() as session:
+        session.execute(update(Endpoint).values(api_key_hash=key))
+    assert key not in str(refused_sql.value)
     with database.session() as session:
         dump = []
         for table in ("endpoints", "endpoint_events", "work_claims", "endpoint_usage", "reminders"):
