@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
 
 from core.db import Database
 from core.settings import load_settings
@@ -54,6 +57,13 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_current(args: argparse.Namespace) -> int:
+    url = make_url(args.url or load_settings().sqlalchemy_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).expanduser().exists():
+        # Looking must not create the file (or its directory).
+        print(
+            f"No database yet at {url.database}; `endpoint-bot db upgrade` (or starting the bot) creates it."
+        )
+        return 0
     db = _database(args)
     try:
         current = db.current_revision()

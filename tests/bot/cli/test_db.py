@@ -20,7 +20,8 @@ def test_upgrade_then_current_on_the_configured_sqlite_file(
     monkeypatch.delenv("ENDPOINT_BOT_DATABASE_URL", raising=False)
 
     assert main(["db", "current"]) == 0
-    assert "none (empty database)" in capsys.readouterr().out
+    assert "No database yet" in capsys.readouterr().out
+    assert not path.parent.exists()  # looking created nothing
 
     assert main(["db", "upgrade"]) == 0
     assert f"from empty to {HEAD}" in capsys.readouterr().out
@@ -61,3 +62,9 @@ def test_db_needs_an_action(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["db"])
     assert "upgrade" in capsys.readouterr().err
+
+
+def test_current_on_an_empty_database(database_factory, capsys: pytest.CaptureFixture[str]) -> None:
+    db = database_factory("postgresql")
+    assert main(["db", "current", "--url", db.url.render_as_string(hide_password=False)]) == 0
+    assert "none (empty database)" in capsys.readouterr().out
