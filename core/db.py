@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
@@ -44,8 +44,8 @@ class Database:
     """One engine and its session factory. Create one per process and share it between threads."""
 
     def __init__(self, url: str, *, echo: bool = False, pool_size: int = DEFAULT_POOL_SIZE) -> None:
-        self.url = make_url(url)
-        self.engine: Engine = _create_engine(url, echo=echo, pool_size=pool_size)
+        self.url = normalise_url(url)
+        self.engine: Engine = _create_engine(self.url, echo=echo, pool_size=pool_size)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     @classmethod
@@ -80,6 +80,7 @@ class Database:
     def upgrade(self, revision: str = "head") -> None:
         """Bring the schema to `revision` (Alembic `upgrade head`). Safe to call on every start."""
         from alembic import command
+        from alembic.runtime.migration import MigrationContext
 
         with self.engine.begin() as connection:
             # A second process starting at the same moment waits here, then finds nothing to do.
@@ -89,8 +90,11 @@ class Database:
                 # Take the write lock before Alembic reads the current revision (pysqlite would only
                 # begin at the first DDL, after that read). Busy timeout applies while waiting.
                 connection.exec_driver_sql("BEGIN IMMEDIATE")
-            config = self._alembic_config(connection)
-            command.upgrade(config, revision)
+            before = MigrationContext.configure(connection).get_current_revision()
+            command.upgrade(self._alembic_config(connection), revision)
+            after = MigrationContext.configure(connection).get_current_revision()
+        if before != after:
+            log.info("upgraded %r from %s to %s", self, before or "empty", after)
 
     def current_revision(self) -> str | None:
         """The revision the database is at, or None for an empty database."""
@@ -128,16 +132,25 @@ class Database:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"
 
 
-def _create_engine(url: str, *, echo: bool, pool_size: int) -> Engine:
+def normalise_url(url: str | URL) -> URL:
+    """The URL to connect with: `postgres://` and `postgresql://` (as hosting providers hand them
+    out) use psycopg 3, the driver this project installs."""
     parsed = make_url(url)
+    if parsed.drivername in ("postgres", "postgresql"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
+def _create_engine(url: URL, *, echo: bool, pool_size: int) -> Engine:
     # Enough pooled connections for every thread that may hold a session at once: a thread waiting
     # for a connection can lose it again and again to threads that return and re-take theirs.
     pool = {"pool_size": pool_size, "max_overflow": pool_size // 2, "pool_timeout": 60}
-    if parsed.get_backend_name() != "sqlite":
+    if url.get_backend_name() != "sqlite":
         return create_engine(url, echo=echo, pool_pre_ping=True, **pool)
 
-    database = parsed.database or ""
-    in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
+    database = url.database or ""
+    # In memory: one shared connection (quick experiments; use it from one thread at a time).
+    in_memory = database in ("", ":memory:") or url.query.get("mode") == "memory"
     connect_args: dict[str, Any] = {
         # Sessions are used from worker threads; each connection is still used by one thread at a time.
         "check_same_thread": False,

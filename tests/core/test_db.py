@@ -227,3 +227,28 @@ def test_0002_fills_event_states_from_existing_transition_messages(empty_databas
             ("PROVISIONING", "STARTING"),
             (None, None),
         ]
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["postgres://bot:pw@db.example:5432/epb", "postgresql://bot:pw@db.example:5432/epb"],
+)
+def test_provider_style_postgres_urls_use_psycopg(url: str) -> None:
+    db = Database(url)
+    try:
+        assert db.url.drivername == "postgresql+psycopg"
+        assert db.dialect == "postgresql"
+    finally:
+        db.dispose()
+
+
+def test_an_in_memory_database_works_for_quick_use() -> None:
+    db = Database("sqlite://")
+    try:
+        db.upgrade()
+        assert db.is_up_to_date()
+        endpoint_id = _new_endpoint(db)
+        with db.session() as session:
+            assert session.get(Endpoint, endpoint_id) is not None
+    finally:
+        db.dispose()
