@@ -250,7 +250,8 @@ def get_endpoint(*, session: Session, endpoint_id: int) -> Endpoint | None:
 
 
 def get_by_name(*, session: Session, name: str) -> Endpoint | None:
-    return session.scalars(select(Endpoint).where(Endpoint.name == name)).one_or_none()
+    """The endpoint called `name` (names are lowercase, so `Qwen-Test` finds `qwen-test`)."""
+    return session.scalars(select(Endpoint).where(Endpoint.name == name.strip().lower())).one_or_none()
 
 
 def get_by_cluster(*, session: Session, cluster_name: str) -> Endpoint | None:

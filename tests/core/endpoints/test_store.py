@@ -209,6 +209,7 @@ def test_list_endpoints_filters_by_state_and_owner(database: Database) -> None:
         assert ids(store.list_endpoints(session=session, states=[S.FAILED], owner_id="U1")) == [c.id]
         assert store.list_endpoints(session=session, states=[]) == []
         assert store.get_by_name(session=session, name="nope") is None
+        assert store.get_by_name(session=session, name=" Qwen2-5-7B-Instruct ").id == a.id  # type: ignore[union-attr]
 
 
 # --- transitions ---------------------------------------------------------------------------------
