@@ -142,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     database = Database(args.db or f"sqlite:///{tmp / 'bench.db'}")
     database.upgrade()
     clock = ManualClock()
-    settings = load_settings(_env_file=None, scrape_timeout=timedelta(seconds=2))
+    settings = load_settings(_env_file=None)  # the defaults: 64 concurrent scrapes, 5 s timeout
     notifier = _Silent()
     workers = WorkerPool(size=2)
     cloud = FakeCloud(now=clock.now)

@@ -397,3 +397,31 @@ def test_stopped_history_is_settled_once(make_sqlite_rig: Any) -> None:
         usage = session.get(EndpointUsage, view.id)
         assert usage.cost_accrued_until == endpoint.stopped_at
     assert rig.watchdog.tick().endpoints == 0
+
+
+class _DownFailsOnce:
+    """The real service, except that its first `down` raises (a database hiccup mid-teardown)."""
+
+    def __init__(self, service: Any) -> None:
+        self._service = service
+        self.failed = False
+
+    def down(self, **kwargs: Any) -> EndpointView:
+        if not self.failed:
+            self.failed = True
+            raise RuntimeError("database is locked")
+        return self._service.down(**kwargs)
+
+
+def test_a_teardown_that_could_not_start_is_decided_again(make_sqlite_rig: Any) -> None:
+    rig = make_sqlite_rig()
+    view = rig.launch()
+    flaky = _DownFailsOnce(rig.lc.service)
+    rig.watchdog = Watchdog(rig.lc.settings, rig.lc.database, flaky, rig.lc.notifier, rig.clock)
+    for _ in range(9):  # to minute 45: warned at 35, teardown due at 45, whose down() fails
+        rig.clock.advance(STEP)
+        report = rig.watchdog.tick()
+    assert flaky.failed and report.teardowns == [] and "database is locked" in report.errors[0]
+    assert rig.lc.state(view.name) is S.READY
+    assert kinds(rig.run(5)) == [(50, "teardown:idle")]
+    assert rig.lc.state(view.name) is S.STOPPED
