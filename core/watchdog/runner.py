@@ -243,7 +243,9 @@ class Watchdog:
                         outcome = record_scrape_failure(usage, now=now)
                         error = result.error
                         report.scrape_failures += 1
-                        log.info("metrics of %s unreadable: %s", endpoint.name, result.error)
+                        # Said once per streak; a dead engine would otherwise log every minute.
+                        level = logging.INFO if usage.consecutive_scrape_failures == 1 else logging.DEBUG
+                        log.log(level, "metrics of %s unreadable: %s", endpoint.name, result.error)
                     if outcome.active:
                         report.active += 1
                         last = as_utc(endpoint.last_activity_at)
