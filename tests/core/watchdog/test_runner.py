@@ -23,7 +23,7 @@ from core.endpoints.models import Endpoint, EndpointUsage, Reminder
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.errors import InvalidRequest
-from core.watchdog.runner import SCRAPE_FAILURE_NOTICE_AFTER, TickReport, Watchdog
+from core.watchdog.runner import MAX_RELAUNCHES, SCRAPE_FAILURE_NOTICE_AFTER, TickReport, Watchdog
 from tests.core.endpoints.lifecycle_fixtures import Lifecycle, make_settings, new_cloud, record_endpoint
 from tests.fakes.fake_engine import FakeEngine
 
@@ -327,28 +327,37 @@ def test_cost_steps_cap_warning_and_cap_teardown(make_rig: Any) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_a_lost_cluster_with_relaunch_is_relaunched_or_explained(make_sqlite_rig: Any) -> None:
+def test_a_preempted_endpoint_with_relaunch_comes_back_a_bounded_number_of_times(
+    make_sqlite_rig: Any,
+) -> None:
     rig = make_sqlite_rig()
     view = rig.launch()
-    rig.set_row(view, options={**view.options, "relaunch": True})
+    rig.set_row(view, options={**view.options, "relaunch": True}, idle_timeout_s=0)
     rig.run(10)
-    rig.lc.cloud.lose(view.cluster_name)  # spot preemption
-    rig.lc.service.reconcile()
+    relaunches: list[tuple[int, str]] = []
+    for _ in range(MAX_RELAUNCHES + 1):
+        cluster = rig.lc.service.status(name=view.name).cluster_name
+        rig.lc.cloud.lose(cluster)  # spot preemption
+        rig.lc.service.reconcile()
+        assert rig.lc.state(view.name) is S.LOST
+        relaunches += kinds(rig.run(5))  # the next tick relaunches (once), the flow brings it back
+        rig.run(5)
+    # Preempted at minutes 10, 20, 30, 40; relaunched at 15, 25, 35; the fourth loss is final.
+    assert relaunches == [
+        (15, f"relaunch:{view.name}"),
+        (25, f"relaunch:{view.name}"),
+        (35, f"relaunch:{view.name}"),
+    ]
     assert rig.lc.state(view.name) is S.LOST
-    events = rig.run(5)
-    texts = [text for kind, text in rig.said() if kind == "thread"]
-    if callable(getattr(rig.lc.service, "relaunch", None)):
-        assert kinds(events) == [(15, f"relaunch:{view.name}")]
-        assert any("Launching it again (relaunch=yes)" in t for t in texts)
-    else:
-        assert kinds(events) == []
-        assert any(
-            "It was not relaunched: this bot's service cannot relaunch endpoints yet." in t for t in texts
-        )
-    # Told once, however many ticks follow.
+    threads = [text for kind, text in rig.said() if kind == "thread"]
+    assert sum("Launching it again (relaunch=yes)" in t for t in threads) == MAX_RELAUNCHES
+    assert any(f"already relaunched {MAX_RELAUNCHES} times" in t for t in threads)
+    # Billed: four runs of 5 minutes (each relaunch came up at once); not the 5-minute gaps while LOST.
+    final = rig.lc.service.status(name=view.name)
+    assert final.cost_so_far == pytest.approx(PRICE * (10 + 5 + 5 + 5) / 60)
     before = len(rig.said())
     rig.run(15)
-    assert len(rig.said()) == before
+    assert len(rig.said()) == before  # told once per loss, however many ticks follow
 
 
 @pytest.mark.timeout(60)
