@@ -536,3 +536,49 @@ def test_derived_names_fill_gaps_left_by_given_names(database: Database) -> None
         assert create(session, name="qwen2-5-7b-instruct-3").name == "qwen2-5-7b-instruct-3"
         derived = [create(session).name for _ in range(3)]
     assert derived == ["qwen2-5-7b-instruct", "qwen2-5-7b-instruct-2", "qwen2-5-7b-instruct-4"]
+
+
+@pytest.mark.timeout(60)
+def test_random_walks_leave_exactly_the_legal_moves_in_the_log(database: Database) -> None:
+    """Seeded random attempts, legal and illegal: the row and its audit log agree with the table."""
+    import random
+
+    rng = random.Random(20260105)
+    expected: dict[int, list[tuple[EndpointState, EndpointState]]] = {}
+    states: dict[int, EndpointState] = {}
+    at = NOW
+    for _ in range(150):
+        if all(state.is_terminal for state in states.values()):  # keep something alive to move
+            with database.session() as session:
+                endpoint_id = create(session).id
+            expected[endpoint_id], states[endpoint_id] = [], S.REQUESTED
+        live = sorted(e for e, state in states.items() if not state.is_terminal)
+        endpoint_id = rng.choice(live) if rng.random() < 0.8 else rng.choice(sorted(states))
+        legal = sorted(TRANSITIONS[states[endpoint_id]])
+        target = rng.choice(legal) if legal and rng.random() < 0.5 else rng.choice(list(S))
+        at += timedelta(seconds=30)
+        with database.session() as session:
+            row = store.get_endpoint(session=session, endpoint_id=endpoint_id)
+            assert row is not None and row.state is states[endpoint_id]
+            try:
+                store.transition(
+                    session=session, endpoint=row, to=target, actor="bot", message="walk", now=at
+                )
+            except IllegalTransition:
+                assert target not in TRANSITIONS[states[endpoint_id]]
+                continue
+        assert target in TRANSITIONS[states[endpoint_id]]
+        expected[endpoint_id].append((states[endpoint_id], target))
+        states[endpoint_id] = target
+    assert sum(len(moves) for moves in expected.values()) >= 40  # the walk really moved
+    with database.session() as session:
+        for endpoint_id, moves in expected.items():
+            log = [
+                (e.from_state, e.to_state)
+                for e in store.list_events(session=session, endpoint_id=endpoint_id)
+                if e.kind == "transition"
+            ]
+            row = store.get_endpoint(session=session, endpoint_id=endpoint_id)
+            assert log == moves
+            assert row.version == len(moves) + 1  # type: ignore[union-attr]
+            assert row.state is states[endpoint_id]  # type: ignore[union-attr]
