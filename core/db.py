@@ -96,6 +96,15 @@ class Database:
         if before != after:
             log.info("upgraded %r from %s to %s", self, before or "empty", after)
 
+    def downgrade(self, revision: str) -> None:
+        """Step the schema back to `revision` ("base" = empty), e.g. before running an older release."""
+        from alembic import command
+
+        with self.engine.begin() as connection:
+            if self.dialect == "sqlite":
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            command.downgrade(self._alembic_config(connection), revision)
+
     def current_revision(self) -> str | None:
         """The revision the database is at, or None for an empty database."""
         from alembic.runtime.migration import MigrationContext

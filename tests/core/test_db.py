@@ -252,3 +252,17 @@ def test_an_in_memory_database_works_for_quick_use() -> None:
             assert session.get(Endpoint, endpoint_id) is not None
     finally:
         db.dispose()
+
+
+@pytest.mark.timeout(60)
+def test_downgrade_to_empty_and_upgrade_again(database: Database) -> None:
+    _new_endpoint(database)
+    database.downgrade("0001")
+    assert database.current_revision() == "0001"
+    columns = {c["name"] for c in inspect(database.engine).get_columns("endpoint_events")}
+    assert "from_state" not in columns
+    database.downgrade("base")
+    assert database.current_revision() is None
+    assert not TABLES & set(inspect(database.engine).get_table_names())
+    database.upgrade()
+    assert database.current_revision() == HEAD
