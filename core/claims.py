@@ -59,7 +59,9 @@ def acquire(
         where=or_(WorkClaim.expires_at <= now, WorkClaim.owner == owner),
     ).returning(WorkClaim.owner)
     won = session.execute(stmt).scalar_one_or_none() is not None
-    session.expire_all()  # ORM copies of claim rows may now be stale
+    for loaded in list(session.identity_map.values()):
+        if isinstance(loaded, WorkClaim):
+            session.expire(loaded)  # an ORM copy of a claim row may now be stale
     return won
 
 
