@@ -197,3 +197,10 @@ def test_one_teardown_wins(cost: float, now: datetime, expected: str) -> None:
     )
     assert d.teardown is not None and d.teardown.kind == expected
     assert d.notices == ()
+
+
+def test_times_show_the_date_when_it_is_not_today() -> None:
+    from core.watchdog.messaging import at_time
+
+    assert at_time(T0 + timedelta(hours=5), now=T0) == "14:00 UTC"
+    assert at_time(T0 + timedelta(days=1, hours=5), now=T0) == "Jan 6 14:00 UTC"
