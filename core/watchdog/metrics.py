@@ -66,12 +66,8 @@ class MetricNames:
         )
 
     def histogram_samples(self) -> frozenset[str]:
-        """Bucket and count samples of the latency histograms: most of the parsing work."""
-        return frozenset(f"{h}{suffix}" for h in (self.ttft, self.e2e) for suffix in ("_bucket", "_count"))
-
-    def wanted(self) -> frozenset[str]:
-        """Every sample name worth handing to the parser."""
-        return self.scalars() | self.histogram_samples()
+        """Bucket samples of the latency histograms (the +Inf bucket is the count): most of the parsing."""
+        return frozenset(f"{h}_bucket" for h in (self.ttft, self.e2e))
 
 
 # Names from engines.md (vLLM 0.33.0, SGLang 0.5.23 with --enable-metrics).
@@ -158,38 +154,47 @@ class EngineSnapshot:
         return out
 
 
-def _prefilter(text: str, wanted: frozenset[str]) -> str:
-    """Keep only the sample lines (and their HELP/TYPE lines) we read.
+def _split(text: str, names: MetricNames) -> tuple[str, str]:
+    """One pass over an exposition: (the counter and gauge lines, the latency histogram lines), each with
+    its HELP/TYPE lines; everything else is dropped.
 
-    A real vLLM exposition is hundreds of lines, most of them histograms we never look at; the
-    parser is pure Python, so handing it only our dozen families keeps a 1,000-endpoint tick cheap.
-    Values and labels are still parsed by prometheus_client.
+    A real vLLM exposition is hundreds of lines, most of them families we never look at; the parser is
+    pure Python, so handing it only ours keeps a 1,000-endpoint tick cheap. Values and labels are
+    still parsed by prometheus_client.
     """
-    families = {name.removesuffix("_bucket").removesuffix("_count") for name in wanted}
-    kept: list[str] = []
+    scalars, histograms = names.scalars(), names.histogram_samples()
+    histogram_families = {name.rsplit("_", 1)[0] for name in histograms}
+    kept_scalars: list[str] = []
+    kept_histograms: list[str] = []
     for line in text.splitlines():
         stripped = line.strip()
         if not stripped:
             continue
         if stripped[0] == "#":
             parts = stripped.split(None, 3)
-            if len(parts) >= 3 and parts[1] in ("HELP", "TYPE") and parts[2] in families | wanted:
-                kept.append(stripped)
+            if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
+                if parts[2] in scalars:
+                    kept_scalars.append(stripped)
+                elif parts[2] in histogram_families:
+                    kept_histograms.append(stripped)
             continue
         end = len(stripped)
         for sep in ("{", " ", "\t"):
             pos = stripped.find(sep)
             if 0 <= pos < end:
                 end = pos
-        if stripped[:end] in wanted:
-            kept.append(stripped)
-    return "\n".join(kept) + "\n"
+        name = stripped[:end]
+        if name in scalars:
+            kept_scalars.append(stripped)
+        elif name in histograms:
+            kept_histograms.append(stripped)
+    return "\n".join(kept_scalars) + "\n", "\n".join(kept_histograms) + "\n"
 
 
 def _samples(text: str, wanted: frozenset[str]) -> Iterator[Sample]:
-    """The samples named in `wanted`, parsed by prometheus_client (MetricsUnreadable if malformed)."""
+    """The samples named in `wanted` from prefiltered text, parsed by prometheus_client."""
     try:
-        for family in text_string_to_metric_families(_prefilter(text, wanted)):
+        for family in text_string_to_metric_families(text):
             for sample in family.samples:
                 if sample.name in wanted:
                     yield sample
@@ -197,54 +202,87 @@ def _samples(text: str, wanted: frozenset[str]) -> Iterator[Sample]:
         raise MetricsUnreadable("the metrics text is malformed") from exc
 
 
-def parse_metrics(text: str, *, engine: str, known_requests: float | None = None) -> EngineSnapshot:
-    """Parse one `/metrics` body into an `EngineSnapshot` (sums over every label set).
-
-    Histograms are the bulk of an exposition and the parser's cost; every finished request adds one
-    observation, so when the request counter still equals `known_requests` (the previous scrape's) the
-    histograms cannot have changed and are not read again (the snapshot then has none).
-
-    Raises `MetricsUnreadable` if the text does not parse or carries none of the engine's token counters
-    (for example SGLang started without `--enable-metrics`).
-    """
-    names = ENGINE_METRICS.get(engine)
-    if names is None:
-        raise MetricsUnreadable(f"unknown engine {engine!r}")
-    sums: dict[str, float] = {}
-    for sample in _samples(text, names.scalars()):
-        sums[sample.name] = sums.get(sample.name, 0.0) + float(sample.value)
-    if names.prompt_tokens not in sums and names.generation_tokens not in sums:
-        raise MetricsUnreadable(f"no {engine} token counters in the metrics text")
-    requests = sums.get(names.requests, 0.0)
-
+def _histograms(text: str, names: MetricNames) -> tuple[Histogram | None, Histogram | None]:
     buckets: dict[str, dict[float, float]] = {names.ttft: {}, names.e2e: {}}
-    if known_requests is None or requests != known_requests:
-        for sample in _samples(text, names.histogram_samples()):
-            if sample.name.endswith("_bucket"):
-                bound = float(sample.labels.get("le", "nan"))
-                if math.isnan(bound):
-                    continue
-                per_bound = buckets[sample.name[: -len("_bucket")]]
-                per_bound[bound] = per_bound.get(bound, 0.0) + float(sample.value)
-            else:
-                sums[sample.name] = sums.get(sample.name, 0.0) + float(sample.value)
+    for sample in _samples(text, names.histogram_samples()):
+        bound = float(sample.labels.get("le", "nan"))
+        if math.isnan(bound):
+            continue
+        per_bound = buckets[sample.name[: -len("_bucket")]]
+        per_bound[bound] = per_bound.get(bound, 0.0) + float(sample.value)
 
     def histogram(base: str) -> Histogram | None:
         per_bound = buckets[base]
         if not per_bound:
             return None
         ordered = tuple(sorted(per_bound.items()))
-        return Histogram(buckets=ordered, count=sums.get(f"{base}_count", ordered[-1][1]))
+        return Histogram(buckets=ordered, count=ordered[-1][1])  # the +Inf bucket counts everything
 
-    return EngineSnapshot(
+    return histogram(names.ttft), histogram(names.e2e)
+
+
+class _Budget:
+    """How many more histogram parses this scrape may spend (None: no limit). One event loop, no lock."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.left = limit
+
+    def take(self) -> bool:
+        if self.left is None:
+            return True
+        if self.left <= 0:
+            return False
+        self.left -= 1
+        return True
+
+
+def _parse(
+    text: str, *, engine: str, known_requests: float | None, owed: bool, budget: _Budget
+) -> tuple[EngineSnapshot, bool]:
+    """The snapshot, and whether its histograms were wanted but left for a later scrape (budget spent)."""
+    names = ENGINE_METRICS.get(engine)
+    if names is None:
+        raise MetricsUnreadable(f"unknown engine {engine!r}")
+    scalar_text, histogram_text = _split(text, names)
+    sums: dict[str, float] = {}
+    for sample in _samples(scalar_text, names.scalars()):
+        sums[sample.name] = sums.get(sample.name, 0.0) + float(sample.value)
+    if names.prompt_tokens not in sums and names.generation_tokens not in sums:
+        raise MetricsUnreadable(f"no {engine} token counters in the metrics text")
+    requests = sums.get(names.requests, 0.0)
+    # Every finished request adds one observation: an unchanged request counter means unchanged histograms.
+    wanted = owed or known_requests is None or requests != known_requests
+    ttft = e2e = None
+    deferred = False
+    if wanted:
+        if budget.take():
+            ttft, e2e = _histograms(histogram_text, names)
+        else:
+            deferred = True
+    snapshot = EngineSnapshot(
         requests=requests,
         prompt_tokens=sums.get(names.prompt_tokens, 0.0),
         generation_tokens=sums.get(names.generation_tokens, 0.0),
         running=sums.get(names.running, 0.0),
         waiting=sums.get(names.waiting, 0.0),
-        ttft=histogram(names.ttft),
-        e2e=histogram(names.e2e),
+        ttft=ttft,
+        e2e=e2e,
     )
+    return snapshot, deferred
+
+
+def parse_metrics(text: str, *, engine: str, known_requests: float | None = None) -> EngineSnapshot:
+    """Parse one `/metrics` body into an `EngineSnapshot` (sums over every label set).
+
+    Histograms are the bulk of an exposition and of the parser's cost; every finished request adds one
+    observation, so when the request counter still equals `known_requests` (the previous scrape's) the
+    histograms cannot have changed and are not read again (the snapshot then has none).
+
+    Raises `MetricsUnreadable` if the text does not parse or carries none of the engine's token counters
+    (for example SGLang started without `--enable-metrics`).
+    """
+    snapshot, _ = _parse(text, engine=engine, known_requests=known_requests, owed=False, budget=_Budget(None))
+    return snapshot
 
 
 @dataclass(frozen=True)
@@ -253,6 +291,7 @@ class ScrapeTarget:
     url: str  # the endpoint's base URL, `http://HOST:PORT` (a trailing `/v1` is tolerated)
     engine: str  # "vllm" | "sglang"
     known_requests: float | None = None  # the request counter at the previous scrape (see parse_metrics)
+    latency_owed: bool = False  # a previous scrape saw new requests but left the histograms unread
 
 
 @dataclass(frozen=True)
@@ -262,6 +301,7 @@ class ScrapeResult:
     endpoint_id: int
     snapshot: EngineSnapshot | None = None
     error: str | None = None
+    latency_deferred: bool = False  # histograms had news but the tick's parsing budget was spent
 
     @property
     def ok(self) -> bool:
@@ -276,7 +316,7 @@ def metrics_url(base_url: str) -> str:
 
 
 async def _scrape_one(
-    client: httpx.AsyncClient, target: ScrapeTarget, gate: asyncio.Semaphore, timeout: float
+    client: httpx.AsyncClient, target: ScrapeTarget, gate: asyncio.Semaphore, timeout: float, budget: _Budget
 ) -> ScrapeResult:
     async with gate:
         try:
@@ -291,8 +331,14 @@ async def _scrape_one(
         text = response.text
     try:
         # parsing is CPU work: done outside the gate so the next request can start meanwhile
-        snapshot = parse_metrics(text, engine=target.engine, known_requests=target.known_requests)
-        return ScrapeResult(target.endpoint_id, snapshot=snapshot)
+        snapshot, deferred = _parse(
+            text,
+            engine=target.engine,
+            known_requests=target.known_requests,
+            owed=target.latency_owed,
+            budget=budget,
+        )
+        return ScrapeResult(target.endpoint_id, snapshot=snapshot, latency_deferred=deferred)
     except MetricsUnreadable as exc:
         return ScrapeResult(target.endpoint_id, error=str(exc))
 
@@ -309,11 +355,17 @@ async def scrape_many(
     timeout: float,
     concurrency: int,
     transport: httpx.AsyncBaseTransport | None = None,
+    histogram_budget: int | None = None,
 ) -> list[ScrapeResult]:
-    """Scrape every target, at most `concurrency` at a time; one result per target, in order."""
+    """Scrape every target, at most `concurrency` at a time; one result per target, in order.
+
+    At most `histogram_budget` latency histograms are parsed (None: all that changed); the rest come
+    back with `latency_deferred` so the caller can ask for them first next time.
+    """
     if not targets:
         return []
     gate = asyncio.Semaphore(max(1, concurrency))
+    budget = _Budget(histogram_budget)
     limits = httpx.Limits(max_connections=max(1, concurrency), max_keepalive_connections=0)
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(timeout),
@@ -322,7 +374,7 @@ async def scrape_many(
         follow_redirects=False,
         verify=_tls_context(),
     ) as client:
-        return list(await asyncio.gather(*(_scrape_one(client, t, gate, timeout) for t in targets)))
+        return list(await asyncio.gather(*(_scrape_one(client, t, gate, timeout, budget) for t in targets)))
 
 
 def scrape_all(
@@ -331,8 +383,17 @@ def scrape_all(
     timeout: float,
     concurrency: int,
     transport: httpx.AsyncBaseTransport | None = None,
+    histogram_budget: int | None = None,
 ) -> dict[int, ScrapeResult]:
     """Blocking wrapper for a worker thread: runs its own event loop; results keyed by endpoint id."""
     listed = list(targets)
-    results = asyncio.run(scrape_many(listed, timeout=timeout, concurrency=concurrency, transport=transport))
+    results = asyncio.run(
+        scrape_many(
+            listed,
+            timeout=timeout,
+            concurrency=concurrency,
+            transport=transport,
+            histogram_budget=histogram_budget,
+        )
+    )
     return {r.endpoint_id: r for r in results}

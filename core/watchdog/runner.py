@@ -59,6 +59,10 @@ MAX_RELAUNCHES = 3
 # LOST endpoints older than this are history, not news.
 LOST_LOOKBACK = timedelta(hours=24)
 SCRAPE_FAILING = "scrape"  # Reminder kind of the "cannot read metrics" notice
+# Latency histograms are most of the parsing cost and feed only the usage figures, never a decision:
+# at most this many are parsed per tick (those left over go first next tick), so a tick stays cheap
+# when a whole fleet is busy. 1,000 busy endpoints get fresh percentiles within 4 ticks.
+LATENCY_READS_PER_TICK = 250
 
 
 @dataclass
@@ -115,6 +119,7 @@ class Watchdog:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._tick_lock = threading.Lock()  # a manual tick and the loop's never overlap
+        self._latency_owed: set[int] = set()  # endpoints whose new histograms were left for a later tick
         self.last_report: TickReport | None = None
 
     # --- the loop ---------------------------------------------------------------------------------
@@ -170,10 +175,14 @@ class Watchdog:
                 timeout=self.settings.scrape_timeout.total_seconds(),
                 concurrency=self.settings.scrape_concurrency,
                 transport=self._transport,
+                histogram_budget=LATENCY_READS_PER_TICK,
             )
             if targets
             else {}
         )
+        self._latency_owed = {i for i, r in results.items() if r.latency_deferred} | {
+            t.endpoint_id for t in targets if t.latency_owed and not results[t.endpoint_id].ok
+        }
         seen = self._record(now=now, results=results, report=report)
         live = [s for s in seen if s.view.state in S.live()]
         sent = reminders.sent_reminders(database=self.database, endpoint_ids=[s.view.id for s in live])
@@ -192,10 +201,18 @@ class Watchdog:
                 .outerjoin(EndpointUsage, EndpointUsage.endpoint_id == Endpoint.id)
                 .where(Endpoint.state == S.READY, Endpoint.url.is_not(None))
             ).all()
-        return [
-            ScrapeTarget(endpoint_id=i, url=url, engine=engine, known_requests=known)
+        targets = [
+            ScrapeTarget(
+                endpoint_id=i,
+                url=url,
+                engine=engine,
+                known_requests=known,
+                latency_owed=i in self._latency_owed,
+            )
             for i, url, engine, known in rows
         ]
+        # Owed histograms first: the parsing budget goes to them before newer news.
+        return sorted(targets, key=lambda t: not t.latency_owed)
 
     def _record(self, *, now: datetime, results: dict[int, ScrapeResult], report: TickReport) -> list[_Seen]:
         """Step 2: one transaction over every endpoint that is live or not yet settled."""

@@ -237,3 +237,23 @@ def test_histograms_are_not_reread_while_the_request_count_stands_still() -> Non
     assert unchanged.ttft is None and unchanged.latency() == {}
     moved = parse_metrics(VLLM_SAMPLE, engine="vllm", known_requests=9.0)
     assert moved.ttft is not None and moved.latency()["ttft_p50"] == pytest.approx(0.4)
+
+
+@pytest.mark.timeout(60)
+def test_the_histogram_budget_defers_the_rest_and_owed_ones_are_read_even_without_news() -> None:
+    with FakeEngineFarm(5, engine="vllm", model="m") as farm:
+        for engine in farm.engines:
+            engine.add_traffic(requests=2, prompt_tokens=10, generation_tokens=5, ttft=0.05)
+        fresh = [ScrapeTarget(i, e.url, "vllm") for i, e in enumerate(farm.engines)]
+        first = scrape_all(fresh, timeout=5, concurrency=1, histogram_budget=2)
+        read = sorted(i for i, r in first.items() if r.snapshot.ttft is not None)
+        deferred = sorted(i for i, r in first.items() if r.latency_deferred)
+        assert len(read) == 2 and len(deferred) == 3 and not set(read) & set(deferred)
+        # Next tick: no new requests anywhere; the owed ones are read, the others are not re-read.
+        again = [
+            ScrapeTarget(i, e.url, "vllm", known_requests=2.0, latency_owed=i in deferred)
+            for i, e in enumerate(farm.engines)
+        ]
+        second = scrape_all(again, timeout=5, concurrency=1, histogram_budget=10)
+    assert sorted(i for i, r in second.items() if r.snapshot.ttft is not None) == deferred
+    assert not any(r.latency_deferred for r in second.values())
