@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import or_, select
@@ -47,6 +47,9 @@ from core.watchdog.usage import (
     record_scrape,
     record_scrape_failure,
 )
+
+if TYPE_CHECKING:
+    from core.endpoints.service import EndpointService
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +107,7 @@ class Watchdog:
         self,
         settings: Settings,
         database: Database,
-        service: Any,
+        service: EndpointService,
         notifier: Notifier,
         clock: Clock,
         *,
