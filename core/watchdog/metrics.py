@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import importlib.util
 import logging
 import math
 import ssl
-import sys
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -38,13 +36,6 @@ class _QuietScrapes(logging.Filter):
 
 
 logging.getLogger("httpx").addFilter(_QuietScrapes())
-
-# httpcore asks `import sniffio` on every async request to learn which event loop runs; when sniffio is not
-# installed (the installed anyio does not depend on it) each failed import walks sys.path, a quarter of a
-# scrape's CPU. Recording "not installed" once makes the answer instant (httpcore then assumes asyncio,
-# which is what runs here). Harmless when sniffio is installed: nothing is changed then.
-if importlib.util.find_spec("sniffio") is None:
-    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True)
