@@ -15,12 +15,16 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from core.errors import InvalidRequest
 from core.units import parse_duration
 
 
 def _duration(value: object) -> object:
     if isinstance(value, str) and not value.strip().isdigit():
-        return parse_duration(value)
+        try:
+            return parse_duration(value)
+        except InvalidRequest as exc:  # pydantic reports ValueErrors with the field's name
+            raise ValueError(str(exc)) from None
     if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
         return timedelta(seconds=float(value))
     return value
