@@ -2,6 +2,7 @@
 the option combinations they refuse, and where each says it is ready.
 
 CONTRACT (used by core.fit, core.launcher, core.readiness): `build_engine_command`, `engine_rejections`,
+`hardware_rejections`,
 `launch_script`, `readiness_path`, `default_memory_fraction`, `API_KEY_ENV`, `VLLM_API_KEY_ENV`.
 """
 
@@ -13,7 +14,7 @@ from core.engines.memory import (
     readiness_path,
     sglang_memory_fraction,
 )
-from core.engines.rules import engine_rejections
+from core.engines.rules import engine_rejections, hardware_rejections
 from core.engines.script import API_KEY_ENV, VLLM_API_KEY_ENV, engine_key_env, launch_script
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "default_memory_fraction",
     "engine_key_env",
     "engine_rejections",
+    "hardware_rejections",
     "launch_script",
     "memory_fraction_for",
     "readiness_path",

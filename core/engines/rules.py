@@ -108,9 +108,19 @@ def _served_name(engine: str, served_model_name: str) -> list[str]:
     return []
 
 
-def _hardware(engine: str, options: FitOptions, gpu: GpuSpec) -> list[str]:
+def hardware_rejections(
+    *, engine: str, options: FitOptions, gpu: GpuSpec, quantization: bool = True
+) -> list[str]:
+    """What the engine refuses on `gpu`: too old a GPU, `--dtype bfloat16` before Ampere and, unless
+    `quantization=False`, `--quantization` below its minimum compute capability or FP8 on pre-MI300 AMD.
+
+    The fit check passes `quantization=False`: it judges the quantization the weights really run as
+    (the checkpoint's own included) itself, and one refusal should be said once.
+    """
+    if engine not in ENGINES:
+        return []
     reasons: list[str] = []
-    method = options.quantization.lower() if options.quantization else None
+    method = options.quantization.lower() if options.quantization and quantization else None
     if gpu.vendor == "amd":
         if method in FP8_METHODS and not gpu.fp8_native:
             reasons.append(
@@ -123,9 +133,11 @@ def _hardware(engine: str, options: FitOptions, gpu: GpuSpec) -> list[str]:
             f"{_LABEL[engine]} needs compute capability {MIN_ENGINE_CAPABILITY} or newer; {gpu.name} has {capability}."
         ]
     if options.dtype and options.dtype.lower() == "bfloat16" and capability < BF16_MIN_CAPABILITY:
+        # vLLM: "Bfloat16 is only supported on GPUs with compute capability of at least 8.0" (an
+        # explicit --dtype bfloat16 is refused; only `auto` falls back to float16 by itself).
         reasons.append(
-            f"{gpu.name} (compute capability {capability}) cannot run bfloat16; use `--dtype float16` "
-            "or an Ampere-or-newer GPU such as L4 or A100."
+            f"{gpu.name} (compute capability {capability}) cannot run bfloat16; use dtype=float16 "
+            "(or leave dtype out) or an Ampere-or-newer GPU such as L4 or A100."
         )
     minimum = (VLLM_MIN_CAPABILITY if engine == "vllm" else SGLANG_MIN_CAPABILITY).get(method or "")
     if minimum is not None and capability < minimum:
@@ -166,5 +178,5 @@ def engine_rejections(
     if served_model_name is not None:
         reasons += _served_name(engine, served_model_name)
     if gpu is not None:
-        reasons += _hardware(engine, options, gpu)
+        reasons += hardware_rejections(engine=engine, options=options, gpu=gpu)
     return reasons

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.engines import hardware_rejections
 from core.facts import ModelFacts
 from core.fit.memory import (
     GIB,
@@ -169,6 +170,9 @@ def assess(
     warnings += hw_warnings
     dtype, dtype_bytes, dtype_warnings = resolve_dtype(facts, options, gpu)
     warnings += dtype_warnings
+    # What the engine refuses on this GPU besides quantization (judged above for the method the
+    # weights really run as): an explicit bfloat16 before Ampere, a GPU older than the engine supports.
+    reasons += hardware_rejections(engine=options.engine, options=options, gpu=gpu, quantization=False)
 
     model_max = facts.max_position_embeddings
     asked = options.max_model_len

@@ -203,7 +203,10 @@ def resolve_dtype(facts: ModelFacts, options: FitOptions, gpu: GpuSpec) -> tuple
         return asked, 4, []
     if asked not in {"auto", "bfloat16", "float16", "half"}:
         return asked, 2, []
-    wants_bf16 = asked == "bfloat16" or (asked == "auto" and facts.torch_dtype in {"bfloat16", "float32"})
+    # vLLM's `auto` takes the checkpoint's dtype when the GPU supports it, else falls back to float16
+    # with a warning (float32 checkpoints are downcast the same way). An explicit bfloat16 on such a
+    # GPU is refused by the engine instead: core.engines.hardware_rejections says so.
+    wants_bf16 = asked == "auto" and facts.torch_dtype in {"bfloat16", "float32"}
     if wants_bf16 and gpu.vendor == "nvidia" and (gpu.compute_capability or 0) < 8.0:
         note = (
             f"{gpu.name} has no bfloat16 (compute capability {gpu.compute_capability}): serving in float16."
