@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from core.endpoints import service
 from core.endpoints.service import UpRequest
 from core.errors import InvalidRequest
 from core.units import parse_duration, parse_money, parse_tokens
@@ -88,79 +89,34 @@ _OPTION_HINTS = {
     "use_spot": "spot",
 }
 
-ENGINES = ("vllm", "sglang")
-DTYPES = {
-    "auto": "auto",
+# What the service accepts (core/endpoints/service.py) is the one list; the parser only adds spellings.
+ENGINES = service.ENGINES
+# Short spellings people type, mapped to the engines' names; every name the service takes maps to itself
+# ("half" and "float" to the names the engines print).
+_DTYPE_SPELLINGS = {
     "bf16": "bfloat16",
-    "bfloat16": "bfloat16",
     "fp16": "float16",
-    "float16": "float16",
     "half": "float16",
     "fp32": "float32",
-    "float32": "float32",
     "float": "float32",
 }
-KV_DTYPES = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
-# Every --quantization value the pinned vLLM or SGLang accepts; which engine takes which is the fit check's call.
-QUANTIZATIONS = (
-    "fp8",
-    "fp8_per_tensor",
-    "fp8_per_block",
-    "awq",
-    "awq_marlin",
-    "gptq",
-    "gptq_marlin",
-    "compressed-tensors",
-    "torchao",
-    "mxfp4",
-    "modelopt",
-    "modelopt_fp8",
-    "modelopt_fp4",
-    "experts_int8",
-    "int8_per_channel_weight_only",
-    "w8a8_int8",
-    "w8a8_fp8",
-    "bitsandbytes",
-    "gguf",
-)
-# SkyPilot 0.14's cloud names (sky/clouds/).
-CLOUDS = (
-    "aws",
-    "gcp",
-    "azure",
-    "lambda",
-    "runpod",
-    "kubernetes",
-    "oci",
-    "nebius",
-    "fluidstack",
-    "paperspace",
-    "cudo",
-    "vast",
-    "do",
-    "ibm",
-    "scp",
-    "vsphere",
-    "hyperbolic",
-    "seeweb",
-    "primeintellect",
-    "shadeform",
-    "mithril",
-    "verda",
-    "yotta",
-    "slurm",
-    "ssh",
-)
+DTYPES: dict[str, str] = {
+    **{name: name for name in service.DTYPES},
+    **_DTYPE_SPELLINGS,
+}
+KV_DTYPES = service.KV_CACHE_DTYPES
+# Every --quantization value either pinned engine accepts; which engine takes which is the service's call.
+QUANTIZATIONS = tuple(sorted(frozenset().union(*service.QUANTIZATIONS.values())))
+CLOUDS = tuple(sorted(service.CLOUDS))
 _TRUE = ("yes", "true", "on", "y", "1")
 _FALSE = ("no", "false", "off", "n", "0")
-MAX_SPEC_TOKENS = 32
+MAX_SPEC_TOKENS = service.MAX_SPECULATIVE_TOKENS
 
 _MODEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?(@[A-Za-z0-9._/-]+)?")
 _LOCAL_MODEL_RE = re.compile(r"(/|\./|~/)[A-Za-z0-9._/-]+")
 _ACCEL_RE = re.compile(r"([A-Za-z][A-Za-z0-9-]*)(?::(\d+))?")
 # Endpoint names become part of a cluster name: lowercase letters, digits and dashes.
 NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z0-9]|[a-z]")
-_REGION_RE = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 
 
 class CommandError(InvalidRequest):
@@ -346,7 +302,7 @@ def _positive_int(text: str, *, what: str, maximum: int) -> int:
 
 
 def _region(text: str) -> str:
-    if _REGION_RE.fullmatch(text.lower()):
+    if service._REGION_RE.fullmatch(text.lower()):
         return text.lower()
     raise InvalidRequest(f"`{text}` is not a valid region; write it as the cloud does, e.g. `us-central1`.")
 

@@ -318,3 +318,20 @@ def test_help_text_lists_every_command() -> None:
     for sub in ("up", "fit", "list", "status", "down", "extend", "help"):
         assert f"/endpoint {sub}" in text
     assert help_text("extend").startswith("`/endpoint extend NAME 2h`")
+
+
+def test_the_parser_accepts_only_what_the_service_accepts() -> None:
+    """The enumerations come from the service: a value the parser lets through is never refused later
+    for its spelling, and one the service refuses is answered here, with the usage."""
+    from bot import commands
+    from core.endpoints import service
+
+    assert set(commands.DTYPES.values()) <= set(service.DTYPES)
+    assert set(commands.QUANTIZATIONS) == set().union(*service.QUANTIZATIONS.values())
+    assert set(commands.CLOUDS) == set(service.CLOUDS)
+    assert set(commands.KV_DTYPES) == set(service.KV_CACHE_DTYPES)
+    too_many = service.MAX_SPECULATIVE_TOKENS + 1
+    with pytest.raises(CommandError, match=f"from 1 to {service.MAX_SPECULATIVE_TOKENS}"):
+        parse_command(f"up {MODEL} L4:1 draft=Qwen/Qwen2.5-0.5B-Instruct spec-tokens={too_many}")
+    with pytest.raises(CommandError, match="not a valid region"):
+        parse_command(f"up {MODEL} L4:1 cloud=gcp region=x")
