@@ -458,7 +458,7 @@ def run_shell(
     notifier = ShellNotifier(console, channel_id=settings.shell_channel, clock=clock)
     try:
         runtime = build_runtime(settings, notifier=notifier, clock=clock)
-        runtime.start()  # migrate, resume what a previous process left, reconcile periodically
+        runtime.start()  # migrate, resume what a previous process left, reconcile periodically, watchdog
     except Exception as exc:
         log.exception("the shell could not start")
         print(
@@ -467,7 +467,6 @@ def run_shell(
             file=sys.stderr,
         )
         return 1
-    watchdog = _start_watchdog(runtime)
     if interactive:
         _setup_readline()
         console.line(
@@ -494,8 +493,6 @@ def run_shell(
     finally:
         if interactive:
             _save_history()
-        if watchdog is not None:
-            watchdog.stop(timeout=5)
         runtime.close(wait=not abandon)
     if abandon:
         # Worker threads still following a launch would keep the interpreter alive until it ends; leave
@@ -550,20 +547,3 @@ def _running_notice(shell: Shell) -> None:
             f"Still running and billing: {names}. Each stops at its deadline; while no bot runs, nothing "
             "stops them for being idle. Start the shell again to watch them, or `down` them."
         )
-
-
-def _start_watchdog(runtime: Any) -> Any:
-    """The watchdog (idle, lifetime and cost reminders as DMs with choices), unless the runtime runs one."""
-    if getattr(runtime, "watchdog", None) is not None:
-        return None
-    try:
-        from core.watchdog.runner import Watchdog
-
-        watchdog = Watchdog(
-            runtime.settings, runtime.database, runtime.service, runtime.notifier, runtime.clock
-        )
-        watchdog.start()
-        return watchdog
-    except Exception:
-        log.exception("the watchdog could not start; endpoints are still stopped by their deadlines")
-        return None

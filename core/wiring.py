@@ -1,8 +1,9 @@
 """Build the running bot's core from settings: database, launcher, notifier, worker pool, clock, service.
 
 Adapters (the Slack app, the shell, the CLI) call `build_runtime(settings, notifier=...)` once, then
-`runtime.start()` (migrate the store, reconcile once, start the periodic reconcile thread) and
-`runtime.close()` at the end. Tests pass their own launcher, clock and database.
+`runtime.start()` (migrate the store, reconcile once, start the periodic reconcile thread and the one
+watchdog) and `runtime.close()` at the end. One-shot commands pass `start(watchdog=False)`. Tests pass
+their own launcher, clock and database, and may call `runtime.watchdog.tick()` themselves.
 
 Not for: reading settings (core.settings) or anything chat-specific (bot/).
 """
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.clock import Clock, SystemClock
 from core.endpoints.service import EndpointService
@@ -20,6 +21,9 @@ from core.launcher.base import Launcher
 from core.notifier import ConsoleNotifier, Notifier
 from core.settings import Settings
 from core.workers import WorkerPool
+
+if TYPE_CHECKING:
+    from core.watchdog.runner import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -46,11 +50,20 @@ class Runtime:
     workers: WorkerPool
     clock: Clock
     service: EndpointService
+    watchdog: Watchdog | None = None  # built by build_runtime; started by start() unless told not to
     _stop: threading.Event = field(default_factory=threading.Event)
     _reconciler: threading.Thread | None = None
 
-    def start(self, *, upgrade: bool = True, reconcile_now: bool = True, periodic: bool = True) -> None:
-        """Migrate the store, reconcile once (resume what a previous process left), then every interval."""
+    def start(
+        self,
+        *,
+        upgrade: bool = True,
+        reconcile_now: bool = True,
+        periodic: bool = True,
+        watchdog: bool = True,
+    ) -> None:
+        """Migrate the store, reconcile once (resume what a previous process left), then every interval;
+        run the watchdog (idle, lifetime and cost reminders and teardowns) unless `watchdog=False`."""
         if upgrade:
             self.database.upgrade()
         if reconcile_now:
@@ -60,6 +73,11 @@ class Runtime:
                 target=self._reconcile_loop, name="epb-reconcile", daemon=True
             )
             self._reconciler.start()
+        if watchdog and self.watchdog is not None:
+            try:
+                self.watchdog.start()
+            except Exception:
+                log.exception("the watchdog could not start; endpoints are still stopped by their deadlines")
 
     def reconcile_once(self) -> None:
         try:
@@ -74,7 +92,9 @@ class Runtime:
             self.reconcile_once()
 
     def close(self, *, wait: bool = True) -> None:
-        """Stop the reconcile thread and the worker pool (waiting for running flows when `wait`)."""
+        """Stop the watchdog, the reconcile thread and the worker pool (waiting for running flows when `wait`)."""
+        if self.watchdog is not None:
+            self.watchdog.stop(timeout=5)
         self._stop.set()
         if self._reconciler is not None:
             self._reconciler.join(timeout=5)
@@ -114,6 +134,8 @@ def build_runtime(
         clock=clock,
         **service_options,
     )
+    from core.watchdog.runner import Watchdog
+
     return Runtime(
         settings=settings,
         database=database,
@@ -122,4 +144,5 @@ def build_runtime(
         workers=workers,
         clock=clock,
         service=service,
+        watchdog=Watchdog(settings, database, service, notifier, clock),
     )

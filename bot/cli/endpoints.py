@@ -99,7 +99,7 @@ def _runtime(*, out: Any = None, actor: str | None = None) -> Any:
     # The operator at the terminal already holds the database and cloud credentials: an admin.
     settings = settings.model_copy(update={"admin_user_ids": [*settings.admin_user_ids, me]})
     runtime = build_runtime(settings, notifier=ConsoleNotifier(out))
-    runtime.start(reconcile_now=False, periodic=False)
+    runtime.start(reconcile_now=False, periodic=False, watchdog=False)
     return runtime, me
 
 

@@ -1,4 +1,4 @@
-"""Assemble the whole Slack bot: Web API client -> notifier -> service -> App Home -> Bolt app -> watchdog.
+"""Assemble the whole Slack bot: Web API client -> notifier -> runtime (service, watchdog) -> App Home -> Bolt app.
 
 The order matters: the service needs the notifier, the notifier's App Home refresh needs the
 service, so the Home is attached after both exist. Tests and benchmarks pass their own
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -34,18 +35,23 @@ class SlackBot:
     client: WebClient
     runtime: Runtime
     commands: WorkerPool
-    watchdog: Watchdog | None = None
+
+    @property
+    def watchdog(self) -> Watchdog | None:
+        """The runtime's one watchdog (idle/lifetime/cost reminder DMs with buttons, via the same notifier)."""
+        return self.runtime.watchdog
 
     def close(self) -> None:
-        if self.watchdog is not None:
-            self.watchdog.stop()
         self.commands.shutdown(wait=True)
         self.runtime.close()
 
 
-def _production_runtime(settings: Settings, notifier: SlackNotifier, clock: Clock) -> Runtime:
+def _production_runtime(
+    settings: Settings, notifier: SlackNotifier, clock: Clock, *, watchdog: bool = True
+) -> Runtime:
     runtime = build_runtime(settings, notifier=notifier, clock=clock)
-    runtime.start()  # migrate, reconcile once (resumes what a previous process left), then periodically
+    # Migrate, reconcile once (resumes what a previous process left), then periodically; run the watchdog.
+    runtime.start(watchdog=watchdog)
     return runtime
 
 
@@ -59,11 +65,14 @@ def build_bot(
     command_threads: int = CHAT_THREADS,
     start_watchdog: bool = True,
 ) -> SlackBot:
-    """Wire the bot; `runtime_factory` builds the core around the Slack notifier (tests: fake cloud)."""
+    """Wire the bot; `runtime_factory` builds the core around the Slack notifier (tests: fake cloud, not
+    started: they call `bot.watchdog.tick()` themselves). `start_watchdog` applies to the production runtime."""
     clock = clock or SystemClock()
     client = client or make_web_client(settings)
     notifier = SlackNotifier(client, clock=clock)
-    runtime = (runtime_factory or _production_runtime)(settings, notifier, clock)
+    runtime = (runtime_factory or partial(_production_runtime, watchdog=start_watchdog))(
+        settings, notifier, clock
+    )
     home = HomePublisher(client=client, service=runtime.service, clock=clock)
     notifier.home_refresher = home.publish
     # Chat work (fit checks, lists, stops) gets its own WorkerPool: launch flows hold a worker thread
@@ -78,9 +87,4 @@ def build_bot(
         clock=clock,
     )
     app = build_app(deps, client=client, token_verification=token_verification)
-    # The watchdog (idle/lifetime/cost policy, reminder DMs with buttons) talks through the same notifier.
-    # Tests build it without starting it and call `tick()` themselves.
-    watchdog = Watchdog(settings, runtime.database, runtime.service, notifier, clock)
-    if start_watchdog:
-        watchdog.start()
-    return SlackBot(app=app, deps=deps, client=client, runtime=runtime, commands=commands, watchdog=watchdog)
+    return SlackBot(app=app, deps=deps, client=client, runtime=runtime, commands=commands)
