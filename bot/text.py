@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any
 
 from core.clock import as_utc
+from core.endpoints import messaging
 from core.endpoints.states import EndpointState
-from core.endpoints.views import EndpointView
+from core.endpoints.views import EndpointView, UsageView
 from core.fit.plan import Plan
 from core.notifier import Action, ActionKind
 from core.units import format_duration, format_money
@@ -74,6 +75,13 @@ def plain(text: str) -> str:
 
 # --- small pieces -----------------------------------------------------------------------------------
 
+NOTHING_FITS = "No GPU shape in the catalogue fits this model. Try a quantized checkpoint."
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """`1 request`, `1,200 requests`, `0 requests`: a count with its noun in the right number."""
+    return f"{count:,} {noun if count == 1 else (plural or noun + 's')}"
+
 
 def price(view: EndpointView) -> str:
     per_hour = f"{format_money(view.price_per_hour)}/h"
@@ -109,9 +117,8 @@ def utc(when: datetime) -> str:
 
 
 def uptime(view: EndpointView, *, now: datetime) -> str:
-    start = as_utc(view.provisioned_at) or as_utc(view.requested_at)
-    end = as_utc(view.stopped_at) or now
-    return format_duration(end - start)
+    """How long it has run (provisioned, or requested, until stopped or `now`)."""
+    return format_duration(messaging.uptime_of(view, now=now) or timedelta(0))
 
 
 def card_actions(view: EndpointView) -> tuple[Action, ...]:
@@ -138,6 +145,18 @@ def choices_line(numbered: Sequence[tuple[int, Action]]) -> str:
 # --- the status card --------------------------------------------------------------------------------
 
 
+def card_notes(view: EndpointView, *, now: datetime, expires: Callable[[datetime], str] = utc) -> list[str]:
+    """The card's running notes: cost so far, uptime, cap, expiry (rendered by `expires`), URL when READY."""
+    notes = [f"cost so far {format_money(view.cost_so_far)}", f"up {uptime(view, now=now)}"]
+    if view.max_cost:
+        notes.append(f"cap {format_money(view.max_cost)}")
+    if not view.state.is_terminal:
+        notes.append(f"expires {expires(as_utc(view.expires_at))}")
+    if view.url and view.state == S.READY:
+        notes.append(f"URL {view.url}/v1")
+    return notes
+
+
 def card_lines(view: EndpointView, *, now: datetime) -> list[str]:
     """The status card: what runs where, how it is split, what it costs, who owns it, where it stands."""
     plan, options = view.plan or {}, view.options or {}
@@ -146,14 +165,7 @@ def card_lines(view: EndpointView, *, now: datetime) -> list[str]:
         f"  {view.engine} · {parallelism(plan)} · context {context(plan, options)} · {price(view)} · "
         f"owner @{view.owner_id}",
     ]
-    notes = [f"cost so far {format_money(view.cost_so_far)}", f"up {uptime(view, now=now)}"]
-    if view.max_cost:
-        notes.append(f"cap {format_money(view.max_cost)}")
-    if not view.state.is_terminal:
-        notes.append(f"expires {utc(view.expires_at)}")
-    if view.url and view.state == S.READY:
-        notes.append(f"URL {view.url}/v1")
-    lines.append("  " + " · ".join(notes))
+    lines.append("  " + " · ".join(card_notes(view, now=now)))
     if view.state == S.FAILED and view.failure_reason:
         lines.append(f"  failed: {plain(view.failure_reason)}")
     elif view.state.is_terminal and view.stop_reason:
@@ -161,38 +173,56 @@ def card_lines(view: EndpointView, *, now: datetime) -> list[str]:
     return lines
 
 
+def usage_line(usage: UsageView) -> str:
+    """`1,200 requests · 34,000 prompt tokens · 1 generated token · ttft_p50 0.21s · $0.12 per 1M output tokens`."""
+    line = (
+        f"{counted(int(usage.requests), 'request')} · {counted(int(usage.prompt_tokens), 'prompt token')} · "
+        f"{counted(int(usage.generation_tokens), 'generated token')}"
+    )
+    if usage.latency:
+        line += " · " + ", ".join(f"{k} {v:.2f}s" for k, v in sorted(usage.latency.items()))
+    if usage.cost_per_million_output_tokens is not None:
+        line += f" · {format_money(usage.cost_per_million_output_tokens)} per 1M output tokens"
+    return line
+
+
 def status_lines(view: EndpointView, *, now: datetime) -> list[str]:
     """`status NAME`: the card, plus usage and latency when the watchdog has read any."""
     lines = card_lines(view, now=now)
-    usage = view.usage
-    if usage:
-        line = (
-            f"  {int(usage.requests):,} requests · {int(usage.prompt_tokens):,} prompt tokens · "
-            f"{int(usage.generation_tokens):,} generated tokens"
-        )
-        if usage.latency:
-            line += " · " + ", ".join(f"{k} {v:.2f}s" for k, v in sorted(usage.latency.items()))
-        if usage.cost_per_million_output_tokens is not None:
-            line += f" · {format_money(usage.cost_per_million_output_tokens)} per 1M output tokens"
-        lines.append(line)
+    if view.usage:
+        lines.append("  " + usage_line(view.usage))
     return lines
 
 
 # --- thread replies ---------------------------------------------------------------------------------
 
 
+KEY_SHOWN_ONCE = "This is the only time the key is shown; keep it somewhere safe."
+
+
+def curl_command(view: EndpointView, *, api_key: str, break_lines: bool = False) -> str:
+    """A copy-paste chat completion against the endpoint; every value shell-quoted.
+    `break_lines` puts each option on its own continued line (for a code block)."""
+    base = (view.url or "").rstrip("/")
+    body = json.dumps({"model": view.model, "messages": [{"role": "user", "content": "Hello!"}]})
+    parts = [
+        f"curl {shlex.quote(base + '/v1/chat/completions')}",
+        f"-H {shlex.quote('Authorization: Bearer ' + api_key)}",
+        "-H 'Content-Type: application/json'",
+        f"-d {shlex.quote(body)}",
+    ]
+    return (" \\\n  " if break_lines else " ").join(parts)
+
+
 def ready_lines(view: EndpointView, *, api_key: str) -> list[str]:
     """URL, API key (shown this once) and a copy-paste curl command."""
     base = (view.url or "").rstrip("/")
-    body = json.dumps({"model": view.model, "messages": [{"role": "user", "content": "Hello!"}]})
     return [
         f"{view.name} is ready.",
         f"  URL      {base}/v1",
         f"  API key  {api_key}",
-        "  This is the only time the key is shown; keep it somewhere safe.",
-        f"  try: curl {shlex.quote(base + '/v1/chat/completions')} "
-        f"-H {shlex.quote('Authorization: Bearer ' + api_key)} -H 'Content-Type: application/json' "
-        f"-d {shlex.quote(body)}",
+        f"  {KEY_SHOWN_ONCE}",
+        f"  try: {curl_command(view, api_key=api_key)}",
     ]
 
 
@@ -221,12 +251,19 @@ def does_not_fit_lines(plan: Plan) -> list[str]:
     return lines
 
 
+def plan_summary(plan: Plan) -> str:
+    """`vllm · TP 1 · DP 1 · EP 1 · PP 1 · context 8,192 tokens · $0.71/h`."""
+    return (
+        f"{plan.engine} · TP {plan.tensor_parallel} · DP {plan.data_parallel} · EP {plan.expert_parallel} · "
+        f"PP {plan.pipeline_parallel} · context {plan.max_context_tokens:,} tokens · "
+        f"{format_money(plan.price_per_hour)}/h"
+    )
+
+
 def plan_lines(plan: Plan) -> list[str]:
     """One fitting plan: layout, context, price, memory and warnings."""
     lines = [
-        f"{plan.model_id} fits on {plan.accelerators}: {plan.engine} · TP {plan.tensor_parallel} · "
-        f"DP {plan.data_parallel} · EP {plan.expert_parallel} · PP {plan.pipeline_parallel} · "
-        f"context {plan.max_context_tokens:,} tokens · {format_money(plan.price_per_hour)}/h",
+        f"{plan.model_id} fits on {plan.accelerators}: {plan_summary(plan)}",
         f"  {memory_line(plan)}",
     ]
     lines += [f"  warning: {plain(w)}" for w in plan.warnings]
@@ -236,7 +273,7 @@ def plan_lines(plan: Plan) -> list[str]:
 def fit_lines(plans: Sequence[Plan]) -> list[str]:
     """The reply to `fit`: one verdict, or the cheapest shapes that fit."""
     if not plans:
-        return ["No GPU shape in the catalogue fits this model. Try a quantized checkpoint."]
+        return [NOTHING_FITS]
     if len(plans) == 1 and not plans[0].fits:
         return does_not_fit_lines(plans[0])
     lines: list[str] = []
@@ -256,10 +293,14 @@ def endpoint_line(view: EndpointView, *, now: datetime) -> str:
     )
 
 
+def no_endpoints(*, include_terminal: bool) -> str:
+    word = "endpoints" if include_terminal else "live endpoints"
+    return f"No {word}. Start one with `/endpoint up MODEL ACCEL`."
+
+
 def list_lines(views: Sequence[EndpointView], *, now: datetime, include_terminal: bool) -> list[str]:
     if not views:
-        word = "endpoints" if include_terminal else "live endpoints"
-        return [f"No {word}. Start one with `/endpoint up MODEL ACCEL`."]
+        return [no_endpoints(include_terminal=include_terminal)]
     return [endpoint_line(v, now=now) for v in views]
 
 

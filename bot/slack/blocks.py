@@ -11,7 +11,6 @@ Buttons carry the endpoint name as their value and use the stable action ids in 
 from __future__ import annotations
 
 import json
-import shlex
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -29,6 +28,8 @@ from slack_sdk.models.blocks import (
 )
 from slack_sdk.models.views import View
 
+from bot import text as tx
+from core.clock import as_utc
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.fit.plan import Plan
@@ -43,12 +44,7 @@ ACTION_IDS: dict[ActionKind, str] = {
     "keep_alive": "endpoint_keep_alive",
 }
 ACTION_KINDS: dict[str, ActionKind] = {action_id: kind for kind, action_id in ACTION_IDS.items()}
-DEFAULT_LABELS: dict[ActionKind, str] = {
-    "stop": "Stop",
-    "extend_1h": "Extend +1h",
-    "extend_4h": "Extend +4h",
-    "keep_alive": "Keep alive",
-}
+DEFAULT_LABELS: dict[ActionKind, str] = tx.ACTION_LABELS
 
 MESSAGE_BLOCK_LIMIT = 50
 HOME_BLOCK_LIMIT = 100
@@ -64,16 +60,13 @@ STATE_EMOJI: dict[EndpointState, str] = {
     EndpointState.FAILED: ":red_circle:",
     EndpointState.LOST: ":warning:",
 }
-STATE_WORDS: dict[EndpointState, str] = {
-    EndpointState.REQUESTED: "requested",
-    EndpointState.PROVISIONING: "provisioning GPUs",
-    EndpointState.STARTING: "engine starting, loading weights",
-    EndpointState.READY: "ready",
-    EndpointState.STOPPING: "stopping",
-    EndpointState.STOPPED: "stopped",
-    EndpointState.FAILED: "failed",
-    EndpointState.LOST: "lost (the cluster vanished)",
-}
+STATE_WORDS: dict[EndpointState, str] = tx.STATE_WORDS
+
+# The chat-neutral pieces are bot.text's; these names are what the Slack listeners and tests call them.
+price_text = tx.price
+parallelism_text = tx.parallelism
+context_text = tx.context
+actions_for = tx.card_actions
 
 
 # --- small helpers -------------------------------------------------------------------------------
@@ -102,43 +95,17 @@ def _context(text: str) -> ContextBlock:
     return ContextBlock(elements=[MarkdownTextObject(text=clip(text))])
 
 
-def price_text(view: EndpointView) -> str:
-    price = f"{format_money(view.price_per_hour)}/h"
-    return f"~{price} (estimate)" if view.price_is_estimate else price
-
-
-def parallelism_text(plan: dict[str, Any]) -> str:
-    """`TP 2 · DP 1 · EP 1 · PP 1` from a plan dict (empty plans read `unknown`)."""
-    if not plan:
-        return "unknown"
-    parts = [
-        f"{label} {plan.get(key, 1)}"
-        for label, key in (
-            ("TP", "tensor_parallel"),
-            ("DP", "data_parallel"),
-            ("EP", "expert_parallel"),
-            ("PP", "pipeline_parallel"),
-        )
-    ]
-    nodes = plan.get("nodes", 1)
-    return " · ".join(parts) + (f" · {nodes} nodes" if nodes and nodes > 1 else "")
-
-
-def context_text(plan: dict[str, Any], options: dict[str, Any]) -> str:
-    tokens = plan.get("max_context_tokens") or options.get("max_model_len")
-    if not tokens:
-        return "model default"
-    return f"{tokens // 1024}k tokens" if tokens % 1024 == 0 else f"{tokens:,} tokens"
+def slack_date(when: datetime) -> str:
+    """A date Slack shows in the reader's own time zone, with UTC text as the fallback."""
+    return f"<!date^{int(when.timestamp())}^{{date_short_pretty}} {{time}}|{tx.utc(when)}>"
 
 
 def age(view: EndpointView, now: datetime) -> str:
-    return format_duration(now - view.requested_at)
+    return format_duration(now - as_utc(view.requested_at))
 
 
 def uptime(view: EndpointView, now: datetime) -> str:
-    start = view.provisioned_at or view.requested_at
-    end = view.stopped_at or now
-    return format_duration(end - start)
+    return tx.uptime(view, now=now)
 
 
 def button(action: Action, *, confirm: bool = True) -> ButtonElement:
@@ -164,14 +131,6 @@ def button(action: Action, *, confirm: bool = True) -> ButtonElement:
         style=style,
         confirm=confirm_object,
     )
-
-
-def actions_for(view: EndpointView) -> tuple[Action, ...]:
-    """The buttons a live endpoint's card shows (none once it is stopping or gone)."""
-    if view.state.is_terminal or view.state == EndpointState.STOPPING:
-        return ()
-    kinds: tuple[ActionKind, ...] = ("stop", "extend_1h", "extend_4h")
-    return tuple(Action(kind=k, label=DEFAULT_LABELS[k], endpoint_name=view.name) for k in kinds)
 
 
 def actions_block(actions: Sequence[Action], *, block_id: str | None = None) -> ActionsBlock:
@@ -203,16 +162,8 @@ def status_card(view: EndpointView, *, now: datetime) -> list[Block]:
         HeaderBlock(text=clip(f"{view.name}: {view.model}", 150)),
         SectionBlock(fields=[MarkdownTextObject(text=clip(f, 2000)) for f in fields]),
     ]
-    notes = [f"Cost so far {format_money(view.cost_so_far)}", f"up {uptime(view, now)}"]
-    if view.max_cost:
-        notes.append(f"cap {format_money(view.max_cost)}")
-    if not view.state.is_terminal:
-        notes.append(
-            f"expires <!date^{int(view.expires_at.timestamp())}^{{date_short_pretty}} {{time}}|{view.expires_at:%Y-%m-%d %H:%M} UTC>"
-        )
-    if view.url and view.state == EndpointState.READY:
-        notes.append(f"URL {view.url}")
-    blocks.append(_context(" · ".join(notes)))
+    notes = " · ".join(tx.card_notes(view, now=now, expires=slack_date))
+    blocks.append(_context(notes[0].upper() + notes[1:]))
     if view.state == EndpointState.FAILED and view.failure_reason:
         blocks.append(_section(f":red_circle: {escape(view.failure_reason)}"))
     elif view.state.is_terminal and view.stop_reason:
@@ -229,13 +180,7 @@ def status_card(view: EndpointView, *, now: datetime) -> list[Block]:
 def ready_snippets(view: EndpointView, api_key: str) -> tuple[str, str]:
     """A copy-paste curl command and an OpenAI Python client snippet for a ready endpoint."""
     base = (view.url or "").rstrip("/")
-    body = json.dumps({"model": view.model, "messages": [{"role": "user", "content": "Hello!"}]})
-    curl = (
-        f"curl {shlex.quote(base + '/v1/chat/completions')} \\\n"
-        f"  -H {shlex.quote('Authorization: Bearer ' + api_key)} \\\n"
-        "  -H 'Content-Type: application/json' \\\n"
-        f"  -d {shlex.quote(body)}"
-    )
+    curl = tx.curl_command(view, api_key=api_key, break_lines=True)
     python = (
         "from openai import OpenAI\n\n"
         f"client = OpenAI(base_url={json.dumps(base + '/v1')}, api_key={json.dumps(api_key)})\n"
@@ -253,7 +198,7 @@ def ready_blocks(view: EndpointView, *, api_key: str) -> list[Block]:
     return [
         _section(
             f":large_green_circle: *`{escape(view.name)}` is ready.*\n*URL* {view.url}/v1\n*API key* "
-            f"`{api_key}`\nThis is the only time the key is shown; keep it somewhere safe."
+            f"`{api_key}`\n{tx.KEY_SHOWN_ONCE}"
         ),
         _section(f"*curl*\n```{curl}```"),
         _section(f"*OpenAI Python client*\n```{python}```"),
@@ -267,14 +212,6 @@ def ready_text(view: EndpointView) -> str:
 # --- fit, status, list ----------------------------------------------------------------------------
 
 
-def _memory_line(plan: Plan) -> str:
-    mem = plan.memory_per_gpu_gib
-    return (
-        f"per GPU: weights {mem.weights:.1f} GiB + KV {mem.kv_cache:.1f} GiB + overhead "
-        f"{mem.overhead:.1f} GiB = {mem.total:.1f} of {mem.usable:.1f} GiB usable"
-    )
-
-
 def does_not_fit_blocks(plan: Plan) -> list[Block]:
     """The ephemeral refusal: why it does not fit, and shapes that would, with prices."""
     reasons = "\n".join(f"• {escape(r)}" for r in plan.reasons) or "• (no reason given)"
@@ -283,7 +220,7 @@ def does_not_fit_blocks(plan: Plan) -> list[Block]:
             f":no_entry: *`{escape(plan.model_id)}` does not fit on {escape(plan.accelerators)}* "
             f"({plan.engine}). Nothing was launched.\n{reasons}"
         ),
-        _context(_memory_line(plan)),
+        _context(tx.memory_line(plan)),
     ]
     if plan.suggestions:
         lines = [
@@ -301,37 +238,23 @@ def does_not_fit_text(plan: Plan) -> str:
 def fit_blocks(plans: Sequence[Plan]) -> list[Block]:
     """The reply to `/endpoint fit`: one plan with its breakdown, or the cheapest shapes that fit."""
     if not plans:
-        return [_section("No GPU shape in the catalogue fits this model. Try a quantized checkpoint.")]
+        return [_section(tx.NOTHING_FITS)]
     if len(plans) == 1 and not plans[0].fits:
         return does_not_fit_blocks(plans[0])
     blocks: list[Block] = []
     for plan in plans[: MESSAGE_BLOCK_LIMIT // 2]:
         head = f":white_check_mark: *`{escape(plan.model_id)}` fits on {escape(plan.accelerators)}*"
-        detail = (
-            f"{plan.engine} · TP {plan.tensor_parallel} · DP {plan.data_parallel} · EP {plan.expert_parallel}"
-            f" · PP {plan.pipeline_parallel} · context {plan.max_context_tokens:,} tokens · "
-            f"{format_money(plan.price_per_hour)}/h"
-        )
         warnings = "".join(f"\n:warning: {escape(w)}" for w in plan.warnings)
-        blocks.append(_section(f"{head}\n{detail}{warnings}"))
-        blocks.append(_context(_memory_line(plan)))
+        blocks.append(_section(f"{head}\n{tx.plan_summary(plan)}{warnings}"))
+        blocks.append(_context(tx.memory_line(plan)))
     return blocks
 
 
 def status_blocks(view: EndpointView, *, now: datetime) -> list[Block]:
     """`/endpoint status NAME`: the card plus usage and latency when known (no buttons on the copy)."""
     blocks = [b for b in status_card(view, now=now) if not isinstance(b, ActionsBlock)]
-    usage = view.usage
-    if usage:
-        line = (
-            f"{int(usage.requests):,} requests · {int(usage.prompt_tokens):,} prompt tokens · "
-            f"{int(usage.generation_tokens):,} generated tokens"
-        )
-        if usage.latency:
-            line += " · " + ", ".join(f"{k} {v:.2f}s" for k, v in sorted(usage.latency.items()))
-        if usage.cost_per_million_output_tokens is not None:
-            line += f" · {format_money(usage.cost_per_million_output_tokens)} per 1M output tokens"
-        blocks.append(_context(line))
+    if view.usage:
+        blocks.append(_context(tx.usage_line(view.usage)))
     return blocks
 
 
@@ -346,8 +269,7 @@ def endpoint_line(view: EndpointView, *, now: datetime) -> str:
 
 def list_blocks(views: Sequence[EndpointView], *, now: datetime, include_terminal: bool) -> list[Block]:
     if not views:
-        word = "endpoints" if include_terminal else "live endpoints"
-        return [_section(f"No {word}. Start one with `/endpoint up MODEL ACCEL`.")]
+        return [_section(tx.no_endpoints(include_terminal=include_terminal))]
     shown = views[: MESSAGE_BLOCK_LIMIT - 1]
     blocks: list[Block] = [_section(endpoint_line(v, now=now)) for v in shown]
     if len(views) > len(shown):
@@ -356,7 +278,7 @@ def list_blocks(views: Sequence[EndpointView], *, now: datetime, include_termina
 
 
 def list_text(views: Sequence[EndpointView]) -> str:
-    return f"{len(views)} endpoint(s)"
+    return tx.counted(len(views), "endpoint")
 
 
 # --- App Home -------------------------------------------------------------------------------------

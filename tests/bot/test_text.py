@@ -91,6 +91,14 @@ def test_status_adds_usage_and_latency() -> None:
     assert tx.status_lines(view(usage=None), now=NOW) == tx.card_lines(view(usage=None), now=NOW)
 
 
+def test_usage_counts_take_the_right_number() -> None:
+    one = UsageView(requests=1, prompt_tokens=1, generation_tokens=0)
+    assert tx.status_lines(view(usage=one), now=NOW)[-1] == (
+        "  1 request · 1 prompt token · 0 generated tokens"
+    )
+    assert tx.counted(2, "endpoint") == "2 endpoints" and tx.counted(1, "endpoint") == "1 endpoint"
+
+
 def test_ready_lines_show_url_and_key_once_with_a_working_curl() -> None:
     lines = tx.ready_lines(view(), api_key="epk-secret")
     assert lines[1] == "  URL      http://10.0.0.2:8000/v1"

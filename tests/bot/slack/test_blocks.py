@@ -159,3 +159,13 @@ def test_uptime_uses_stopped_at() -> None:
 def test_text_blocks_split_long_text() -> None:
     blocks = bk.to_dicts(bk.text_blocks("a" * 7000))
     assert len(blocks) == 3
+
+
+def test_usage_and_list_counts_are_pluralised() -> None:
+    from core.endpoints.views import UsageView
+
+    one = UsageView(requests=1, prompt_tokens=1, generation_tokens=1)
+    text = _json(bk.status_blocks(view(usage=one), now=NOW))
+    assert "1 request · 1 prompt token · 1 generated token" in text and "1 requests" not in text
+    assert bk.list_text([view()]) == "1 endpoint"
+    assert bk.list_text([view(), view(name="other")]) == "2 endpoints"
