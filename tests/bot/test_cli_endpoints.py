@@ -49,7 +49,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())", *args],
+        [sys.executable, "-m", "bot.cli", *args],
         env=env,
         cwd=tmp_cwd(env),
         capture_output=True,

@@ -45,3 +45,23 @@ def test_default_start_without_slack_runs_the_shell(monkeypatch: pytest.MonkeyPa
 
     assert run_default() == 0
     assert started == [True]
+
+
+@pytest.mark.timeout(60)
+def test_python_dash_m_bot_cli_is_the_same_entry_point(tmp_path) -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "fit", "--help"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(root), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: endpoint-bot fit")

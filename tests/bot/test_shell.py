@@ -74,7 +74,7 @@ def _shell(
 ) -> subprocess.CompletedProcess[str]:
     """`endpoint-bot shell ARGS` with `script` on its standard input (a pipe: not interactive)."""
     return subprocess.run(
-        [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())", "shell", *args],
+        [sys.executable, "-m", "bot.cli", "shell", *args],
         input=script,
         env={**env, **extra_env},
         cwd=str(Path(env["HOME"]).parent),  # no .env file there
@@ -271,7 +271,7 @@ class _Conversation:
 
     def __init__(self, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())", "shell"],
+            [sys.executable, "-m", "bot.cli", "shell"],
             env=env,
             cwd=str(Path(env["HOME"]).parent),
             stdin=subprocess.PIPE,
@@ -337,7 +337,7 @@ def test_interactive_terminal_gets_a_prompt_redrawn_under_async_lines_and_histor
 ) -> None:
     master, slave = pty.openpty()
     proc = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())", "shell"],
+        [sys.executable, "-m", "bot.cli", "shell"],
         env={**shell_env, "TERM": "dumb"},
         cwd=str(Path(shell_env["HOME"]).parent),
         stdin=slave,
