@@ -46,13 +46,14 @@ from core import claims
 from core.apikeys import hash_api_key, new_api_key, redact_api_keys
 from core.clock import Clock, as_utc
 from core.endpoints import messaging, store
-from core.endpoints.models import Endpoint
+from core.endpoints.models import Endpoint, EndpointUsage
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.errors import UserFacingError
 from core.launcher.base import Launcher, LaunchSpec
 from core.notifier import Notifier
 from core.settings import Settings
+from core.watchdog.usage import settle_cost
 from core.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -551,22 +552,15 @@ def _teardown_claimed(ctx: FlowContext, endpoint_id: int) -> None:
             actor=ACTOR,
             message=f"cluster {cluster} is gone",
             now=now,
-            changes={"cost_so_far": _final_cost(endpoint, now)},
         )
-        view = _view(endpoint)
+        # Close the books in the same transaction: price x every billed span of the audit log (from
+        # entering PROVISIONING to now), the watchdog's one definition, so the summary is exact.
+        settle_cost(session=session, endpoint_id=endpoint_id, now=now)
+        usage = session.get(EndpointUsage, endpoint_id)
+        scraped = usage is not None and usage.last_scrape_at is not None  # token figures are known
+        view = store.to_view(endpoint, usage if scraped else None)
     ctx.post(view, messaging.stopped_summary(view, now=now))
     ctx.changed(view)
-
-
-def _final_cost(endpoint: Endpoint, now: datetime) -> float:
-    """The watchdog accrues cost while an endpoint runs; close the books up to the moment it is gone
-    (never lowering what the watchdog already counted)."""
-    so_far = endpoint.cost_so_far or 0.0
-    start = as_utc(endpoint.provisioned_at)
-    if start is None:
-        return so_far  # the cluster never came up: nothing accrued here
-    hours = max((now - start).total_seconds(), 0.0) / 3600
-    return max(so_far, round(endpoint.price_per_hour * hours, 4))
 
 
 def _cancel_if_running(launcher: Launcher, request_id: str) -> None:

@@ -70,12 +70,21 @@ def stopping(view: EndpointView) -> str:
 
 
 def stopped_summary(view: EndpointView, *, now: datetime) -> str:
-    """Final reply on stop: how long it ran and what it cost."""
+    """Final reply on stop: how long it ran, what it cost and, when its metrics were ever read
+    (`view.usage` set), what it served and the price per million output tokens."""
     parts = []
     uptime = uptime_of(view, now=now)
     if uptime is not None:
         parts.append(f"ran for {format_duration(uptime)}")
     parts.append(f"cost about {format_money(view.cost_so_far)}")
+    usage = view.usage
+    if usage is not None:
+        parts.append(
+            f"served {int(usage.requests):,} requests ({int(usage.prompt_tokens):,} prompt tokens, "
+            f"{int(usage.generation_tokens):,} generated)"
+        )
+        if usage.cost_per_million_output_tokens is not None:
+            parts.append(f"{format_money(usage.cost_per_million_output_tokens)} per million output tokens")
     ending = "failed and was torn down" if view.failure_reason else "stopped; the cluster is gone"
     return f"`{view.name}` {ending}: " + ", ".join(parts) + "."
 

@@ -207,7 +207,48 @@ def test_stop_summary_reports_uptime_and_cost(lc: Lifecycle) -> None:
     view = lc.service.status(name=name)
     assert view.state is S.STOPPED
     assert view.cost_so_far == pytest.approx(1.6)  # 2 h at $0.80/h
-    assert "ran for 2h" in lc.notifier.thread_texts(name)[-1]
+    summary = lc.notifier.thread_texts(name)[-1]
+    assert "ran for 2h" in summary
+    assert "served" not in summary, "no metrics were ever read: no token figures are claimed"
+
+
+def test_stop_summary_bills_from_provisioning_and_reports_what_was_served(database: Database) -> None:
+    from core.endpoints.models import EndpointUsage
+
+    clock = ManualClock()
+    cloud = new_cloud(clock, launch_ticks=1)  # the cluster comes up only when the test says so
+    lc = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings())
+    try:
+        view = record_endpoint(lc, name="billed")
+        lc.service.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+        for _ in range(500):
+            if cloud.calls_to("wait"):
+                break
+            time.sleep(0.01)
+        clock.advance(timedelta(minutes=10))  # ten minutes of provisioning, already billed
+        cloud.tick(1)
+        lc.join()
+        assert lc.state("billed") is S.READY
+        with lc.database.session() as session:  # what the watchdog folds in from the engine's metrics
+            session.add(
+                EndpointUsage(
+                    endpoint_id=view.id, requests=42.0, prompt_tokens=12_000.0, generation_tokens=500_000.0,
+                    latency={}, last_scrape_at=clock.now(), last_scrape_ok=True, consecutive_scrape_failures=0,
+                )
+            )  # fmt: skip
+        clock.advance(timedelta(hours=2))
+        lc.service.down(name="billed", actor="U_OWNER")
+        lc.join()
+        stopped = lc.service.status(name="billed")
+        assert stopped.state is S.STOPPED
+        assert stopped.cost_so_far == pytest.approx(0.80 * (2 + 10 / 60))  # from PROVISIONING, not from up
+        summary = lc.notifier.thread_texts("billed")[-1]
+        assert "cost about $1.73" in summary
+        assert "served 42 requests (12,000 prompt tokens, 500,000 generated)" in summary
+        assert "$3.47 per million output tokens" in summary  # $1.73 / 0.5M tokens
+    finally:
+        lc.close()
+        cloud.close()
 
 
 def test_a_stop_is_not_stuck_behind_launches_that_hold_every_worker(database: Database) -> None:
