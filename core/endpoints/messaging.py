@@ -105,11 +105,15 @@ def teardown_failed(view: EndpointView, *, error: str, attempts: int) -> str:
     )
 
 
-def lost(view: EndpointView) -> str:
-    return (
+def lost(view: EndpointView, *, relaunch: bool = False) -> str:
+    """Reconcile found the cluster gone; with `relaunch=yes` the watchdog launches it again."""
+    head = (
         f"`{view.name}` is gone: its cluster `{view.cluster_name}` no longer exists (spot preemption, or it "
-        "was deleted outside the bot). Nothing is billing for it now. Run `up` again to get a new one."
+        "was deleted outside the bot). Nothing is billing for it now."
     )
+    if relaunch:
+        return f"{head} It asked for `relaunch=yes`: it is launched again shortly, with a new URL and key."
+    return f"{head} Run `up` again to get a new one."
 
 
 def already_stopped(view: EndpointView) -> str:

@@ -23,7 +23,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import httpx
 from sqlalchemy import or_, select
@@ -32,6 +32,7 @@ from core.clock import Clock, as_utc
 from core.db import Database
 from core.endpoints import store
 from core.endpoints.models import Endpoint, EndpointUsage
+from core.endpoints.reconcile import wants_relaunch
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.errors import UserFacingError
@@ -91,13 +92,6 @@ class _Seen:
     view: EndpointView
     scrape_failures: int = 0
     scrape_error: str | None = None
-
-
-def wants_relaunch(options: dict[str, Any]) -> bool:
-    value = options.get("relaunch")
-    if isinstance(value, str):
-        return value.strip().lower() in ("yes", "true", "1", "on")
-    return bool(value)
 
 
 class Watchdog:

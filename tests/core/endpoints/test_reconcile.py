@@ -72,8 +72,10 @@ def test_ready_endpoint_whose_cluster_vanished_is_lost_and_the_owner_told(lc: Li
     view = lc.service.status(name="spot")
     assert view.state is S.LOST
     assert view.stopped_at is not None
-    assert any("no longer exists" in t for t in lc.notifier.thread_texts("spot"))
+    said = [t for t in lc.notifier.thread_texts("spot") if "no longer exists" in t]
+    assert len(said) == 1 and "Run `up` again" in said[0] and "relaunch" not in said[0]
     assert [user for user, _ in lc.notifier.of("dm")] == ["U_OWNER"]
+    assert "Run `up` again" in lc.notifier.of("dm")[0][1]
     # A second sweep changes nothing and says nothing more.
     lc.service.reconcile()
     assert len(lc.notifier.of("dm")) == 1
@@ -187,12 +189,30 @@ def test_lost_endpoint_can_be_relaunched_with_a_new_key(lc: Lifecycle) -> None:
     assert lc.cloud.cluster(cluster) is not None
 
 
-def test_lost_endpoint_that_asked_for_relaunch_is_left_to_the_watchdog_to_announce(lc: Lifecycle) -> None:
+@pytest.mark.parametrize("relaunch", [True, "yes"])
+def test_lost_endpoint_that_asked_for_relaunch_is_left_to_the_watchdog_to_announce(
+    lc: Lifecycle, relaunch: object
+) -> None:
     cluster = _ready(lc, "spotty")
     with lc.database.session() as session:
         endpoint = store.get_by_name(session=session, name="spotty")
-        endpoint.options = {**endpoint.options, "relaunch": True}
+        endpoint.options = {**endpoint.options, "relaunch": relaunch}
     lc.cloud.lose(cluster)
     lc.service.reconcile()
     assert lc.state("spotty") is S.LOST
-    assert lc.notifier.of("dm") == []
+    assert lc.notifier.of("dm") == [], "the watchdog DMs the owner how the relaunch went"
+    said = [t for t in lc.notifier.thread_texts("spotty") if "no longer exists" in t]
+    assert len(said) == 1
+    assert "Run `up` again" not in said[0], "the watchdog relaunches it; the owner need not"
+    assert "relaunch=yes" in said[0] and "launched again" in said[0]
+
+
+def test_lost_endpoint_with_relaunch_no_is_told_to_run_up(lc: Lifecycle) -> None:
+    cluster = _ready(lc, "steady")
+    with lc.database.session() as session:
+        endpoint = store.get_by_name(session=session, name="steady")
+        endpoint.options = {**endpoint.options, "relaunch": "no"}  # a word, not a truthy string
+    lc.cloud.lose(cluster)
+    lc.service.reconcile()
+    assert "Run `up` again" in lc.notifier.thread_texts("steady")[-1]
+    assert [user for user, _ in lc.notifier.of("dm")] == ["U_OWNER"]
