@@ -104,9 +104,9 @@ def _run(args: argparse.Namespace) -> int:
 
     shapes = cheapest_shapes(facts, options, draft_facts=draft)
     reasons = [NO_SHAPE]
-    if options.max_model_len and options.max_model_len > facts.max_position_embeddings:
+    if options.max_model_len and options.max_model_len > facts.max_context_allowed:
         reasons.append(
-            f"{facts.model_id} supports at most {facts.max_position_embeddings:,} tokens; ask for less."
+            f"{facts.model_id} supports at most {facts.max_context_allowed:,} tokens; ask for less."
         )
     if args.json:
         best: dict[str, Any] = (
