@@ -80,6 +80,14 @@ class ModelFacts:
     tie_word_embeddings: bool = False
     num_mtp_layers: int = 0  # multi-token-prediction layers shipped in the checkpoint, not loaded by default
     mtp_bytes: int = 0  # bytes of those layers (already excluded from weight_bytes)
+    # config.json `model_max_length` when it is longer than max_position_embeddings (Command-R: 8192 vs
+    # 131072): both engines default to the shorter one but accept an explicit context up to this one.
+    model_max_length: int | None = None
+
+    @property
+    def max_context_allowed(self) -> int:
+        """The longest context the engines accept when it is asked for explicitly."""
+        return max(self.max_position_embeddings, self.model_max_length or 0)
 
     @property
     def num_full_attention_layers(self) -> int:
@@ -468,6 +476,12 @@ def facts_from_config(
     )
     window, sliding, kv_free = _layer_kinds(t, num_layers)
     max_context = derived_max_context(t)
+    # vLLM (`_get_and_verify_max_len`) and SGLang (`get_context_length`) both let an explicit context
+    # reach `model_max_length` when the config states one beyond the derived maximum.
+    long_max = t.get("model_max_length")
+    model_max_length = (
+        int(long_max) if isinstance(long_max, int) and max_context < long_max <= 16 * 1024 * 1024 else None
+    )
     if window and window >= max_context:
         window, sliding = None, 0  # a window as long as the context is no window at all
 
@@ -541,4 +555,5 @@ def facts_from_config(
         tie_word_embeddings=tied,
         num_mtp_layers=num_mtp,
         mtp_bytes=mtp_bytes,
+        model_max_length=model_max_length,
     )

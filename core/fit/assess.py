@@ -175,14 +175,15 @@ def assess(
     reasons += hardware_rejections(engine=options.engine, options=options, gpu=gpu, quantization=False)
 
     model_max = facts.max_position_embeddings
+    allowed = facts.max_context_allowed  # an explicit context may go beyond model_max (model_max_length)
     asked = options.max_model_len
     floor = min(MIN_CONTEXT, model_max)
-    if asked is not None and asked > model_max:
+    if asked is not None and asked > allowed:
         reasons.append(
-            f"{facts.model_id} supports at most {model_max:,} tokens ({format_tokens(model_max)}); the engine refuses "
-            f"a context of {asked:,}. Ask for {format_tokens(model_max)} or less."
+            f"{facts.model_id} supports at most {allowed:,} tokens ({format_tokens(allowed)}); the engine refuses "
+            f"a context of {asked:,}. Ask for {format_tokens(allowed)} or less."
         )
-    cap = model_max if asked is None else min(asked, model_max)
+    cap = model_max if asked is None else min(asked, allowed)
 
     sized: list[Sizing] = []
     problems: list[str] = []
@@ -230,7 +231,14 @@ def assess(
                 + ". Pick a GPU count the model's heads divide by (1, 2, 4 or 8)."
             )
         else:
-            reasons += _memory_reasons(facts, accel, chosen, asked=asked, floor=floor, model_max=model_max)
+            reasons += _memory_reasons(
+                facts,
+                accel,
+                chosen,
+                asked=asked,
+                floor=floor,
+                model_max=model_max if asked is None else allowed,
+            )
     if asked is not None and asked < floor:
         reasons.append(
             f"A context of {asked:,} tokens is too short to be useful; ask for at least {floor:,}."

@@ -44,6 +44,23 @@ def hub_entry(repo_id: str) -> dict:
         ("google/gemma-3-27b-it", 27.4),
         ("microsoft/phi-4", 14.7),
         ("Qwen/Qwen3-Next-80B-A3B-Instruct", 80.0),
+        # Model cards' stated sizes (second review round).
+        ("meta-llama/Llama-3.2-1B-Instruct", 1.24),
+        ("meta-llama/Llama-3.2-3B-Instruct", 3.21),
+        ("mistralai/Mistral-Nemo-Instruct-2407", 12.2),
+        ("mistralai/Mistral-Large-Instruct-2411", 123.0),
+        ("Qwen/Qwen2.5-14B-Instruct", 14.7),
+        ("Qwen/Qwen2.5-32B-Instruct", 32.5),
+        ("Qwen/Qwen3-8B", 8.2),
+        ("Qwen/Qwen3-14B", 14.8),
+        ("deepseek-ai/DeepSeek-V2-Lite-Chat", 15.7),
+        ("microsoft/Phi-4-mini-instruct", 3.84),
+        ("google/gemma-2-27b-it", 27.2),
+        ("CohereForAI/c4ai-command-r-v01", 35.0),
+        ("tiiuae/falcon-7b-instruct", 7.22),
+        ("01-ai/Yi-34B-Chat", 34.4),
+        ("MiniMaxAI/MiniMax-M2", 229.0),
+        ("meta-llama/Llama-4-Maverick-17B-128E-Instruct-FP8", 400.0),
     ],
 )
 def test_parameter_count_estimated_from_config_matches_published_size(repo_id, billions):
@@ -260,3 +277,26 @@ def test_config_without_dimensions_is_refused_with_what_is_missing():
 def test_quantization_methods_normalised(qc, method, bits):
     q = normalise_quantization(qc)
     assert (q.method, q.bits) == (method, bits)
+
+
+def test_model_max_length_beyond_the_derived_maximum_is_kept_apart():
+    # Command-R: max_position_embeddings 8192 (the engines' default) but model_max_length 131072, which
+    # vLLM's _get_and_verify_max_len and SGLang's get_context_length accept when asked for.
+    f = facts("CohereForAI/c4ai-command-r-v01")
+    assert f.max_position_embeddings == 8192
+    assert f.model_max_length == 131072 and f.max_context_allowed == 131072
+    assert f.num_kv_heads == 64  # MHA: 1.25 MiB of KV per token in fp16
+    plain = facts("meta-llama/Llama-3.1-8B-Instruct")
+    assert plain.model_max_length is None and plain.max_context_allowed == plain.max_position_embeddings
+
+
+def test_falcon_multi_query_has_one_kv_head_and_the_default_context():
+    f = facts("tiiuae/falcon-7b-instruct")
+    assert (f.num_attention_heads, f.num_kv_heads, f.max_position_embeddings) == (71, 1, 2048)
+
+
+def test_deepseek_v2_lite_yarn_context_and_mla():
+    f = facts("deepseek-ai/DeepSeek-V2-Lite-Chat")
+    assert f.max_position_embeddings == 163840  # 4096 x yarn factor 40
+    assert f.mla is not None and f.mla.kv_lora_rank == 512
+    assert f.moe is not None and f.moe.num_moe_layers == 26  # first_k_dense_replace = 1
