@@ -124,8 +124,10 @@ def already_stopping(view: EndpointView) -> str:
     return f"`{view.name}` is already stopping."
 
 
-def extended(view: EndpointView, *, by: timedelta, capped: bool, ceiling: datetime) -> str:
-    note = (
-        f" (capped at the {format_duration(ceiling - as_utc(view.requested_at))} ceiling)" if capped else ""
-    )
+def extended(
+    view: EndpointView, *, by: timedelta, capped: bool, ceiling: datetime, span: timedelta | None = None
+) -> str:
+    """`span`: the ceiling as a lifetime (the admin's max_ttl); counted from `requested_at` when not given."""
+    span = span if span is not None else ceiling - as_utc(view.requested_at)
+    note = f" (capped at the {format_duration(span)} ceiling)" if capped else ""
     return f"Extended by {format_duration(by)}{note}: now expires at {as_utc(view.expires_at):%Y-%m-%d %H:%M} UTC."

@@ -108,6 +108,8 @@ CLOUDS = frozenset(
 _REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")
 _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 MAX_SPECULATIVE_TOKENS = 16
+# options key: when a relaunched endpoint was first requested (its lifetime ceiling counts from then).
+FIRST_REQUESTED_AT = "first_requested_at"
 # The bot's own components may stop any endpoint (idle, lifetime, cost cap); chat user ids never look like these.
 SYSTEM_ACTORS = frozenset({"watchdog", "reconcile"})
 
@@ -521,6 +523,11 @@ class EndpointService:
         self._check_budget(now)
         with self.database.session() as session:
             endpoint = self._get(session, name)
+            # requested_at restarts with the run; the extend ceiling stays anchored to the first request.
+            options = {
+                **(endpoint.options or {}),
+                FIRST_REQUESTED_AT: _first_requested_at(endpoint).isoformat(),
+            }
             store.transition(
                 session=session,
                 endpoint=endpoint,
@@ -534,6 +541,7 @@ class EndpointService:
                     "api_key_hash": None,
                     "failure_reason": None,
                     "stop_reason": None,
+                    "options": options,
                 },
             )
             view = store.to_view(endpoint)
@@ -553,7 +561,7 @@ class EndpointService:
                     f"`{name}` is {endpoint.state.value.lower()}; there is nothing to extend. Run `up` for a new one."
                 )
             now = self.clock.now()
-            ceiling = as_utc(endpoint.requested_at) + self.settings.max_ttl
+            ceiling = _first_requested_at(endpoint) + self.settings.max_ttl
             current = as_utc(endpoint.expires_at)
             if current >= ceiling:
                 raise InvalidRequest(
@@ -577,7 +585,9 @@ class EndpointService:
             view = store.to_view(endpoint)
             cluster_up = endpoint.state in (S.STARTING, S.READY)
         flows._guard(
-            self.notifier.thread_post, view, messaging.extended(view, by=by, capped=capped, ceiling=ceiling)
+            self.notifier.thread_post,
+            view,
+            messaging.extended(view, by=by, capped=capped, ceiling=ceiling, span=self.settings.max_ttl),
         )
         flows._guard(self.notifier.endpoint_changed, view)
         if cluster_up:  # while provisioning, the launch flow sets the deadline once the cluster is up
@@ -666,6 +676,17 @@ class EndpointService:
 def _is_local_path(model: str) -> bool:
     """A local model directory (the Hub loader reads config.json and safetensors headers from it)."""
     return model.startswith(("/", "./", "../", "~/"))
+
+
+def _first_requested_at(endpoint: Any) -> datetime:
+    """When the endpoint was first asked for: `requested_at`, unless a relaunch kept the original."""
+    kept = (endpoint.options or {}).get(FIRST_REQUESTED_AT)
+    if isinstance(kept, str):
+        try:
+            return as_utc(datetime.fromisoformat(kept))
+        except ValueError:
+            log.warning("endpoint %s: unreadable %s %r", endpoint.name, FIRST_REQUESTED_AT, kept)
+    return as_utc(endpoint.requested_at)
 
 
 def _usage_of(session: Any, endpoint_id: int) -> Any:

@@ -216,3 +216,26 @@ def test_lost_endpoint_with_relaunch_no_is_told_to_run_up(lc: Lifecycle) -> None
     lc.service.reconcile()
     assert "Run `up` again" in lc.notifier.thread_texts("steady")[-1]
     assert [user for user, _ in lc.notifier.of("dm")] == ["U_OWNER"]
+
+
+def test_relaunch_does_not_move_the_extend_ceiling(lc: Lifecycle) -> None:
+    from core.errors import InvalidRequest
+
+    _ready(lc, "capped")
+    first = lc.service.status(name="capped")
+    ceiling = first.requested_at + lc.settings.max_ttl
+    for _ in range(2):  # each relaunch restarts requested_at; the ceiling must not follow it
+        lc.clock.advance(timedelta(hours=3))
+        lc.cloud.lose(lc.service.status(name="capped").cluster_name)
+        lc.service.reconcile()
+        assert lc.state("capped") is S.LOST
+        lc.service.relaunch(name="capped", actor="U_OWNER")
+        lc.join()
+        assert lc.state("capped") is S.READY
+    relaunched = lc.service.status(name="capped")
+    assert relaunched.requested_at > first.requested_at
+    view = lc.service.extend(name="capped", actor="U_OWNER", by=lc.settings.max_ttl * 2)
+    assert view.expires_at == ceiling, "capped at first request + max_ttl, not at the last relaunch"
+    assert "capped at the" in lc.notifier.thread_texts("capped")[-1]
+    with pytest.raises(InvalidRequest, match="ceiling"):
+        lc.service.extend(name="capped", actor="U_OWNER", by=timedelta(minutes=1))
