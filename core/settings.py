@@ -120,6 +120,12 @@ class Settings(BaseSettings):
         description="Where the local launcher keeps its clusters' state and logs. "
         "Default: unset (~/.cache/endpoint-bot/local).",
     )
+    allow_local_models: bool = Field(
+        False,
+        description="Accept local model directories (`/abs`, `./dir`, `~/dir`) in chat `up` and `fit` with the "
+        "skypilot launcher too. Off because the bot would read files on its own host for anyone in Slack "
+        "(and tell them which folders exist); the local launcher always accepts them. Default: false.",
+    )
     cluster_prefix: str = Field(
         "epb-", description="Prefix of every cluster name the bot creates. Default: epb-."
     )
