@@ -324,10 +324,19 @@ def _memory_reasons(
     want = asked if asked is not None else floor
     kv_need = s.kv_gib(want)
     fits_tokens = _round_context(s.max_tokens, model_max)
+    # vLLM refuses to start when one max-length request does not fit its KV budget; SGLang starts and
+    # caps every request at its pool (scheduler: max_req_len = min(context_len, max_total_num_tokens) - 1).
+    outcome = (
+        "SGLang would start but reject every request longer than its KV pool"
+        if s.profile.engine == "sglang"
+        else "the engine refuses to start"
+    )
+    left = "is left" if s.profile.engine == "vllm" else "is left for its KV pool"
     reason = (
         f"One request of {want:,} tokens needs {kv_need:.1f} GiB of KV cache per GPU, but only "
-        f"{max(0.0, s.kv_budget_gib):.1f} GiB is left after {s.weights_gib:.1f} GiB of weights and "
-        f"{s.overhead_gib:.1f} GiB of activations ({split} on {accel}); the engine refuses to start."
+        f"{max(0.0, s.kv_budget_gib):.1f} GiB {left} after {s.weights_gib:.1f} GiB of weights"
+        + (f" and {s.overhead_gib:.1f} GiB of activations" if s.overhead_gib else "")
+        + f" ({split} on {accel}); {outcome}."
     )
     if fits_tokens >= floor:
         reason += f" The longest context that fits is about {format_tokens(fits_tokens)} tokens."

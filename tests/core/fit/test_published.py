@@ -21,7 +21,8 @@ def fit(repo_id: str, accelerators: str, **options) -> Plan:
 
 
 def _kv_reason(plan: Plan) -> bool:
-    return any("KV cache" in r and "refuses to start" in r for r in plan.reasons)
+    outcome = "refuses to start" if plan.engine == "vllm" else "reject every request longer"
+    return any("KV cache" in r and outcome in r for r in plan.reasons)
 
 
 def _weights_reason(plan: Plan) -> bool:
@@ -189,3 +190,22 @@ def test_deepseek_v2_lite_splits_over_two_small_gpus():
     assert plan.fits and plan.tensor_parallel == 2
     # MLA: the latent cache is not split by TP: 27 layers x 576 x 2 B per token on every rank.
     assert plan.memory_per_gpu_gib.kv_cache == pytest.approx(27 * 576 * 2 * 8192 / 2**30, abs=0.01)
+
+
+def test_sglang_starts_with_a_short_pool_and_the_reason_says_so():
+    # SGLang does not refuse to start: its scheduler caps requests at the pool
+    # (max_req_len = min(context_len, max_total_num_tokens) - 1), so the asked context is not served.
+    plan = fit("meta-llama/Llama-3.2-3B-Instruct", "T4:1", engine="sglang", max_model_len=131072)
+    assert not plan.fits and _kv_reason(plan)
+    assert not any("refuses to start" in r for r in plan.reasons)
+    assert not any("activations" in r for r in plan.reasons)  # SGLang keeps them outside its fraction
+    shorter = [s for s in plan.suggestions if "max_model_len" in s.changes]
+    assert (
+        shorter
+        and fit(
+            "meta-llama/Llama-3.2-3B-Instruct",
+            "T4:1",
+            engine="sglang",
+            max_model_len=shorter[0].changes["max_model_len"],
+        ).fits
+    )
