@@ -18,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.bot.leftovers import leftovers
+
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path("/work/shared/fixtures/model_configs.json")
 HF_TOKEN = "hf_CLItokenNeverPrinted123456"
@@ -81,7 +83,7 @@ def _alive(pid: int) -> bool:
     return not (stat.exists() and stat.read_text().split()[2] == "Z")
 
 
-def test_up_then_down_from_the_command_line(cli_env: dict[str, str]) -> None:
+def test_up_then_down_from_the_command_line(cli_env: dict[str, str], no_process_left_behind: str) -> None:
     model = cli_env["MODEL_DIR"]
     up = _cli(cli_env, "up", model, "L4:1", "--max-model-len", "8k", "--name", "cli-e2e")
     assert up.returncode == 0, up.stderr + up.stdout
@@ -100,6 +102,8 @@ def test_up_then_down_from_the_command_line(cli_env: dict[str, str]) -> None:
     assert answer.json()["choices"][0]["message"]["content"]
     pids = _engine_pids(cli_env)
     assert pids and all(_alive(p) for p in pids), "the engine outlives the `up` process"
+    running = {found.pid for found in leftovers(no_process_left_behind)}
+    assert set(pids) <= running, "the leftover check (tests/bot/conftest.py) would see this engine"
 
     listed = _cli(cli_env, "list")
     assert "cli-e2e" in listed.stdout and "READY" in listed.stdout

@@ -17,7 +17,6 @@ import os
 import pty
 import queue
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -62,11 +61,9 @@ def shell_env(tmp_path: Path) -> Iterator[dict[str, str]]:
         MODEL_DIR=str(_model_dir(tmp_path, "Qwen/Qwen2.5-7B-Instruct")),
         BIG_MODEL_DIR=str(_model_dir(tmp_path, "meta-llama/Llama-3.1-70B-Instruct")),
     )
+    # What a test leaves running (bots, engines, reapers) is found, killed and reported by
+    # tests/bot/conftest.py's `no_process_left_behind`, through the run mark this environment carries.
     yield env
-    # Safety net: whatever a failed test left running is killed with its process group.
-    for pid in _engine_pids(env):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
 
 
 def _shell(
