@@ -234,7 +234,19 @@ class EndpointService:
         values.setdefault("engine", self.settings.default_engine)
         return FitOptions(**values)
 
+    def _refuse_local_model(self, model: str | None) -> None:
+        """Chat users must not make the bot read its own host's disk unless the admin allows it."""
+        if not model or not _is_local_path(model):
+            return
+        if self.settings.launcher == "local" or self.settings.allow_local_models:
+            return
+        raise InvalidRequest(
+            f"`{model.strip()}` is a local directory: local model directories are only accepted with the local "
+            "launcher; use a Hub repo id like org/name (e.g. `Qwen/Qwen2.5-7B-Instruct`)."
+        )
+
     def _facts(self, model: str) -> ModelFacts:
+        self._refuse_local_model(model)  # before anything touches the disk
         try:
             return self.facts_loader(model, settings=self.settings)
         except UserFacingError:
@@ -374,6 +386,8 @@ class EndpointService:
     def _validate(self, request: UpRequest) -> str:
         """Every argument checked before anything happens; returns the engine."""
         settings = self.settings
+        self._refuse_local_model(request.model)
+        self._refuse_local_model(request.draft_model)
         if not request.model or not (_is_local_path(request.model) or _MODEL_RE.match(request.model.strip())):
             raise InvalidRequest(
                 f"`{request.model}` is not a model id; write it as on huggingface.co, e.g. `Qwen/Qwen2.5-7B-Instruct`."
@@ -674,8 +688,9 @@ class EndpointService:
 
 
 def _is_local_path(model: str) -> bool:
-    """A local model directory (the Hub loader reads config.json and safetensors headers from it)."""
-    return model.startswith(("/", "./", "../", "~/"))
+    """A local model directory (the Hub loader reads config.json and safetensors headers from it); the
+    same prefixes core.hub.refs reads as paths."""
+    return model.strip().startswith(("/", "./", "../", "~"))
 
 
 def _first_requested_at(endpoint: Any) -> datetime:

@@ -299,3 +299,60 @@ def test_up_and_down_through_the_skypilot_launcher_and_the_real_sky_client(
         finally:
             workers.shutdown()
             forget_server()
+
+
+@pytest.mark.parametrize("path", ["/etc", "./models/qwen", "../up", "~/weights", "~root/x", " /srv/m"])
+def test_local_model_directories_are_refused_with_the_skypilot_launcher(
+    database: Database, path: str
+) -> None:
+    read: list[str] = []
+    lc = _lifecycle(database, launcher="skypilot")
+    lc.service.facts_loader = lambda model, **_: read.append(model)  # type: ignore[assignment,misc,return-value]
+    try:
+        for attempt in (
+            lambda: lc.service.up(request=up_request(model=path)),
+            lambda: lc.service.preview(request=up_request(model=path)),
+            lambda: lc.service.fit(model=path, accelerators="L4:1", options={}),
+            lambda: lc.service.fit(model=path, accelerators=None, options={}),
+            lambda: lc.service.fit(model="Qwen/Qwen2.5-7B-Instruct", accelerators="L4:1",
+                                   options={"draft_model": path}),
+        ):  # fmt: skip
+            with pytest.raises(
+                InvalidRequest, match="only accepted with the local launcher; use a Hub repo id"
+            ):
+                attempt()
+        with pytest.raises(InvalidRequest, match="only accepted with the local launcher"):
+            lc.service.up(request=up_request(draft_model=path))
+        assert read == ["Qwen/Qwen2.5-7B-Instruct"], "only the Hub model was read; nothing on the host"
+        _nothing_happened(lc)
+    finally:
+        lc.close()
+        lc.cloud.close()
+
+
+@pytest.mark.parametrize(
+    "settings", [{"launcher": "local"}, {"launcher": "skypilot", "allow_local_models": True}]
+)
+def test_local_model_directories_are_read_with_the_local_launcher_or_when_allowed(
+    database: Database, settings: dict[str, Any]
+) -> None:
+    from tests.core.endpoints.lifecycle_fixtures import fixture_facts
+
+    read: list[str] = []
+
+    def loader(model: str, **kwargs: Any) -> Any:
+        read.append(model)
+        return fixture_facts("Qwen/Qwen2.5-7B-Instruct")
+
+    lc = _lifecycle(database, **settings)
+    lc.service.facts_loader = loader
+    try:
+        plans = lc.service.fit(model="./models/qwen", accelerators="L4:1", options={"max_model_len": 8192})
+        assert plans[0].fits
+        view = lc.service.up(request=up_request(model="./models/qwen", max_model_len=8192))
+        lc.join()
+        assert lc.service.status(name=view.name).state is S.READY
+        assert read == ["./models/qwen", "./models/qwen"]
+    finally:
+        lc.close()
+        lc.cloud.close()
