@@ -23,6 +23,7 @@ class QuantizationInfo:
     weight_block_size: tuple[int, int] | None = None  # fp8 block quantization, e.g. (128, 128)
     min_compute_capability: float | None = None  # filled by the fit check from engine facts, if useful
     group_size: int | None = None  # awq/gptq/int4 group size: TP must keep whole groups per rank
+    weight_type: str | None = None  # compressed-tensors: "float" (FP8/FP4) or "int" (INT8/INT4) weights
 
 
 @dataclass(frozen=True)
@@ -194,10 +195,13 @@ def normalise_quantization(qc: dict[str, Any] | None) -> QuantizationInfo | None
         return QuantizationInfo("modelopt", 8)
     if method == "compressed_tensors":
         bits_seen, block_seen, nvfp4 = [], None, False
+        types_seen: set[str] = set()
         for group in (qc.get("config_groups") or {}).values():
             weights = (group or {}).get("weights") or {}
             if weights.get("num_bits"):
                 bits_seen.append(int(weights["num_bits"]))
+            if weights.get("type") in {"float", "int"}:
+                types_seen.add(str(weights["type"]))
             if weights.get("block_structure"):
                 bs = weights["block_structure"]
                 block_seen = (int(bs[0]), int(bs[1])) if len(bs) == 2 else None
@@ -205,7 +209,10 @@ def normalise_quantization(qc: dict[str, Any] | None) -> QuantizationInfo | None
                 nvfp4 = True
         if nvfp4:
             return QuantizationInfo("nvfp4", 4)
-        return QuantizationInfo("compressed-tensors", min(bits_seen) if bits_seen else 8, block_seen)
+        weight_type = types_seen.pop() if len(types_seen) == 1 else None
+        return QuantizationInfo(
+            "compressed-tensors", min(bits_seen) if bits_seen else 8, block_seen, weight_type=weight_type
+        )
     if method == "quark":
         return QuantizationInfo("quark", 8)
     return QuantizationInfo(method or "unknown", int(bits) if bits else None, block_size)

@@ -49,6 +49,9 @@ _MIN_CC: dict[Engine, dict[str, float]] = {
     "sglang": {"fp8": 8.0, "awq": 7.5, "gptq": 6.0, "mxfp4": 8.0, "nvfp4": 10.0, "modelopt": 8.9,
                "compressed-tensors": 7.5, "bitsandbytes": 7.0, "w8a8_int8": 7.5, "w8a8_fp8": 8.9},
 }  # fmt: skip
+# compressed-tensors FP8 checkpoints without FP8 hardware run W8A16 through Marlin: vLLM's
+# CompressedTensorsW8A16Fp8 from 7.5 (Turing), SGLang's from 8.0 (Ampere).
+_CT_FP8_MIN_CC: dict[Engine, float] = {"vllm": 7.5, "sglang": 8.0}
 _VLLM_REMOVED = {"bitsandbytes", "gguf"}  # gone in vLLM 0.33
 
 
@@ -59,6 +62,7 @@ class QuantDecision:
     method: str | None  # normalised family: fp8, awq, gptq, mxfp4, nvfp4, ... or None (16-bit)
     flag: str | None  # what goes to --quantization
     online: bool = False
+    fp8_weights: bool = False  # a compressed-tensors checkpoint whose weights are FP8
     reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -72,6 +76,14 @@ def _family(method: str) -> str:
 
 def decide_quantization(facts: ModelFacts, options: FitOptions) -> QuantDecision:
     """Reconcile the checkpoint's quantization with the one asked for."""
+    decision = _decide(facts, options)
+    q = facts.quantization
+    if q is not None and decision.method == q.method == "compressed-tensors":
+        decision.fp8_weights = q.weight_type == "float" and (q.bits or 8) == 8
+    return decision
+
+
+def _decide(facts: ModelFacts, options: FitOptions) -> QuantDecision:
     asked = options.quantization.strip().lower() if options.quantization else None
     if asked in {"none", "auto", ""}:
         asked = None
@@ -152,7 +164,7 @@ def hardware_check(decision: QuantDecision, gpu: GpuSpec, engine: Engine) -> tup
     if gpu.vendor == "amd":
         return _amd_check(method, gpu, engine)
     cc = gpu.compute_capability or 0.0
-    floor = _MIN_CC[engine].get(method)
+    floor = _CT_FP8_MIN_CC[engine] if decision.fp8_weights else _MIN_CC[engine].get(method)
     if floor is not None and cc < floor:
         reasons.append(
             f"{engine} does not run {method} on {gpu.name} (compute capability {cc}, needs {floor}): "
@@ -160,7 +172,7 @@ def hardware_check(decision: QuantDecision, gpu: GpuSpec, engine: Engine) -> tup
             "Pick a newer GPU or a 16-bit checkpoint."
         )
         return reasons, warnings
-    if method in {"fp8", "modelopt"} and not gpu.fp8_native:
+    if (method in {"fp8", "modelopt"} or decision.fp8_weights) and not gpu.fp8_native:
         warnings.append(
             f"{gpu.name} has no FP8 hardware: {engine} runs the FP8 weights weight-only through Marlin "
             "(memory as FP8, speed closer to 16-bit)."

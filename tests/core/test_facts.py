@@ -300,3 +300,13 @@ def test_deepseek_v2_lite_yarn_context_and_mla():
     assert f.max_position_embeddings == 163840  # 4096 x yarn factor 40
     assert f.mla is not None and f.mla.kv_lora_rank == 512
     assert f.moe is not None and f.moe.num_moe_layers == 26  # first_k_dense_replace = 1
+
+
+def test_compressed_tensors_records_whether_weights_are_float_or_int():
+    q = facts("RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic").quantization
+    assert (q.method, q.bits, q.weight_type) == ("compressed-tensors", 8, "float")
+    int8 = normalise_quantization(
+        {"quant_method": "compressed-tensors",
+         "config_groups": {"g": {"weights": {"num_bits": 8, "type": "int", "strategy": "channel"}}}}
+    )  # fmt: skip
+    assert int8 is not None and int8.weight_type == "int"

@@ -75,3 +75,17 @@ def test_online_fp8_argv_is_what_each_engine_release_wants():
     # Naming the checkpoint's own method is accepted as is (vLLM checks it matches the config).
     asked = fit("Qwen/Qwen3-235B-A22B-FP8", "H100:4", quantization="fp8", max_model_len=8192)
     assert asked.fits and _flag(asked.engine_command, "--quantization") == "fp8"
+
+
+def test_compressed_tensors_fp8_without_fp8_hardware_runs_through_marlin_where_the_engine_has_it():
+    # vLLM's CompressedTensorsW8A16Fp8 runs from compute capability 7.5, SGLang's from 8.0.
+    fp8 = "RedHatAI/Llama-3.3-70B-Instruct-FP8-dynamic"
+    a100 = fit(fp8, "A100-80GB:2", max_model_len=8192)
+    assert a100.fits and any("Marlin" in w for w in a100.warnings)
+    assert not any("Marlin" in w for w in fit(fp8, "H100:2", max_model_len=8192).warnings)
+    vllm_t4 = fit(fp8, "T4:8", max_model_len=4096)
+    assert vllm_t4.fits, vllm_t4.reasons
+    sglang_t4 = fit(fp8, "T4:8", engine="sglang", max_model_len=4096)
+    assert not sglang_t4.fits
+    assert len([r for r in sglang_t4.reasons if "compressed-tensors" in r and "8.0" in r]) == 1
+    assert fit(fp8, "A100-80GB:2", engine="sglang", max_model_len=8192).fits
