@@ -113,7 +113,8 @@ DEFAULT_SPECULATIVE_TOKENS: Final = 3
 # with "The quantization method X is not supported for the current GPU").
 VLLM_MIN_CAPABILITY: Final = {"fp8": 7.5, "fp8_per_tensor": 7.5, "fp8_per_block": 7.5, "awq": 7.5,
                               "awq_marlin": 7.5, "gptq": 6.0, "gptq_marlin": 7.5, "mxfp4": 8.0}  # fmt: skip
-SGLANG_MIN_CAPABILITY: Final = {"fp8": 8.0, "w8a8_fp8": 8.0, "mxfp4": 8.0}
+# SGLang: W8A8Fp8Config.get_min_capability() is 89 (no weight-only fallback for that method).
+SGLANG_MIN_CAPABILITY: Final = {"fp8": 8.0, "w8a8_fp8": 8.9, "mxfp4": 8.0}
 # Both engines run on Volta (7.0) and newer.
 MIN_ENGINE_CAPABILITY: Final = 7.0
 # bfloat16 needs Ampere (8.0); older GPUs run float16.

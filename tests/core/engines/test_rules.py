@@ -105,6 +105,10 @@ def test_hardware_limits() -> None:
     assert _on("T4", quantization="fp8") == []  # vLLM: weight-only FP8 via Marlin from 7.5
     assert any("SGLang" in r for r in _on("T4", "sglang", quantization="fp8"))
     assert _on("A100", "sglang", quantization="fp8") == []
+    assert any(
+        "8.9" in r for r in _on("A100", "sglang", quantization="w8a8_fp8")
+    )  # SGLang: min capability 89
+    assert _on("L4", "sglang", quantization="w8a8_fp8") == []
     assert any("MI300" in r for r in _on("MI250X", quantization="fp8"))
     assert _on("MI300X", quantization="fp8") == []
     assert _on("H100", quantization="mxfp4", dtype="bfloat16") == []
