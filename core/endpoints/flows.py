@@ -124,16 +124,7 @@ class FlowContext:
         Released when the block ends normally or with an Exception; a crash (BaseException) leaves it to
         expire, as a dead process would.
         """
-        with self.database.session() as session:
-            held = claims.acquire(
-                session=session,
-                endpoint_id=endpoint_id,
-                kind=kind,
-                owner=self.owner,
-                ttl=self.claim_ttl,
-                now=self.clock.now(),
-            )
-        if not held:
+        if not self._hold(claims.acquire, endpoint_id, kind):
             yield False
             return
         stop = threading.Event()
@@ -160,19 +151,22 @@ class FlowContext:
     def _heartbeat(self, endpoint_id: int, kind: str, stop: threading.Event) -> None:
         while not stop.wait(self.heartbeat_every):
             try:
-                with self.database.session() as session:
-                    held = claims.renew(
-                        session=session,
-                        endpoint_id=endpoint_id,
-                        kind=kind,
-                        owner=self.owner,
-                        ttl=self.claim_ttl,
-                        now=self.clock.now(),
-                    )
-                if not held:
+                if not self._hold(claims.renew, endpoint_id, kind):
                     log.warning("lost the %s claim on endpoint %s to another process", kind, endpoint_id)
             except Exception:
                 log.warning("could not renew the %s claim on endpoint %s", kind, endpoint_id, exc_info=True)
+
+    def _hold(self, how: Callable[..., bool], endpoint_id: int, kind: str) -> bool:
+        """`claims.acquire` or `claims.renew` for this process, for `claim_ttl` from now, in its own session."""
+        with self.database.session() as session:
+            return how(
+                session=session,
+                endpoint_id=endpoint_id,
+                kind=kind,
+                owner=self.owner,
+                ttl=self.claim_ttl,
+                now=self.clock.now(),
+            )
 
     def _release(self, endpoint_id: int, kind: str) -> None:
         try:
@@ -462,14 +456,13 @@ def fail_launch(ctx: FlowContext, *, endpoint_id: int, reason: str, actor: str =
             proceed = endpoint.state == S.STOPPING
             view = None
         else:
-            store.transition(
+            mark_stopping(
                 session=session,
                 endpoint=endpoint,
-                to=S.STOPPING,
                 actor=actor,
-                message=reason,
+                reason=reason,
                 now=ctx.clock.now(),
-                changes={"failure_reason": reason},
+                failed=True,
             )
             view = _view(endpoint)
             proceed = True
@@ -478,6 +471,22 @@ def fail_launch(ctx: FlowContext, *, endpoint_id: int, reason: str, actor: str =
         ctx.changed(view)
     if proceed:
         teardown(ctx, endpoint_id=endpoint_id)
+
+
+def mark_stopping(
+    *, session: Any, endpoint: Endpoint, actor: str, reason: str, now: datetime, failed: bool = False
+) -> None:
+    """Move to STOPPING with its reason: `failure_reason` for a failed launch (it ends FAILED),
+    `stop_reason` for a stop someone (or the watchdog) asked for (it ends STOPPED)."""
+    store.transition(
+        session=session,
+        endpoint=endpoint,
+        to=S.STOPPING,
+        actor=actor,
+        message=reason,
+        now=now,
+        changes={"failure_reason" if failed else "stop_reason": reason},
+    )
 
 
 # --- teardown --------------------------------------------------------------------------------------

@@ -500,14 +500,12 @@ class EndpointService:
             if endpoint.state != S.STOPPING:
                 stop_reason = reason.format(actor=actor)
                 try:
-                    store.transition(
+                    flows.mark_stopping(
                         session=session,
                         endpoint=endpoint,
-                        to=S.STOPPING,
                         actor=actor,
-                        message=stop_reason,
+                        reason=stop_reason,
                         now=self.clock.now(),
-                        changes={"stop_reason": stop_reason},
                     )
                 except store.TransitionConflict:
                     if endpoint.state.is_terminal:
@@ -586,10 +584,9 @@ class EndpointService:
             new_expiry = min(wanted, ceiling)
             capped = wanted > ceiling
             endpoint.expires_at = new_expiry
-            endpoint.updated_at = now
-            store.record_event(
-                session=session,
-                endpoint=endpoint,
+            _audit(
+                session,
+                endpoint,
                 actor=actor,
                 kind="extend",
                 message=f"extended by {format_duration(by)} to {new_expiry.isoformat()}"
@@ -637,15 +634,7 @@ class EndpointService:
                 )
             now = self.clock.now()
             endpoint.last_activity_at = now
-            endpoint.updated_at = now
-            store.record_event(
-                session=session,
-                endpoint=endpoint,
-                actor=actor,
-                kind="keep_alive",
-                message="idle clock reset",
-                now=now,
-            )
+            _audit(session, endpoint, actor=actor, kind="keep_alive", message="idle clock reset", now=now)
             view = store.to_view(endpoint)
         flows._guard(self.notifier.endpoint_changed, view)
         return view
@@ -691,6 +680,12 @@ def _is_local_path(model: str) -> bool:
     """A local model directory (the Hub loader reads config.json and safetensors headers from it); the
     same prefixes core.hub.refs reads as paths."""
     return model.strip().startswith(("/", "./", "../", "~"))
+
+
+def _audit(session: Any, endpoint: Any, *, actor: str, kind: str, message: str, now: datetime) -> None:
+    """A person changed the row outside a transition: stamp it and record who did what."""
+    endpoint.updated_at = now
+    store.record_event(session=session, endpoint=endpoint, actor=actor, kind=kind, message=message, now=now)
 
 
 def _first_requested_at(endpoint: Any) -> datetime:
