@@ -31,6 +31,9 @@ APP_TOKEN = "xapp-fake-app-token"
 SIGNING_SECRET = "fake-signing-secret"
 TEAM_ID = "T0FAKE"
 BOT_USER_ID = "U0BOT"
+# How long `wait_for` waits by default: generous, for a 2-core CI machine under load (it returns at once
+# when the condition holds, so a passing run never waits this long).
+WAIT_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class FakeSlack:
     _faults: dict[str, list[_Fault]] = field(default_factory=dict)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
+    _changes: int = 0  # bumped on every recorded call or response; waiters wake on it
     _server: ThreadingHTTPServer | None = None
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -122,6 +126,8 @@ class FakeSlack:
             self.responses.clear()
             self._faults.clear()
             self.channel_errors.clear()
+            self._changes += 1
+            self._cond.notify_all()
 
     # --- assertions -----------------------------------------------------------------------------
 
@@ -134,30 +140,49 @@ class FakeSlack:
             ]
 
     def wait_for(
-        self, predicate: Callable[[FakeSlack], Any], *, timeout: float = 10.0, what: str = "condition"
+        self,
+        predicate: Callable[[FakeSlack], Any],
+        *,
+        timeout: float = WAIT_TIMEOUT,
+        what: str = "condition",
+        poll: float = 0.05,
     ) -> Any:
-        """Block until `predicate(self)` is truthy (re-checked on every call); return its value."""
+        """Block until `predicate(self)` is truthy; return its value.
+
+        Re-checked on every recorded call and response, and every `poll` seconds besides, because
+        predicates also look at state outside Slack (the store). The predicate runs without the fake's
+        lock held, so the bot's own Slack calls never queue behind a slow check. `timeout` is a limit for
+        a loaded machine, not an expected duration: the wait ends as soon as the condition holds.
+        """
         deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                value = predicate(self)
-                if value:
-                    return value
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise AssertionError(
-                        f"timed out waiting for {what}; calls: {[c.method for c in self.calls]}"
-                    )
-                self._cond.wait(remaining)
+        while True:
+            with self._cond:
+                seen = self._changes
+            value = predicate(self)
+            if value:
+                return value
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"timed out after {timeout:g}s waiting for {what}; calls: {[c.method for c in self.calls]}"
+                )
+            with self._cond:
+                if self._changes == seen:  # nothing new since the check: sleep until something is
+                    self._cond.wait(min(remaining, poll))
 
     def wait_for_response(
-        self, predicate: Callable[[dict[str, Any]], bool], *, timeout: float = 10.0
+        self, predicate: Callable[[dict[str, Any]], bool], *, timeout: float = WAIT_TIMEOUT
     ) -> dict:
         return self.wait_for(
-            lambda s: next((r for r in s.responses if predicate(r)), None),
+            lambda s: next((r for r in s.posted_responses() if predicate(r)), None),
             timeout=timeout,
             what="a response_url post",
         )
+
+    def posted_responses(self) -> list[dict[str, Any]]:
+        """A snapshot of the bodies posted to response URLs so far."""
+        with self._cond:
+            return list(self.responses)
 
     def thread_replies(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
         return [
@@ -183,6 +208,7 @@ class FakeSlack:
         status, headers, body = self._answer(method, args, token, fault)
         with self._cond:
             self.calls.append(SlackCall(method, args, status, None if body.get("ok") else body.get("error")))
+            self._changes += 1
             self._cond.notify_all()
         return status, headers, body
 
@@ -207,6 +233,7 @@ class FakeSlack:
     def handle_response_url(self, key: str, body: dict[str, Any]) -> None:
         with self._cond:
             self.responses.append({"_key": key, "_at": time.monotonic(), **body})
+            self._changes += 1
             self._cond.notify_all()
 
 

@@ -49,7 +49,7 @@ class Reply:
         return json.loads(self.body) if self.body else None
 
 
-def post(url: str, body: str, headers: dict[str, str], *, timeout: float = 10.0) -> Reply:
+def post(url: str, body: str, headers: dict[str, str], *, timeout: float = 60.0) -> Reply:
     """A real HTTP POST; 4xx/5xx come back as a Reply, not an exception."""
     request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
     try:
@@ -111,15 +111,16 @@ class SlackHarness:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
-        self.bot.commands.join(timeout=30)
-        self.bot.runtime.workers.join(timeout=30)
+        self.bot.commands.join(timeout=60)
+        self.bot.runtime.workers.join(timeout=60)
         self.bot.close()
         self.cloud.close()
         self.database.dispose()
         self.slack.stop()
 
-    def settle(self, timeout: float = 30.0) -> None:
-        """Wait until both worker pools (chat commands, then flows) have nothing queued or running."""
+    def settle(self, timeout: float = 60.0) -> None:
+        """Wait until both worker pools (chat commands, then flows) have nothing queued or running.
+        `timeout` is a limit for a loaded machine; the wait ends as soon as both are idle."""
         assert self.bot.commands.join(timeout), "chat work did not finish"
         assert self.bot.runtime.workers.join(timeout), "flows did not finish"
         assert self.bot.commands.join(timeout), "chat work did not finish"
