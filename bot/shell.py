@@ -34,25 +34,14 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from bot import outcomes as oc
 from bot import text as tx
-from bot.commands import (
-    COMMAND,
-    Command,
-    DownCommand,
-    ExtendCommand,
-    FitCommand,
-    HelpCommand,
-    ListCommand,
-    StatusCommand,
-    UpCommand,
-    help_text,
-    parse_command,
-)
+from bot.commands import COMMAND, Command, help_text, parse_command
 from core.clock import Clock, SystemClock
+from core.endpoints import messaging
 from core.endpoints.service import DoesNotFit, EndpointService
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
@@ -65,7 +54,6 @@ S = EndpointState
 PROMPT = "endpoint-bot> "
 SORRY = "Something went wrong on my side and nothing was changed (details are in the log). Please try again."
 QUIT_WORDS = frozenset({"quit", "exit", r"\q"})
-EXTENSIONS: dict[ActionKind, timedelta] = {"extend_1h": timedelta(hours=1), "extend_4h": timedelta(hours=4)}
 SHELL_HELP = (
     "In the shell: type a choice's number (`1` or `/1`) to press that button · `wait [NAME]` waits for "
     "launches and teardowns in flight (or NAME's) · `quit`, `exit` or Ctrl-D leaves · lines starting "
@@ -267,40 +255,47 @@ class Shell:
             self.say(SORRY)
         return True
 
-    # --- commands (the same service calls as bot/slack/listeners/commands/endpoint.py) ---------------
+    # --- commands and buttons (the same service calls as Slack's, through bot.outcomes) ---------------
 
     def dispatch(self, parsed: Command) -> None:
-        service, now = self.service, self.clock.now()
-        if isinstance(parsed, HelpCommand):
-            self.say(help_text(parsed.topic) + ("" if parsed.topic else "\n" + SHELL_HELP))
-        elif isinstance(parsed, UpCommand):
-            view = service.up(request=parsed.to_request(owner_id=self.user_id, channel_id=self.channel_id))
-            self.say(tx.launching_reply(view))
-        elif isinstance(parsed, FitCommand):
-            plans = service.fit(
-                model=parsed.model, accelerators=parsed.accelerators, options=dict(parsed.options)
+        self.show(
+            oc.run_command(parsed, service=self.service, user_id=self.user_id, channel_id=self.channel_id)
+        )
+
+    def show(self, outcome: oc.Outcome) -> None:
+        """Print what a command did."""
+        now = self.clock.now()
+        if isinstance(outcome, oc.Helped):
+            self.say(help_text(outcome.topic) + ("" if outcome.topic else "\n" + SHELL_HELP))
+        elif isinstance(outcome, oc.Fitted):
+            self.console.lines(tx.fit_lines(outcome.plans))
+        elif isinstance(outcome, oc.Listed):
+            self.console.lines(
+                tx.list_lines(outcome.views, now=now, include_terminal=outcome.include_terminal)
             )
-            self.console.lines(tx.fit_lines(plans))
-        elif isinstance(parsed, ListCommand):
-            views = service.list(include_terminal=parsed.include_terminal)
-            self.console.lines(tx.list_lines(views, now=now, include_terminal=parsed.include_terminal))
-        elif isinstance(parsed, StatusCommand):
-            view = service.status(name=parsed.name)
-            self.console.lines([tx.plain(line) for line in tx.status_lines(view, now=now)])
-            actions = tx.card_actions(view)
+        elif isinstance(outcome, oc.Shown):
+            self.console.lines([tx.plain(line) for line in tx.status_lines(outcome.view, now=now)])
+            actions = tx.card_actions(outcome.view)
             if actions:
                 self.console.line(tx.choices_line(self.notifier.choices.offer(actions)))
-        elif isinstance(parsed, DownCommand):
-            before = service.status(name=parsed.name)
-            if before.state.is_terminal:
-                self.say(tx.already_reply(before))
-                return
-            self.say(tx.stopping_reply(service.down(name=parsed.name, actor=self.user_id)))
-        elif isinstance(parsed, ExtendCommand):
-            view = service.extend(name=parsed.name, actor=self.user_id, by=parsed.by)
-            self.say(tx.extended_reply(view, now=self.clock.now()))
+        else:
+            self.say(self.reply(outcome))
 
-    # --- buttons (the same calls as bot/slack/listeners/actions/endpoint_buttons.py) ------------------
+    def reply(self, outcome: oc.Outcome) -> str:
+        """The one-sentence answer to a launch, a stop, an extension or a keep-alive."""
+        if isinstance(outcome, oc.Launched):
+            return tx.launching_reply(outcome.view)
+        if isinstance(outcome, oc.Stopping):
+            return tx.stopping_reply(outcome.view)
+        if isinstance(outcome, oc.AlreadyOver):
+            return tx.already_reply(outcome.view)
+        if isinstance(outcome, oc.AlreadyStopping):
+            return messaging.already_stopping(outcome.view)
+        if isinstance(outcome, oc.KeptAlive):
+            return tx.kept_alive_reply(outcome.view)
+        if isinstance(outcome, oc.Extended):
+            return tx.extended_reply(outcome.view, now=self.clock.now())
+        raise TypeError(f"no sentence for {outcome!r}")
 
     def press(self, number: int) -> None:
         action = self.notifier.choices.get(number)
@@ -323,18 +318,9 @@ class Shell:
 
     def apply(self, action: Action) -> str:
         """Apply a button to the endpoint's current state, as the Slack button does."""
-        service, name = self.service, action.endpoint_name
-        current = service.status(name=name)
-        if current.state.is_terminal:
-            return tx.already_reply(current)
-        if action.kind == "stop":
-            if current.state == S.STOPPING:
-                return f"`{current.name}` is already stopping."
-            return tx.stopping_reply(service.down(name=name, actor=self.user_id))
-        if action.kind == "keep_alive":
-            return tx.kept_alive_reply(service.keep_alive(name=name, actor=self.user_id))
-        view = service.extend(name=name, actor=self.user_id, by=EXTENSIONS[action.kind])
-        return tx.extended_reply(view, now=self.clock.now())
+        return self.reply(
+            oc.press(action.kind, service=self.service, name=action.endpoint_name, user_id=self.user_id)
+        )
 
     # --- waiting --------------------------------------------------------------------------------------
 

@@ -304,11 +304,8 @@ def list_lines(views: Sequence[EndpointView], *, now: datetime, include_terminal
     return [endpoint_line(v, now=now) for v in views]
 
 
-def launching_reply(view: EndpointView) -> str:
-    return (
-        f"Launching `{view.name}` ({view.model} on {view.accelerators}, {price(view)}). "
-        "Progress follows in its thread."
-    )
+def launching_reply(view: EndpointView, *, where: str = "Progress follows in its thread.") -> str:
+    return f"Launching `{view.name}` ({view.model} on {view.accelerators}, {price(view)}). {where}"
 
 
 def stopping_reply(view: EndpointView) -> str:

@@ -11,22 +11,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
 from typing import Any
 
 from slack_bolt import Ack, Respond
 
-from bot.slack import blocks as bk
+from bot import outcomes as oc
+from bot import text as tx
 from bot.slack.app import SlackDeps
-from core.clock import as_utc
-from core.endpoints.states import EndpointState
+from core.endpoints import messaging
 from core.errors import UserFacingError
 from core.notifier import ActionKind
-from core.units import format_duration
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: dict[ActionKind, timedelta] = {"extend_1h": timedelta(hours=1), "extend_4h": timedelta(hours=4)}
 
 Reply = Callable[[str], None]
 
@@ -85,22 +82,17 @@ def run_action(
 
 
 def _apply(deps: SlackDeps, kind: ActionKind, *, name: str, user_id: str) -> str:
-    service = deps.service
-    current = service.status(name=name)
-    if current.state.is_terminal:
-        deps.notifier.endpoint_changed(current)  # an old card: show the truth, drop its buttons
-        return f"`{current.name}` is already {current.state.value.lower()}; nothing to do."
-    if kind == "stop":
-        if current.state == EndpointState.STOPPING:
-            return f"`{current.name}` is already stopping."
-        view = service.down(name=name, actor=user_id)
-        return f":octagonal_sign: Stopping `{view.name}`; the summary follows in its thread."
-    if kind == "keep_alive":
-        view = service.keep_alive(name=name, actor=user_id)
-        return f":white_check_mark: `{view.name}` stays up: its idle clock starts again now."
-    view = service.extend(name=name, actor=user_id, by=EXTENSIONS[kind])
-    expires = as_utc(view.expires_at) or deps.clock.now()
-    return (
-        f":hourglass: `{view.name}` now expires at {expires:%Y-%m-%d %H:%M} UTC "
-        f"(in {format_duration(expires - deps.clock.now())}). {bk.price_text(view)} while it runs."
-    )
+    outcome = oc.press(kind, service=deps.service, name=name, user_id=user_id)
+    if isinstance(outcome, oc.AlreadyOver):
+        deps.notifier.endpoint_changed(outcome.view)  # an old card: show the truth, drop its buttons
+        return tx.already_reply(outcome.view)
+    if isinstance(outcome, oc.AlreadyStopping):
+        return messaging.already_stopping(outcome.view)
+    if isinstance(outcome, oc.Stopping):
+        return f":octagonal_sign: {tx.stopping_reply(outcome.view)}"
+    if isinstance(outcome, oc.KeptAlive):
+        return f":white_check_mark: {tx.kept_alive_reply(outcome.view)}"
+    if isinstance(outcome, oc.Extended):
+        extended = tx.extended_reply(outcome.view, now=deps.clock.now())
+        return f":hourglass: {extended} {tx.price(outcome.view)} while it runs."
+    raise TypeError(f"no answer for {outcome!r}")

@@ -14,25 +14,23 @@ from typing import Any
 
 from slack_bolt import Ack, Respond
 
+from bot import outcomes as oc
+from bot import text as tx
 from bot.commands import (
     Command,
     CommandError,
     DownCommand,
-    ExtendCommand,
     FitCommand,
     HelpCommand,
-    ListCommand,
-    StatusCommand,
     UpCommand,
     help_text,
     parse_command,
 )
 from bot.slack import blocks as bk
 from bot.slack.app import SlackDeps
-from core.clock import as_utc
+from core.endpoints import messaging
 from core.endpoints.service import DoesNotFit
 from core.errors import UserFacingError
-from core.units import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -105,36 +103,25 @@ def run_command(
 def _dispatch(
     deps: SlackDeps, parsed: Command, *, user_id: str, channel_id: str | None, reply: Reply
 ) -> None:
-    service, now = deps.service, deps.clock.now()
-    if isinstance(parsed, UpCommand):
-        view = service.up(request=parsed.to_request(owner_id=user_id, channel_id=channel_id))
+    outcome = oc.run_command(parsed, service=deps.service, user_id=user_id, channel_id=channel_id)
+    now = deps.clock.now()
+    if isinstance(outcome, oc.Helped):
+        reply(help_text(outcome.topic))
+    elif isinstance(outcome, oc.Launched):
+        view = outcome.view
         note = deps.notifier.delivery_problems.pop(view.id, None)
         where = note or "Follow its card in this channel: progress goes in the card's thread."
-        reply(
-            f":rocket: Launching `{view.name}` ({view.model} on {view.accelerators}, {bk.price_text(view)}). {where}"
-        )
-    elif isinstance(parsed, FitCommand):
-        plans = service.fit(
-            model=parsed.model, accelerators=parsed.accelerators, options=dict(parsed.options)
-        )
-        reply(f"Fit check for {parsed.model}", bk.fit_blocks(plans))
-    elif isinstance(parsed, ListCommand):
-        views = service.list(include_terminal=parsed.include_terminal)
-        reply(bk.list_text(views), bk.list_blocks(views, now=now, include_terminal=parsed.include_terminal))
-    elif isinstance(parsed, StatusCommand):
-        view = service.status(name=parsed.name)
-        reply(bk.card_text(view), bk.status_blocks(view, now=now))
-    elif isinstance(parsed, DownCommand):
-        before = service.status(name=parsed.name)
-        if before.state.is_terminal:
-            reply(f"`{before.name}` is already {before.state.value.lower()}; nothing to stop.")
-            return
-        view = service.down(name=parsed.name, actor=user_id)
-        reply(f":octagonal_sign: Stopping `{view.name}`; the summary follows in its thread.")
-    elif isinstance(parsed, ExtendCommand):
-        view = service.extend(name=parsed.name, actor=user_id, by=parsed.by)
-        expires = as_utc(view.expires_at) or now
-        reply(
-            f":hourglass: `{view.name}` now expires at {expires:%Y-%m-%d %H:%M} UTC "
-            f"(in {format_duration(expires - now)})."
-        )
+        reply(f":rocket: {tx.launching_reply(view, where=where)}")
+    elif isinstance(outcome, oc.Fitted):
+        reply(f"Fit check for {outcome.model}", bk.fit_blocks(outcome.plans))
+    elif isinstance(outcome, oc.Listed):
+        views = outcome.views
+        reply(bk.list_text(views), bk.list_blocks(views, now=now, include_terminal=outcome.include_terminal))
+    elif isinstance(outcome, oc.Shown):
+        reply(bk.card_text(outcome.view), bk.status_blocks(outcome.view, now=now))
+    elif isinstance(outcome, oc.AlreadyOver):
+        reply(messaging.already_stopped(outcome.view))
+    elif isinstance(outcome, oc.Stopping):
+        reply(f":octagonal_sign: {tx.stopping_reply(outcome.view)}")
+    elif isinstance(outcome, oc.Extended):
+        reply(f":hourglass: {tx.extended_reply(outcome.view, now=now)}")

@@ -1,0 +1,145 @@
+"""Run a parsed `/endpoint` command or a pressed button against the service; say what happened as data.
+
+Slack (bot/slack/listeners) and the shell (bot/shell.py) make the same service calls for the same
+command and the same button; only how they show the result differs. This module makes the calls
+(`run_command`, `press`) and returns an outcome dataclass; each adapter renders it (Block Kit, or plain
+lines through `bot.text`). Errors are the service's: `UserFacingError`s and `DoesNotFit` propagate
+for the adapter to explain. No chat imports here, no wording.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.commands import (
+    Command,
+    DownCommand,
+    ExtendCommand,
+    FitCommand,
+    HelpCommand,
+    ListCommand,
+    StatusCommand,
+    UpCommand,
+)
+from core.endpoints.service import EndpointService
+from core.endpoints.states import EndpointState
+from core.endpoints.views import EndpointView
+from core.fit.plan import Plan
+from core.notifier import ActionKind
+
+# What each Extend button adds to an endpoint's lifetime.
+EXTENSIONS: dict[ActionKind, timedelta] = {"extend_1h": timedelta(hours=1), "extend_4h": timedelta(hours=4)}
+
+
+@dataclass(frozen=True)
+class Helped:
+    topic: str | None
+
+
+@dataclass(frozen=True)
+class Launched:
+    view: EndpointView
+
+
+@dataclass(frozen=True)
+class Fitted:
+    model: str
+    plans: list[Plan]
+
+
+@dataclass(frozen=True)
+class Listed:
+    views: list[EndpointView]
+    include_terminal: bool
+
+
+@dataclass(frozen=True)
+class Shown:
+    """`status NAME`."""
+
+    view: EndpointView
+
+
+@dataclass(frozen=True)
+class Stopping:
+    view: EndpointView
+
+
+@dataclass(frozen=True)
+class AlreadyOver:
+    """Stop, Extend or Keep alive on an endpoint that is already stopped, failed or lost."""
+
+    view: EndpointView
+
+
+@dataclass(frozen=True)
+class AlreadyStopping:
+    view: EndpointView
+
+
+@dataclass(frozen=True)
+class Extended:
+    view: EndpointView
+
+
+@dataclass(frozen=True)
+class KeptAlive:
+    view: EndpointView
+
+
+Outcome = (
+    Helped
+    | Launched
+    | Fitted
+    | Listed
+    | Shown
+    | Stopping
+    | AlreadyOver
+    | AlreadyStopping
+    | Extended
+    | KeptAlive
+)
+
+
+def run_command(
+    parsed: Command, *, service: EndpointService, user_id: str, channel_id: str | None
+) -> Outcome:
+    """The service call a command stands for, made on behalf of `user_id` in `channel_id`."""
+    if isinstance(parsed, HelpCommand):
+        return Helped(parsed.topic)
+    if isinstance(parsed, UpCommand):
+        return Launched(service.up(request=parsed.to_request(owner_id=user_id, channel_id=channel_id)))
+    if isinstance(parsed, FitCommand):
+        plans = service.fit(
+            model=parsed.model, accelerators=parsed.accelerators, options=dict(parsed.options)
+        )
+        return Fitted(parsed.model, list(plans))
+    if isinstance(parsed, ListCommand):
+        return Listed(list(service.list(include_terminal=parsed.include_terminal)), parsed.include_terminal)
+    if isinstance(parsed, StatusCommand):
+        return Shown(service.status(name=parsed.name))
+    if isinstance(parsed, DownCommand):
+        before = service.status(name=parsed.name)
+        if before.state.is_terminal:
+            return AlreadyOver(before)
+        return Stopping(service.down(name=parsed.name, actor=user_id))
+    if isinstance(parsed, ExtendCommand):
+        return Extended(service.extend(name=parsed.name, actor=user_id, by=parsed.by))
+    raise TypeError(f"not a command: {parsed!r}")
+
+
+def press(kind: ActionKind, *, service: EndpointService, name: str, user_id: str) -> Outcome:
+    """A button (Stop, Extend +1h/+4h, Keep alive) applied to the endpoint's *current* state, so a
+    button on an old card answers instead of acting twice. Only the owner or an admin may act (the
+    service raises PermissionDenied)."""
+    current = service.status(name=name)
+    if current.state.is_terminal:
+        return AlreadyOver(current)
+    if kind == "stop":
+        if current.state == EndpointState.STOPPING:
+            return AlreadyStopping(current)
+        return Stopping(service.down(name=name, actor=user_id))
+    if kind == "keep_alive":
+        return KeptAlive(service.keep_alive(name=name, actor=user_id))
+    return Extended(service.extend(name=name, actor=user_id, by=EXTENSIONS[kind]))
