@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
@@ -161,27 +161,8 @@ class UpCommand:
 
     def to_request(self, *, owner_id: str, channel_id: str | None) -> UpRequest:
         """The service request for this command, on behalf of `owner_id` in `channel_id`."""
-        return UpRequest(
-            model=self.model,
-            accelerators=self.accelerators,
-            owner_id=owner_id,
-            channel_id=channel_id,
-            engine=self.engine,
-            max_model_len=self.max_model_len,
-            quantization=self.quantization,
-            dtype=self.dtype,
-            kv_cache_dtype=self.kv_cache_dtype,
-            spot=self.spot,
-            idle_timeout=self.idle_timeout,
-            ttl=self.ttl,
-            max_cost=self.max_cost,
-            name=self.name,
-            draft_model=self.draft_model,
-            speculative_tokens=self.speculative_tokens,
-            cloud=self.cloud,
-            region=self.region,
-            relaunch=self.relaunch,
-        )
+        values = {f.name: getattr(self, f.name) for f in fields(self)}  # the same names as UpRequest's
+        return UpRequest(owner_id=owner_id, channel_id=channel_id, **values)
 
 
 @dataclass(frozen=True)

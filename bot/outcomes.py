@@ -38,8 +38,38 @@ class Helped:
 
 
 @dataclass(frozen=True)
-class Launched:
+class _AboutOne:
+    """An outcome about one endpoint, as it stands after the call."""
+
     view: EndpointView
+
+
+class Launched(_AboutOne):
+    """`up`: recorded and launching."""
+
+
+class Shown(_AboutOne):
+    """`status NAME`."""
+
+
+class Stopping(_AboutOne):
+    """`down` or Stop: the teardown is under way."""
+
+
+class AlreadyOver(_AboutOne):
+    """Stop, Extend or Keep alive on an endpoint that is already stopped, failed or lost."""
+
+
+class AlreadyStopping(_AboutOne):
+    """Stop on an endpoint whose teardown is already under way."""
+
+
+class Extended(_AboutOne):
+    """`extend` or an Extend button: the new expiry is on the view."""
+
+
+class KeptAlive(_AboutOne):
+    """Keep alive: the idle clock starts again."""
 
 
 @dataclass(frozen=True)
@@ -52,40 +82,6 @@ class Fitted:
 class Listed:
     views: list[EndpointView]
     include_terminal: bool
-
-
-@dataclass(frozen=True)
-class Shown:
-    """`status NAME`."""
-
-    view: EndpointView
-
-
-@dataclass(frozen=True)
-class Stopping:
-    view: EndpointView
-
-
-@dataclass(frozen=True)
-class AlreadyOver:
-    """Stop, Extend or Keep alive on an endpoint that is already stopped, failed or lost."""
-
-    view: EndpointView
-
-
-@dataclass(frozen=True)
-class AlreadyStopping:
-    view: EndpointView
-
-
-@dataclass(frozen=True)
-class Extended:
-    view: EndpointView
-
-
-@dataclass(frozen=True)
-class KeptAlive:
-    view: EndpointView
 
 
 Outcome = (

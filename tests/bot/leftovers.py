@@ -112,3 +112,16 @@ def kill(found: list[Leftover], *, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while any(_running(i.pid) for i in found) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def engine_pids(home: str | Path) -> list[int]:
+    """The engine pids the local launcher recorded under `home` (its clusters.json)."""
+    state = Path(home) / ".cache" / "endpoint-bot" / "local" / "clusters.json"
+    if not state.exists():
+        return []
+    return [c["pid"] for c in json.loads(state.read_text() or "{}").values()]
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie does not count)."""
+    return _running(pid)

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.bot.leftovers import leftovers
+from tests.bot.leftovers import alive, engine_pids, leftovers
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path("/work/shared/fixtures/model_configs.json")
@@ -67,22 +67,6 @@ def tmp_cwd(env: dict[str, str]) -> str:
     return str(Path(env["HOME"]).parent)
 
 
-def _engine_pids(env: dict[str, str]) -> list[int]:
-    state = Path(env["HOME"]) / ".cache" / "endpoint-bot" / "local" / "clusters.json"
-    if not state.exists():
-        return []
-    return [c["pid"] for c in json.loads(state.read_text() or "{}").values()]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split()[2] == "Z")
-
-
 def test_up_then_down_from_the_command_line(cli_env: dict[str, str], no_process_left_behind: str) -> None:
     model = cli_env["MODEL_DIR"]
     up = _cli(cli_env, "up", model, "L4:1", "--max-model-len", "8k", "--name", "cli-e2e")
@@ -100,8 +84,8 @@ def test_up_then_down_from_the_command_line(cli_env: dict[str, str], no_process_
     )
     assert answer.status_code == 200
     assert answer.json()["choices"][0]["message"]["content"]
-    pids = _engine_pids(cli_env)
-    assert pids and all(_alive(p) for p in pids), "the engine outlives the `up` process"
+    pids = engine_pids(cli_env["HOME"])
+    assert pids and all(alive(p) for p in pids), "the engine outlives the `up` process"
     running = {found.pid for found in leftovers(no_process_left_behind)}
     assert set(pids) <= running, "the leftover check (tests/bot/conftest.py) would see this engine"
 
@@ -117,7 +101,7 @@ def test_up_then_down_from_the_command_line(cli_env: dict[str, str], no_process_
     down = _cli(cli_env, "down", "cli-e2e")
     assert down.returncode == 0, down.stderr
     assert "STOPPED" in down.stdout
-    assert not any(_alive(p) for p in pids), "no engine process left behind"
+    assert not any(alive(p) for p in pids), "no engine process left behind"
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/health", timeout=2)
 

@@ -30,6 +30,7 @@ import pytest
 from bot.shell import SORRY, Choices, Console, Shell, ShellNotifier
 from core.clock import ManualClock
 from core.notifier import Action
+from tests.bot.leftovers import alive, engine_pids
 from tests.bot.slack.views_fixtures import view
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,22 +83,6 @@ def _shell(
     )
 
 
-def _engine_pids(env: dict[str, str]) -> list[int]:
-    state = Path(env["HOME"]) / ".cache" / "endpoint-bot" / "local" / "clusters.json"
-    if not state.exists():
-        return []
-    return [c["pid"] for c in json.loads(state.read_text() or "{}").values()]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split()[2] == "Z")
-
-
 def _clean(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, result.stderr + result.stdout
     assert "Traceback" not in result.stdout
@@ -146,7 +131,7 @@ def test_piped_session_brings_an_endpoint_up_and_down(shell_env: dict[str, str])
     assert (
         out.index("shell-e2e is ready.") < out.index("Stop `shell-e2e`?") < out.index("stopped; the cluster")
     )
-    assert not any(_alive(p) for p in _engine_pids(shell_env)), "no engine process left behind"
+    assert not any(alive(p) for p in engine_pids(shell_env["HOME"])), "no engine process left behind"
     with pytest.raises(httpx.TransportError):
         httpx.get(f"{url}/health", timeout=2)
 
@@ -199,7 +184,7 @@ def test_only_the_owner_or_an_admin_may_press_stop_or_extend(shell_env: dict[str
     assert "Stopping `owned`" in third
     assert "Waiting for the teardown of `owned`" in third
     assert "[thread #owned] `owned` stopped; the cluster is gone" in third
-    assert not any(_alive(p) for p in _engine_pids(shell_env))
+    assert not any(alive(p) for p in engine_pids(shell_env["HOME"]))
 
 
 @pytest.mark.timeout(120)
@@ -213,7 +198,7 @@ def test_leaving_mid_launch_without_wait_says_so_and_the_next_session_can_stop_i
     second = _clean(_shell(shell_env, "down left\nlist all\n"))
     assert "Stopping `left`" in second
     assert "[thread #left] `left` stopped; the cluster is gone" in second
-    assert not any(_alive(p) for p in _engine_pids(shell_env))
+    assert not any(alive(p) for p in engine_pids(shell_env["HOME"]))
 
     # ENDPOINT_BOT_SHELL_WAIT does what --wait does: the launch is seen through before the process leaves.
     third = _clean(_shell(shell_env, f"up {model} L4:1 ctx=8k name=seen\n", ENDPOINT_BOT_SHELL_WAIT="yes"))
@@ -325,7 +310,7 @@ def test_watchdog_idle_dm_offers_keep_alive_as_a_number(shell_env: dict[str, str
         stderr = chat.close()
     assert chat.proc.returncode == 0, stderr
     assert not any("Traceback" in line for line in chat.seen)
-    assert not any(_alive(p) for p in _engine_pids(shell_env))
+    assert not any(alive(p) for p in engine_pids(shell_env["HOME"]))
 
 
 @pytest.mark.timeout(120)
