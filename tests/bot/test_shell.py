@@ -78,7 +78,7 @@ def _shell(
         cwd=str(Path(env["HOME"]).parent),  # no .env file there
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=300,  # a limit for a loaded 2-core machine; a session takes seconds
         check=False,
     )
 
@@ -90,7 +90,7 @@ def _clean(result: subprocess.CompletedProcess[str]) -> str:
     return result.stdout
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(600)
 def test_piped_session_brings_an_endpoint_up_and_down(shell_env: dict[str, str]) -> None:
     model = shell_env["MODEL_DIR"]
     script = "\n".join(
@@ -140,7 +140,7 @@ def _lines_with(text: str, needle: str) -> list[str]:
     return [line for line in text.splitlines() if needle in line]
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(600)
 def test_only_the_owner_or_an_admin_may_press_stop_or_extend(shell_env: dict[str, str]) -> None:
     model = shell_env["MODEL_DIR"]
     # Run 1, the owner: up, decline a Stop, leave with --wait so the launch is seen through.
@@ -154,7 +154,7 @@ def test_only_the_owner_or_an_admin_may_press_stop_or_extend(shell_env: dict[str
         f"{url}/v1/chat/completions",
         headers={"Authorization": f"Bearer {key}"},
         json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
-        timeout=10,
+        timeout=60,
     )
     assert answer.status_code == 200, "the key printed by the shell opens the endpoint"
 
@@ -187,7 +187,7 @@ def test_only_the_owner_or_an_admin_may_press_stop_or_extend(shell_env: dict[str
     assert not any(alive(p) for p in engine_pids(shell_env["HOME"]))
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(600)
 def test_leaving_mid_launch_without_wait_says_so_and_the_next_session_can_stop_it(
     shell_env: dict[str, str],
 ) -> None:
@@ -208,7 +208,7 @@ def test_leaving_mid_launch_without_wait_says_so_and_the_next_session_can_stop_i
     assert "`seen` stopped; the cluster is gone" in fourth
 
 
-@pytest.mark.timeout(90)
+@pytest.mark.timeout(600)
 def test_bad_input_gets_a_sentence_and_changes_nothing(shell_env: dict[str, str]) -> None:
     model, big = shell_env["MODEL_DIR"], shell_env["BIG_MODEL_DIR"]
     script = "\n".join(
@@ -276,7 +276,7 @@ class _Conversation:
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
 
-    def expect(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+    def expect(self, pattern: str, timeout: float = 180) -> re.Match[str]:
         """The first line from now on matching `pattern` (the pytest timeout bounds the whole test)."""
         while True:
             line = self.lines.get(timeout=timeout)
@@ -288,11 +288,11 @@ class _Conversation:
     def close(self) -> str:
         if self.proc.stdin and not self.proc.stdin.closed:
             self.proc.stdin.close()
-        self.proc.wait(timeout=60)
+        self.proc.wait(timeout=180)
         return self.proc.stderr.read() if self.proc.stderr else ""
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(600)
 def test_watchdog_idle_dm_offers_keep_alive_as_a_number(shell_env: dict[str, str]) -> None:
     env = {**shell_env, "ENDPOINT_BOT_WATCHDOG_INTERVAL": "1s"}
     chat = _Conversation(env)
@@ -313,7 +313,7 @@ def test_watchdog_idle_dm_offers_keep_alive_as_a_number(shell_env: dict[str, str
     assert not any(alive(p) for p in engine_pids(shell_env["HOME"]))
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(600)
 def test_interactive_terminal_gets_a_prompt_redrawn_under_async_lines_and_history(
     shell_env: dict[str, str],
 ) -> None:
@@ -347,7 +347,7 @@ def test_interactive_terminal_gets_a_prompt_redrawn_under_async_lines_and_histor
         os.write(master, b"down tty\n")
         read_until(b"`tty` stopped; the cluster is gone")
         os.write(master, b"quit\n")
-        proc.wait(timeout=60)
+        proc.wait(timeout=180)
         with contextlib.suppress(OSError):  # the rest of the screen, until the terminal closes
             while chunk := os.read(master, 4096):
                 screen.extend(chunk)
