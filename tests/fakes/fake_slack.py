@@ -486,7 +486,7 @@ class FakeSocketMode:
             self._outbox.append(envelope)
             self._cond.notify_all()
 
-    def wait_for_ack(self, envelope_id: str, *, timeout: float = 10.0) -> dict[str, Any]:
+    def wait_for_ack(self, envelope_id: str, *, timeout: float = WAIT_TIMEOUT) -> dict[str, Any]:
         with self._cond:
             if not self._cond.wait_for(lambda: envelope_id in self.acks, timeout=timeout):
                 raise AssertionError(f"no ack for envelope {envelope_id}")

@@ -8,9 +8,9 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from bot.cli.serve import missing_settings
 from core.settings import load_settings
 from tests.bot.slack.harness import SlackHarness
-from tests.fakes.fake_slack import APP_TOKEN, FakeSocketMode, slash_command_envelope
+from tests.fakes.fake_slack import APP_TOKEN, WAIT_TIMEOUT, FakeSocketMode, slash_command_envelope
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(240)
 
 
 def test_socket_mode_connects_and_acks_a_slash_command(harness: SlackHarness) -> None:
@@ -19,7 +19,7 @@ def test_socket_mode_connects_and_acks_a_slash_command(harness: SlackHarness) ->
     handler = SocketModeHandler(harness.bot.app, APP_TOKEN)
     try:
         handler.connect()
-        assert socket.connected.wait(10)
+        assert socket.connected.wait(WAIT_TIMEOUT)
         opened = harness.slack.calls_to("apps.connections.open")
         assert len(opened) == 1  # with the app-level token: the fake refuses the bot token there
 
