@@ -110,6 +110,15 @@ class FlowContext:
             raise
         return True
 
+    def queued_ahead(self, endpoint_id: int, kind: str = LAUNCH) -> int | None:
+        """When `endpoint_id`'s `kind` flow waits for a free worker thread: how many other flows of that
+        kind wait too (0 = it starts next); None when it has (or gets) a thread at once. Launches hold
+        their thread for the whole provisioning, so a burst larger than the pool queues for minutes."""
+        with self._lock:
+            others = sum(1 for eid, k in self._active if k == kind and eid != endpoint_id)
+        waiting = others - self.workers.size
+        return waiting if waiting >= 0 else None
+
     def is_active(self, endpoint_id: int, kind: str | None = None) -> bool:
         with self._lock:
             if kind is not None:

@@ -52,6 +52,15 @@ def ready(view: EndpointView, *, took: timedelta | None) -> str:
     return f"Ready{after}: `{view.url}` answered a chat completion."
 
 
+def queued(view: EndpointView, *, ahead: int, threads: int) -> str:
+    """The launch waits for a worker thread (every one follows another launch); nothing bills yet."""
+    others = f"; {ahead} other launch{'es' if ahead != 1 else ''} queued ahead of it" if ahead else ""
+    return (
+        f"Queued: all {threads} launch worker{'s' if threads != 1 else ''} are busy following other "
+        f"launches{others}. It starts when one is free; nothing is billing yet."
+    )
+
+
 def launch_failed(view: EndpointView, *, reason: str) -> str:
     return f"The launch failed: {reason} Tearing the cluster down so it stops billing."
 

@@ -295,8 +295,20 @@ class EndpointService:
                 endpoint.channel_id = ref.channel_id
                 endpoint.message_ts = ref.message_ts
                 view = store.to_view(endpoint)
-        self.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+        self._schedule_launch(view)
         return view
+
+    def _schedule_launch(self, view: EndpointView) -> None:
+        """Hand the launch to the pool; say so in its thread when it has to wait for a free thread."""
+        if not self.flows.schedule(flows.LAUNCH, view.id, flows.launch):
+            return
+        ahead = self.flows.queued_ahead(view.id)
+        if ahead is not None:
+            flows._guard(
+                self.notifier.thread_post,
+                view,
+                messaging.queued(view, ahead=ahead, threads=self.workers.size),
+            )
 
     def preview(self, *, request: UpRequest) -> tuple[Plan, LaunchSpec]:
         """What `up` would launch, without recording anything: the plan and the LaunchSpec with every
@@ -558,7 +570,7 @@ class EndpointService:
             )
             view = store.to_view(endpoint)
         flows._guard(self.notifier.endpoint_changed, view)
-        self.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+        self._schedule_launch(view)
         return view
 
     def extend(self, *, name: str, actor: str, by: timedelta) -> EndpointView:

@@ -356,3 +356,33 @@ def test_local_model_directories_are_read_with_the_local_launcher_or_when_allowe
     finally:
         lc.close()
         lc.cloud.close()
+
+
+def test_a_launch_waiting_for_a_worker_thread_says_so_in_its_thread(database: Database) -> None:
+    import time
+
+    clock = ManualClock()
+    cloud = new_cloud(clock, launch_ticks=1_000)  # launches provision until the test ticks the cloud
+    lc = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings(worker_threads=2))
+    try:
+        names = [
+            lc.service.up(request=up_request(name=f"burst{i}", max_model_len=8192)).name for i in range(4)
+        ]
+        for _ in range(500):  # the first two hold both threads, waiting on the cloud
+            if len(cloud.calls_to("wait")) == 2:
+                break
+            time.sleep(0.01)
+        said = {name: lc.notifier.thread_texts(name) for name in names}
+        assert not any("Queued" in t for name in names[:2] for t in said[name])
+        assert any(
+            "Queued: all 2 launch workers are busy" in t and "queued ahead" not in t for t in said[names[2]]
+        )
+        assert any("1 other launch queued ahead of it" in t for t in said[names[3]])
+        for _ in range(500):  # let every launch through, the queued ones as they get a thread
+            cloud.tick(1_000)
+            if lc.workers.join(0.02):
+                break
+        assert all(lc.state(name) is S.READY for name in names), "queued launches still run"
+    finally:
+        lc.close()
+        cloud.close()
