@@ -121,7 +121,10 @@ def lost(view: EndpointView, *, relaunch: bool = False) -> str:
         "was deleted outside the bot). Nothing is billing for it now."
     )
     if relaunch:
-        return f"{head} It asked for `relaunch=yes`: it is launched again shortly, with a new URL and key."
+        return (
+            f"{head} It asked for `relaunch=yes`: unless its lifetime, cost cap or relaunch limit is used up, it "
+            "is launched again shortly with a new URL and key; this thread says how that goes."
+        )
     return f"{head} Run `up` again to get a new one."
 
 
