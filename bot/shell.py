@@ -21,7 +21,8 @@ text backend and Hubot's shell adapter: a terminal backend that is a real adapte
   the next start's reconcile tears down a launch whose API key died with this process, and until then the
   cluster's own deadline caps the bill.
 
-Not here: parsing (`bot.commands`), wording of cards and plans (`bot.text`), any decision (core).
+Not here: parsing (`bot.commands`), the service call behind each command and button (`bot.outcomes`, shared
+with Slack), wording of cards and plans (`bot.text`), any decision (core).
 """
 
 from __future__ import annotations
