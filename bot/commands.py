@@ -283,7 +283,7 @@ def _positive_int(text: str, *, what: str, maximum: int) -> int:
 
 
 def _region(text: str) -> str:
-    if service._REGION_RE.fullmatch(text.lower()):
+    if service.REGION_RE.fullmatch(text.lower()):
         return text.lower()
     raise InvalidRequest(f"`{text}` is not a valid region; write it as the cloud does, e.g. `us-central1`.")
 

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from bot.text import counted
 from core.errors import UserFacingError
 from core.units import format_duration, format_money, parse_duration, parse_money, parse_tokens
 
@@ -285,9 +286,10 @@ def run_reconcile(args: argparse.Namespace) -> int:
     finally:
         runtime.close()
     print(
-        f"{report.clusters_seen} cluster(s) seen; torn down {len(report.torn_down_unknown)} unknown and "
-        f"{len(report.torn_down_terminal)} stray; {len(report.lost)} lost; {len(report.resumed)} launch(es) "
-        f"resumed; {len(report.teardowns_retried)} teardown(s) retried."
+        f"{counted(report.clusters_seen, 'cluster')} seen; torn down {len(report.torn_down_unknown)} unknown "
+        f"and {len(report.torn_down_terminal)} stray; {len(report.lost)} lost; "
+        f"{counted(len(report.resumed), 'launch', 'launches')} resumed; "
+        f"{counted(len(report.teardowns_retried), 'teardown')} retried."
     )
     for error in report.errors:
         print(f"  error: {error}", file=sys.stderr)

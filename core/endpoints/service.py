@@ -105,7 +105,7 @@ CLOUDS = frozenset(
         "slurm",
     }
 )
-_REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")
+REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")
 _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 MAX_SPECULATIVE_TOKENS = 16
 # options key: when a relaunched endpoint was first requested (its lifetime ceiling counts from then).
@@ -445,7 +445,7 @@ class EndpointService:
                 f"Unknown cloud `{request.cloud}`; SkyPilot calls them {', '.join(sorted(CLOUDS))}."
             )
         if request.region is not None:
-            if not _REGION_RE.match(request.region):
+            if not REGION_RE.match(request.region):
                 raise InvalidRequest(f"`{request.region}` is not a region name; write it like `us-central1`.")
             if request.cloud is None and settings.default_cloud is None:
                 raise InvalidRequest(

@@ -135,9 +135,14 @@ def log_tail(path: Path, lines: int = 5, limit: int = 600) -> str:
 
 
 def reap(*, pid: int, start_time: str | None, at: float, grace: float) -> int:
-    """Sleep until `at`, then SIGTERM (SIGKILL after `grace`) the process group of `pid` if still the same."""
+    """Sleep until `at`, then SIGTERM (SIGKILL after `grace`) the process group of `pid` if still the same.
+
+    Returns early once the engine is gone (stopped by the bot), so no reaper outlives its engine by long.
+    """
     while (left := at - time.time()) > 0:
-        time.sleep(min(left, 30.0))
+        if not is_alive(pid, start_time or None):
+            return 0
+        time.sleep(min(left, 5.0))
     if not is_alive(pid, start_time or None):
         return 0
     kill_group(pid, signal.SIGTERM)
