@@ -21,19 +21,24 @@ import os
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from core.db import MIGRATIONS_DIR, Database
+from core.endpoints import store
+from core.endpoints.models import Endpoint
 
 PG_URL = os.environ.get(
     "ENDPOINT_BOT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test?connect_timeout=2"
 )
 
 __all__ = [
+    "create_test_endpoint",
     "database",
     "database_factory",
     "empty_database",
@@ -164,3 +169,25 @@ def database(request: pytest.FixtureRequest, database_factory: Callable[..., Dat
 def sqlite_database(database_factory: Callable[..., Database]) -> Database:
     """A migrated, empty SQLite store (for tests that need a store but not both backends)."""
     return database_factory("sqlite", migrated=True)
+
+
+def create_test_endpoint(session: Any, *, now: datetime, **overrides: Any) -> Endpoint:
+    """`store.create_endpoint` with plain test values (a 7B model on L4:1, owner U1), any of them overridden."""
+    fields: dict[str, Any] = dict(
+        model="Qwen/Qwen2.5-7B-Instruct",
+        accelerators="L4:1",
+        engine="vllm",
+        launcher="fake",
+        owner_id="U1",
+        channel_id="C1",
+        options={},
+        plan={},
+        idle_timeout_s=2700,
+        expires_at=now + timedelta(hours=8),
+        max_cost=None,
+        price_per_hour=1.0,
+        price_is_estimate=False,
+        now=now,
+    )
+    fields.update(overrides)
+    return store.create_endpoint(session=session, **fields)

@@ -11,8 +11,8 @@ import pytest
 
 from core import claims
 from core.db import Database
-from core.endpoints import store
 from core.endpoints.models import WorkClaim
+from tests.db_fixtures import create_test_endpoint
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 TTL = timedelta(minutes=2)
@@ -23,22 +23,8 @@ B = "host-b:202:bbbb"
 @pytest.fixture
 def endpoint_id(database: Database) -> int:
     with database.session() as session:
-        return store.create_endpoint(
-            session=session,
-            model="Qwen/Qwen2.5-7B-Instruct",
-            accelerators="L4:1",
-            engine="vllm",
-            launcher="fake",
-            owner_id="U1",
-            channel_id=None,
-            options={},
-            plan={},
-            idle_timeout_s=2700,
-            expires_at=NOW + timedelta(hours=8),
-            max_cost=None,
-            price_per_hour=0.7,
-            price_is_estimate=True,
-            now=NOW,
+        return create_test_endpoint(
+            session, now=NOW, channel_id=None, price_per_hour=0.7, price_is_estimate=True
         ).id
 
 

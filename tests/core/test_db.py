@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -14,35 +15,19 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import StatementError
 
 from core.db import Database
-from core.endpoints import store
 from core.endpoints.models import Base, Endpoint, EndpointEvent
 from core.settings import load_settings
+from tests.db_fixtures import create_test_endpoint
 
 TABLES = {"endpoints", "endpoint_events", "work_claims", "endpoint_usage", "reminders"}
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 HEAD = "0002"  # the newest revision in core/migrations/versions
 
 
-def _new_endpoint(db: Database, **overrides: object) -> int:
-    fields: dict = dict(
-        model="Qwen/Qwen2.5-7B-Instruct",
-        accelerators="A100:1",
-        engine="vllm",
-        launcher="fake",
-        owner_id="U1",
-        channel_id="C1",
-        options={},
-        plan={},
-        idle_timeout_s=2700,
-        expires_at=NOW + timedelta(hours=8),
-        max_cost=None,
-        price_per_hour=3.0,
-        price_is_estimate=False,
-        now=NOW,
-    )
-    fields.update(overrides)
+def _new_endpoint(db: Database, **overrides: Any) -> int:
     with db.session() as session:
-        return store.create_endpoint(session=session, **fields).id
+        fields = {"accelerators": "A100:1", "price_per_hour": 3.0, **overrides}
+        return create_test_endpoint(session, now=NOW, **fields).id
 
 
 @pytest.mark.timeout(60)

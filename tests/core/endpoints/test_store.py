@@ -17,6 +17,7 @@ from core.endpoints import store
 from core.endpoints.models import Endpoint, EndpointEvent, EndpointUsage
 from core.endpoints.states import TRANSITIONS, EndpointState, IllegalTransition
 from core.errors import InvalidRequest
+from tests.db_fixtures import create_test_endpoint
 
 S = EndpointState
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -38,24 +39,16 @@ PATH_TO: dict[EndpointState, list[EndpointState]] = {
 
 def create(session: Any, **overrides: Any) -> Endpoint:
     fields: dict[str, Any] = dict(
-        model="Qwen/Qwen2.5-7B-Instruct",
         accelerators="A100:1",
-        engine="vllm",
-        launcher="fake",
-        owner_id="U1",
-        channel_id="C1",
         options={"max_model_len": 8192},
         plan={"fits": True, "tensor_parallel": 1},
-        idle_timeout_s=2700,
-        expires_at=NOW + timedelta(hours=8),
         max_cost=50.0,
         price_per_hour=3.67,
-        price_is_estimate=False,
-        now=NOW,
         cluster_prefix="epb-",
+        now=NOW,
     )
     fields.update(overrides)
-    return store.create_endpoint(session=session, **fields)
+    return create_test_endpoint(session, **fields)
 
 
 def walk(session: Any, endpoint: Endpoint, states: list[EndpointState], start: datetime = NOW) -> datetime:

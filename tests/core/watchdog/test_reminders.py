@@ -5,32 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from core.db import Database
-from core.endpoints import store
 from core.watchdog import reminders
+from tests.db_fixtures import create_test_endpoint
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
 def _endpoint(database: Database) -> int:
     with database.session() as session:
-        endpoint = store.create_endpoint(
-            session=session,
-            model="Qwen/Qwen2.5-7B-Instruct",
-            accelerators="L4:1",
-            engine="vllm",
-            launcher="fake",
-            owner_id="U1",
-            channel_id="C1",
-            options={},
-            plan={},
-            idle_timeout_s=2700,
-            expires_at=T0 + timedelta(hours=8),
-            max_cost=None,
-            price_per_hour=1.0,
-            price_is_estimate=False,
-            now=T0,
-        )
-        return endpoint.id
+        return create_test_endpoint(session, now=T0).id
 
 
 def test_a_claim_is_won_once_even_by_a_second_process(database: Database) -> None:

@@ -23,6 +23,7 @@ from core.watchdog.usage import (
     team_spend_today,
     usage_view,
 )
+from tests.db_fixtures import create_test_endpoint
 
 S = EndpointState
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -93,24 +94,8 @@ def test_a_failed_scrape_counts_as_active_and_is_recorded() -> None:
 
 
 def make_endpoint(session: Any, *, price: float = 2.0, now: datetime = T0, **overrides: Any) -> Endpoint:
-    values: dict[str, Any] = {
-        "model": "Qwen/Qwen2.5-7B-Instruct",
-        "accelerators": "L4:1",
-        "engine": "vllm",
-        "launcher": "fake",
-        "owner_id": "U1",
-        "channel_id": "C1",
-        "options": {},
-        "plan": {},
-        "idle_timeout_s": 2700,
-        "expires_at": now + 72 * H,
-        "max_cost": None,
-        "price_per_hour": price,
-        "price_is_estimate": False,
-        "now": now,
-    }
-    values.update(overrides)
-    return store.create_endpoint(session=session, **values)
+    fields: dict[str, Any] = {"expires_at": now + 72 * H, "price_per_hour": price, **overrides}
+    return create_test_endpoint(session, now=now, **fields)
 
 
 def walk(session: Any, endpoint: Endpoint, steps: list[tuple[EndpointState, datetime]]) -> None:
