@@ -132,7 +132,8 @@ class Lifecycle:
             flow_options=dict(FAST_FLOWS),
         )
 
-    def join(self, timeout: float = 30.0) -> None:
+    def join(self, timeout: float = 90.0) -> None:
+        # Generous: returns as soon as the flows finish, and CI's two cores may be busy.
         assert self.workers.join(timeout), "flows did not finish"
 
     def state(self, name: str) -> EndpointState:

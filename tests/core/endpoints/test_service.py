@@ -368,19 +368,19 @@ def test_a_launch_waiting_for_a_worker_thread_says_so_in_its_thread(database: Da
         names = [
             lc.service.up(request=up_request(name=f"burst{i}", max_model_len=8192)).name for i in range(4)
         ]
-        for _ in range(500):  # the first two hold both threads, waiting on the cloud
-            if len(cloud.calls_to("wait")) == 2:
-                break
-            time.sleep(0.01)
+        deadline = time.monotonic() + 60  # generous: CI's 2 cores may be busy
+        while len(cloud.calls_to("wait")) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)  # the first two hold both threads, waiting on the cloud
         said = {name: lc.notifier.thread_texts(name) for name in names}
         assert not any("Queued" in t for name in names[:2] for t in said[name])
         assert any(
             "Queued: all 2 launch workers are busy" in t and "queued ahead" not in t for t in said[names[2]]
         )
         assert any("1 other launch queued ahead of it" in t for t in said[names[3]])
-        for _ in range(500):  # let every launch through, the queued ones as they get a thread
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # let every launch through, the queued ones as they get a thread
             cloud.tick(1_000)
-            if lc.workers.join(0.02):
+            if lc.workers.join(0.05):
                 break
         assert all(lc.state(name) is S.READY for name in names), "queued launches still run"
     finally:
