@@ -271,7 +271,7 @@ def test_kill_9_while_the_engine_loads_then_restart_leaves_no_engine_running(tmp
             check=False,
         )
         assert restarted.returncode == 0, restarted.stderr
-        assert "1 launch(es) resumed" in restarted.stdout
+        assert "1 launch resumed" in restarted.stdout
 
         with database.session() as session:
             endpoint = store.get_by_name(session=session, name="killed")
