@@ -277,7 +277,7 @@ def parse_name(text: str) -> str:
 
 
 def _positive_int(text: str, *, what: str, maximum: int) -> int:
-    if text.isdigit() and 0 < int(text) <= maximum:
+    if text.isascii() and text.isdigit() and 0 < int(text) <= maximum:
         return int(text)
     raise InvalidRequest(f"`{text}` is not a valid {what}; write a whole number from 1 to {maximum}.")
 

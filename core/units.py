@@ -14,6 +14,8 @@ from core.errors import InvalidRequest
 
 _DURATION_PART = re.compile(r"(\d+)([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+# Longer than any lifetime or extension anyone means; beyond it `now + duration` overflows datetime.
+MAX_DURATION = timedelta(days=3650)
 
 
 def parse_duration(text: str, *, what: str = "duration") -> timedelta:
@@ -30,6 +32,8 @@ def parse_duration(text: str, *, what: str = "duration") -> timedelta:
         pos = match.end()
     if pos != len(raw) or total <= 0:
         raise InvalidRequest(f"`{text}` is not a valid {what}; write it like `45m`, `8h`, `1h30m` or `2d`.")
+    if total > MAX_DURATION.total_seconds():
+        raise InvalidRequest(f"`{text}` is too long for a {what}; write at most `{MAX_DURATION.days}d`.")
     return timedelta(seconds=total)
 
 

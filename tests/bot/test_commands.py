@@ -255,6 +255,8 @@ def test_bad_enumerated_values_suggest(option: str, fragment: str, suggestion: s
         ("name=x-", "endpoint name"),
         ("spec-tokens=0", "whole number"),
         ("spec-tokens=abc", "whole number"),
+        ("spec-tokens=\u00b2", "whole number"),  # "²".isdigit() is True but int() refuses it
+        ("ttl=99999999999d", "too long"),  # past what timedelta holds
         ("region=us central", None),
         ("draft=../../etc", "draft model"),
         ("ctx=", "has no value"),
@@ -335,3 +337,8 @@ def test_the_parser_accepts_only_what_the_service_accepts() -> None:
         parse_command(f"up {MODEL} L4:1 draft=Qwen/Qwen2.5-0.5B-Instruct spec-tokens={too_many}")
     with pytest.raises(CommandError, match="not a valid region"):
         parse_command(f"up {MODEL} L4:1 cloud=gcp region=x")
+
+
+def test_an_absurd_extension_is_refused_not_a_traceback() -> None:
+    with pytest.raises(InvalidRequest, match="too long"):
+        parse_command("extend qwen-7b 5000000d")  # fits a timedelta, but `now + by` would overflow

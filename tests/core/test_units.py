@@ -22,6 +22,13 @@ def test_bad_durations_say_how_to_write_them(text: str) -> None:
         parse_duration(text)
 
 
+def test_durations_longer_than_ten_years_are_refused() -> None:
+    assert parse_duration("3650d") == timedelta(days=3650)
+    for text in ("3651d", "5000000d", "99999999999d"):
+        with pytest.raises(InvalidRequest, match="too long"):
+            parse_duration(text)
+
+
 @pytest.mark.parametrize(
     ("text", "tokens"), [("4096", 4096), ("32k", 32768), ("128K", 131072), ("1m", 1048576)]
 )
