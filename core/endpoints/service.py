@@ -509,8 +509,12 @@ class EndpointService:
                 return store.to_view(
                     endpoint
                 )  # already stopped: the view says so (messaging.already_stopped)
-            if endpoint.state != S.STOPPING:
-                stop_reason = reason.format(actor=actor)
+            stop_reason = reason.format(actor=actor)
+            # A launch step (or reconcile) may move the row between our read and our write: the
+            # conflict refreshes it, and a stop still wins from whatever live state it is in now.
+            for _attempt in range(len(S)):
+                if endpoint.state == S.STOPPING:
+                    break
                 try:
                     flows.mark_stopping(
                         session=session,
@@ -519,11 +523,14 @@ class EndpointService:
                         reason=stop_reason,
                         now=self.clock.now(),
                     )
+                    break
                 except store.TransitionConflict:
                     if endpoint.state.is_terminal:
                         return store.to_view(endpoint)
-                    if endpoint.state != S.STOPPING:
-                        raise
+            else:
+                raise InvalidRequest(
+                    f"`{name}` kept changing state while it was being stopped; try `down {name}` again."
+                )
             view = store.to_view(endpoint)
         flows._guard(self.notifier.thread_post, view, messaging.stopping(view))
         flows._guard(self.notifier.endpoint_changed, view)

@@ -386,3 +386,41 @@ def test_a_launch_waiting_for_a_worker_thread_says_so_in_its_thread(database: Da
     finally:
         lc.close()
         cloud.close()
+
+
+def test_down_still_stops_an_endpoint_whose_launch_moved_it_at_the_same_moment(
+    lc: Lifecycle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The launch flow moves REQUESTED -> PROVISIONING between `down` reading the row and writing
+    STOPPING: the stop must still win (not fail with an internal conflict and leave it launching)."""
+    from core.endpoints import service as service_module
+    from core.endpoints import store
+    from tests.core.endpoints.lifecycle_fixtures import record_endpoint
+
+    view = record_endpoint(lc)
+    real_authorize = service_module.EndpointService._authorize
+    moved: list[bool] = []
+
+    def authorize_then_launch_step(self: Any, endpoint: Any, actor: str, verb: str) -> None:
+        real_authorize(self, endpoint, actor, verb)
+        if moved:
+            return
+        moved.append(True)
+        with lc.database.session() as other:  # the launch flow's own session, committed first
+            row = store.get_endpoint(session=other, endpoint_id=view.id)
+            store.transition(
+                session=other,
+                endpoint=row,
+                to=S.PROVISIONING,
+                actor="bot",
+                message="launch",
+                now=lc.clock.now(),
+            )
+
+    monkeypatch.setattr(service_module.EndpointService, "_authorize", authorize_then_launch_step)
+    stopped = lc.service.down(name=view.name, actor="U_OWNER")
+    lc.join()
+    assert moved, "the concurrent launch step ran"
+    assert stopped.state is S.STOPPING
+    assert lc.state(view.name) is S.STOPPED
+    assert lc.service.status(name=view.name).stop_reason == "stopped by U_OWNER"
