@@ -84,6 +84,10 @@ class FlowContext:
     readiness_options: dict[str, Any] = field(default_factory=dict)  # e.g. first_delay for tests
     _active: set[tuple[int, str]] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Claims some thread of this process holds right now: `claims.acquire` lets the same owner take
+    # its own claim again, so without this two threads here (a failed launch's teardown and a
+    # person's stop) would both do the same work.
+    _claimed: set[tuple[int, str]] = field(default_factory=set)
 
     # --- flows in this process ------------------------------------------------------------------
     def schedule(self, kind: str, endpoint_id: int, fn: Callable[..., None]) -> bool:
@@ -133,9 +137,32 @@ class FlowContext:
         Released when the block ends normally or with an Exception; a crash (BaseException) leaves it to
         expire, as a dead process would.
         """
-        if not self._hold(claims.acquire, endpoint_id, kind):
+        key = (endpoint_id, kind)
+        with self._lock:
+            busy_here = key in self._claimed
+            if not busy_here:
+                self._claimed.add(key)
+        if busy_here:
             yield False
             return
+        try:
+            won = self._hold(claims.acquire, endpoint_id, kind)
+        except BaseException:
+            with self._lock:
+                self._claimed.discard(key)
+            raise
+        if not won:
+            with self._lock:
+                self._claimed.discard(key)
+            yield False
+            return
+        try:
+            yield from self._held(endpoint_id, kind)
+        finally:
+            with self._lock:
+                self._claimed.discard(key)
+
+    def _held(self, endpoint_id: int, kind: str) -> Iterator[bool]:
         stop = threading.Event()
         beat = threading.Thread(
             target=self._heartbeat,

@@ -286,3 +286,61 @@ def test_a_secret_echoed_by_a_failing_launch_is_never_stored_logged_or_posted(
     assert HF_TOKEN not in caplog.text
     assert HF_TOKEN not in _dump_database(lc)
     assert HF_TOKEN not in lc.notifier.everything_said()
+
+
+class _FirstDownBlocks:
+    """The fake cloud, except that the first `down` waits until the test lets it finish (a slow teardown)."""
+
+    def __init__(self, cloud: object) -> None:
+        import threading
+
+        self._cloud = cloud
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.downs = 0
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._cloud, name)
+
+    def down(self, cluster_name: str) -> None:
+        self.downs += 1
+        if self.downs == 1:
+            self.entered.set()
+            assert self.release.wait(30), "the test never released the first down"
+        self._cloud.down(cluster_name)  # type: ignore[attr-defined]
+
+
+def test_a_second_teardown_in_the_same_process_waits_for_the_running_one(database: Database) -> None:
+    """A failed launch tears down directly while a person's stop has a teardown running in this process
+    (same claim owner): the second must not run a second teardown of the same cluster alongside."""
+    import threading
+
+    from core.endpoints import store
+
+    clock = ManualClock()
+    cloud = new_cloud(clock)
+    slow = _FirstDownBlocks(cloud)
+    lc = Lifecycle(database=database, cloud=slow, clock=clock, settings=make_settings())
+    try:
+        view = record_endpoint(lc, name="twice")
+        with lc.database.session() as session:
+            endpoint = store.get_endpoint(session=session, endpoint_id=view.id)
+            flows.mark_stopping(
+                session=session, endpoint=endpoint, actor="U_OWNER", reason="stopped", now=clock.now()
+            )
+        first = threading.Thread(
+            target=flows.teardown, args=(lc.service.flows,), kwargs={"endpoint_id": view.id}
+        )
+        first.start()
+        assert slow.entered.wait(30)
+        flows.teardown(lc.service.flows, endpoint_id=view.id)  # the second, while the first is in `down`
+        assert slow.downs == 1, "a second teardown ran alongside the first"
+        slow.release.set()
+        first.join(30)
+        assert lc.state("twice") is S.STOPPED
+        summaries = [t for t in lc.notifier.thread_texts("twice") if "0.00" in t or "stopped" in t.lower()]
+        assert summaries
+    finally:
+        slow.release.set()
+        lc.close()
+        cloud.close()
