@@ -204,3 +204,21 @@ def test_times_show_the_date_when_it_is_not_today() -> None:
 
     assert at_time(T0 + timedelta(hours=5), now=T0) == "14:00 UTC"
     assert at_time(T0 + timedelta(days=1, hours=5), now=T0) == "Jan 6 14:00 UTC"
+
+
+def test_a_relaunched_endpoint_keeps_its_first_requests_ceiling() -> None:
+    """A relaunch restarts `requested_at`; the extend ceiling (as the service enforces it) stays anchored
+    to the first request, so the expiry warning must not offer extensions the service will refuse."""
+    relaunched_at = T0 + SETTINGS.max_ttl - timedelta(hours=1)
+    v = view(
+        requested_at=relaunched_at,
+        provisioned_at=relaunched_at,
+        ready_at=relaunched_at,
+        expires_at=T0 + SETTINGS.max_ttl,  # already at the first request's ceiling
+        last_activity_at=T0 + SETTINGS.max_ttl,
+        options={"first_requested_at": T0.isoformat()},
+    )
+    assert policy.lifetime_ceiling(v, SETTINGS) == T0 + SETTINGS.max_ttl
+    (notice,) = decide(v, T0 + SETTINGS.max_ttl - timedelta(minutes=10)).notices
+    assert [a.kind for a in notice.actions] == ["stop"]
+    assert "cannot be extended" in notice.text
