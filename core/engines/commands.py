@@ -73,6 +73,8 @@ def sglang_speculative_algorithm(plan: Plan) -> str:
 def _vllm(plan: Plan, *, served_model_name: str, port: int) -> list[str]:
     argv = ["vllm", "serve", plan.model_id, "--host", BIND_HOST, "--port", str(port)]
     argv += ["--served-model-name", served_model_name]
+    if plan.revision:
+        argv += ["--revision", plan.revision]
     argv += ["--tensor-parallel-size", str(plan.tensor_parallel)]
     if plan.pipeline_parallel > 1:
         argv += ["--pipeline-parallel-size", str(plan.pipeline_parallel)]
@@ -120,6 +122,8 @@ def _vllm_multinode(plan: Plan) -> list[str]:
 def _sglang(plan: Plan, *, served_model_name: str, port: int) -> list[str]:
     argv = [SGLANG_PYTHON, "-m", "sglang.launch_server", "--model-path", plan.model_id]
     argv += ["--host", BIND_HOST, "--port", str(port), "--served-model-name", served_model_name]
+    if plan.revision:
+        argv += ["--revision", plan.revision]
     argv += ["--tp-size", str(plan.tensor_parallel)]
     if plan.pipeline_parallel > 1:
         argv += ["--pp-size", str(plan.pipeline_parallel)]

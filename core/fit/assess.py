@@ -282,6 +282,7 @@ def assess(
 
     return Plan(
         model_id=facts.model_id,
+        revision=facts.revision,
         engine=options.engine,
         accelerators=str(accel),
         gpu_name=gpu.name,

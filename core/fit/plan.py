@@ -76,6 +76,7 @@ class Plan:
     speculative_tokens: int | None = None
     speculative_method: str | None = None
     trust_remote_code: bool = False
+    revision: str | None = None  # Hub commit the fit check read; the engine loads exactly that one
     reasons: list[str] = field(default_factory=list)  # why it does not fit (empty when it fits)
     warnings: list[str] = field(default_factory=list)  # it fits, but the user should know
     suggestions: list[Suggestion] = field(default_factory=list)

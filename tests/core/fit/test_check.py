@@ -394,3 +394,20 @@ def test_multimodal_models_keep_room_for_the_vision_encoder():
     assert auto.fits and m.usable - m.total >= 1.0 - 0.01
     edge = fit("Qwen/Qwen2.5-VL-7B-Instruct", "L4:1", max_model_len=auto.max_context_tokens + 4096)
     assert edge.fits and any("vision encoder" in w for w in edge.warnings)
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_the_engine_loads_the_commit_the_fit_check_read(engine: str) -> None:
+    # `up org/model@v2` sizes v2's config.json; without --revision the engine would load `main` instead.
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    facts = facts_of("Qwen/Qwen2.5-7B-Instruct", revision=sha)
+    plan = check_fit(facts, accel("A100-80GB:1"), FitOptions(engine=engine))
+    assert plan.fits and plan.revision == sha
+    argv = plan.engine_command
+    assert argv[argv.index("--revision") + 1] == sha
+    assert Plan.from_dict(plan.to_dict()).revision == sha
+
+
+def test_without_a_known_commit_there_is_no_revision_flag() -> None:
+    plan = fit("Qwen/Qwen2.5-7B-Instruct", "A100-80GB:1")
+    assert plan.revision is None and "--revision" not in plan.engine_command
