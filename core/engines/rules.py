@@ -76,6 +76,13 @@ def _speculative(engine: str, options: FitOptions) -> list[str]:
                 "Speculative tokens were given without a draft model or method; add a draft model "
                 "(e.g. an EAGLE-3 head) or a method such as `ngram`, or drop the token count."
             )
+    if options.draft_model and "@" in options.draft_model:
+        # The draft reaches the engine as a bare model id (vLLM's speculative `model`, SGLang's
+        # --speculative-draft-model-path), where `org/name@rev` is not a repo id.
+        reasons.append(
+            f"A draft model cannot be pinned to a revision (`{options.draft_model}`); "
+            f"write `draft={options.draft_model.partition('@')[0]}`."
+        )
     if method is None:
         return reasons
     if engine == "vllm":

@@ -112,3 +112,17 @@ def test_hardware_limits() -> None:
     assert any("MI300" in r for r in _on("MI250X", quantization="fp8"))
     assert _on("MI300X", quantization="fp8") == []
     assert _on("H100", quantization="mxfp4", dtype="bfloat16") == []
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_a_draft_pinned_to_a_revision_is_refused_before_launch(engine: str) -> None:
+    # vLLM and SGLang would take `org/name@rev` as the repo id and fail after the GPUs are paid for.
+    options = FitOptions(engine=engine, draft_model="Qwen/Qwen2.5-0.5B-Instruct@main")
+    reasons = engine_rejections(engine=engine, options=options)
+    assert any("`draft=Qwen/Qwen2.5-0.5B-Instruct`" in r for r in reasons)
+    assert (
+        engine_rejections(
+            engine=engine, options=FitOptions(engine=engine, draft_model="Qwen/Qwen2.5-0.5B-Instruct")
+        )
+        == []
+    )
