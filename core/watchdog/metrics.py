@@ -332,6 +332,10 @@ async def _scrape_one(
         return ScrapeResult(target.endpoint_id, snapshot=snapshot, latency_deferred=deferred)
     except MetricsUnreadable as exc:
         return ScrapeResult(target.endpoint_id, error=str(exc))
+    except Exception as exc:  # e.g. a bucket bound that is not a number: one engine must not fail the tick
+        return ScrapeResult(
+            target.endpoint_id, error=f"the metrics text is unreadable ({type(exc).__name__})"
+        )
 
 
 @functools.cache

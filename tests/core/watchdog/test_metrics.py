@@ -257,3 +257,23 @@ def test_the_histogram_budget_defers_the_rest_and_owed_ones_are_read_even_withou
         second = scrape_all(again, timeout=5, concurrency=1, histogram_budget=10)
     assert sorted(i for i, r in second.items() if r.snapshot.ttft is not None) == deferred
     assert not any(r.latency_deferred for r in second.values())
+
+
+class _OneOddEngine(httpx.AsyncBaseTransport):
+    """Engine 1 exposes a histogram bucket whose bound is not a number; engine 2 is normal."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        body = "vllm:prompt_tokens_total 1.0\nvllm:generation_tokens_total 2.0\n"
+        if request.url.host == "engine-1":
+            body += 'vllm:e2e_request_latency_seconds_bucket{le="soon"} 1\n'
+        return httpx.Response(200, text=body)
+
+
+@pytest.mark.timeout(30)
+def test_one_engines_odd_metrics_are_its_own_failed_result_not_the_whole_scrapes() -> None:
+    targets = [ScrapeTarget(i, f"http://engine-{i}:8000", "vllm") for i in (1, 2)]
+    results = asyncio.run(scrape_many(targets, timeout=5, concurrency=2, transport=_OneOddEngine()))
+    assert [r.endpoint_id for r in results] == [1, 2]
+    assert not results[0].ok and results[0].error
+    assert results[1].ok and results[1].snapshot is not None
+    assert results[1].snapshot.generation_tokens == 2.0
