@@ -199,15 +199,15 @@ def parse_accelerators(text: str) -> AcceleratorRequest:
                 f"`{raw}` asks for no GPUs; the count must be at least 1, like `{gpu.name}:1`."
             )
     per_node = gpu.gpus_per_node
+    if count > per_node * MAX_NODES:
+        raise InvalidRequest(
+            f"`{gpu.name}:{count}` would need {count // per_node} nodes; the most the bot launches is "
+            f"{MAX_NODES} nodes (`{gpu.name}:{per_node * MAX_NODES}`)."
+        )
     if count > per_node and count % per_node:
         raise InvalidRequest(
             f"`{gpu.name}:{count}` cannot be split into whole nodes: one node has at most {per_node} "
             f"{gpu.name}, so counts above {per_node} must be multiples of {per_node}. "
             f"Try {_node_split_hint(gpu, count)}."
-        )
-    if count > per_node * MAX_NODES:
-        raise InvalidRequest(
-            f"`{gpu.name}:{count}` would need {count // per_node} nodes; the most the bot launches is "
-            f"{MAX_NODES} nodes (`{gpu.name}:{per_node * MAX_NODES}`)."
         )
     return AcceleratorRequest(gpu=gpu, count=count)

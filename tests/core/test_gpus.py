@@ -86,6 +86,13 @@ def test_absurd_node_counts_are_refused() -> None:
         parse_accelerators("H100:4096")
 
 
+def test_an_absurd_count_that_does_not_split_says_the_node_ceiling() -> None:
+    # Not "try H100:99999999999999999992 (12499999999999999999 nodes)": the ceiling is the answer.
+    with pytest.raises(InvalidRequest, match="the most the bot launches is 64 nodes") as err:
+        parse_accelerators("H100:99999999999999999999")
+    assert "Try" not in str(err.value)
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
