@@ -40,7 +40,7 @@ def _quantization(engine: str, quantization: str) -> list[str]:
         if method in VLLM_REMOVED_QUANTIZATION:
             return [
                 f"vLLM 0.33 no longer supports `{quantization}` quantization; use an AWQ, GPTQ or FP8 "
-                "checkpoint of the model, or run it with `--engine sglang`."
+                "checkpoint of the model, or run it on SGLang (`engine=sglang`)."
             ]
         if method not in VLLM_QUANTIZATION:
             return [

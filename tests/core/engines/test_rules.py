@@ -27,6 +27,7 @@ def test_ordinary_options_pass(engine: str) -> None:
 def test_vllm_033_has_no_bitsandbytes_or_gguf(method: str) -> None:
     (reason,) = _reasons("vllm", quantization=method)
     assert method in reason and "sglang" in reason.lower()
+    assert "`engine=sglang`" in reason  # how `/endpoint up` spells it; `--engine` is refused there
     assert _reasons("sglang", quantization=method) == []
 
 
