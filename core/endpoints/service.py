@@ -110,6 +110,8 @@ _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*
 MAX_SPECULATIVE_TOKENS = 16
 # options key: when a relaunched endpoint was first requested (its lifetime ceiling counts from then).
 FIRST_REQUESTED_AT = "first_requested_at"
+# options key: who stopped a LOST endpoint (so the watchdog's pending relaunch is called off).
+RELAUNCH_CANCELLED_BY = "relaunch_cancelled_by"
 # The bot's own components may stop any endpoint (idle, lifetime, cost cap); chat user ids never look like these.
 SYSTEM_ACTORS = frozenset({"watchdog", "reconcile"})
 
@@ -506,6 +508,21 @@ class EndpointService:
             endpoint = self._get(session, name)
             self._authorize(endpoint, actor, "stop")
             if endpoint.state.is_terminal:
+                if endpoint.state == S.LOST and reconcile_module.wants_relaunch(endpoint.options or {}):
+                    # Told "it is launched again shortly": a stop now means "do not relaunch it".
+                    endpoint.options = {
+                        **(endpoint.options or {}),
+                        "relaunch": False,
+                        RELAUNCH_CANCELLED_BY: actor,
+                    }
+                    _audit(
+                        session,
+                        endpoint,
+                        actor=actor,
+                        kind="relaunch_cancelled",
+                        message=f"relaunch cancelled by {actor}",
+                        now=self.clock.now(),
+                    )
                 return store.to_view(
                     endpoint
                 )  # already stopped: the view says so (messaging.already_stopped)
@@ -551,6 +568,8 @@ class EndpointService:
                 )
             if as_utc(endpoint.expires_at) <= now:
                 raise InvalidRequest(f"`{name}` is past its lifetime; run `up` for a new one.")
+            if actor in SYSTEM_ACTORS and (endpoint.options or {}).get(RELAUNCH_CANCELLED_BY):
+                raise InvalidRequest(f"`{name}` was stopped by its owner after the cluster was lost.")
         self._check_budget(now)
         with self.database.session() as session:
             endpoint = self._get(session, name)

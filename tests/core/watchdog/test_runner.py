@@ -434,3 +434,28 @@ def test_a_teardown_that_could_not_start_is_decided_again(make_sqlite_rig: Any) 
     assert rig.lc.state(view.name) is S.READY
     assert kinds(rig.run(5)) == [(50, "teardown:idle")]
     assert rig.lc.state(view.name) is S.STOPPED
+
+
+@pytest.mark.timeout(120)
+def test_stopping_a_lost_endpoint_cancels_its_pending_relaunch(make_sqlite_rig: Any) -> None:
+    """Told "it is launched again shortly", the owner runs `down`: the watchdog must not relaunch it."""
+    rig = make_sqlite_rig()
+    view = rig.launch()
+    rig.set_row(view, options={**view.options, "relaunch": True}, idle_timeout_s=0)
+    rig.run(10)
+    rig.lc.cloud.lose(rig.lc.service.status(name=view.name).cluster_name)
+    rig.lc.service.reconcile()
+    assert rig.lc.state(view.name) is S.LOST
+    submits = len(rig.lc.cloud.calls_to("submit"))
+    rig.lc.service.down(name=view.name, actor="U_OWNER")
+    assert kinds(rig.run(10)) == []
+    rig.lc.join()
+    assert rig.lc.state(view.name) is S.LOST
+    assert len(rig.lc.cloud.calls_to("submit")) == submits, "nothing launched after the owner said stop"
+    assert any(e["kind"] == "relaunch_cancelled" for e in rig.lc.events(view.name))
+    # A watchdog pass that read the row before the stop must not relaunch it either.
+    from core.errors import InvalidRequest
+
+    with pytest.raises(InvalidRequest, match="stopped by its owner"):
+        rig.lc.service.relaunch(name=view.name, actor="watchdog")
+    assert rig.lc.state(view.name) is S.LOST
