@@ -70,7 +70,7 @@ def load_model_facts(model: str, *, settings: Settings, refresh: bool = False) -
     """
     ref = parse_model_ref(model)
     if ref.local_path is not None:
-        return _to_facts(read_local_model(ref.local_path, model_id=ref.text))
+        return _to_facts(read_local_model(ref.local_path, model_id=_local_model_id(ref)))
     assert ref.repo_id is not None
     token = settings.hf_token.get_secret_value() if settings.hf_token else None
     key = (str(settings.facts_cache_dir), ref.repo_id, ref.revision)
@@ -102,7 +102,7 @@ def fetch_model_source(model: str, *, settings: Settings, refresh: bool = False)
     """The raw inputs behind `load_model_facts` (config dict, dtype counts, gated, sha), same caching."""
     ref = parse_model_ref(model)
     if ref.local_path is not None:
-        return read_local_model(ref.local_path, model_id=ref.text)
+        return read_local_model(ref.local_path, model_id=_local_model_id(ref))
     load_model_facts(model, settings=settings, refresh=refresh)
     assert ref.repo_id is not None
     return _memory[(str(settings.facts_cache_dir), ref.repo_id, ref.revision)].source
@@ -132,6 +132,12 @@ def _load_source(
         log.warning("Hub unreachable: using facts of %s cached at %s", ref.text, _when(cached))
         return cached, "stale"
     return source, "fetched"
+
+
+def _local_model_id(ref: ModelRef) -> str:
+    """The directory as the engine gets it: `~` expanded, since the argv is quoted and no shell expands it."""
+    assert ref.local_path is not None
+    return str(ref.local_path) if ref.text.startswith("~") else ref.text
 
 
 def _is_fresh(source: ModelSource, ref: ModelRef) -> bool:

@@ -491,6 +491,15 @@ def test_local_directory_relative_and_source(local_model, hub_settings, monkeypa
     assert source.dtype_params == {"BF16": 4096, "F8_E4M3": 1024, "F32": 4}
 
 
+def test_local_directory_under_home_reaches_the_engine_expanded(local_model, hub_settings, monkeypatch):
+    # The engine argv is shell-quoted, so a literal `~/qwen-local` would never be expanded on launch.
+    monkeypatch.setenv("HOME", str(local_model.parent))
+
+    facts = load_model_facts("~/qwen-local", settings=hub_settings)
+
+    assert facts.model_id == str(local_model)
+
+
 def test_local_directory_without_safetensors_uses_config(tmp_path, fake_hub, hub_settings):
     (tmp_path / "config.json").write_text(json.dumps(fake_hub.repos[QWEN].config))
 
