@@ -571,29 +571,35 @@ class EndpointService:
             if actor in SYSTEM_ACTORS and (endpoint.options or {}).get(RELAUNCH_CANCELLED_BY):
                 raise InvalidRequest(f"`{name}` was stopped by its owner after the cluster was lost.")
         self._check_budget(now)
+        already = InvalidRequest(f"`{name}` is already being relaunched; its thread says how it goes.")
         with self.database.session() as session:
             endpoint = self._get(session, name)
+            if endpoint.state != S.LOST:  # relaunched (by the watchdog or a second press) meanwhile
+                raise already
             # requested_at restarts with the run; the extend ceiling stays anchored to the first request.
             options = {
                 **(endpoint.options or {}),
                 FIRST_REQUESTED_AT: _first_requested_at(endpoint).isoformat(),
             }
-            store.transition(
-                session=session,
-                endpoint=endpoint,
-                to=S.REQUESTED,
-                actor=actor,
-                message="relaunch after the cluster was lost",
-                now=now,
-                changes={
-                    "url": None,
-                    "sky_request_id": None,
-                    "api_key_hash": None,
-                    "failure_reason": None,
-                    "stop_reason": None,
-                    "options": options,
-                },
-            )
+            try:
+                store.transition(
+                    session=session,
+                    endpoint=endpoint,
+                    to=S.REQUESTED,
+                    actor=actor,
+                    message="relaunch after the cluster was lost",
+                    now=now,
+                    changes={
+                        "url": None,
+                        "sky_request_id": None,
+                        "api_key_hash": None,
+                        "failure_reason": None,
+                        "stop_reason": None,
+                        "options": options,
+                    },
+                )
+            except store.TransitionConflict:
+                raise already from None
             view = store.to_view(endpoint)
         flows._guard(self.notifier.endpoint_changed, view)
         self._schedule_launch(view)

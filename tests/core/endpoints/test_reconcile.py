@@ -239,3 +239,32 @@ def test_relaunch_does_not_move_the_extend_ceiling(lc: Lifecycle) -> None:
     assert "capped at the" in lc.notifier.thread_texts("capped")[-1]
     with pytest.raises(InvalidRequest, match="ceiling"):
         lc.service.extend(name="capped", actor="U_OWNER", by=timedelta(minutes=1))
+
+
+def test_two_relaunches_at_once_the_second_is_told_it_is_already_relaunching(
+    lc: Lifecycle, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The owner presses relaunch while the watchdog relaunches the same LOST endpoint: the loser gets a
+    sentence, not an internal conflict error, and the endpoint is launched once."""
+    from core.endpoints import service as service_module
+    from core.errors import InvalidRequest
+
+    cluster = _ready(lc, "raced")
+    lc.cloud.lose(cluster)
+    lc.service.reconcile()
+    assert lc.state("raced") is S.LOST
+    real_check = service_module.EndpointService._check_budget
+    raced: list[bool] = []
+
+    def budget_then_the_watchdog_relaunches(self: object, now: object) -> None:
+        real_check(self, now)  # type: ignore[arg-type]
+        if not raced:
+            raced.append(True)
+            lc.service.relaunch(name="raced", actor="watchdog")  # wins between the check and the write
+
+    monkeypatch.setattr(service_module.EndpointService, "_check_budget", budget_then_the_watchdog_relaunches)
+    with pytest.raises(InvalidRequest, match="already"):
+        lc.service.relaunch(name="raced", actor="U_OWNER")
+    lc.join()
+    assert lc.state("raced") is S.READY
+    assert len(lc.notifier.of("ready")) == 2  # the first launch and one relaunch
