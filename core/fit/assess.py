@@ -192,6 +192,9 @@ def assess(
     ):
         if options.engine == "sglang" and layout.expert_parallel and layout.tp == 1:
             continue  # SGLang's EP lives inside the TP group
+        if options.engine == "sglang" and accel.nodes > 1 and layout.dp > 1:
+            # SGLang stops at start-up: "multi-node data parallel is not supported unless dp attention!"
+            continue
         problem = layout_problem(facts, layout)
         if problem:
             problems.append(

@@ -411,3 +411,14 @@ def test_the_engine_loads_the_commit_the_fit_check_read(engine: str) -> None:
 def test_without_a_known_commit_there_is_no_revision_flag() -> None:
     plan = fit("Qwen/Qwen2.5-7B-Instruct", "A100-80GB:1")
     assert plan.revision is None and "--revision" not in plan.engine_command
+
+
+def test_sglang_over_several_nodes_never_gets_data_parallel_replicas() -> None:
+    # SGLang refuses `--dp-size` > 1 with `--nnodes` > 1 ("multi-node data parallel is not supported
+    # unless dp attention!"), after both nodes are paid for; vLLM spreads replicas over nodes fine.
+    sglang = fit("meta-llama/Llama-3.1-8B-Instruct", "H100:16", engine="sglang")
+    assert sglang.fits and sglang.nodes == 2 and sglang.data_parallel == 1
+    assert sglang.tensor_parallel * sglang.pipeline_parallel == 16
+    assert "--dp-size" not in sglang.engine_command
+    vllm = fit("meta-llama/Llama-3.1-8B-Instruct", "H100:16", engine="vllm")
+    assert vllm.fits and vllm.data_parallel > 1
