@@ -194,6 +194,19 @@ def assess(
             continue  # SGLang's EP lives inside the TP group
         if options.engine == "sglang" and accel.nodes > 1 and layout.dp > 1:
             # SGLang stops at start-up: "multi-node data parallel is not supported unless dp attention!"
+            problems.append(
+                "SGLang cannot spread data-parallel replicas over nodes (one node, or engine=vllm)"
+            )
+            continue
+        if (
+            options.engine == "sglang"
+            and layout.pp > 1
+            and (options.draft_model or options.speculative_method)
+        ):
+            # SGLang: "PP + speculative decoding is only supported in disaggregated prefill mode".
+            problems.append(
+                "SGLang cannot combine pipeline parallelism with speculative decoding (no draft, or engine=vllm)"
+            )
             continue
         problem = layout_problem(facts, layout)
         if problem:

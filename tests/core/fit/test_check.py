@@ -422,3 +422,21 @@ def test_sglang_over_several_nodes_never_gets_data_parallel_replicas() -> None:
     assert "--dp-size" not in sglang.engine_command
     vllm = fit("meta-llama/Llama-3.1-8B-Instruct", "H100:16", engine="vllm")
     assert vllm.fits and vllm.data_parallel > 1
+
+
+def test_sglang_never_gets_pipeline_parallel_with_a_draft_model() -> None:
+    # SGLang 0.5: "PP + speculative decoding is only supported in disaggregated prefill mode".
+    draft = "meta-llama/Llama-3.2-1B-Instruct"
+    options = FitOptions(engine="sglang", draft_model=draft)
+    plan = check_fit(
+        facts_of("meta-llama/Llama-3.1-405B-Instruct"), accel("H100:16"), options, draft_facts=facts_of(draft)
+    )
+    assert not plan.fits
+    assert any("pipeline parallelism with speculative decoding" in r for r in plan.reasons)
+    vllm = check_fit(
+        facts_of("meta-llama/Llama-3.1-405B-Instruct"),
+        accel("H100:16"),
+        FitOptions(engine="vllm", draft_model=draft),
+        draft_facts=facts_of(draft),
+    )
+    assert vllm.fits and vllm.pipeline_parallel == 2
