@@ -78,7 +78,7 @@ def _wait_gone(launcher: LocalLauncher, name: str, timeout: float = 15) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)  # generous: a loaded 2-core machine
 @pytest.mark.parametrize("engine", ["vllm", "sglang"])
 def test_launch_ready_down_with_the_fake_engine(launcher: Any, engine: str) -> None:
     local = launcher()
@@ -105,7 +105,7 @@ def test_launch_ready_down_with_the_fake_engine(launcher: Any, engine: str) -> N
         local.endpoint_url("epb-loc-1", 8000)
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)  # generous: a loaded 2-core machine
 def test_two_clusters_get_two_ports_and_a_restarted_bot_still_sees_them(
     launcher: Any, tmp_path: Path
 ) -> None:
@@ -120,7 +120,7 @@ def test_two_clusters_get_two_ports_and_a_restarted_bot_still_sees_them(
     assert [c.name for c in first.list_clusters("epb-")] == ["epb-b"]
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)  # generous: a loaded 2-core machine
 def test_engine_that_dies_vanishes_from_the_list(launcher: Any) -> None:
     local = launcher()
     local.wait(local.submit(_spec()))
@@ -130,7 +130,7 @@ def test_engine_that_dies_vanishes_from_the_list(launcher: Any) -> None:
     _wait_gone(local, "epb-loc-1")
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)  # generous: a loaded 2-core machine
 def test_broken_command_fails_with_log_tail_and_no_secret(launcher: Any) -> None:
     command = (
         f'{sys.executable} -c \'import os,sys; print("boom: bad flag", os.environ["HF_TOKEN"]); sys.exit(3)\''
@@ -147,7 +147,7 @@ def test_broken_command_fails_with_log_tail_and_no_secret(launcher: Any) -> None
     assert "boom: bad flag" in explained and HF not in explained
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)  # generous: a loaded 2-core machine
 def test_sigterm_ignored_means_sigkill_after_grace(launcher: Any) -> None:
     stubborn = f"{sys.executable} -c 'import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)'"
     local = launcher(stubborn, grace=0.3)
@@ -157,7 +157,7 @@ def test_sigterm_ignored_means_sigkill_after_grace(launcher: Any) -> None:
     assert not _alive(cluster.pid, cluster.start_time)
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)  # generous: a loaded 2-core machine
 def test_deadline_reaper_kills_even_without_the_bot(launcher: Any) -> None:
     local = launcher()
     local.wait(local.submit(_spec(autostop_minutes=60)))
@@ -171,7 +171,7 @@ def test_deadline_reaper_kills_even_without_the_bot(launcher: Any) -> None:
         local.set_deadline("epb-loc-1", 5)
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)  # generous: a loaded 2-core machine
 def test_cancel_after_launch_stops_the_cluster(launcher: Any) -> None:
     local = launcher()
     rid = local.submit(_spec())
@@ -210,7 +210,7 @@ def test_state_file_is_plain_json(tmp_path: Path) -> None:
     assert (tmp_path / "clusters.json").read_text() == "{not json"  # left for a person to inspect
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)  # generous: a loaded 2-core machine
 def test_engine_started_but_never_recorded_is_found_and_torn_down(launcher: Any) -> None:
     """The bot died between starting the process and writing it down: the tag still finds it."""
     local = launcher()
@@ -228,7 +228,7 @@ def test_engine_started_but_never_recorded_is_found_and_torn_down(launcher: Any)
     assert restarted.list_clusters("epb-") == []
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(180)  # generous: a loaded 2-core machine
 def test_tags_of_another_state_dir_are_not_ours(launcher: Any, tmp_path: Path) -> None:
     local = launcher()
     local.wait(local.submit(_spec("epb-mine")))
