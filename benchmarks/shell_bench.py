@@ -27,6 +27,8 @@ import threading
 import time
 from pathlib import Path
 
+from tests.fakes.local_bot import local_bot_env
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path("/work/shared/fixtures/model_configs.json")
 STARTUP_TARGET_S = 5.0
@@ -82,16 +84,7 @@ def _process_bench(rounds: int, launches: int) -> tuple[float, dict[str, list[fl
         e["config"] for e in json.loads(FIXTURES.read_text()) if e["model_id"] == "Qwen/Qwen2.5-7B-Instruct"
     )
     (model / "config.json").write_text(json.dumps(config))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENDPOINT_BOT_", "SLACK_", "HF_"))}
-    env.update(
-        HOME=str(tmp / "home"),
-        HF_HUB_OFFLINE="1",
-        PYTHONPATH=str(ROOT),
-        ENDPOINT_BOT_LAUNCHER="local",
-        ENDPOINT_BOT_LOCAL_ENGINE_COMMAND=f"{sys.executable} -m tests.fakes.fake_engine",
-        ENDPOINT_BOT_DB_PATH=str(tmp / "bot.db"),
-        ENDPOINT_BOT_FACTS_CACHE_DIR=str(tmp / "facts"),
-    )
+    env = local_bot_env(tmp)
     began = time.perf_counter()
     shell = _Shell(env, tmp)
     shell.ask("list", r"^No live endpoints")

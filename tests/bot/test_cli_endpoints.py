@@ -9,7 +9,6 @@ open the endpoint; `down` (another process) must leave no engine process behind.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import httpx
 import pytest
 
 from tests.bot.leftovers import alive, engine_pids, leftovers
+from tests.fakes.local_bot import local_bot_env
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path("/work/shared/fixtures/model_configs.json")
@@ -35,18 +35,7 @@ def cli_env(tmp_path: Path) -> dict[str, str]:
         e["config"] for e in json.loads(FIXTURES.read_text()) if e["model_id"] == "Qwen/Qwen2.5-7B-Instruct"
     )
     (model / "config.json").write_text(json.dumps(config))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENDPOINT_BOT_", "SLACK_"))}
-    env.update(
-        HOME=str(tmp_path / "home"),
-        HF_HUB_OFFLINE="1",
-        HF_TOKEN=HF_TOKEN,
-        ENDPOINT_BOT_LAUNCHER="local",
-        ENDPOINT_BOT_LOCAL_ENGINE_COMMAND=f"{sys.executable} -m tests.fakes.fake_engine",
-        ENDPOINT_BOT_DB_PATH=str(tmp_path / "bot.db"),
-        ENDPOINT_BOT_FACTS_CACHE_DIR=str(tmp_path / "facts"),
-        MODEL_DIR=str(model),
-    )
-    return env
+    return local_bot_env(tmp_path, HF_TOKEN=HF_TOKEN, MODEL_DIR=str(model))
 
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -32,6 +32,7 @@ from core.clock import ManualClock
 from core.notifier import Action
 from tests.bot.leftovers import alive, engine_pids
 from tests.bot.slack.views_fixtures import view
+from tests.fakes.local_bot import local_bot_env
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = Path("/work/shared/fixtures/model_configs.json")
@@ -49,16 +50,9 @@ def _model_dir(root: Path, model_id: str) -> Path:
 
 @pytest.fixture
 def shell_env(tmp_path: Path) -> Iterator[dict[str, str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENDPOINT_BOT_", "SLACK_"))}
-    env.update(
-        HOME=str(tmp_path / "home"),
-        HF_HUB_OFFLINE="1",
+    env = local_bot_env(
+        tmp_path,
         HF_TOKEN=HF_TOKEN,
-        PYTHONPATH=str(ROOT),
-        ENDPOINT_BOT_LAUNCHER="local",
-        ENDPOINT_BOT_LOCAL_ENGINE_COMMAND=f"{sys.executable} -m tests.fakes.fake_engine",
-        ENDPOINT_BOT_DB_PATH=str(tmp_path / "bot.db"),
-        ENDPOINT_BOT_FACTS_CACHE_DIR=str(tmp_path / "facts"),
         MODEL_DIR=str(_model_dir(tmp_path, "Qwen/Qwen2.5-7B-Instruct")),
         BIG_MODEL_DIR=str(_model_dir(tmp_path, "meta-llama/Llama-3.1-70B-Instruct")),
     )

@@ -35,6 +35,7 @@ from tests.core.endpoints.lifecycle_fixtures import (
     record_endpoint,
 )
 from tests.fakes.fake_cloud import FakeCloud
+from tests.fakes.local_bot import local_bot_env
 
 pytestmark = pytest.mark.timeout(60)
 ROOT = Path(__file__).resolve().parents[3]
@@ -219,16 +220,10 @@ def test_kill_9_while_the_engine_loads_then_restart_leaves_no_engine_running(tmp
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text(json.dumps(fixture_config("Qwen/Qwen2.5-7B-Instruct")))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENDPOINT_BOT_", "SLACK_", "HF_TOKEN"))}
-    env.update(
-        HOME=str(tmp_path / "home"),
-        HF_HUB_OFFLINE="1",
-        PYTHONPATH=str(ROOT),
-        ENDPOINT_BOT_LAUNCHER="local",
+    env = local_bot_env(
+        tmp_path,
         # An engine that opens its port but never becomes ready: the bot is caught mid-readiness.
-        ENDPOINT_BOT_LOCAL_ENGINE_COMMAND=f"{sys.executable} -m tests.fakes.fake_engine --never-ready",
-        ENDPOINT_BOT_DB_PATH=str(tmp_path / "bot.db"),
-        ENDPOINT_BOT_FACTS_CACHE_DIR=str(tmp_path / "facts"),
+        engine_args="--never-ready",
         ENDPOINT_BOT_CLAIM_TTL="1",  # seconds: a restart may take the dead process's work over quickly
     )
     cli = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
