@@ -15,14 +15,16 @@ from core.facts import ModelFacts
 from core.fit.memory import (
     GIB,
     EngineProfile,
+    KVCapacity,
     KVShape,
     activation_gib,
     engine_profile,
+    kv_capacity,
     kv_dtype_bytes,
     kv_shape,
     non_torch_gib,
 )
-from core.fit.parallelism import Layout, candidate_layouts, layout_problem
+from core.fit.parallelism import Layout, candidate_layouts, layout_problem, moe_split
 from core.fit.plan import FitOptions, MemoryBreakdown, Plan
 from core.fit.quantization import (
     QuantDecision,
@@ -34,13 +36,17 @@ from core.fit.quantization import (
 from core.gpus import AcceleratorRequest
 from core.pricing import price_per_hour
 
-MIN_CONTEXT = 2048  # below this an endpoint is not useful for chat; refuse rather than launch it
+MIN_CONTEXT = 2048  # the shortest context the bot picks by itself; a user may ask for less (a note, not a refusal)
 # When the bot picks the context itself it keeps this much KV budget spare: the estimate is calibrated
 # to a few hundred MiB, and a launch that fails its KV check after provisioning is the costliest error.
 AUTO_CONTEXT_MARGIN_GIB = 0.25
 # vLLM also profiles a multimodal model's vision encoder on a maximal image batch; we have no
 # measurement of it, so a context picked for a multimodal model keeps more room.
 MULTIMODAL_MARGIN_GIB = 1.0
+# vLLM's gpt-oss recipe: --gpu-memory-utilization 0.95 at TP 2 on H100 runs out of memory after the KV
+# cache is allocated (CUDA graphs, NCCL and allocator slack live outside the fraction). Above this
+# fraction a multi-GPU vLLM replica is refused and a single GPU gets a warning.
+VLLM_MAX_SAFE_FRACTION = 0.94
 
 
 def format_tokens(tokens: int) -> str:
@@ -70,6 +76,19 @@ class Sizing:
     def kv_budget_gib(self) -> float:
         return self.usable_gib - self.weights_gib - self.overhead_gib
 
+    def capacity(self, context: int) -> KVCapacity:
+        """The KV pool the engine will report for this layout at `context` tokens per request."""
+        kv = self.kv if self.draft_kv is None else _combined(self.kv, self.draft_kv)
+        return kv_capacity(kv, self.kv_budget_gib * GIB, context=context, engine=self.profile.engine)
+
+
+def _combined(kv: KVShape, draft: KVShape) -> KVShape:
+    return KVShape(
+        kv.full_bytes_per_token + draft.full_bytes_per_token,
+        kv.sliding_bytes_per_token + draft.sliding_bytes_per_token,
+        max(kv.window_tokens, draft.window_tokens),
+    )
+
 
 def expert_parallel_size(engine: str, layout: Layout) -> int:
     if not layout.expert_parallel:
@@ -93,7 +112,10 @@ def size_layout(
         options.engine, gpu, fraction=options.memory_fraction, tp=layout.tp, pp=layout.pp
     )
     split = weight_split(facts, decision, dtype_bytes=dtype_bytes)
-    expert_ranks = layout.tp * (layout.dp if options.engine == "vllm" and layout.expert_parallel else 1)
+    # Each replica must hold the model on its own TP x PP GPUs ("DP only with replicas that each fit"),
+    # so routed experts count as split by TP; only expert parallelism really spreads them over DP.
+    # (vLLM without EP also flattens them over DP x TP, so this is an upper bound there.)
+    expert_ranks = moe_split(options.engine, layout) if layout.expert_parallel else layout.tp
     weights = split.dense_bytes / (layout.tp * layout.pp) + split.expert_bytes / (expert_ranks * layout.pp)
     if (options.speculative_method or "").lower() in {"mtp", "deepseek_mtp", "nextn"} and facts.mtp_bytes:
         weights += (
@@ -132,11 +154,7 @@ def size_layout(
         overhead = 0.0  # SGLang keeps activations and graphs in the reserve outside mem_fraction_static
     usable = gpu.memory_gib * profile.memory_fraction
     budget = (usable - weights / GIB - overhead) * GIB
-    combined = kv if draft_kv is None else KVShape(
-        kv.full_bytes_per_token + draft_kv.full_bytes_per_token,
-        kv.sliding_bytes_per_token + draft_kv.sliding_bytes_per_token,
-        max(kv.window_tokens, draft_kv.window_tokens),
-    )  # fmt: skip
+    combined = kv if draft_kv is None else _combined(kv, draft_kv)
     max_tokens = combined.max_tokens(budget, cap=cap)
     margin = (
         MULTIMODAL_MARGIN_GIB if facts.is_multimodal and options.engine == "vllm" else AUTO_CONTEXT_MARGIN_GIB
@@ -185,10 +203,12 @@ def assess(
         )
     cap = model_max if asked is None else min(asked, allowed)
 
+    pinned = options.tensor_parallel
+    pin_problem = _pinned_tp_problem(pinned, accel) if pinned else None
     sized: list[Sizing] = []
     problems: list[str] = []
-    for layout in candidate_layouts(
-        facts, count=accel.count, per_node=accel.gpus_per_node, nodes=accel.nodes
+    for layout in [] if pin_problem else candidate_layouts(
+        facts, count=accel.count, per_node=accel.gpus_per_node, nodes=accel.nodes, tp=pinned
     ):
         if options.engine == "sglang" and layout.expert_parallel and layout.tp == 1:
             continue  # SGLang's EP lives inside the TP group
@@ -208,7 +228,7 @@ def assess(
                 "SGLang cannot combine pipeline parallelism with speculative decoding (no draft, or engine=vllm)"
             )
             continue
-        problem = layout_problem(facts, layout)
+        problem = layout_problem(facts, layout, engine=options.engine)
         if problem:
             problems.append(
                 f"TP {layout.tp}" + (" with EP" if layout.expert_parallel else "") + f": {problem}"
@@ -240,7 +260,15 @@ def assess(
         chosen = min(sized, key=lambda s: (s.weights_gib, -s.max_tokens), default=None)
         # With no length asked for, report the shortest useful one: what the reasons are about.
         context = asked if asked is not None else floor
-        if chosen is None:
+        if chosen is None and pin_problem:
+            reasons.append(pin_problem)
+        elif chosen is None and pinned:
+            reasons.append(
+                f"{facts.model_id} cannot run at tensor parallel size {pinned} on {accel}: "
+                + "; ".join(dict.fromkeys(problems))
+                + ". Leave tp= out to let the bot pick, or pin a size the model's heads divide by."
+            )
+        elif chosen is None:
             reasons.append(
                 f"No way to split {facts.model_id} over {accel}: "
                 + "; ".join(dict.fromkeys(problems))
@@ -256,8 +284,10 @@ def assess(
                 model_max=model_max if asked is None else allowed,
             )
     if asked is not None and asked < floor:
-        reasons.append(
-            f"A context of {asked:,} tokens is too short to be useful; ask for at least {floor:,}."
+        # The user's choice (SkyPilot's own Qwen examples serve at 1,024): a note, never a refusal.
+        warnings.append(
+            f"A context of {asked:,} tokens leaves little room for a prompt and its answer; "
+            "longer chats will be cut off."
         )
 
     if chosen is not None:
@@ -271,11 +301,16 @@ def assess(
             usable=round(chosen.usable_gib, 2),
         )
         fraction = chosen.profile.memory_fraction
+        capacity = chosen.capacity(context)
     else:
+        capacity = KVCapacity(0.0, 0, 0.0)
         layout = Layout(1, 1, accel.count)
         memory = MemoryBreakdown(0.0, 0.0, 0.0, 0.0, round(gpu.memory_gib, 2))
         fraction = engine_profile(options.engine, gpu, fraction=options.memory_fraction).memory_fraction
 
+    reasons_fraction, warnings_fraction = _fraction_check(options, layout, fraction, gpu.memory_gib)
+    reasons += reasons_fraction
+    warnings += warnings_fraction
     spare = memory.usable - memory.total
     if (
         facts.is_multimodal
@@ -322,7 +357,45 @@ def assess(
         trust_remote_code=facts.needs_trust_remote_code,
         reasons=list(dict.fromkeys(reasons)),
         warnings=list(dict.fromkeys(warnings)),
+        kv_cache_capacity_gib=round(capacity.gib, 2),
+        kv_cache_tokens=capacity.tokens,
+        max_concurrency=round(capacity.concurrency, 2),
     )
+
+
+def _pinned_tp_problem(tp: int, accel: AcceleratorRequest) -> str | None:
+    """Why a pinned tensor parallel size cannot use these GPUs (before any model rule), or None."""
+    if tp > accel.gpus_per_node:
+        return (
+            f"Tensor parallel size {tp} needs {tp} GPUs in one node, but {accel} has "
+            f"{accel.gpus_per_node} per node. Pin tp={accel.gpus_per_node} or less (pipeline parallel "
+            "spans the nodes), or leave tp= out."
+        )
+    if accel.count % tp:
+        return (
+            f"Tensor parallel size {tp} does not divide the {accel.count} GPUs of {accel}; "
+            f"pin a tp that divides {accel.count}, or ask for a multiple of {tp} GPUs."
+        )
+    return None
+
+
+def _fraction_check(
+    options: FitOptions, layout: Layout, fraction: float, gpu_memory_gib: float
+) -> tuple[list[str], list[str]]:
+    """A memory fraction so close to 1 that what vLLM keeps outside it (CUDA graphs, NCCL) runs out."""
+    if options.engine != "vllm" or options.memory_fraction is None or fraction <= VLLM_MAX_SAFE_FRACTION:
+        return [], []
+    left = gpu_memory_gib * (1 - fraction)
+    if layout.tp * layout.pp > 1:
+        return [
+            f"A memory fraction of {fraction:g} leaves {left:.1f} GiB per GPU outside vLLM's budget for CUDA "
+            f"graphs and NCCL buffers; at TP {layout.tp} that runs out of memory after start-up (vLLM's "
+            f"gpt-oss recipe: 0.95 at TP 2 on H100). Use mem={VLLM_MAX_SAFE_FRACTION:g} or less."
+        ], []
+    return [], [
+        f"A memory fraction of {fraction:g} leaves only {left:.1f} GiB outside vLLM's budget (CUDA graphs "
+        f"and the allocator live there); {VLLM_MAX_SAFE_FRACTION:g} or less is safer."
+    ]
 
 
 def _memory_reasons(

@@ -30,7 +30,7 @@ from core.gpus import GpuSpec
 GIB = float(1 << 30)
 
 # Sampler dummy run: logits and their copies (softmax, sort, ...) in fp32 for max_num_seqs requests.
-_SAMPLER_COPIES = 5.0
+_SAMPLER_COPIES = 9.6
 # Forward-pass buffers that survive to the peak, per scheduled token (fraction of the MLP width).
 _FORWARD_SHARE = 0.116
 NON_TORCH_ONE_GPU_GIB = 0.13  # CUDA context, cuBLAS workspaces
@@ -108,6 +108,10 @@ class KVShape:
         held = min(tokens, self.window_tokens) if self.window_tokens else 0
         return self.full_bytes_per_token * tokens + self.sliding_bytes_per_token * held
 
+    def request_bytes(self, tokens: int) -> float:
+        """What one request of `tokens` takes in the engine's pool: whole blocks of VLLM_BLOCK_TOKENS."""
+        return self.bytes_for(-(-tokens // VLLM_BLOCK_TOKENS) * VLLM_BLOCK_TOKENS)
+
     def max_tokens(self, budget_bytes: float, *, cap: int) -> int:
         """The longest context whose KV fits in budget_bytes (at most cap)."""
         if budget_bytes <= 0:
@@ -121,6 +125,37 @@ class KVShape:
                 return min(cap, tokens)
         per_token = self.full_bytes_per_token + self.sliding_bytes_per_token
         return min(cap, int(budget_bytes / per_token)) if per_token else cap
+
+
+VLLM_BLOCK_TOKENS = 16  # vLLM's default --block-size on CUDA
+
+
+@dataclass(frozen=True)
+class KVCapacity:
+    """The KV pool of one GPU as the engine reports it at start-up."""
+
+    gib: float  # vLLM "Available KV cache memory"; SGLang: the pool inside --mem-fraction-static
+    tokens: int  # vLLM "GPU KV cache size: N tokens"; SGLang max_total_num_tokens
+    concurrency: float  # vLLM "Maximum concurrency for CONTEXT tokens per request: Nx"
+
+
+def kv_capacity(kv: KVShape, budget_bytes: float, *, context: int, engine: Engine) -> KVCapacity:
+    """The pool `budget_bytes` gives, counted as the engine counts it.
+
+    vLLM (kv_cache_utils: GPU KV cache size = max_concurrency x max_model_len, where one request takes
+    whole blocks in every KV group and sliding-window groups stop at window + batch): concurrency is the
+    pool over one request's blocks. SGLang's pool is a token count: pool / bytes per token.
+    """
+    if budget_bytes <= 0 or context <= 0:
+        return KVCapacity(0.0, 0, 0.0)
+    gib = budget_bytes / GIB
+    if engine == "sglang":
+        per_token = kv.full_bytes_per_token + kv.sliding_bytes_per_token
+        tokens = int(budget_bytes / per_token) if per_token else 0
+        return KVCapacity(gib, tokens, tokens / context)
+    per_request = kv.request_bytes(context)
+    concurrency = budget_bytes / per_request if per_request else 0.0
+    return KVCapacity(gib, int(concurrency * context), concurrency)
 
 
 def kv_dtype_bytes(kv_cache_dtype: str | None, *, weight_dtype_bytes: int) -> int:

@@ -22,6 +22,7 @@ class FitOptions:
     dtype: str | None = None  # auto/bfloat16/float16/float32
     kv_cache_dtype: str | None = None  # auto/fp8/fp8_e4m3/fp8_e5m2
     memory_fraction: float | None = None  # vLLM --gpu-memory-utilization / SGLang --mem-fraction-static
+    tensor_parallel: int | None = None  # pinned TP (--tensor-parallel-size / tp=N); None: the planner picks
     draft_model: str | None = None  # speculative decoding draft model id
     speculative_tokens: int | None = None
     speculative_method: str | None = None  # eagle3, draft_model, ngram, mtp, ...
@@ -81,6 +82,13 @@ class Plan:
     warnings: list[str] = field(default_factory=list)  # it fits, but the user should know
     suggestions: list[Suggestion] = field(default_factory=list)
     engine_command: list[str] = field(default_factory=list)  # argv, filled by core.engines
+    # What the engine will log at start-up (per GPU). vLLM: "Available KV cache memory", "GPU KV cache
+    # size: N tokens" (max_concurrency x max_context_tokens, as vLLM counts hybrid/sliding layers) and
+    # "Maximum concurrency for N tokens per request". SGLang: the KV pool inside --mem-fraction-static
+    # (which holds weights + KV) and its max_total_num_tokens. 0 when nothing fits.
+    kv_cache_capacity_gib: float = 0.0
+    kv_cache_tokens: int = 0
+    max_concurrency: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -38,16 +38,18 @@ def test_llama_8b_at_4k_fits_one_l4():
 
 
 def test_llama_8b_on_l4_without_length_serves_about_40k():
+    # memory.md: ~4.9 GiB of KV is left on an L4 (about 40k tokens); the V1 activation calibration
+    # (llm-d's H100 profiles) leaves ~4.4 GiB. Where the sources disagree the bot keeps the margin.
     plan = fit(LLAMA_8B, "L4:1")
     assert plan.fits
-    assert 36 * 1024 <= plan.max_context_tokens <= 42 * 1024
+    assert 32 * 1024 <= plan.max_context_tokens <= 40 * 1024
     assert any("limits the context" in w for w in plan.warnings)
 
 
 def test_shorter_context_is_suggested_at_the_same_price():
     plan = fit(LLAMA_8B, "L4:1", max_model_len=131072)
     shorter = [s for s in plan.suggestions if "max_model_len" in s.changes]
-    assert shorter and 36 * 1024 <= shorter[0].changes["max_model_len"] <= 42 * 1024
+    assert shorter and 32 * 1024 <= shorter[0].changes["max_model_len"] <= 40 * 1024
     assert shorter[0].accelerators == "L4:1" and shorter[0].price_per_hour == plan.price_per_hour
     assert fit(LLAMA_8B, "L4:1", max_model_len=shorter[0].changes["max_model_len"]).fits
 
@@ -63,7 +65,7 @@ def test_fp8_kv_cache_halves_kv():
     plain = fit(LLAMA_8B, "L4:1", max_model_len=16384)
     fp8 = fit(LLAMA_8B, "L4:1", max_model_len=16384, kv_cache_dtype="fp8")
     assert fp8.memory_per_gpu_gib.kv_cache == pytest.approx(plain.memory_per_gpu_gib.kv_cache / 2, abs=0.01)
-    assert fit(LLAMA_8B, "L4:1", kv_cache_dtype="fp8").max_context_tokens > 70 * 1024
+    assert fit(LLAMA_8B, "L4:1", kv_cache_dtype="fp8").max_context_tokens > 64 * 1024
 
 
 # --- measured H100 cases (llm-d, vLLM on H100) ---------------------------------------------------
@@ -94,9 +96,11 @@ def test_qwen3_30b_a3b_at_256k_on_one_h100_fails():
     plan = fit("Qwen/Qwen3-30B-A3B-Instruct-2507", "H100:1", max_model_len=262144)
     assert not plan.fits
     assert plan.memory_per_gpu_gib.kv_cache == pytest.approx(24.0, abs=0.1)
-    # memory.md: about 12.3 GiB is left for KV after weights and overheads.
+    # memory.md: about 12.3 GiB is left for KV after weights and overheads; llm-d's MoE activation
+    # (7.4 GiB on H100) leaves ~10.3. Either way far below the 24 GiB one request needs.
     left = plan.memory_per_gpu_gib.usable - plan.memory_per_gpu_gib.weights - plan.memory_per_gpu_gib.overhead
-    assert 11.0 < left < 14.0
+    assert 9.5 < left < 14.0
+    assert plan.kv_cache_capacity_gib == pytest.approx(left, abs=0.02)
     assert plan.suggestions
 
 
@@ -138,11 +142,14 @@ def test_deepseek_v3_fp8_fits_h200_8_not_h100_8():
     assert any("weights alone" in r for r in h100.reasons)
 
 
-def test_gpt_oss_120b_fits_one_h100():
+def test_gpt_oss_120b_fits_one_h100_only_with_a_short_context():
+    # Loads in 64.38 GiB (vllm#33155); the 7.4 GiB activation profile leaves under 1 GiB of KV at 0.92,
+    # so the bot picks a short context itself, and the full 131k is refused (vllm#27508, below).
     plan = fit("openai/gpt-oss-120b", "H100:1")
     assert plan.fits and plan.tensor_parallel == 1
     assert plan.memory_per_gpu_gib.weights == pytest.approx(64.38, abs=0.3)
-    assert plan.max_context_tokens >= 64 * 1024
+    assert 4 * 1024 <= plan.max_context_tokens < 32 * 1024
+    assert any("limits the context" in w for w in plan.warnings)
 
 
 def test_gpt_oss_20b_fits_one_l4_at_full_context():
@@ -211,9 +218,13 @@ def test_context_beyond_the_model_maximum_is_refused():
     assert any("at most 40,960" in r for r in plan.reasons)
 
 
-def test_context_below_the_minimum_is_refused():
+def test_a_short_explicit_context_is_the_users_choice():
+    # SkyPilot's own Qwen examples serve at 1,024 tokens: a note, never a refusal.
     plan = fit(LLAMA_8B, "H100:1", max_model_len=512)
-    assert not plan.fits and any("too short" in r for r in plan.reasons)
+    assert plan.fits and plan.max_context_tokens == 512 and plan.reasons == []
+    assert any("512 tokens" in w for w in plan.warnings)
+    assert "--max-model-len" in plan.engine_command
+    assert plan.engine_command[plan.engine_command.index("--max-model-len") + 1] == "512"
 
 
 def test_mxfp4_refused_below_ampere():

@@ -64,15 +64,36 @@ def test_candidate_order_smallest_tp_first_then_pp_across_nodes():
 def test_moe_gets_expert_parallel_variants_after_plain_ones():
     qwen = facts_of("Qwen/Qwen3-30B-A3B")
     layouts = candidate_layouts(qwen, count=8, per_node=8, nodes=1)
-    plain = [layout for layout in layouts if not layout.expert_parallel]
-    ep = [layout for layout in layouts if layout.expert_parallel]
+    flat = [layout for layout in layouts if layout.pp == 1]
+    plain = [layout for layout in flat if not layout.expert_parallel]
+    ep = [layout for layout in flat if layout.expert_parallel]
     assert ep and layouts.index(ep[0]) > layouts.index(plain[-1])
 
 
-def test_pipeline_inside_a_node_only_when_tp_cannot_span_it():
+def test_pipeline_inside_a_node_comes_after_every_tp_layout():
     mixtral = facts_of("mistralai/Mixtral-8x7B-Instruct-v0.1")
     assert any(layout.pp == 3 for layout in candidate_layouts(mixtral, count=3, per_node=3, nodes=1))
-    assert all(layout.pp == 1 for layout in candidate_layouts(mixtral, count=8, per_node=8, nodes=1))
+    layouts = candidate_layouts(mixtral, count=8, per_node=8, nodes=1)
+    first_pp = next(i for i, layout in enumerate(layouts) if layout.pp > 1)
+    assert all(layout.pp == 1 for layout in layouts[:first_pp])
+    assert all(layout.pp > 1 for layout in layouts[first_pp:])
+
+
+def test_pinned_tp_keeps_only_that_tp():
+    llama = facts_of("meta-llama/Llama-3.1-8B-Instruct")
+    layouts = candidate_layouts(llama, count=4, per_node=8, nodes=1, tp=2)
+    assert layouts and all(layout.tp == 2 for layout in layouts)
+    assert Layout(2, 1, 2) == layouts[0]
+
+
+def test_vllm_moe_data_parallel_checks_the_fp8_block_rule_at_dp_x_tp():
+    # vLLM flattens MoE TP across DP (fused_moe/config.py, flatten_tp_across_dp): 1536 / 8 = 192.
+    qwen = facts_of("Qwen/Qwen3-235B-A22B-FP8")
+    problem = layout_problem(qwen, Layout(4, 1, 2), engine="vllm")
+    assert problem and "DP x TP 8" in problem and "block_n = 128" in problem
+    assert layout_problem(qwen, Layout(4, 1, 2, expert_parallel=True), engine="vllm") is None
+    # SGLang's DP replicas are separate engines: its MoE splits over TP only.
+    assert layout_problem(qwen, Layout(4, 1, 2), engine="sglang") is None
 
 
 def test_expert_count_must_split_over_ep():

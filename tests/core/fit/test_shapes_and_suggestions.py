@@ -57,7 +57,8 @@ def test_suggestions_each_fit_and_carry_prices():
             max_model_len=suggestion.changes.get("max_model_len"),
         )
         assert check_fit(f, accel(suggestion.accelerators), options).fits, suggestion.summary
-    assert any(s.changes.get("quantization") == "fp8" for s in plan.suggestions)
+    # FP8 at load time does not help on one H100: llm-d measured Llama-3.3-70B-FP8 needing two at 16000.
+    assert not any(s.changes.get("quantization") == "fp8" for s in plan.suggestions)
     assert any(s.accelerators == "H100:2" for s in plan.suggestions)
     other = [s for s in plan.suggestions if not s.accelerators.startswith("H100")]
     assert other  # another GPU type
