@@ -28,10 +28,10 @@ COMMAND = "/endpoint"
 
 USAGE: dict[str, str] = {
     "up": "`/endpoint up MODEL ACCEL [engine=vllm|sglang] [ctx=32k] [quant=fp8] [dtype=bf16] [kv=fp8] "
-    "[spot=yes] [idle=45m] [ttl=8h] [max-cost=50] [name=NAME] [draft=MODEL] [spec-tokens=3] "
+    "[tp=2] [mem=0.9] [spot=yes] [idle=45m] [ttl=8h] [max-cost=50] [name=NAME] [draft=MODEL] [spec-tokens=3] "
     "[cloud=gcp] [region=REGION] [relaunch=yes]`",
     "fit": "`/endpoint fit MODEL [ACCEL] [engine=vllm|sglang] [ctx=32k] [quant=fp8] [dtype=bf16] [kv=fp8] "
-    "[draft=MODEL] [spec-tokens=3]`",
+    "[tp=2] [mem=0.9] [draft=MODEL] [spec-tokens=3]`",
     "list": "`/endpoint list [all]`",
     "status": "`/endpoint status NAME`",
     "down": "`/endpoint down NAME`",
@@ -87,6 +87,16 @@ _OPTION_HINTS = {
     "num-speculative-tokens": "spec-tokens",
     "use-spot": "spot",
     "use_spot": "spot",
+    "tensor-parallel-size": "tp",
+    "tensor_parallel_size": "tp",
+    "tensor-parallel": "tp",
+    "tp-size": "tp",
+    "gpu-memory-utilization": "mem",
+    "gpu_memory_utilization": "mem",
+    "mem-fraction-static": "mem",
+    "mem-fraction": "mem",
+    "memory-fraction": "mem",
+    "memory": "mem",
 }
 
 # What the service accepts (core/endpoints/service.py) is the one list; the parser only adds spellings.
@@ -111,6 +121,7 @@ CLOUDS = tuple(sorted(service.CLOUDS))
 _TRUE = ("yes", "true", "on", "y", "1")
 _FALSE = ("no", "false", "off", "n", "0")
 MAX_SPEC_TOKENS = service.MAX_SPECULATIVE_TOKENS
+MAX_TP = service.MAX_TENSOR_PARALLEL
 
 _MODEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?(@[A-Za-z0-9._/-]+)?")
 _LOCAL_MODEL_RE = re.compile(r"(/|\./|~/)[A-Za-z0-9._/-]+")
@@ -148,6 +159,8 @@ class UpCommand:
     quantization: str | None = None
     dtype: str | None = None
     kv_cache_dtype: str | None = None
+    tensor_parallel: int | None = None
+    memory_fraction: float | None = None
     spot: bool | None = None
     idle_timeout: timedelta | None = None
     ttl: timedelta | None = None
@@ -282,6 +295,20 @@ def _positive_int(text: str, *, what: str, maximum: int) -> int:
     raise InvalidRequest(f"`{text}` is not a valid {what}; write a whole number from 1 to {maximum}.")
 
 
+def _fraction(text: str) -> float:
+    """`0.9` or `90%`: a share of each GPU's memory, strictly between 0 and 1."""
+    raw = text.strip()
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        value = -1.0
+    if 0 < value < 1:
+        return round(value, 4)
+    raise InvalidRequest(
+        f"`{text}` is not a memory fraction; write a share of each GPU's memory between 0 and 1, e.g. `0.9`."
+    )
+
+
 def _region(text: str) -> str:
     if service.REGION_RE.fullmatch(text.lower()):
         return text.lower()
@@ -306,6 +333,13 @@ OPTIONS: dict[str, _Option] = {
     "kv": _Option(
         "kv_cache_dtype", "kv_cache_dtype", lambda v: _choice(v, KV_DTYPES, what="KV cache dtype"), "fp8"
     ),
+    "tp": _Option(
+        "tensor_parallel",
+        "tensor_parallel",
+        lambda v: _positive_int(v, what="tensor parallel size", maximum=MAX_TP),
+        "2",
+    ),
+    "mem": _Option("memory_fraction", "memory_fraction", _fraction, "0.9"),
     "spot": _Option("spot", None, lambda v: parse_bool(v, what="value for `spot=`"), "yes"),
     "idle": _Option("idle_timeout", None, lambda v: parse_duration(v, what="idle timeout"), "45m"),
     "ttl": _Option("ttl", None, lambda v: parse_duration(v, what="lifetime (ttl)"), "8h"),

@@ -165,6 +165,9 @@ def card_lines(view: EndpointView, *, now: datetime) -> list[str]:
         f"  {view.engine} · {parallelism(plan)} · context {context(plan, options)} · {price(view)} · "
         f"owner @{view.owner_id}",
     ]
+    capacity = capacity_line(plan)
+    if capacity:
+        lines.append(f"  {capacity}")
     lines.append("  " + " · ".join(card_notes(view, now=now)))
     if view.state == S.FAILED and view.failure_reason:
         lines.append(f"  failed: {plain(view.failure_reason)}")
@@ -237,6 +240,36 @@ def memory_line(plan: Plan) -> str:
     )
 
 
+def _requests(count: float) -> str:
+    return f"~{count:,.0f}" if count >= 10 else f"~{count:.1f}".replace(".0", "")
+
+
+def capacity_line(plan: dict[str, Any]) -> str | None:
+    """What the KV cache holds, as the engine will log it (None for plans recorded before it was predicted).
+
+    `room for ~26 requests of 16k at once` (vLLM's "Maximum concurrency"); SGLang's figure is the KV pool
+    inside --mem-fraction-static, which also holds the weights.
+    """
+    tokens = plan.get("kv_cache_tokens") or 0
+    context_tokens = plan.get("max_context_tokens") or 0
+    if tokens <= 0 or context_tokens <= 0:
+        return None
+    replicas = max(1, int(plan.get("data_parallel") or 1))
+    concurrency = float(plan.get("max_concurrency") or tokens / context_tokens) * replicas
+    gib = float(plan.get("kv_cache_capacity_gib") or 0.0)
+    ctx = context({"max_context_tokens": context_tokens}, {}).removesuffix(" tokens")
+    room = f"room for {_requests(concurrency)} requests of {ctx} at once"
+    if replicas > 1:
+        room += f" over {replicas} replicas"
+    if plan.get("engine") == "sglang":
+        fraction = plan.get("memory_fraction")
+        return (
+            f"KV pool {gib:.1f} GiB per GPU ({tokens:,} tokens; SGLang's --mem-fraction-static {fraction:g} "
+            f"holds the weights and this pool): {room}"
+        )
+    return f"KV cache {gib:.1f} GiB per GPU ({tokens:,} tokens): {room}"
+
+
 def does_not_fit_lines(plan: Plan) -> list[str]:
     """Why a model does not fit, and what would, with $/hour. Nothing was launched."""
     lines = [f"{plan.model_id} does not fit on {plan.accelerators} ({plan.engine}). Nothing was launched."]
@@ -266,6 +299,9 @@ def plan_lines(plan: Plan) -> list[str]:
         f"{plan.model_id} fits on {plan.accelerators}: {plan_summary(plan)}",
         f"  {memory_line(plan)}",
     ]
+    capacity = capacity_line(plan.to_dict())
+    if capacity:
+        lines.append(f"  {capacity}")
     lines += [f"  warning: {plain(w)}" for w in plan.warnings]
     return lines
 

@@ -24,6 +24,16 @@ UP_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--quantization", {"help": "online quantization, e.g. fp8"}),
     ("--dtype", {"help": "auto, bfloat16, float16, float32"}),
     ("--kv-cache-dtype", {"help": "auto, fp8, fp8_e4m3, fp8_e5m2"}),
+    ("--tensor-parallel-size", {"type": int, "metavar": "N", "help": "pin TP (default: the fit check picks)"}),
+    (
+        "--memory-fraction",
+        {
+            "type": float,
+            "metavar": "F",
+            "help": "share of each GPU the engine may use (vLLM --gpu-memory-utilization, "
+            "SGLang --mem-fraction-static)",
+        },
+    ),
     ("--spot", {"action": argparse.BooleanOptionalAction, "default": None, "help": "spot instances"}),
     ("--idle", {"metavar": "DURATION", "help": "idle time before teardown, e.g. 45m"}),
     ("--ttl", {"metavar": "DURATION", "help": "lifetime, e.g. 8h"}),
@@ -142,6 +152,8 @@ def _up_request(args: argparse.Namespace, owner_id: str) -> Any:
         quantization=args.quantization,
         dtype=args.dtype,
         kv_cache_dtype=args.kv_cache_dtype,
+        tensor_parallel=args.tensor_parallel_size,
+        memory_fraction=args.memory_fraction,
         spot=args.spot,
         idle_timeout=parse_duration(args.idle, what="idle timeout") if args.idle else None,
         ttl=parse_duration(args.ttl, what="lifetime") if args.ttl else None,

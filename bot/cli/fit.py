@@ -51,6 +51,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static",
     )
     parser.add_argument(
+        "--tensor-parallel-size",
+        metavar="N",
+        type=int,
+        help="pin the tensor parallel size (default: the smallest that fits the context)",
+    )
+    parser.add_argument(
         "--draft-model", metavar="M", help="speculative-decoding draft model (counted in memory)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -91,8 +97,13 @@ def _run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         kv_cache_dtype=args.kv_cache_dtype,
         memory_fraction=args.memory_fraction,
+        tensor_parallel=args.tensor_parallel_size,
         draft_model=args.draft_model,
     )
+    if options.tensor_parallel is not None and options.tensor_parallel < 1:
+        raise UserFacingError(f"--tensor-parallel-size must be 1 or more (got {options.tensor_parallel}).")
+    if options.memory_fraction is not None and not 0 < options.memory_fraction < 1:
+        raise UserFacingError(f"--memory-fraction must be between 0 and 1 (got {options.memory_fraction:g}).")
     accel = parse_accelerators(args.accel) if args.accel else None  # validate before any Hub request
     facts = load_model_facts(args.model, settings=settings)
     draft = load_model_facts(args.draft_model, settings=settings) if args.draft_model else None
@@ -144,6 +155,8 @@ def _layout(plan: Plan) -> str:
 
 
 def render_plan(plan: Plan, facts: ModelFacts) -> str:
+    from bot.text import capacity_line  # late: the CLI's --help should not import the endpoint layer
+
     m = plan.memory_per_gpu_gib
     verdict = "FITS" if plan.fits else "DOES NOT FIT"
     lines = [
@@ -162,6 +175,9 @@ def render_plan(plan: Plan, facts: ModelFacts) -> str:
         f"    total           {m.total:8.2f}",
         f"    usable          {m.usable:8.2f}   ({plan.memory_fraction:g} of the GPU)",
     ]
+    capacity = capacity_line(plan.to_dict())
+    if capacity:
+        lines += ["", f"  {capacity}"]
     if plan.reasons:
         lines += ["", "Why it does not fit:"] + [f"  - {reason}" for reason in plan.reasons]
     if plan.warnings:

@@ -158,6 +158,9 @@ def status_card(view: EndpointView, *, now: datetime) -> list[Block]:
         f"*Owner*\n<@{view.owner_id}>",
         f"*State*\n{STATE_EMOJI[view.state]} {STATE_WORDS[view.state]}",
     ]
+    capacity = tx.capacity_line(plan)
+    if capacity:
+        fields.append(f"*KV cache*\n{escape(capacity)}")
     blocks: list[Block] = [
         HeaderBlock(text=clip(f"{view.name}: {view.model}", 150)),
         SectionBlock(fields=[MarkdownTextObject(text=clip(f, 2000)) for f in fields]),
@@ -246,7 +249,8 @@ def fit_blocks(plans: Sequence[Plan]) -> list[Block]:
         head = f":white_check_mark: *`{escape(plan.model_id)}` fits on {escape(plan.accelerators)}*"
         warnings = "".join(f"\n:warning: {escape(w)}" for w in plan.warnings)
         blocks.append(_section(f"{head}\n{tx.plan_summary(plan)}{warnings}"))
-        blocks.append(_context(tx.memory_line(plan)))
+        capacity = tx.capacity_line(plan.to_dict())
+        blocks.append(_context(tx.memory_line(plan) + (f"\n{escape(capacity)}" if capacity else "")))
     return blocks
 
 

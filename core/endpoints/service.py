@@ -108,6 +108,7 @@ CLOUDS = frozenset(
 REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")
 _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 MAX_SPECULATIVE_TOKENS = 16
+MAX_TENSOR_PARALLEL = 16  # TP stays inside one node; the largest nodes have 16 GPUs
 # options key: when a relaunched endpoint was first requested (its lifetime ceiling counts from then).
 FIRST_REQUESTED_AT = "first_requested_at"
 # options key: who stopped a LOST endpoint (so the watchdog's pending relaunch is called off).
@@ -131,6 +132,8 @@ class UpRequest:
     quantization: str | None = None
     dtype: str | None = None
     kv_cache_dtype: str | None = None
+    tensor_parallel: int | None = None  # pinned TP; None = the fit check picks
+    memory_fraction: float | None = None  # vLLM --gpu-memory-utilization / SGLang --mem-fraction-static
     spot: bool | None = None
     idle_timeout: timedelta | None = None
     ttl: timedelta | None = None
@@ -355,6 +358,8 @@ class EndpointService:
             quantization=request.quantization,
             dtype=request.dtype,
             kv_cache_dtype=request.kv_cache_dtype,
+            memory_fraction=request.memory_fraction,
+            tensor_parallel=request.tensor_parallel,
             draft_model=request.draft_model,
             speculative_tokens=request.speculative_tokens,
         )
@@ -376,6 +381,8 @@ class EndpointService:
             "quantization": request.quantization,
             "dtype": request.dtype,
             "kv_cache_dtype": request.kv_cache_dtype,
+            "tensor_parallel": request.tensor_parallel,
+            "memory_fraction": request.memory_fraction,
             "spot": spot,
             "idle_timeout_s": int(idle.total_seconds()),
             "ttl_s": int(ttl.total_seconds()),
@@ -422,6 +429,14 @@ class EndpointService:
             )
         if request.max_model_len is not None and request.max_model_len <= 0:
             raise InvalidRequest("The context length must be positive, e.g. `max_model_len=32k`.")
+        if request.tensor_parallel is not None and not 1 <= request.tensor_parallel <= MAX_TENSOR_PARALLEL:
+            raise InvalidRequest(
+                f"The tensor parallel size must be a whole number from 1 to {MAX_TENSOR_PARALLEL}, e.g. `tp=2`."
+            )
+        if request.memory_fraction is not None and not 0 < request.memory_fraction < 1:
+            raise InvalidRequest(
+                f"The memory fraction must be between 0 and 1 (got {request.memory_fraction:g}), e.g. `mem=0.9`."
+            )
         if request.idle_timeout is not None and request.idle_timeout <= timedelta(0):
             raise InvalidRequest("The idle timeout must be positive, e.g. `idle=45m`.")
         if request.ttl is not None:

@@ -366,10 +366,10 @@ def assess(
 def _pinned_tp_problem(tp: int, accel: AcceleratorRequest) -> str | None:
     """Why a pinned tensor parallel size cannot use these GPUs (before any model rule), or None."""
     if tp > accel.gpus_per_node:
+        where = f"{accel.gpus_per_node} per node" if accel.nodes > 1 else f"{accel.count}"
         return (
-            f"Tensor parallel size {tp} needs {tp} GPUs in one node, but {accel} has "
-            f"{accel.gpus_per_node} per node. Pin tp={accel.gpus_per_node} or less (pipeline parallel "
-            "spans the nodes), or leave tp= out."
+            f"Tensor parallel size {tp} needs {tp} GPUs in one node, but {accel} has {where}. "
+            f"Pin tp={accel.gpus_per_node} or less, or leave tp= out and let the bot pick."
         )
     if accel.count % tp:
         return (

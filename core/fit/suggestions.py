@@ -42,6 +42,15 @@ def suggest(
         return assess(facts, on, opts, draft_facts=draft_facts)
 
     same_hw_ok = not any("quantiz" in r.lower() and "support" in r.lower() for r in plan.reasons)
+    if options.tensor_parallel is not None and same_hw_ok:
+        free = check(replace(options, tensor_parallel=None))
+        if free.fits:
+            out.append(Suggestion(
+                f"Let the bot pick the layout (leave tp= out): {_layout_note(free)}",
+                here, plan.price_per_hour, {"tensor_parallel": None},
+            ))  # fmt: skip
+        # Other hardware is judged with the layout left to the planner: a pinned TP rarely carries over.
+        options = replace(options, tensor_parallel=None)
     if options.max_model_len is not None and same_hw_ok:
         shorter = check(replace(options, max_model_len=None))
         if shorter.fits and shorter.max_context_tokens < options.max_model_len:
