@@ -11,9 +11,19 @@ from __future__ import annotations
 import pytest
 
 from core.fit.check import check_fit
+from core.fit.memory import GIB, kv_capacity, kv_shape
 from core.fit.parallelism import Layout, layout_problem
 from core.fit.plan import FitOptions, Plan
 from tests.core.fit.conftest import accel, facts_of
+from tests.core.fit.published_table import (
+    KV_LOGS,
+    ROWS,
+    KVLog,
+    Row,
+    plan_for,
+    predicted_available_gib,
+    tolerance_gib,
+)
 
 
 def fit(repo_id: str, accelerators: str, **options) -> Plan:
@@ -209,3 +219,127 @@ def test_sglang_starts_with_a_short_pool_and_the_reason_says_so():
             max_model_len=shorter[0].changes["max_model_len"],
         ).fits
     )
+
+
+# --- the published table (tests/core/fit/published_table.py): every row cites its source ------------
+
+_REASON = {
+    # vLLM's KV check, or no room at all for cache blocks once weights and activations are in
+    "kv": lambda r: "KV cache" in r or ("weights alone" in r and "activations" in r),
+    "weights": lambda r: "weights alone" in r,
+    "fraction": lambda r: "memory fraction" in r,
+    "heads": lambda r: "attention heads" in r,
+    "context": lambda r: "supports at most" in r,
+}
+
+
+def _row_id(row: Row) -> str:
+    shape = f"layout{row.layout}" if row.layout else ",".join(f"{k}={v}" for k, v in row.options.items())
+    return f"{row.model}@{row.accel}[{shape}]-{'runs' if row.runs else row.kind}"
+
+
+def test_the_table_has_as_many_published_failures_as_successes():
+    failures = [row for row in ROWS if not row.runs]
+    assert len(failures) >= len(ROWS) - len(failures)
+    assert all(row.source and (row.runs or row.kind) for row in ROWS)
+    assert {"1", "3", "6", "7"} <= {row.fix for row in ROWS}
+
+
+@pytest.mark.parametrize("row", ROWS, ids=_row_id)
+def test_published_row(row: Row):
+    if row.layout is not None:
+        tp, pp, dp, ep = row.layout
+        problem = layout_problem(facts_of(row.model), Layout(tp, pp, dp, expert_parallel=ep), engine="vllm")
+        assert (problem is None) == row.runs, problem
+        if not row.runs:
+            assert "block_n = 128" in (problem or "")
+        return
+    plan = plan_for(row.model, row.accel, row.options)
+    assert plan.fits == row.runs, (plan.reasons, row.source)
+    if row.runs:
+        asked = row.options.get("max_model_len")
+        assert asked is None or plan.max_context_tokens == asked
+        pinned = row.options.get("tensor_parallel")
+        assert pinned is None or plan.tensor_parallel == pinned
+    else:
+        assert any(_REASON[row.kind](r) for r in plan.reasons), plan.reasons
+
+
+def test_layout_follows_the_context_72b_gptq_int8_on_two_a100s():
+    # Issue 8, class 1: TP 2 (not TP 1 x DP 2) so that 32k of KV fits beside the weights.
+    plan = plan_for("Qwen/Qwen2.5-72B-Instruct-GPTQ-Int8", "A100-80GB:2", {"max_model_len": 32768})
+    assert plan.fits and (plan.tensor_parallel, plan.data_parallel) == (2, 1)
+    # Pinned to TP 1, the two GPUs become pipeline stages, never two replicas that cannot hold 32k.
+    pinned = plan_for("Qwen/Qwen2.5-72B-Instruct-GPTQ-Int8", "A100-80GB:2", {"max_model_len": 32768,
+                                                                            "tensor_parallel": 1})
+    assert pinned.fits and (pinned.tensor_parallel, pinned.pipeline_parallel, pinned.data_parallel) == (1, 2, 1)
+    # Pinned where nothing fits, the user gets the reason and the layout that works.
+    falcon = plan_for("tiiuae/falcon-7b-instruct", "L4:2", {"tensor_parallel": 2})
+    assert not falcon.fits and any("tensor parallel size 2" in r and "(71)" in r for r in falcon.reasons)
+    assert any(s.changes == {"tensor_parallel": None} and "DP 2" in s.summary for s in falcon.suggestions)
+
+
+def test_pinned_tp_is_refused_with_a_sentence_when_the_gpus_cannot_take_it():
+    plan = plan_for("Qwen/Qwen3-8B", "L4:2", {"tensor_parallel": 4})
+    assert not plan.fits and any("Tensor parallel size 4" in r and "L4:2" in r for r in plan.reasons)
+    plan = plan_for("Qwen/Qwen3-8B", "L4:8", {"tensor_parallel": 3})
+    assert not plan.fits and any("does not divide" in r for r in plan.reasons)
+
+
+def test_qwen3_235b_fp8_on_eight_h100s_gets_expert_parallelism_not_plain_dp():
+    # Issue 8, class 6: TP 4 x DP 2 without EP fails the block rule at DP x TP = 8 in vLLM.
+    plan = plan_for("Qwen/Qwen3-235B-A22B-FP8", "H100:8", {})
+    assert plan.fits and plan.expert_parallel == 8
+    assert "--enable-expert-parallel" in plan.engine_command
+    sglang = plan_for("Qwen/Qwen3-235B-A22B-FP8", "H100:8", {"engine": "sglang"})
+    assert sglang.fits  # SGLang's DP replicas are separate engines: the rule stays at TP
+
+
+# --- the KV capacity the engine will log -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("log", [log for log in KV_LOGS if log.accel and log.same_generation],
+                         ids=lambda log: f"{log.model}@{log.accel}")
+def test_kv_capacity_within_tolerance_of_the_logged_available_memory(log: KVLog):
+    predicted = predicted_available_gib(log)
+    assert abs(predicted - log.available_gib) <= tolerance_gib(log.available_gib), (predicted, log.source)
+    plan = plan_for(log.model, log.accel, log.options)
+    assert plan.kv_cache_capacity_gib == pytest.approx(max(0.0, predicted), abs=0.02)
+
+
+@pytest.mark.parametrize("log", [log for log in KV_LOGS if log.logged_weights_gib],
+                         ids=lambda log: f"{log.model}@{log.accel}-{log.available_gib}")
+def test_older_kv_logs_agree_once_their_weights_are_counted(log: KVLog):
+    # Those builds loaded more weights than the pinned vLLM; the rest of the budget must still agree.
+    plan = plan_for(log.model, log.accel, log.options)
+    shifted = predicted_available_gib(log) - (log.logged_weights_gib - plan.memory_per_gpu_gib.weights)
+    assert abs(shifted - log.available_gib) <= tolerance_gib(log.available_gib), (shifted, log.why_not)
+
+
+@pytest.mark.parametrize("log", [log for log in KV_LOGS if log.tokens], ids=lambda log: log.model)
+def test_kv_tokens_and_concurrency_are_counted_as_vllm_counts_them(log: KVLog):
+    # From the logged available memory, "GPU KV cache size" and "Maximum concurrency" follow.
+    options = FitOptions(**{k: v for k, v in log.options.items() if k != "memory_fraction"})
+    facts = facts_of(log.model)
+    tp = options.tensor_parallel or 1
+    kv = kv_shape(facts, tp=tp, pp=1, kv_bytes=2, batched_tokens=8192)
+    capacity = kv_capacity(kv, log.available_gib * GIB, context=log.context, engine="vllm")
+    assert capacity.tokens == pytest.approx(log.tokens, rel=0.02)
+    if log.concurrency is not None:
+        assert capacity.concurrency == pytest.approx(log.concurrency, abs=0.01)
+
+
+def test_plan_reports_the_kv_pool_tokens_and_concurrency():
+    plan = plan_for("meta-llama/Llama-3.1-8B-Instruct", "H100:1", {"max_model_len": 16384})
+    # 128 KiB per token: the pool over one 16k request (2 GiB) is the concurrency vLLM logs.
+    assert plan.kv_cache_capacity_gib > 40
+    assert plan.max_concurrency == pytest.approx(plan.kv_cache_capacity_gib / 2.0, rel=0.01)
+    assert plan.kv_cache_tokens == pytest.approx(plan.kv_cache_capacity_gib * GIB / (128 * 1024), rel=0.01)
+    # Sliding-window layers stop at window + batch: gpt-oss counts more tokens than its full layers' share.
+    oss = plan_for("openai/gpt-oss-20b", "L4:1", {"max_model_len": 32768})
+    full_only = oss.kv_cache_capacity_gib * GIB / (12 * 2 * 8 * 64 * 2)
+    assert oss.kv_cache_tokens < full_only
+    # SGLang: the pool inside --mem-fraction-static (weights + KV), counted in tokens.
+    sgl = plan_for("meta-llama/Llama-3.1-8B-Instruct", "H100:1", {"engine": "sglang", "max_model_len": 16384})
+    m = sgl.memory_per_gpu_gib
+    assert sgl.kv_cache_capacity_gib == pytest.approx(m.usable - m.weights, abs=0.02)
