@@ -154,3 +154,30 @@ def test_without_accel_nothing_fits_exits_2(cli):
     data = json.loads(out)
     assert code == 2 and data["fits"] is False and data["shapes"] == []
     assert any("at most 32,768" in r for r in data["reasons"])
+
+
+def test_json_has_the_kv_capacity_keys_and_the_text_says_them(cli):
+    code, out, _ = cli("meta-llama/Llama-3.1-8B-Instruct", "H100:1", "--max-model-len", "16k", "--json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["kv_cache_capacity_gib"] > 40 and data["kv_cache_tokens"] > 300_000
+    assert data["max_concurrency"] == pytest.approx(data["kv_cache_capacity_gib"] / 2.0, rel=0.01)
+    code, out, _ = cli("meta-llama/Llama-3.1-8B-Instruct", "H100:1", "--max-model-len", "16k")
+    assert "room for ~" in out and "requests of 16k at once" in out
+
+
+def test_layout_follows_the_context_and_can_be_pinned(cli):
+    # Issue 8: TP 2 on two A100-80GB for 32k, not TP 1 x DP 2.
+    code, out, _ = cli("Qwen/Qwen2.5-72B-Instruct-GPTQ-Int8", "A100-80GB:2", "--max-model-len", "32768", "--json")
+    data = json.loads(out)
+    assert code == 0 and (data["tensor_parallel"], data["data_parallel"]) == (2, 1)
+    code, out, _ = cli("Qwen/Qwen3-8B", "L4:2", "--tensor-parallel-size", "4")
+    assert code == 2 and "Tensor parallel size 4" in out
+    code, _, err = cli("Qwen/Qwen3-8B", "L4:2", "--tensor-parallel-size", "0")
+    assert code == 1 and "--tensor-parallel-size" in err
+
+
+def test_qwen3_32b_at_32000_tokens_on_one_h100_does_not_fit(cli):
+    # vLLM refuses it (no KV room after 61 GiB of weights and a ~5.6 GiB activation peak).
+    code, out, _ = cli("Qwen/Qwen3-32B", "H100:1", "--max-model-len", "32000")
+    assert code == 2 and "KV cache" in out

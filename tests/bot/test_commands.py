@@ -342,3 +342,31 @@ def test_the_parser_accepts_only_what_the_service_accepts() -> None:
 def test_an_absurd_extension_is_refused_not_a_traceback() -> None:
     with pytest.raises(InvalidRequest, match="too long"):
         parse_command("extend qwen-7b 5000000d")  # fits a timedelta, but `now + by` would overflow
+
+
+def test_tp_and_mem_on_fit_and_up() -> None:
+    fit = parse_command(f"fit {MODEL} A100-80GB:2 ctx=32k tp=2 mem=0.9")
+    assert isinstance(fit, FitCommand)
+    assert fit.options == {"max_model_len": 32768, "tensor_parallel": 2, "memory_fraction": 0.9}
+    up = parse_command(f"up {MODEL} L4:2 tp=1 mem=85%")
+    assert isinstance(up, UpCommand) and (up.tensor_parallel, up.memory_fraction) == (1, 0.85)
+    request = up.to_request(owner_id="U1", channel_id="C1")
+    assert (request.tensor_parallel, request.memory_fraction) == (1, 0.85)
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("mem=1.2", "between 0 and 1"),
+        ("mem=0", "between 0 and 1"),
+        ("mem=lots", "not a memory fraction"),
+        ("tp=0", "tensor parallel size"),
+        ("tp=two", "tensor parallel size"),
+        ("tensor-parallel-size=2", "tp=2"),
+        ("gpu-memory-utilization=0.9", "mem=0.9"),
+    ],
+)
+def test_bad_tp_or_mem_gets_a_sentence(text: str, words: str) -> None:
+    with pytest.raises(CommandError) as caught:
+        parse_command(f"up {MODEL} L4:1 {text}")
+    assert words in str(caught.value)

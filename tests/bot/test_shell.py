@@ -103,6 +103,9 @@ def test_piped_session_brings_an_endpoint_up_and_down(shell_env: dict[str, str])
     out = _clean(_shell(shell_env, script))
 
     assert f"{model} fits on L4:1: vllm · TP 1" in out
+    # The KV capacity the engine will log, on the fit reply and on the status card.
+    capacity = re.compile(r"KV cache [\d.]+ GiB per GPU \([\d,]+ tokens\): room for ~[\d.,]+ requests of 8k at once")
+    assert len(capacity.findall(out)) >= 2, "fit reply and status card"
     assert f"[card #shell-e2e] shell-e2e: {model} on L4:1: requested" in out
     assert "[card #shell-e2e] [1] Stop shell-e2e  [2] Extend +1h  [3] Extend +4h" in out
     assert "[thread #shell-e2e] Provisioning L4:1" in out

@@ -169,3 +169,15 @@ def test_usage_and_list_counts_are_pluralised() -> None:
     assert "1 request · 1 prompt token · 1 generated token" in text and "1 requests" not in text
     assert bk.list_text([view()]) == "1 endpoint"
     assert bk.list_text([view(), view(name="other")]) == "2 endpoints"
+
+
+def test_card_and_fit_reply_say_how_many_requests_the_kv_cache_holds() -> None:
+    # vLLM logs "Maximum concurrency for 16,384 tokens per request: 26.40x": the card says it in words.
+    kv = {"kv_cache_capacity_gib": 52.8, "kv_cache_tokens": 432537, "max_concurrency": 26.4,
+          "max_context_tokens": 16384}  # fmt: skip
+    card = _json(bk.status_card(view(plan={**plan().to_dict(), **kv}), now=NOW))
+    assert "*KV cache*" in card and "room for ~26 requests of 16k at once" in card
+    fit = _json(bk.fit_blocks([plan(**kv)]))
+    assert "KV cache 52.8 GiB per GPU (432,537 tokens): room for ~26 requests of 16k at once" in fit
+    # Plans stored before the prediction existed show no such field.
+    assert "*KV cache*" not in _json(bk.status_card(view(), now=NOW))

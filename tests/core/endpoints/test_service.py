@@ -80,6 +80,8 @@ def test_up_records_first_announces_then_launches_to_ready(lc: Lifecycle) -> Non
         ({"region": "us-central1"}, "cloud="),
         ({"region": "US CENTRAL"}, "region"),
         ({"speculative_tokens": 3}, "draft"),
+        ({"memory_fraction": 1.5}, "memory fraction"),
+        ({"tensor_parallel": 0}, "tensor parallel"),
         ({"draft_model": "Qwen/Qwen2.5-7B-Instruct"}, "draft"),
         ({"accelerators": "Z100:1"}, "Z100"),
         ({"model": "no such/model/really"}, "model"),
@@ -92,6 +94,25 @@ def test_bad_input_is_refused_with_a_sentence_and_changes_nothing(
     with pytest.raises(UserFacingError) as caught:
         lc.service.up(request=up_request(**overrides))
     assert words.lower() in str(caught.value).lower()
+    _nothing_happened(lc)
+
+
+def test_tp_and_memory_fraction_reach_the_plan_and_the_engine_command(lc: Lifecycle) -> None:
+    view = lc.service.up(
+        request=up_request(accelerators="L4:2", tensor_parallel=2, memory_fraction=0.85, max_model_len=8192)
+    )
+    argv = view.plan["engine_command"]
+    assert argv[argv.index("--tensor-parallel-size") + 1] == "2"
+    assert argv[argv.index("--gpu-memory-utilization") + 1] == "0.85"
+    assert view.plan["memory_fraction"] == 0.85 and view.plan["kv_cache_tokens"] > 0
+    assert (view.options["tensor_parallel"], view.options["memory_fraction"]) == (2, 0.85)
+    lc.join()
+
+
+def test_a_pinned_tp_the_gpus_cannot_take_is_refused_before_anything_happens(lc: Lifecycle) -> None:
+    with pytest.raises(DoesNotFit) as caught:
+        lc.service.up(request=up_request(accelerators="L4:2", tensor_parallel=3))
+    assert any("Tensor parallel size 3" in r for r in caught.value.plan.reasons)
     _nothing_happened(lc)
 
 
