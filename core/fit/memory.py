@@ -6,13 +6,16 @@ activation + non-torch memory + the KV cache of one max-length request, or it re
 SGLang: `total x mem_fraction_static` holds weights + the KV pool; activations and CUDA graphs live
 in the reserve outside that fraction, so its `overhead` here is 0.
 
-Calibration. The peak activation vLLM profiles scales with `max_num_seqs x vocab` (its sampler dummy
-run works on fp32 logits): llm-d's vLLM 0.11 measurements on H100 (Llama-3.1-8B 4.76 GiB, Qwen3-0.6B
-5.56, Qwen3-32B 5.64, gpt-oss 7.38) fit about 9.6 fp32 copies plus a small forward-pass term; the newer
-figures in memory.md (Llama-3.1-8B on one L4 leaving ~4.9 GiB, Qwen3-30B-A3B on one H100 leaving
-~12.3 GiB) fit about 5 to 6. We use 5, for the engine version the bot pins, and keep a margin when the
-bot picks a context itself (core.fit.assess). Verdicts this gives on the measured cases: Qwen3-32B on
-one H100 at 0.9 fits 16000 tokens and not 32000; Llama-3.3-70B-FP8 needs two H100s at 16000 tokens.
+Calibration (vLLM V1). The peak activation vLLM profiles is flat in max_model_len and scales with
+`max_num_seqs x vocab` (its sampler dummy run works on fp32 logits) plus a small forward term driven by
+max_num_batched_tokens; both defaults are sized by GPU (`vllm_batch_defaults`). llm-d's vLLM measurements
+on H100 (Llama-3.1-8B 4.76 GiB, Qwen3-0.6B 5.56, Qwen3-32B 5.64, gpt-oss 7.38) fit 9.6 fp32 copies within
+0.02 GiB; vllm#23278's gpt-oss log (-2.14 GiB of KV at 0.9 with 65.97 GiB of weights) implies 7.3.
+Newer releases profile fewer sampler copies but also subtract their CUDA-graph estimate (vllm#50722 on
+H100: 5.66 GiB activation + 1.34 GiB graphs), and memory.md's figures (Llama-3.1-8B on one L4 leaving
+~4.9 GiB) imply less: where the sources disagree the larger figure is kept, so the bot errs on "no".
+Verdicts this gives: Qwen3-32B on one H100 fits 16000 tokens at 0.9 and not 32000 (at 0.9 or 0.92);
+gpt-oss-120b on one H100 at 0.9 has no room for cache blocks. tests/core/fit/published_table.py cites each.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from core.gpus import GpuSpec
 
 GIB = float(1 << 30)
 
-# Sampler dummy run: logits and their copies (softmax, sort, ...) in fp32 for max_num_seqs requests.
+# Sampler dummy run: logits and their copies (softmax, sort, ...) in fp32 for max_num_seqs requests
+# (9.6 reproduces llm-d's H100 activation peaks; see the module docstring).
 _SAMPLER_COPIES = 9.6
 # Forward-pass buffers that survive to the peak, per scheduled token (fraction of the MLP width).
 _FORWARD_SHARE = 0.116
