@@ -26,7 +26,11 @@ CONTEXTS = [None, 2048, 8192, 32768, 131072]
 MEMORY_REASONS = ("KV cache", "weights alone", "No way to split", "cannot run at tensor parallel size")
 
 PROPERTY_SETTINGS = settings(
-    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow], derandomize=True
+    max_examples=120,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+    derandomize=True,
+    database=None,  # no .hypothesis/ directory in the worktree
 )
 
 
