@@ -49,8 +49,8 @@ def suggest(
                 f"Let the bot pick the layout (leave tp= out): {_layout_note(free)}",
                 here, plan.price_per_hour, {"tensor_parallel": None},
             ))  # fmt: skip
-        # Other hardware is judged with the layout left to the planner: a pinned TP rarely carries over.
-        options = replace(options, tensor_parallel=None)
+    # Other hardware is judged with the layout left to the planner: a pinned TP rarely carries over.
+    hw_options = replace(options, tensor_parallel=None)
     if options.max_model_len is not None and same_hw_ok:
         shorter = check(replace(options, max_model_len=None))
         if shorter.fits and shorter.max_context_tokens < options.max_model_len:
@@ -75,9 +75,9 @@ def suggest(
                 here, plan.price_per_hour, {"quantization": "fp8"},
             ))  # fmt: skip
     # More GPUs of the same type.
-    floor = max(accel.count + 1, min_gpus(facts, accel.gpu, options, draft=draft_facts))
+    floor = max(accel.count + 1, min_gpus(facts, accel.gpu, hw_options, draft=draft_facts))
     for count in [n for n in allowed_counts(accel.gpu) if n >= floor][:4]:
-        bigger = check(options, AcceleratorRequest(accel.gpu, count))
+        bigger = check(hw_options, AcceleratorRequest(accel.gpu, count))
         if bigger.fits:
             out.append(Suggestion(
                 f"Use {bigger.accelerators} ({_layout_note(bigger)}, up to {format_tokens(bigger.max_context_tokens)} tokens)",
@@ -85,7 +85,7 @@ def suggest(
             ))  # fmt: skip
             break
     # Another GPU type (the cheapest two that fit).
-    for other in fitting_shapes(facts, options, limit=2, draft_facts=draft_facts, exclude={accel.gpu.name}):
+    for other in fitting_shapes(facts, hw_options, limit=2, draft_facts=draft_facts, exclude={accel.gpu.name}):
         out.append(Suggestion(
             f"Use {other.accelerators} ({_layout_note(other)}, up to {format_tokens(other.max_context_tokens)} tokens)",
             other.accelerators, other.price_per_hour, {"accelerators": other.accelerators},
