@@ -388,7 +388,32 @@ def _mtp_params(t: dict[str, Any], total: int, embedding: int, num_layers: int) 
     return mtp, mtp * per_layer
 
 
-def _logical_params(dtype_params: dict[str, int], q: QuantizationInfo | None) -> int:
+# MXFP4 stores each block of 32 values as 16 bytes of e2m1 pairs (`*_blocks`, U8) plus one E8M0 scale
+# byte (`*_scales`, U8): 17 bytes per 32 values. Safetensors headers count those bytes. The Hub's
+# `safetensors.parameters` counts two parameters per `*_blocks` byte (that is how gpt-oss-120b's card
+# shows 120B), so there the same tensors weigh 33 per 32 values.
+_MXFP4_HEADER_U8_PER_VALUE = 17 / 32
+_MXFP4_HUB_U8_PER_VALUE = 33 / 32
+
+
+def mxfp4_u8_values(u8_count: int, expert_params: int) -> tuple[int, int]:
+    """(logical values, stored bytes) behind an MXFP4 checkpoint's U8 count, whichever source counted it.
+
+    The two conventions differ by almost 2x, so the config's own expert size tells them apart: a U8
+    count near 17/32 of the experts' values is bytes (safetensors headers, a local snapshot), one near
+    33/32 is the Hub's count. Without expert dimensions, bytes are assumed (the header convention).
+    """
+    midpoint = (_MXFP4_HEADER_U8_PER_VALUE + _MXFP4_HUB_U8_PER_VALUE) / 2
+    if expert_params and u8_count > midpoint * expert_params:
+        values = round(u8_count / _MXFP4_HUB_U8_PER_VALUE)
+    else:
+        values = round(u8_count / _MXFP4_HEADER_U8_PER_VALUE)
+    return values, round(values * _MXFP4_HEADER_U8_PER_VALUE)
+
+
+def _logical_params(
+    dtype_params: dict[str, int], q: QuantizationInfo | None, *, expert_params: int = 0
+) -> int:
     """Stored element counts -> logical parameters (packed int4 / fp4 elements hold several values)."""
     total = 0
     for dtype, count in dtype_params.items():
@@ -396,7 +421,7 @@ def _logical_params(dtype_params: dict[str, int], q: QuantizationInfo | None) ->
         if q and dtype in {"I32", "U32"} and q.method in {"awq", "gptq", "compressed-tensors"} and q.bits:
             total += count * (32 // q.bits)
         elif q and dtype == "U8" and q.method == "mxfp4":
-            total += count * 32 // 17  # 16 bytes of e2m1 pairs + 1 scale byte per 32 values
+            total += mxfp4_u8_values(count, expert_params)[0]
         elif q and dtype == "U8" and q.method in {"nvfp4", "bitsandbytes"}:
             total += count * 2
         elif q and q.method == "nvfp4" and dtype.startswith("F8"):
@@ -406,8 +431,15 @@ def _logical_params(dtype_params: dict[str, int], q: QuantizationInfo | None) ->
     return total
 
 
-def _stored_bytes(dtype_params: dict[str, int]) -> int:
-    return int(sum(count * DTYPE_BYTES.get(dtype.upper(), 2) for dtype, count in dtype_params.items()))
+def _stored_bytes(dtype_params: dict[str, int], q: QuantizationInfo | None, *, expert_params: int = 0) -> int:
+    """Bytes on disk: each dtype's count times its size (an MXFP4 U8 count read in either convention)."""
+    total = 0.0
+    for dtype, count in dtype_params.items():
+        if q and q.method == "mxfp4" and dtype.upper() == "U8":
+            total += mxfp4_u8_values(count, expert_params)[1]
+        else:
+            total += count * DTYPE_BYTES.get(dtype.upper(), 2)
+    return int(total)
 
 
 def _quantized_bytes(q: QuantizationInfo, *, total: int, expert: int, embedding: int) -> int:
@@ -502,11 +534,12 @@ def facts_from_config(
 
     if counts:
         param_source = "safetensors"
-        logical = _logical_params(counts, quant)
-        stored = _stored_bytes(counts)
+        logical = _logical_params(counts, quant, expert_params=est_expert)
+        stored = _stored_bytes(counts, quant, expert_params=est_expert)
         weight_bytes = stored if quant else logical * 2  # unquantized: auto dtype loads 16-bit
         if quant and quant.method == "mxfp4":
-            weight_bytes += int(counts.get("U8", 0) * (_mxfp4_padding(t) - 1.0))
+            u8_bytes = mxfp4_u8_values(counts.get("U8", 0), est_expert)[1]
+            weight_bytes += int(u8_bytes * (_mxfp4_padding(t) - 1.0))
         # MTP layers are in the checkpoint counts but the engine skips them unless asked for MTP.
         mtp_fraction = mtp_params / logical if mtp_params and logical > est_total * 0.99 else 0.0
         mtp_bytes = int(weight_bytes * mtp_fraction)

@@ -154,3 +154,13 @@ def test_without_accel_nothing_fits_exits_2(cli):
     data = json.loads(out)
     assert code == 2 and data["fits"] is False and data["shapes"] == []
     assert any("at most 32,768" in r for r in data["reasons"])
+
+
+def test_gpt_oss_120b_from_the_hubs_mxfp4_counts_fits_one_h100(cli):
+    # The Hub's model_info says 120.4B parameters (two per MXFP4 `*_blocks` byte); vLLM loads the model
+    # in 64.38 GiB on one H100 (llm-d's vLLM memory measurements). Not 224.7B / 121.5 GiB.
+    code, out, err = cli("openai/gpt-oss-120b", "H100:1")
+    assert code == 0, out + err
+    assert "116.8B params" in out and "64.5 GiB of weights" in out
+    code, out, _ = cli("openai/gpt-oss-120b", "H100:1", "--json")
+    assert json.loads(out)["memory_per_gpu_gib"]["weights"] == pytest.approx(64.38, abs=0.3)
