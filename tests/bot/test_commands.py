@@ -331,7 +331,7 @@ def test_the_parser_accepts_only_what_the_service_accepts() -> None:
     assert set(commands.DTYPES.values()) <= set(service.DTYPES)
     assert set(commands.QUANTIZATIONS) == set().union(*service.QUANTIZATIONS.values())
     assert set(commands.CLOUDS) == set(service.CLOUDS)
-    assert set(commands.KV_DTYPES) == set(service.KV_CACHE_DTYPES)
+    assert set(commands.KV_DTYPES) == set().union(*service.KV_CACHE_DTYPES.values())
     too_many = service.MAX_SPECULATIVE_TOKENS + 1
     with pytest.raises(CommandError, match=f"from 1 to {service.MAX_SPECULATIVE_TOKENS}"):
         parse_command(f"up {MODEL} L4:1 draft=Qwen/Qwen2.5-0.5B-Instruct spec-tokens={too_many}")
@@ -342,3 +342,48 @@ def test_the_parser_accepts_only_what_the_service_accepts() -> None:
 def test_an_absurd_extension_is_refused_not_a_traceback() -> None:
     with pytest.raises(InvalidRequest, match="too long"):
         parse_command("extend qwen-7b 5000000d")  # fits a timedelta, but `now + by` would overflow
+
+
+def test_one_vocabulary_for_parser_service_and_engines() -> None:
+    """Engines, quantizations and KV dtypes are core.vocabulary's, wherever they are read."""
+    from bot import commands
+    from core import vocabulary
+    from core.endpoints import service
+    from core.engines import names
+
+    assert commands.ENGINES == service.ENGINES == names.ENGINES == vocabulary.ENGINES
+    assert service.QUANTIZATIONS["vllm"] is names.VLLM_QUANTIZATION is vocabulary.VLLM_QUANTIZATION
+    assert service.QUANTIZATIONS["sglang"] is names.SGLANG_QUANTIZATION
+    assert service.KV_CACHE_DTYPES["vllm"] is names.VLLM_KV_CACHE_DTYPES
+    # SGLang's aliases ("fp8" -> fp8_e4m3) are accepted wherever SGLang's dtypes are.
+    assert "fp8" in service.KV_CACHE_DTYPES["sglang"] and "fp8_inc" not in service.KV_CACHE_DTYPES["sglang"]
+    assert set(commands.DTYPES.values()) <= vocabulary.DTYPES
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["org/model@main", "Qwen/Qwen2.5-7B-Instruct@v1.0", f"Qwen/Qwen2.5-7B-Instruct@{'a1' * 20}", "gpt2"],
+)
+def test_pinned_and_legacy_model_ids_parse_for_up_and_fit(model: str) -> None:
+    up = parse_command(f"up {model} L4:1")
+    assert isinstance(up, UpCommand) and up.model == model
+    fit = parse_command(f"fit {model} L4:1")
+    assert isinstance(fit, FitCommand) and fit.model == model
+
+
+@pytest.mark.parametrize("model", ["org/model@", "org/a/b", "org--x/y", "org/model.", "org/model@..", "../x"])
+def test_malformed_model_ids_are_refused_by_the_parser(model: str) -> None:
+    with pytest.raises(CommandError, match="not a valid model"):
+        parse_command(f"up {model} L4:1")
+
+
+@pytest.mark.parametrize("name", ["7b-model", "qwen-7b", "a"])
+def test_endpoint_names_the_store_derives_are_names_the_parser_takes(name: str) -> None:
+    # store.derive_name("org/7B-Model") is "7b-model": `down 7b-model` must reach it.
+    assert parse_command(f"down {name}") == DownCommand(name=name)
+
+
+@pytest.mark.parametrize("name", ["a--b", "-x", "x-", "a_b", "x" * 41])
+def test_endpoint_names_the_store_refuses_are_refused_by_the_parser(name: str) -> None:
+    with pytest.raises(CommandError, match="not a usable endpoint name"):
+        parse_command(f"down {name}")

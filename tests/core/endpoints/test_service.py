@@ -424,3 +424,28 @@ def test_down_still_stops_an_endpoint_whose_launch_moved_it_at_the_same_moment(
     assert stopped.state is S.STOPPING
     assert lc.state(view.name) is S.STOPPED
     assert lc.service.status(name=view.name).stop_reason == "stopped by U_OWNER"
+
+
+@pytest.mark.parametrize("model", ["Qwen/Qwen2.5-7B-Instruct@main", "Qwen/Qwen2.5-7B-Instruct@{sha}"])
+def test_up_takes_a_model_pinned_to_a_revision_to_the_hub(lc: Lifecycle, fake_hub, hub_settings, model: str) -> None:
+    """`up org/model@main` used to pass the parser and then be refused by the service's own model-id
+    pattern as "not a model id" before the Hub was asked; `fit` and the README's pinning accept it."""
+    from core.hub import load_model_facts
+
+    sha = fake_hub.repos["Qwen/Qwen2.5-7B-Instruct"].sha
+    model = model.format(sha=sha)
+    lc.service.facts_loader = lambda name, *, settings: load_model_facts(name, settings=hub_settings)
+    view = lc.service.up(request=up_request(model=model, max_model_len=8192))
+    lc.join()
+    assert lc.service.status(name=view.name).state is S.READY
+    revision = model.partition("@")[2]
+    assert fake_hub.model_requests()[0].path == f"/api/models/Qwen/Qwen2.5-7B-Instruct/revision/{revision}"
+    argv = view.plan["engine_command"]
+    assert argv[argv.index("--revision") + 1] == sha  # the engine loads the commit the check read
+
+
+def test_a_malformed_pinned_model_is_refused_before_the_hub_is_asked(lc: Lifecycle, fake_hub) -> None:
+    with pytest.raises(InvalidRequest, match="nothing follows `@`"):
+        lc.service.up(request=up_request(model="Qwen/Qwen2.5-7B-Instruct@"))
+    assert fake_hub.model_requests() == []
+    _nothing_happened(lc)
