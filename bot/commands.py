@@ -106,7 +106,8 @@ _FALSE = ("no", "false", "off", "n", "0")
 MAX_SPEC_TOKENS = service.MAX_SPECULATIVE_TOKENS
 
 _LOCAL_MODEL_RE = re.compile(r"(/|\./|~/)[A-Za-z0-9._/-]+")
-_ACCEL_RE = re.compile(r"([A-Za-z][A-Za-z0-9-]*)(?::(\d+))?")
+# A name (or several, comma-separated, for one part sold under several names) and an optional count.
+_ACCEL_RE = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.,-]*)(?::(\d+))?")
 
 
 class CommandError(InvalidRequest):

@@ -387,3 +387,15 @@ def test_endpoint_names_the_store_derives_are_names_the_parser_takes(name: str) 
 def test_endpoint_names_the_store_refuses_are_refused_by_the_parser(name: str) -> None:
     with pytest.raises(CommandError, match="not a usable endpoint name"):
         parse_command(f"down {name}")
+
+
+@pytest.mark.parametrize(
+    ("typed", "normalised"),
+    [("A100-40GB", "A100:1"), ("H100-SXM5:8", "H100,H100-SXM:8"), ("RTX-3090:2", "RTX3090:2"),
+     ("3090", "RTX3090:1"), ("H100,H100-SXM:8", "H100,H100-SXM:8"), ("L40S-48GB:4", "L40S:4")],
+)  # fmt: skip
+def test_gpu_spellings_people_type_parse(typed: str, normalised: str) -> None:
+    command = parse_command(f"up {MODEL} {typed}")
+    assert isinstance(command, UpCommand) and command.accelerators == normalised
+    fit = parse_command(f"fit {MODEL} {typed}")
+    assert isinstance(fit, FitCommand) and fit.accelerators == normalised

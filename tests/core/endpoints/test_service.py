@@ -449,3 +449,21 @@ def test_a_malformed_pinned_model_is_refused_before_the_hub_is_asked(lc: Lifecyc
         lc.service.up(request=up_request(model="Qwen/Qwen2.5-7B-Instruct@"))
     assert fake_hub.model_requests() == []
     _nothing_happened(lc)
+
+
+def test_a_gpu_spelling_with_several_catalogue_names_launches_on_any_of_them(lc: Lifecycle) -> None:
+    # `H100-SXM5`: SkyPilot's `H100` (AWS p5, GCP a3) and `H100-SXM` (RunPod and others) are that part.
+    view = lc.service.up(request=up_request(accelerators="H100-SXM5:1", max_model_len=8192))
+    lc.join()
+    assert lc.service.status(name=view.name).state is S.READY
+    assert view.accelerators == "H100,H100-SXM:1"
+    assert any("`H100` or `H100-SXM`" in w for w in view.plan["warnings"])
+    (submit,) = lc.cloud.calls_to("submit")
+    assert submit.args["accelerators"] == ["H100:1", "H100-SXM:1"]
+
+
+def test_a100_40gb_is_skypilots_a100(lc: Lifecycle) -> None:
+    view = lc.service.up(request=up_request(accelerators="A100-40GB:1", max_model_len=8192))
+    lc.join()
+    assert view.accelerators == "A100:1"
+    assert lc.cloud.calls_to("submit")[0].args["accelerators"] == ["A100:1"]
