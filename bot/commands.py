@@ -28,10 +28,10 @@ from core.units import parse_duration, parse_money, parse_tokens
 COMMAND = "/endpoint"
 
 USAGE: dict[str, str] = {
-    "up": "`/endpoint up MODEL ACCEL [engine=vllm|sglang] [ctx=32k] [quant=fp8] [dtype=bf16] [kv=fp8] "
+    "up": "`/endpoint up MODEL ACCEL [engine=vllm|sglang] [ctx=32k] [rope=yarn] [quant=fp8] [dtype=bf16] [kv=fp8] "
     "[spot=yes] [idle=45m] [ttl=8h] [max-cost=50] [name=NAME] [draft=MODEL] [spec-tokens=3] "
     "[cloud=gcp] [region=REGION] [relaunch=yes]`",
-    "fit": "`/endpoint fit MODEL [ACCEL] [engine=vllm|sglang] [ctx=32k] [quant=fp8] [dtype=bf16] [kv=fp8] "
+    "fit": "`/endpoint fit MODEL [ACCEL] [engine=vllm|sglang] [ctx=32k] [rope=yarn] [quant=fp8] [dtype=bf16] [kv=fp8] "
     "[draft=MODEL] [spec-tokens=3]`",
     "list": "`/endpoint list [all]`",
     "status": "`/endpoint status NAME`",
@@ -71,6 +71,9 @@ _OPTION_HINTS = {
     "max_model_len": "ctx",
     "context": "ctx",
     "context-length": "ctx",
+    "rope-scaling": "rope",
+    "rope_scaling": "rope",
+    "yarn": "rope",
     "quantization": "quant",
     "kv-cache-dtype": "kv",
     "kv_cache_dtype": "kv",
@@ -107,7 +110,7 @@ MAX_SPEC_TOKENS = service.MAX_SPECULATIVE_TOKENS
 
 _LOCAL_MODEL_RE = re.compile(r"(/|\./|~/)[A-Za-z0-9._/-]+")
 # A name (or several, comma-separated, for one part sold under several names) and an optional count.
-_ACCEL_RE = re.compile(r"([A-Za-z0-9][A-Za-z0-9_.,-]*)(?::(\d+))?")
+_ACCEL_RE = re.compile(r"([A-Za-z][A-Za-z0-9_.,-]*|\d{4})(?::(\d+))?")
 
 
 class CommandError(InvalidRequest):
@@ -149,6 +152,7 @@ class UpCommand:
     cloud: str | None = None
     region: str | None = None
     relaunch: bool = False
+    rope_scaling: str | None = None
 
     def to_request(self, *, owner_id: str, channel_id: str | None) -> UpRequest:
         """The service request for this command, on behalf of `owner_id` in `channel_id`."""
@@ -294,6 +298,9 @@ class _Option:
 OPTIONS: dict[str, _Option] = {
     "engine": _Option("engine", "engine", lambda v: _choice(v, ENGINES, what="engine"), "vllm"),
     "ctx": _Option("max_model_len", "max_model_len", lambda v: parse_tokens(v), "32k"),
+    "rope": _Option(
+        "rope_scaling", "rope_scaling", lambda v: _choice(v, ROPE_SCALINGS, what="RoPE scaling"), "yarn"
+    ),
     "quant": _Option(
         "quantization", "quantization", lambda v: _choice(v, QUANTIZATIONS, what="quantization"), "fp8"
     ),

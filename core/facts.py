@@ -84,6 +84,12 @@ class ModelFacts:
     # config.json `model_max_length` when it is longer than max_position_embeddings (Command-R: 8192 vs
     # 131072): both engines default to the shorter one but accept an explicit context up to this one.
     model_max_length: int | None = None
+    rope_theta: float | None = None  # config.json rope_theta (or rope_parameters.rope_theta), when stated
+    rope_scaling_type: str | None = None  # the config's own rope scaling (yarn, llama3, longrope, ...)
+    # YaRN rope scaling the vendor documents beyond the native context (Qwen2.5, Qwen3, QwQ): the
+    # original length the factor multiplies, and the longest context documented. None: not documented.
+    yarn_original_context: int | None = None
+    yarn_max_context: int | None = None
 
     @property
     def max_context_allowed(self) -> int:
@@ -327,6 +333,46 @@ def derived_max_context(t: dict[str, Any]) -> int:
     return derived
 
 
+# YaRN the vendors document for models whose config has no rope scaling of its own: model_type ->
+# (smallest model it is documented for, original length, longest documented context).
+# Qwen2/Qwen2.5 model cards (7B and larger; 0.5B-3B stop at 32,768), QwQ-32B's card, Qwen3 model cards
+# (4B and larger, dense and MoE): "rope_scaling": {"rope_type": "yarn", "factor": 4.0,
+# "original_max_position_embeddings": 32768}, i.e. 131,072 tokens. Qwen3's config says 40,960 positions,
+# but the factor multiplies 32,768 (Qwen3 docs); the 2507 updates (262,144 native) document no YaRN.
+_DOCUMENTED_YARN: dict[str, tuple[float, int, int]] = {
+    "qwen2": (7e9, 32768, 131072),
+    "qwen3": (3.5e9, 32768, 131072),
+    "qwen3_moe": (0.0, 32768, 131072),
+}
+
+
+def _rope_facts(t: dict[str, Any]) -> tuple[float | None, str | None]:
+    """(rope_theta, the config's own rope scaling type) from rope_theta / rope_scaling / rope_parameters."""
+    scaling = t.get("rope_scaling") or t.get("rope_parameters")
+    theta = t.get("rope_theta")
+    kind = None
+    if isinstance(scaling, dict):
+        theta = theta if theta is not None else scaling.get("rope_theta")
+        kind = scaling.get("rope_type") or scaling.get("type")
+        kind = None if kind in (None, "default") else str(kind)
+    return (float(theta) if isinstance(theta, int | float) else None), kind
+
+
+def documented_yarn(
+    t: dict[str, Any], *, native: int, params: int, config_scaling: str | None
+) -> tuple[int | None, int | None]:
+    """(original length, longest context) of the YaRN scaling the vendor documents; (None, None) if none."""
+    if config_scaling is not None:
+        return None, None  # the config scales RoPE already; its derived maximum is the documented one
+    known = _DOCUMENTED_YARN.get(str(t.get("model_type")))
+    if known is None:
+        return None, None
+    min_params, original, longest = known
+    if params < min_params or not original <= native <= 40960:
+        return None, None
+    return original, longest
+
+
 def _attention_params(t: dict[str, Any], hidden: int, heads: int, kv_heads: int, head_dim: int) -> int:
     if t.get("kv_lora_rank"):  # MLA
         rope = int(t.get("qk_rope_head_dim", 64))
@@ -558,6 +604,10 @@ def facts_from_config(
 
     if moe:
         moe = MoEInfo(**{**moe.__dict__, "expert_params": est_expert})
+    rope_theta, rope_scaling_type = _rope_facts(t)
+    yarn_original, yarn_max = documented_yarn(
+        t, native=max_context, params=int(param_count), config_scaling=rope_scaling_type
+    )
 
     auto_map = config.get("auto_map") or t.get("auto_map")
     # Remote code is needed when the engine has no implementation of the architecture, or when the
@@ -596,4 +646,8 @@ def facts_from_config(
         num_mtp_layers=num_mtp,
         mtp_bytes=mtp_bytes,
         model_max_length=model_max_length,
+        rope_theta=rope_theta,
+        rope_scaling_type=rope_scaling_type,
+        yarn_original_context=yarn_original,
+        yarn_max_context=yarn_max,
     )

@@ -18,7 +18,9 @@ from core.errors import UserFacingError
 from core.facts import ModelFacts
 from core.fit.assess import format_tokens
 from core.fit.plan import FitOptions, Plan
+from core.fit.rope import yarn_hint
 from core.units import parse_tokens
+from core.vocabulary import ROPE_SCALINGS
 
 EXIT_FITS = 0
 EXIT_ERROR = 1
@@ -41,6 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--quantization", metavar="Q", help="online quantization, e.g. fp8 (default: the checkpoint's)"
+    )
+    parser.add_argument(
+        "--rope",
+        choices=ROPE_SCALINGS,
+        help="yarn: serve beyond the native context where the vendor documents it (Qwen2.5, Qwen3)",
     )
     parser.add_argument("--dtype", metavar="D", help="auto, bfloat16, float16, float32")
     parser.add_argument("--kv-cache-dtype", metavar="D", help="auto or fp8 (halves KV memory)")
@@ -92,6 +99,7 @@ def _run(args: argparse.Namespace) -> int:
         kv_cache_dtype=args.kv_cache_dtype,
         memory_fraction=args.memory_fraction,
         draft_model=args.draft_model,
+        rope_scaling=args.rope,
     )
     accel = parse_accelerators(args.accel) if args.accel else None  # validate before any Hub request
     facts = load_model_facts(args.model, settings=settings)
@@ -104,9 +112,10 @@ def _run(args: argparse.Namespace) -> int:
 
     shapes = cheapest_shapes(facts, options, draft_facts=draft)
     reasons = [NO_SHAPE]
-    if options.max_model_len and options.max_model_len > facts.max_context_allowed:
+    if options.max_model_len and options.max_model_len > facts.max_context_allowed and not options.rope_scaling:
         reasons.append(
-            f"{facts.model_id} supports at most {facts.max_context_allowed:,} tokens; ask for less."
+            yarn_hint(facts, options.max_model_len)
+            or f"{facts.model_id} supports at most {facts.max_context_allowed:,} tokens; ask for less."
         )
     if args.json:
         best: dict[str, Any] = (

@@ -105,6 +105,7 @@ class UpRequest:
     cloud: str | None = None
     region: str | None = None
     relaunch: bool = False
+    rope_scaling: str | None = None  # "yarn": beyond the native context, as the vendor documents
 
 
 @dataclass(frozen=True)
@@ -321,6 +322,7 @@ class EndpointService:
             kv_cache_dtype=request.kv_cache_dtype,
             draft_model=request.draft_model,
             speculative_tokens=request.speculative_tokens,
+            rope_scaling=request.rope_scaling,
         )
         plan = check_fit(facts, accel, fit_options, draft_facts=draft)
         if not plan.fits:
@@ -349,6 +351,7 @@ class EndpointService:
             "cloud": cloud,
             "region": region,
             "relaunch": request.relaunch,
+            "rope_scaling": request.rope_scaling,
         }
         return _Prepared(
             engine=engine,
@@ -381,6 +384,11 @@ class EndpointService:
             raise InvalidRequest(
                 f"{engine} does not take `kv_cache_dtype={request.kv_cache_dtype}`; it accepts "
                 f"{', '.join(sorted(KV_CACHE_DTYPES[engine]))}."
+            )
+        if request.rope_scaling is not None and request.rope_scaling not in vocabulary.ROPE_SCALINGS:
+            raise InvalidRequest(
+                f"Unknown RoPE scaling `{request.rope_scaling}`; the bot knows `rope=yarn` (for models whose "
+                "vendor documents it, like Qwen2.5 and Qwen3)."
             )
         if request.max_model_len is not None and request.max_model_len <= 0:
             raise InvalidRequest("The context length must be positive, e.g. `max_model_len=32k`.")

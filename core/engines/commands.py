@@ -70,6 +70,42 @@ def sglang_speculative_algorithm(plan: Plan) -> str:
     return "STANDALONE"
 
 
+def _yarn(rope: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    scaling = {
+        "rope_type": "yarn",
+        "factor": rope["factor"],
+        "original_max_position_embeddings": rope["original_max_position_embeddings"],
+    }
+    return scaling, int(rope["max_position_embeddings"])
+
+
+def vllm_rope_overrides(rope: dict[str, Any]) -> str:
+    """`--hf-overrides` JSON for YaRN in vLLM 0.33.
+
+    vLLM applies the overrides to a config whose RoPE is already normalised into `rope_parameters`
+    (`vllm/transformers_utils/config.py`: `config.update(hf_overrides)`, then `patch_rope_parameters`), so
+    a `rope_scaling` dict would replace `rope_parameters` whole (dropping `rope_theta`), and Qwen's legacy
+    `type` key would clash with `rope_type`. Hence `rope_parameters` with `rope_type` and `rope_theta`,
+    and `max_position_embeddings` = original x factor so the derived maximum allows `--max-model-len`.
+    """
+    scaling, longest = _yarn(rope)
+    if rope.get("rope_theta") is not None:
+        scaling["rope_theta"] = rope["rope_theta"]
+    return json.dumps({"rope_parameters": scaling, "max_position_embeddings": longest}, separators=(",", ":"))
+
+
+def sglang_rope_overrides(rope: dict[str, Any]) -> str:
+    """`--json-model-override-args` JSON for YaRN in SGLang 0.5.
+
+    SGLang updates the HF config with it (`hf_transformers_utils.get_config`) and derives the context
+    length from `max_position_embeddings` (`get_context_length` ignores the factor when the scaling
+    names its original length), so `max_position_embeddings` = original x factor lets `--context-length`
+    pass without SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN.
+    """
+    scaling, longest = _yarn(rope)
+    return json.dumps({"rope_scaling": scaling, "max_position_embeddings": longest}, separators=(",", ":"))
+
+
 def _vllm(plan: Plan, *, served_model_name: str, port: int) -> list[str]:
     argv = ["vllm", "serve", plan.model_id, "--host", BIND_HOST, "--port", str(port)]
     argv += ["--served-model-name", served_model_name]
@@ -86,6 +122,8 @@ def _vllm(plan: Plan, *, served_model_name: str, port: int) -> list[str]:
     if plan.nodes > 1:
         argv += _vllm_multinode(plan)
     argv += ["--max-model-len", str(plan.max_context_tokens), "--dtype", plan.dtype]
+    if plan.rope_scaling:
+        argv += ["--hf-overrides", vllm_rope_overrides(plan.rope_scaling)]
     if plan.quantization:
         argv += ["--quantization", plan.quantization]
     if plan.kv_cache_dtype and plan.kv_cache_dtype != "auto":
@@ -138,6 +176,8 @@ def _sglang(plan: Plan, *, served_model_name: str, port: int) -> list[str]:
             "--dist-init-addr", f"{HEAD_IP_REF}:{SGLANG_DIST_INIT_PORT}",
         ]  # fmt: skip
     argv += ["--context-length", str(plan.max_context_tokens), "--dtype", plan.dtype]
+    if plan.rope_scaling:
+        argv += ["--json-model-override-args", sglang_rope_overrides(plan.rope_scaling)]
     if plan.quantization:
         argv += ["--quantization", plan.quantization]
     if plan.kv_cache_dtype and plan.kv_cache_dtype != "auto":

@@ -31,8 +31,10 @@ from core.fit.quantization import (
     resolve_dtype,
     weight_split,
 )
+from core.fit.rope import apply_rope_scaling, yarn_hint
 from core.gpus import AcceleratorRequest
 from core.pricing import price_per_hour
+from core.units import format_tokens  # re-exported: the CLI and suggestions read it here
 
 MIN_CONTEXT = 2048  # below this an endpoint is not useful for chat; refuse rather than launch it
 # When the bot picks the context itself it keeps this much KV budget spare: the estimate is calibrated
@@ -41,11 +43,6 @@ AUTO_CONTEXT_MARGIN_GIB = 0.25
 # vLLM also profiles a multimodal model's vision encoder on a maximal image batch; we have no
 # measurement of it, so a context picked for a multimodal model keeps more room.
 MULTIMODAL_MARGIN_GIB = 1.0
-
-
-def format_tokens(tokens: int) -> str:
-    """`40960` -> `40k`; `131072` -> `128k`; odd values stay exact."""
-    return f"{tokens // 1024}k" if tokens >= 1024 and tokens % 1024 == 0 else f"{tokens:,}"
 
 
 @dataclass(frozen=True)
@@ -160,8 +157,10 @@ def assess(
 ) -> Plan:
     """The plan for `facts` on `accel`: layout, context, memory per GPU, reasons and warnings."""
     gpu = accel.gpu
-    reasons: list[str] = []
-    warnings: list[str] = []
+    rope = apply_rope_scaling(facts, options)  # YaRN: a longer maximum context, sized as such
+    facts = rope.facts
+    reasons: list[str] = list(rope.reasons)
+    warnings: list[str] = list(rope.warnings)
     decision = decide_quantization(facts, options)
     reasons += decision.reasons
     warnings += decision.warnings
@@ -180,7 +179,8 @@ def assess(
     floor = min(MIN_CONTEXT, model_max)
     if asked is not None and asked > allowed:
         reasons.append(
-            f"{facts.model_id} supports at most {allowed:,} tokens ({format_tokens(allowed)}); the engine refuses "
+            yarn_hint(facts, asked)
+            or f"{facts.model_id} supports at most {allowed:,} tokens ({format_tokens(allowed)}); the engine refuses "
             f"a context of {asked:,}. Ask for {format_tokens(allowed)} or less."
         )
     cap = model_max if asked is None else min(asked, allowed)
@@ -322,6 +322,7 @@ def assess(
         trust_remote_code=facts.needs_trust_remote_code,
         reasons=list(dict.fromkeys(reasons)),
         warnings=list(dict.fromkeys(warnings)),
+        rope_scaling=rope.params,
     )
 
 

@@ -25,6 +25,7 @@ class FitOptions:
     draft_model: str | None = None  # speculative decoding draft model id
     speculative_tokens: int | None = None
     speculative_method: str | None = None  # eagle3, draft_model, ngram, mtp, ...
+    rope_scaling: str | None = None  # "yarn": stretch the context as the vendor documents (core.fit.rope)
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,9 @@ class Plan:
     warnings: list[str] = field(default_factory=list)  # it fits, but the user should know
     suggestions: list[Suggestion] = field(default_factory=list)
     engine_command: list[str] = field(default_factory=list)  # argv, filled by core.engines
+    # YaRN the engine applies (rope_type, factor, original_max_position_embeddings, max_position_embeddings,
+    # rope_theta), None: the model's own RoPE.
+    rope_scaling: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
