@@ -399,3 +399,19 @@ def test_gpu_spellings_people_type_parse(typed: str, normalised: str) -> None:
     assert isinstance(command, UpCommand) and command.accelerators == normalised
     fit = parse_command(f"fit {MODEL} {typed}")
     assert isinstance(fit, FitCommand) and fit.accelerators == normalised
+
+
+def test_rope_yarn_parses_for_up_and_fit() -> None:
+    up = parse_command(f"up {MODEL} A100-80GB:1 ctx=128k rope=yarn")
+    assert isinstance(up, UpCommand) and up.rope_scaling == "yarn" and up.max_model_len == 131072
+    assert up.to_request(owner_id="U1", channel_id=None).rope_scaling == "yarn"
+    fit = parse_command(f"fit {MODEL} A100-80GB:1 ctx=128k rope=YaRN")
+    assert isinstance(fit, FitCommand) and fit.options == {"max_model_len": 131072, "rope_scaling": "yarn"}
+
+
+def test_an_unknown_rope_scaling_is_refused_with_the_choice() -> None:
+    with pytest.raises(CommandError, match="not a valid RoPE scaling") as info:
+        parse_command(f"up {MODEL} L4:1 rope=yarm")
+    assert "rope=yarn" in str(info.value)
+    with pytest.raises(CommandError, match="rope=yarn"):
+        parse_command(f"fit {MODEL} rope-scaling=yarn")

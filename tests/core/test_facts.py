@@ -344,3 +344,32 @@ def test_compressed_tensors_records_whether_weights_are_float_or_int():
          "config_groups": {"g": {"weights": {"num_bits": 8, "type": "int", "strategy": "channel"}}}}
     )  # fmt: skip
     assert int8 is not None and int8.weight_type == "int"
+
+
+@pytest.mark.parametrize(
+    ("repo_id", "original", "longest"),
+    [
+        ("Qwen/Qwen2.5-7B-Instruct", 32768, 131072),  # Qwen2.5 card: 131,072 with YaRN factor 4
+        ("Qwen/Qwen2.5-72B-Instruct-AWQ", 32768, 131072),
+        ("Qwen/QwQ-32B", 32768, 131072),  # 40,960 in config; YaRN on 32,768 per the card
+        ("Qwen/Qwen3-8B", 32768, 131072),  # Qwen3 docs: original 32,768 although config says 40,960
+        ("Qwen/Qwen3-235B-A22B-FP8", 32768, 131072),
+        ("Qwen/Qwen3-0.6B", None, None),  # documented for 4B and larger only
+        ("Qwen/Qwen3-30B-A3B-Instruct-2507", None, None),  # 262,144 native, no YaRN documented
+        ("meta-llama/Llama-3.1-8B-Instruct", None, None),
+        ("deepseek-ai/DeepSeek-V3", None, None),  # its config applies YaRN itself
+    ],
+)
+def test_documented_yarn(repo_id, original, longest):
+    f = facts(repo_id)
+    assert (f.yarn_original_context, f.yarn_max_context) == (original, longest)
+
+
+def test_rope_facts_come_from_either_spelling():
+    assert facts("Qwen/Qwen3-8B").rope_theta == 1_000_000
+    assert facts("deepseek-ai/DeepSeek-V3").rope_scaling_type == "yarn"
+    assert facts("meta-llama/Llama-3.1-8B-Instruct").rope_scaling_type == "llama3"
+    config = {"model_type": "qwen3", "num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4,
+              "max_position_embeddings": 40960, "rope_parameters": {"rope_type": "default", "rope_theta": 5e6}}  # fmt: skip
+    f = facts_from_config(config, model_id="x/tiny")
+    assert f.rope_theta == 5e6 and f.rope_scaling_type is None

@@ -4,6 +4,7 @@ on a real store (SQLite and PostgreSQL) with the fake cloud and real model confi
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -467,3 +468,29 @@ def test_a100_40gb_is_skypilots_a100(lc: Lifecycle) -> None:
     lc.join()
     assert view.accelerators == "A100:1"
     assert lc.cloud.calls_to("submit")[0].args["accelerators"] == ["A100:1"]
+
+
+def test_up_with_rope_yarn_launches_the_stretched_context(lc: Lifecycle) -> None:
+    view = lc.service.up(
+        request=up_request(accelerators="A100-80GB:1", max_model_len=131072, rope_scaling="yarn")
+    )
+    lc.join()
+    assert lc.service.status(name=view.name).state is S.READY
+    argv = view.plan["engine_command"]
+    assert argv[argv.index("--max-model-len") + 1] == "131072"
+    assert json.loads(argv[argv.index("--hf-overrides") + 1])["rope_parameters"]["factor"] == 4.0
+    assert view.options["rope_scaling"] == "yarn"
+
+
+def test_up_beyond_the_native_context_without_yarn_is_refused_with_yarn_offered(lc: Lifecycle) -> None:
+    with pytest.raises(DoesNotFit) as caught:
+        lc.service.up(request=up_request(accelerators="A100-80GB:1", max_model_len=131072))
+    assert any("rope=yarn" in r for r in caught.value.plan.reasons)
+    assert any(s.changes == {"rope_scaling": "yarn"} for s in caught.value.plan.suggestions)
+    _nothing_happened(lc)
+
+
+def test_an_unknown_rope_scaling_is_refused_before_anything_happens(lc: Lifecycle) -> None:
+    with pytest.raises(InvalidRequest, match="rope=yarn"):
+        lc.service.up(request=up_request(rope_scaling="dynamic"))
+    _nothing_happened(lc)
