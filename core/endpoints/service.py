@@ -185,9 +185,14 @@ class EndpointService:
         facts = self._facts(model)
         draft = self._facts(fit_options.draft_model) if fit_options.draft_model else None
         if accelerators is None:
+            from core.fit.rope import yarn_hint
             from core.fit.shapes import cheapest_shapes
 
-            return list(cheapest_shapes(facts, fit_options, draft_facts=draft))
+            shapes = list(cheapest_shapes(facts, fit_options, draft_facts=draft))
+            hint = None if fit_options.rope_scaling else yarn_hint(facts, fit_options.max_model_len or 0)
+            if not shapes and hint:
+                raise InvalidRequest(hint)  # beyond the native context: say what would reach it
+            return shapes
         return [check_fit(facts, parse_accelerators(accelerators), fit_options, draft_facts=draft)]
 
     def _fit_options(self, options: dict) -> FitOptions:

@@ -494,3 +494,13 @@ def test_an_unknown_rope_scaling_is_refused_before_anything_happens(lc: Lifecycl
     with pytest.raises(InvalidRequest, match="rope=yarn"):
         lc.service.up(request=up_request(rope_scaling="dynamic"))
     _nothing_happened(lc)
+
+
+def test_fit_without_gpus_beyond_the_native_context_says_rope_yarn(lc: Lifecycle) -> None:
+    with pytest.raises(InvalidRequest, match="rope=yarn"):
+        lc.service.fit(model="Qwen/Qwen2.5-7B-Instruct", accelerators=None, options={"max_model_len": 131072})
+    shapes = lc.service.fit(
+        model="Qwen/Qwen2.5-7B-Instruct", accelerators=None,
+        options={"max_model_len": 131072, "rope_scaling": "yarn"},
+    )  # fmt: skip
+    assert shapes and all(p.fits and p.rope_scaling and p.max_context_tokens == 131072 for p in shapes)
