@@ -17,10 +17,10 @@ from typing import Any
 from bot.text import counted
 from core.errors import UserFacingError
 from core.units import format_duration, format_money, parse_duration, parse_money, parse_tokens
-from core.vocabulary import ROPE_SCALINGS
+from core.vocabulary import ENGINES, ROPE_SCALINGS
 
 UP_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("--engine", {"choices": ["vllm", "sglang"], "help": "serving engine (default: settings)"}),
+    ("--engine", {"choices": list(ENGINES), "help": "serving engine (default: settings)"}),
     ("--max-model-len", {"type": str, "metavar": "TOKENS", "help": "context length, e.g. 32k"}),
     (
         "--rope",

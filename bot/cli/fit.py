@@ -20,7 +20,7 @@ from core.fit.assess import format_tokens
 from core.fit.plan import FitOptions, Plan
 from core.fit.rope import yarn_hint
 from core.units import parse_tokens
-from core.vocabulary import ROPE_SCALINGS
+from core.vocabulary import ENGINES, ROPE_SCALINGS
 
 EXIT_FITS = 0
 EXIT_ERROR = 1
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", help="Hub repo id (org/name, org/name@revision) or a local model directory")
     parser.add_argument("accel", nargs="?", help="GPUs as NAME:COUNT (SkyPilot's names), e.g. A100-80GB:2")
-    parser.add_argument("--engine", choices=("vllm", "sglang"), help="serving engine (default: settings)")
+    parser.add_argument("--engine", choices=ENGINES, help="serving engine (default: settings)")
     parser.add_argument(
         "--max-model-len", metavar="N", help="context length, e.g. 4096 or 32k (default: largest that fits)"
     )
@@ -112,7 +112,11 @@ def _run(args: argparse.Namespace) -> int:
 
     shapes = cheapest_shapes(facts, options, draft_facts=draft)
     reasons = [NO_SHAPE]
-    if options.max_model_len and options.max_model_len > facts.max_context_allowed and not options.rope_scaling:
+    if (
+        options.max_model_len
+        and options.max_model_len > facts.max_context_allowed
+        and not options.rope_scaling
+    ):
         reasons.append(
             yarn_hint(facts, options.max_model_len)
             or f"{facts.model_id} supports at most {facts.max_context_allowed:,} tokens; ask for less."

@@ -169,7 +169,9 @@ def test_gpt_oss_120b_from_the_hubs_mxfp4_counts_fits_one_h100(cli):
 def test_rope_yarn_on_the_cli(cli):
     code, out, _ = cli("Qwen/Qwen2.5-7B-Instruct", "A100-80GB:1", "--max-model-len", "128k")
     assert code == 2 and "rope=yarn" in out and "--rope yarn" in out
-    code, out, err = cli("Qwen/Qwen2.5-7B-Instruct", "A100-80GB:1", "--max-model-len", "128k", "--rope", "yarn", "--json")
+    code, out, err = cli(
+        "Qwen/Qwen2.5-7B-Instruct", "A100-80GB:1", "--max-model-len", "128k", "--rope", "yarn", "--json"
+    )
     assert code == 0, err
     plan = json.loads(out)
     assert plan["rope_scaling"]["factor"] == 4.0 and plan["max_context_tokens"] == 131072

@@ -120,7 +120,9 @@ def test_gpt_oss_header_counts_and_hub_counts_give_the_same_facts(repo_id, tmp_p
     header_counts = count_dtype_params(weight_files(tmp_path))
     assert header_counts["U8"] * 33 == entry["safetensors_parameters"]["U8"] * 17
     from_headers = facts_from_config(entry["config"], model_id=repo_id, dtype_params=header_counts)
-    from_hub = facts_from_config(entry["config"], model_id=repo_id, dtype_params=entry["safetensors_parameters"])
+    from_hub = facts_from_config(
+        entry["config"], model_id=repo_id, dtype_params=entry["safetensors_parameters"]
+    )
     assert from_headers.param_count == from_hub.param_count
     assert from_headers.weight_bytes == pytest.approx(from_hub.weight_bytes, rel=1e-6)
 

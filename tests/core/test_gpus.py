@@ -127,7 +127,8 @@ def test_get_gpu_is_case_insensitive() -> None:
 
 @pytest.mark.parametrize(
     # (H100-80GB and A100-40GB are spellings the catalogue resolves now: see below.)
-    ("typed", "meant"), [("H100-SXM6", "H100"), ("A100-96GB", "A100"), ("mi300", "MI300X")]
+    ("typed", "meant"),
+    [("H100-SXM6", "H100"), ("A100-96GB", "A100"), ("mi300", "MI300X")],
 )
 def test_suffixed_or_partial_names_suggest_the_family_first(typed: str, meant: str) -> None:
     with pytest.raises(InvalidRequest) as err:

@@ -19,7 +19,11 @@ Tensor = tuple[str, list[int]]  # (safetensors dtype, shape)
 
 def gpt_oss_tensors(config: dict[str, Any]) -> dict[str, Tensor]:
     hidden, inter = config["hidden_size"], config["intermediate_size"]
-    heads, kv_heads, head_dim = config["num_attention_heads"], config["num_key_value_heads"], config["head_dim"]
+    heads, kv_heads, head_dim = (
+        config["num_attention_heads"],
+        config["num_key_value_heads"],
+        config["head_dim"],
+    )
     experts, vocab = config["num_local_experts"], config["vocab_size"]
     blocks = hidden // 32  # MXFP4: 32 values per block, 16 bytes of e2m1 pairs + 1 scale byte
     tensors: dict[str, Tensor] = {

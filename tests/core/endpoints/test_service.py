@@ -428,7 +428,9 @@ def test_down_still_stops_an_endpoint_whose_launch_moved_it_at_the_same_moment(
 
 
 @pytest.mark.parametrize("model", ["Qwen/Qwen2.5-7B-Instruct@main", "Qwen/Qwen2.5-7B-Instruct@{sha}"])
-def test_up_takes_a_model_pinned_to_a_revision_to_the_hub(lc: Lifecycle, fake_hub, hub_settings, model: str) -> None:
+def test_up_takes_a_model_pinned_to_a_revision_to_the_hub(
+    lc: Lifecycle, fake_hub, hub_settings, model: str
+) -> None:
     """`up org/model@main` used to pass the parser and then be refused by the service's own model-id
     pattern as "not a model id" before the Hub was asked; `fit` and the README's pinning accept it."""
     from core.hub import load_model_facts

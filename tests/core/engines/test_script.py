@@ -174,8 +174,12 @@ def test_lookalike_references_in_values_stay_literal() -> None:
 
 
 @pytest.mark.skipif(BASH is None, reason="needs bash")
-@pytest.mark.parametrize(("engine", "flag"), [("vllm", "--hf-overrides"), ("sglang", "--json-model-override-args")])
-def test_yarn_json_reaches_the_engine_through_a_real_shell_intact(engine: str, flag: str, fake_engines: Path) -> None:
+@pytest.mark.parametrize(
+    ("engine", "flag"), [("vllm", "--hf-overrides"), ("sglang", "--json-model-override-args")]
+)
+def test_yarn_json_reaches_the_engine_through_a_real_shell_intact(
+    engine: str, flag: str, fake_engines: Path
+) -> None:
     rope = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768,
             "max_position_embeddings": 131072, "rope_theta": 1000000.0}  # fmt: skip
     argv = build_engine_command(make_plan(engine=engine, rope_scaling=rope, max_context_tokens=131072))

@@ -215,7 +215,9 @@ def test_context_beyond_the_native_one_offers_documented_yarn():
     # Qwen3's card: 32,768 natively (40,960 in config.json), 131,072 with YaRN factor 4 on 32,768.
     plan = fit("Qwen/Qwen3-32B", "H200:1", max_model_len=65536)
     assert not plan.fits
-    assert any("40,960 tokens natively" in r and "rope=yarn" in r and "factor 2 on 32,768" in r for r in plan.reasons)
+    assert any(
+        "40,960 tokens natively" in r and "rope=yarn" in r and "factor 2 on 32,768" in r for r in plan.reasons
+    )
     yarn = [s for s in plan.suggestions if s.changes == {"rope_scaling": "yarn"}]
     assert yarn and "factor 2" in yarn[0].summary and yarn[0].accelerators == "H200:1"
     assert fit("Qwen/Qwen3-32B", "H200:1", max_model_len=65536, rope_scaling="yarn").fits

@@ -258,7 +258,9 @@ def test_published_long_context_and_gpu_spelling_deployments_fit(repo_id, accele
     m = plan.memory_per_gpu_gib
     assert m.total <= m.usable
     if options.get("rope_scaling"):
-        assert plan.rope_scaling is not None and plan.rope_scaling["original_max_position_embeddings"] == 32768
+        assert (
+            plan.rope_scaling is not None and plan.rope_scaling["original_max_position_embeddings"] == 32768
+        )
 
 
 @pytest.mark.parametrize(
