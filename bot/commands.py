@@ -73,7 +73,6 @@ _OPTION_HINTS = {
     "context-length": "ctx",
     "rope-scaling": "rope",
     "rope_scaling": "rope",
-    "yarn": "rope",
     "quantization": "quant",
     "kv-cache-dtype": "kv",
     "kv_cache_dtype": "kv",
