@@ -97,13 +97,21 @@ def vllm_rope_overrides(rope: dict[str, Any]) -> str:
 def sglang_rope_overrides(rope: dict[str, Any]) -> str:
     """`--json-model-override-args` JSON for YaRN in SGLang 0.5.
 
-    SGLang updates the HF config with it (`hf_transformers_utils.get_config`) and derives the context
-    length from `max_position_embeddings` (`get_context_length` ignores the factor when the scaling
-    names its original length), so `max_position_embeddings` = original x factor lets `--context-length`
-    pass without SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN.
+    SGLang updates the HF config with it, key by key in order (`hf_transformers_utils.get_config`:
+    `config.update(model_override_args)`). Its models take RoPE from `get_rope_config`, which prefers
+    `rope_parameters` (transformers v5, must hold `rope_theta`) and falls back to `rope_scaling`; its
+    `get_context_length` reads `rope_scaling` and, since that names its original length, takes
+    `max_position_embeddings` as the maximum. So: `rope_scaling`, then `rope_parameters` with
+    `rope_theta` when the config states it (last, so it wins wherever the two are one attribute), and
+    `max_position_embeddings` = original x factor so `--context-length` passes without
+    SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN.
     """
     scaling, longest = _yarn(rope)
-    return json.dumps({"rope_scaling": scaling, "max_position_embeddings": longest}, separators=(",", ":"))
+    overrides: dict[str, Any] = {"rope_scaling": scaling}
+    if rope.get("rope_theta") is not None:
+        overrides["rope_parameters"] = {**scaling, "rope_theta": rope["rope_theta"]}
+    overrides["max_position_embeddings"] = longest
+    return json.dumps(overrides, separators=(",", ":"))
 
 
 def _vllm(plan: Plan, *, served_model_name: str, port: int) -> list[str]:

@@ -211,15 +211,27 @@ def test_vllm_yarn_overrides_rope_parameters_with_theta_and_lengthens_positions(
 
 
 def test_sglang_yarn_overrides_rope_scaling_and_context_length() -> None:
-    argv = build_engine_command(make_plan(engine="sglang", rope_scaling={**_YARN, "factor": 2.0,
-                                          "max_position_embeddings": 65536}, max_context_tokens=65536))  # fmt: skip
+    rope = {**_YARN, "factor": 2.0, "max_position_embeddings": 65536}
+    argv = build_engine_command(make_plan(engine="sglang", rope_scaling=rope, max_context_tokens=65536))
     assert argv[argv.index("--context-length") + 1] == "65536"
-    overrides = json.loads(argv[argv.index("--json-model-override-args") + 1])
+    text = argv[argv.index("--json-model-override-args") + 1]
+    overrides = json.loads(text)
+    yarn = {"rope_type": "yarn", "factor": 2.0, "original_max_position_embeddings": 32768}
     assert overrides == {
-        "rope_scaling": {"rope_type": "yarn", "factor": 2.0, "original_max_position_embeddings": 32768},
+        "rope_scaling": yarn,  # what get_context_length and transformers v4 models read
+        "rope_parameters": {**yarn, "rope_theta": 1000000.0},  # what get_rope_config prefers (v5)
         "max_position_embeddings": 65536,  # SGLang's derived context length: no env override needed
     }
+    assert list(overrides) == [
+        "rope_scaling",
+        "rope_parameters",
+        "max_position_embeddings",
+    ]  # applied in order
     assert "--hf-overrides" not in argv
+    # Without a stated rope_theta, no rope_parameters (get_rope_config would look for rope_theta in it).
+    no_theta = {k: v for k, v in rope.items() if k != "rope_theta"}
+    argv = build_engine_command(make_plan(engine="sglang", rope_scaling=no_theta, max_context_tokens=65536))
+    assert "rope_parameters" not in json.loads(argv[argv.index("--json-model-override-args") + 1])
 
 
 def test_no_rope_flags_without_rope_scaling() -> None:
