@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
+from core import vocabulary
 from core.endpoints import service
 from core.endpoints.service import UpRequest
 from core.errors import InvalidRequest
@@ -27,10 +28,10 @@ from core.units import parse_duration, parse_money, parse_tokens
 COMMAND = "/endpoint"
 
 USAGE: dict[str, str] = {
-    "up": "`/endpoint up MODEL ACCEL [engine=vllm|sglang] [ctx=32k] [quant=fp8] [dtype=bf16] [kv=fp8] "
+    "up": "`/endpoint up MODEL ACCEL [engine=vllm|sglang] [ctx=32k] [rope=yarn] [quant=fp8] [dtype=bf16] [kv=fp8] "
     "[tp=2] [mem=0.9] [spot=yes] [idle=45m] [ttl=8h] [max-cost=50] [name=NAME] [draft=MODEL] [spec-tokens=3] "
     "[cloud=gcp] [region=REGION] [relaunch=yes]`",
-    "fit": "`/endpoint fit MODEL [ACCEL] [engine=vllm|sglang] [ctx=32k] [quant=fp8] [dtype=bf16] [kv=fp8] "
+    "fit": "`/endpoint fit MODEL [ACCEL] [engine=vllm|sglang] [ctx=32k] [rope=yarn] [quant=fp8] [dtype=bf16] [kv=fp8] "
     "[tp=2] [mem=0.9] [draft=MODEL] [spec-tokens=3]`",
     "list": "`/endpoint list [all]`",
     "status": "`/endpoint status NAME`",
@@ -70,6 +71,8 @@ _OPTION_HINTS = {
     "max_model_len": "ctx",
     "context": "ctx",
     "context-length": "ctx",
+    "rope-scaling": "rope",
+    "rope_scaling": "rope",
     "quantization": "quant",
     "kv-cache-dtype": "kv",
     "kv_cache_dtype": "kv",
@@ -99,35 +102,25 @@ _OPTION_HINTS = {
     "memory": "mem",
 }
 
-# What the service accepts (core/endpoints/service.py) is the one list; the parser only adds spellings.
-ENGINES = service.ENGINES
-# Short spellings people type, mapped to the engines' names; every name the service takes maps to itself
-# ("half" and "float" to the names the engines print).
-_DTYPE_SPELLINGS = {
-    "bf16": "bfloat16",
-    "fp16": "float16",
-    "half": "float16",
-    "fp32": "float32",
-    "float": "float32",
-}
+# The vocabulary is core.vocabulary's (the service and the engines read the same one); the parser adds
+# only spellings. Which engine takes which quantization or KV dtype is the service's call.
+ENGINES = vocabulary.ENGINES
 DTYPES: dict[str, str] = {
-    **{name: name for name in service.DTYPES},
-    **_DTYPE_SPELLINGS,
+    **{name: name for name in vocabulary.DTYPES},
+    **vocabulary.DTYPE_SPELLINGS,
 }
-KV_DTYPES = service.KV_CACHE_DTYPES
-# Every --quantization value either pinned engine accepts; which engine takes which is the service's call.
-QUANTIZATIONS = tuple(sorted(frozenset().union(*service.QUANTIZATIONS.values())))
+KV_DTYPES = vocabulary.all_kv_cache_dtypes()
+QUANTIZATIONS = vocabulary.all_quantizations()
+ROPE_SCALINGS = vocabulary.ROPE_SCALINGS
 CLOUDS = tuple(sorted(service.CLOUDS))
 _TRUE = ("yes", "true", "on", "y", "1")
 _FALSE = ("no", "false", "off", "n", "0")
 MAX_SPEC_TOKENS = service.MAX_SPECULATIVE_TOKENS
 MAX_TP = service.MAX_TENSOR_PARALLEL
 
-_MODEL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?(@[A-Za-z0-9._/-]+)?")
 _LOCAL_MODEL_RE = re.compile(r"(/|\./|~/)[A-Za-z0-9._/-]+")
-_ACCEL_RE = re.compile(r"([A-Za-z][A-Za-z0-9-]*)(?::(\d+))?")
-# Endpoint names become part of a cluster name: lowercase letters, digits and dashes.
-NAME_RE = re.compile(r"[a-z][a-z0-9-]{0,38}[a-z0-9]|[a-z]")
+# A name (or several, comma-separated, for one part sold under several names) and an optional count.
+_ACCEL_RE = re.compile(r"([A-Za-z][A-Za-z0-9_.,-]*|\d{4})(?::(\d+))?")
 
 
 class CommandError(InvalidRequest):
@@ -171,6 +164,7 @@ class UpCommand:
     cloud: str | None = None
     region: str | None = None
     relaunch: bool = False
+    rope_scaling: str | None = None
 
     def to_request(self, *, owner_id: str, channel_id: str | None) -> UpRequest:
         """The service request for this command, on behalf of `owner_id` in `channel_id`."""
@@ -251,13 +245,22 @@ def _choice(text: str, choices: tuple[str, ...] | list[str], *, what: str) -> st
 
 
 def parse_model(text: str, *, what: str = "model") -> str:
-    """A Hub repo id (`Qwen/Qwen2.5-7B-Instruct`) or a local directory (`/models/llama`)."""
-    if _MODEL_RE.fullmatch(text) or (_LOCAL_MODEL_RE.fullmatch(text) and ".." not in text.split("/")):
-        return text
-    raise InvalidRequest(
-        f"`{text}` is not a valid {what}; give a Hugging Face repo id like `Qwen/Qwen2.5-7B-Instruct` "
-        "or a local directory like `/models/my-model`."
-    )
+    """A Hub repo id (`Qwen/Qwen2.5-7B-Instruct`, `org/name@rev`) or a local directory (`/models/llama`).
+
+    Hub ids follow the one rule the service and the Hub loader apply (core.vocabulary); a local path
+    typed in chat is further kept to plain characters and no `..`.
+    """
+    try:
+        if vocabulary.is_local_model(text):
+            if not _LOCAL_MODEL_RE.fullmatch(text) or ".." in text.split("/"):
+                raise InvalidRequest("bad local path")
+            return text
+        return vocabulary.check_model(text)
+    except InvalidRequest:
+        raise InvalidRequest(
+            f"`{text}` is not a valid {what}; give a Hugging Face repo id like `Qwen/Qwen2.5-7B-Instruct` "
+            "(optionally pinned as `org/name@revision`) or a local directory like `/models/my-model`."
+        ) from None
 
 
 def parse_accel(text: str) -> str:
@@ -280,13 +283,8 @@ def parse_accel(text: str) -> str:
 
 
 def parse_name(text: str) -> str:
-    """An endpoint name: lowercase letters, digits and dashes, starting with a letter, at most 40 chars."""
-    if NAME_RE.fullmatch(text):
-        return text
-    raise InvalidRequest(
-        f"`{text}` is not a valid endpoint name; use 1-40 lowercase letters, digits and dashes, "
-        "starting with a letter and not ending with a dash (e.g. `qwen-7b`)."
-    )
+    """An endpoint name: lowercase letters, digits and single dashes, at most 40 chars (core.vocabulary)."""
+    return vocabulary.check_endpoint_name(text)
 
 
 def _positive_int(text: str, *, what: str, maximum: int) -> int:
@@ -326,6 +324,9 @@ class _Option:
 OPTIONS: dict[str, _Option] = {
     "engine": _Option("engine", "engine", lambda v: _choice(v, ENGINES, what="engine"), "vllm"),
     "ctx": _Option("max_model_len", "max_model_len", lambda v: parse_tokens(v), "32k"),
+    "rope": _Option(
+        "rope_scaling", "rope_scaling", lambda v: _choice(v, ROPE_SCALINGS, what="RoPE scaling"), "yarn"
+    ),
     "quant": _Option(
         "quantization", "quantization", lambda v: _choice(v, QUANTIZATIONS, what="quantization"), "fp8"
     ),

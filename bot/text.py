@@ -109,7 +109,9 @@ def context(plan: dict[str, Any], options: dict[str, Any]) -> str:
     tokens = plan.get("max_context_tokens") or options.get("max_model_len")
     if not tokens:
         return "model default"
-    return f"{tokens // 1024}k tokens" if tokens % 1024 == 0 else f"{tokens:,} tokens"
+    text = f"{tokens // 1024}k tokens" if tokens % 1024 == 0 else f"{tokens:,} tokens"
+    rope = plan.get("rope_scaling")
+    return f"{text} (YaRN x{rope['factor']:g})" if isinstance(rope, dict) and rope.get("factor") else text
 
 
 def utc(when: datetime) -> str:

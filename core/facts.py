@@ -84,6 +84,12 @@ class ModelFacts:
     # config.json `model_max_length` when it is longer than max_position_embeddings (Command-R: 8192 vs
     # 131072): both engines default to the shorter one but accept an explicit context up to this one.
     model_max_length: int | None = None
+    rope_theta: float | None = None  # config.json rope_theta (or rope_parameters.rope_theta), when stated
+    rope_scaling_type: str | None = None  # the config's own rope scaling (yarn, llama3, longrope, ...)
+    # YaRN rope scaling the vendor documents beyond the native context (Qwen2.5, Qwen3, QwQ): the
+    # original length the factor multiplies, and the longest context documented. None: not documented.
+    yarn_original_context: int | None = None
+    yarn_max_context: int | None = None
 
     @property
     def max_context_allowed(self) -> int:
@@ -327,6 +333,46 @@ def derived_max_context(t: dict[str, Any]) -> int:
     return derived
 
 
+# YaRN the vendors document for models whose config has no rope scaling of its own: model_type ->
+# (smallest model it is documented for, original length, longest documented context).
+# Qwen2/Qwen2.5 model cards (7B and larger; 0.5B-3B stop at 32,768), QwQ-32B's card, Qwen3 model cards
+# (4B and larger, dense and MoE): "rope_scaling": {"rope_type": "yarn", "factor": 4.0,
+# "original_max_position_embeddings": 32768}, i.e. 131,072 tokens. Qwen3's config says 40,960 positions,
+# but the factor multiplies 32,768 (Qwen3 docs); the 2507 updates (262,144 native) document no YaRN.
+_DOCUMENTED_YARN: dict[str, tuple[float, int, int]] = {
+    "qwen2": (7e9, 32768, 131072),
+    "qwen3": (3.5e9, 32768, 131072),
+    "qwen3_moe": (0.0, 32768, 131072),
+}
+
+
+def _rope_facts(t: dict[str, Any]) -> tuple[float | None, str | None]:
+    """(rope_theta, the config's own rope scaling type) from rope_theta / rope_scaling / rope_parameters."""
+    scaling = t.get("rope_scaling") or t.get("rope_parameters")
+    theta = t.get("rope_theta")
+    kind = None
+    if isinstance(scaling, dict):
+        theta = theta if theta is not None else scaling.get("rope_theta")
+        kind = scaling.get("rope_type") or scaling.get("type")
+        kind = None if kind in (None, "default") else str(kind)
+    return (float(theta) if isinstance(theta, int | float) else None), kind
+
+
+def documented_yarn(
+    t: dict[str, Any], *, native: int, params: int, config_scaling: str | None
+) -> tuple[int | None, int | None]:
+    """(original length, longest context) of the YaRN scaling the vendor documents; (None, None) if none."""
+    if config_scaling is not None:
+        return None, None  # the config scales RoPE already; its derived maximum is the documented one
+    known = _DOCUMENTED_YARN.get(str(t.get("model_type")))
+    if known is None:
+        return None, None
+    min_params, original, longest = known
+    if params < min_params or not original <= native <= 40960:
+        return None, None
+    return original, longest
+
+
 def _attention_params(t: dict[str, Any], hidden: int, heads: int, kv_heads: int, head_dim: int) -> int:
     if t.get("kv_lora_rank"):  # MLA
         rope = int(t.get("qk_rope_head_dim", 64))
@@ -388,7 +434,32 @@ def _mtp_params(t: dict[str, Any], total: int, embedding: int, num_layers: int) 
     return mtp, mtp * per_layer
 
 
-def _logical_params(dtype_params: dict[str, int], q: QuantizationInfo | None) -> int:
+# MXFP4 stores each block of 32 values as 16 bytes of e2m1 pairs (`*_blocks`, U8) plus one E8M0 scale
+# byte (`*_scales`, U8): 17 bytes per 32 values. Safetensors headers count those bytes. The Hub's
+# `safetensors.parameters` counts two parameters per `*_blocks` byte (that is how gpt-oss-120b's card
+# shows 120B), so there the same tensors weigh 33 per 32 values.
+_MXFP4_HEADER_U8_PER_VALUE = 17 / 32
+_MXFP4_HUB_U8_PER_VALUE = 33 / 32
+
+
+def mxfp4_u8_values(u8_count: int, expert_params: int) -> tuple[int, int]:
+    """(logical values, stored bytes) behind an MXFP4 checkpoint's U8 count, whichever source counted it.
+
+    The two conventions differ by almost 2x, so the config's own expert size tells them apart: a U8
+    count near 17/32 of the experts' values is bytes (safetensors headers, a local snapshot), one near
+    33/32 is the Hub's count. Without expert dimensions, bytes are assumed (the header convention).
+    """
+    midpoint = (_MXFP4_HEADER_U8_PER_VALUE + _MXFP4_HUB_U8_PER_VALUE) / 2
+    if expert_params and u8_count > midpoint * expert_params:
+        values = round(u8_count / _MXFP4_HUB_U8_PER_VALUE)
+    else:
+        values = round(u8_count / _MXFP4_HEADER_U8_PER_VALUE)
+    return values, round(values * _MXFP4_HEADER_U8_PER_VALUE)
+
+
+def _logical_params(
+    dtype_params: dict[str, int], q: QuantizationInfo | None, *, expert_params: int = 0
+) -> int:
     """Stored element counts -> logical parameters (packed int4 / fp4 elements hold several values)."""
     total = 0
     for dtype, count in dtype_params.items():
@@ -396,7 +467,7 @@ def _logical_params(dtype_params: dict[str, int], q: QuantizationInfo | None) ->
         if q and dtype in {"I32", "U32"} and q.method in {"awq", "gptq", "compressed-tensors"} and q.bits:
             total += count * (32 // q.bits)
         elif q and dtype == "U8" and q.method == "mxfp4":
-            total += count * 32 // 17  # 16 bytes of e2m1 pairs + 1 scale byte per 32 values
+            total += mxfp4_u8_values(count, expert_params)[0]
         elif q and dtype == "U8" and q.method in {"nvfp4", "bitsandbytes"}:
             total += count * 2
         elif q and q.method == "nvfp4" and dtype.startswith("F8"):
@@ -406,8 +477,15 @@ def _logical_params(dtype_params: dict[str, int], q: QuantizationInfo | None) ->
     return total
 
 
-def _stored_bytes(dtype_params: dict[str, int]) -> int:
-    return int(sum(count * DTYPE_BYTES.get(dtype.upper(), 2) for dtype, count in dtype_params.items()))
+def _stored_bytes(dtype_params: dict[str, int], q: QuantizationInfo | None, *, expert_params: int = 0) -> int:
+    """Bytes on disk: each dtype's count times its size (an MXFP4 U8 count read in either convention)."""
+    total = 0.0
+    for dtype, count in dtype_params.items():
+        if q and q.method == "mxfp4" and dtype.upper() == "U8":
+            total += mxfp4_u8_values(count, expert_params)[1]
+        else:
+            total += count * DTYPE_BYTES.get(dtype.upper(), 2)
+    return int(total)
 
 
 def _quantized_bytes(q: QuantizationInfo, *, total: int, expert: int, embedding: int) -> int:
@@ -502,11 +580,12 @@ def facts_from_config(
 
     if counts:
         param_source = "safetensors"
-        logical = _logical_params(counts, quant)
-        stored = _stored_bytes(counts)
+        logical = _logical_params(counts, quant, expert_params=est_expert)
+        stored = _stored_bytes(counts, quant, expert_params=est_expert)
         weight_bytes = stored if quant else logical * 2  # unquantized: auto dtype loads 16-bit
         if quant and quant.method == "mxfp4":
-            weight_bytes += int(counts.get("U8", 0) * (_mxfp4_padding(t) - 1.0))
+            u8_bytes = mxfp4_u8_values(counts.get("U8", 0), est_expert)[1]
+            weight_bytes += int(u8_bytes * (_mxfp4_padding(t) - 1.0))
         # MTP layers are in the checkpoint counts but the engine skips them unless asked for MTP.
         mtp_fraction = mtp_params / logical if mtp_params and logical > est_total * 0.99 else 0.0
         mtp_bytes = int(weight_bytes * mtp_fraction)
@@ -525,6 +604,10 @@ def facts_from_config(
 
     if moe:
         moe = MoEInfo(**{**moe.__dict__, "expert_params": est_expert})
+    rope_theta, rope_scaling_type = _rope_facts(t)
+    yarn_original, yarn_max = documented_yarn(
+        t, native=max_context, params=int(param_count), config_scaling=rope_scaling_type
+    )
 
     auto_map = config.get("auto_map") or t.get("auto_map")
     # Remote code is needed when the engine has no implementation of the architecture, or when the
@@ -563,4 +646,8 @@ def facts_from_config(
         num_mtp_layers=num_mtp,
         mtp_bytes=mtp_bytes,
         model_max_length=model_max_length,
+        rope_theta=rope_theta,
+        rope_scaling_type=rope_scaling_type,
+        yarn_original_context=yarn_original,
+        yarn_max_context=yarn_max,
     )

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from core.errors import InvalidRequest
@@ -42,10 +42,22 @@ class GpuSpec:
 
 @dataclass(frozen=True)
 class AcceleratorRequest:
-    """`NAME:COUNT` resolved against the catalogue. A count above one node means several nodes."""
+    """`NAME:COUNT` resolved against the catalogue. A count above one node means several nodes.
+
+    A spelling that means several catalogue names (`H100-SXM5`: SkyPilot's `H100` on AWS/GCP, `H100-SXM`
+    on RunPod and others) keeps them all: `gpu` is the one the fit check sizes (they are the same part),
+    `alternatives` the others the launch may also use.
+    """
 
     gpu: GpuSpec
     count: int  # total GPUs across all nodes
+    alternatives: tuple[GpuSpec, ...] = ()  # other catalogue names for the same part, any of them will do
+    spelled: str = field(default="", compare=False)  # the name as the user typed it, for messages
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every catalogue name the launch may use, the sized one first."""
+        return (self.gpu.name, *(alt.name for alt in self.alternatives))
 
     @property
     def nodes(self) -> int:
@@ -60,8 +72,14 @@ class AcceleratorRequest:
         """What SkyPilot's `accelerators=` takes (per node): `A100-80GB:8`."""
         return f"{self.gpu.name}:{self.gpus_per_node}"
 
+    @property
+    def per_node_specs(self) -> list[str]:
+        """One `NAME:N` per acceptable catalogue name: a launch on any of them (`LaunchSpec.accelerators`)."""
+        return [f"{name}:{self.gpus_per_node}" for name in self.names]
+
     def __str__(self) -> str:
-        return f"{self.gpu.name}:{self.count}"
+        """`H100:8`, or `H100,H100-SXM:8` when several names will do (parse_accelerators reads it back)."""
+        return f"{','.join(self.names)}:{self.count}"
 
 
 def _nvidia(
@@ -91,6 +109,9 @@ _SPECS: tuple[GpuSpec, ...] = (
     _nvidia("A40", 44.5, 8.6, "ampere", 0.45),
     _nvidia("A6000", 47.5, 8.6, "ampere", 0.80),  # RTX A6000 as Lambda/PrimeIntellect spell it
     _nvidia("RTXA6000", 47.5, 8.6, "ampere", 0.49),  # the same card as RunPod/Vast/Cudo spell it
+    _nvidia("RTXA5000", 23.5, 8.6, "ampere", 0.27),  # RunPod/Fluidstack spelling (no hyphen in RTX names)
+    _nvidia("RTX3090", 23.5, 8.6, "ampere", 0.43),  # RunPod/Fluidstack/Vast
+    _nvidia("RTX3090-Ti", 23.5, 8.6, "ampere", 0.47),  # RunPod
     # GCP's a2-megagpu-16g carries sixteen 40 GB A100s in one VM.
     _nvidia("A100", 39.4, 8.0, "ampere", 3.67, per_node=16),
     _nvidia("A100-80GB", 79.2, 8.0, "ampere", 5.00),
@@ -101,6 +122,7 @@ _SPECS: tuple[GpuSpec, ...] = (
     _nvidia("L40", 44.5, 8.9, "ada", 1.00),
     _nvidia("L40S", 44.5, 8.9, "ada", 1.20),
     _nvidia("RTX4090", 23.5, 8.9, "ada", 0.69),
+    _nvidia("RTX5000-Ada", 31.5, 8.9, "ada", 0.77),  # RunPod spelling
     _nvidia("RTX6000-Ada", 47.5, 8.9, "ada", 0.77),  # RunPod/Vast spelling
     _nvidia("RTX6000Ada", 47.5, 8.9, "ada", 0.77),  # PrimeIntellect/Shadeform spelling
     # --- NVIDIA Hopper ------------------------------------------------------------------------
@@ -133,6 +155,101 @@ CATALOG: dict[str, GpuSpec] = {spec.name: spec for spec in _SPECS}
 # Case-insensitive index: lookups stay O(1) on the fit check's hot path.
 _BY_LOWER: dict[str, GpuSpec] = {name.lower(): spec for name, spec in CATALOG.items()}
 
+# --- spellings people type ------------------------------------------------------------------------
+# Vendors, clouds and people write GPU names many ways (`A100-40GB`, `H100-SXM5`, `RTX-3090`, `L40S-48GB`);
+# SkyPilot matches only its own catalogue names. A spelling is resolved, in order, by: the catalogue name
+# itself; the table below (form factors: SkyPilot's AWS/GCP/Azure `A100-80GB` and `H100` are SXM parts,
+# RunPod and others list SXM separately, see sky/catalog/data_fetchers/fetch_runpod.py and
+# fetch_fluidstack.py); the name without case, `-`, `_` and a `NVIDIA`/`Tesla`/`GeForce` prefix; and
+# a trailing memory size (`-40GB`, `-48G`) that matches the part. A spelling that means several catalogue
+# names resolves to all of them; they must be the same silicon (checked below).
+_ALIASES: dict[str, tuple[str, ...]] = {
+    "a100-sxm4": ("A100",),
+    "a100-pcie": ("A100",),
+    "a100-80gb-sxm4": ("A100-80GB", "A100-80GB-SXM"),
+    "a100-sxm4-80gb": ("A100-80GB", "A100-80GB-SXM"),
+    "a100-sxm-80gb": ("A100-80GB", "A100-80GB-SXM"),
+    "a100-80gb-pcie": ("A100-80GB",),  # RunPod and Fluidstack list the PCIe part as A100-80GB
+    "a100-pcie-80gb": ("A100-80GB",),
+    "h100-sxm5": ("H100", "H100-SXM"),
+    "h100-sxm5-80gb": ("H100", "H100-SXM"),
+    "h100-80gb-sxm5": ("H100", "H100-SXM"),
+    "h100-80gb-sxm": ("H100", "H100-SXM"),
+    "h100-sxm-80gb": ("H100", "H100-SXM"),
+    "h100-pcie": ("H100",),  # RunPod's `H100-PCIe` and Fluidstack's `H100_PCIE_80GB` are both `H100`
+    "h100-pcie-80gb": ("H100",),
+    "h100-80gb-pcie": ("H100",),
+    "h200-sxm5": ("H200", "H200-SXM"),
+    "h200-141gb-sxm": ("H200", "H200-SXM"),
+    "rtx-a6000": ("A6000", "RTXA6000"),  # Lambda's and RunPod's names for the RTX A6000
+    "rtx-a6000-48gb": ("A6000", "RTXA6000"),
+}
+
+_NOISE = re.compile(r"[-_\s.]")
+_VENDOR_PREFIX = re.compile(r"^(?:nvidia|tesla|geforce|amd|instinct)+")
+_MEMORY_SUFFIX = re.compile(r"(?P<base>.+?)[-_]?(?P<gb>\d{2,3})\s*gi?b?", re.IGNORECASE)
+
+
+def _squash(name: str) -> str:
+    """`NVIDIA-H200-NVL` -> `h200nvl`, `RTX-3090` -> `rtx3090`: the name without decoration."""
+    return _VENDOR_PREFIX.sub("", _NOISE.sub("", name.lower()))
+
+
+_BY_SQUASHED: dict[str, tuple[GpuSpec, ...]] = {}
+for _spec in _SPECS:
+    _BY_SQUASHED[_squash(_spec.name)] = (*_BY_SQUASHED.get(_squash(_spec.name), ()), _spec)
+
+
+def _same_part(specs: tuple[GpuSpec, ...]) -> bool:
+    first = specs[0]
+    return all(
+        (s.vendor, s.memory_gib, s.compute_capability, s.arch) ==
+        (first.vendor, first.memory_gib, first.compute_capability, first.arch)
+        for s in specs
+    )  # fmt: skip
+
+
+for _alias, _names in _ALIASES.items():
+    assert _same_part(tuple(CATALOG[n] for n in _names)), f"alias {_alias} mixes different parts"
+for _group in _BY_SQUASHED.values():
+    assert _same_part(_group), f"{[g.name for g in _group]} share a spelling but differ"
+
+
+def _memory_matches(spec: GpuSpec, gb: int) -> bool:
+    """A marketing size (`40GB`, decimal or binary) that fits what the part exposes to the engines."""
+    return 0.91 * gb * 1e9 / 2**30 <= spec.memory_gib <= 1.01 * gb
+
+
+def _resolve_plain(lowered: str) -> tuple[GpuSpec, ...]:
+    exact = _BY_LOWER.get(lowered)
+    if exact is not None:
+        return (exact,)
+    if lowered in _ALIASES:
+        return tuple(CATALOG[n] for n in _ALIASES[lowered])
+    squashed = _squash(lowered)
+    if squashed.isdigit():  # "3090", "4090": the GeForce cards
+        squashed = f"rtx{squashed}"
+    return _BY_SQUASHED.get(squashed, ())
+
+
+def resolve_gpus(name: str) -> tuple[GpuSpec, ...]:
+    """Every catalogue entry a typed GPU name means (empty: none). The first is SkyPilot's exact match
+    when there is one, else the first of the group as listed."""
+    lowered = name.strip().lower()
+    found = _resolve_plain(lowered)
+    if found:
+        return found
+    sized = _MEMORY_SUFFIX.fullmatch(lowered)
+    if sized is None:
+        return ()
+    base, gb = sized["base"].rstrip("-_"), int(sized["gb"])
+    matching = tuple(spec for spec in _resolve_plain(base) if _memory_matches(spec, gb))
+    if matching:
+        return matching
+    # `A100-80G` -> the catalogue's `A100-80GB`.
+    return tuple(spec for spec in _resolve_plain(f"{base}-{gb}gb") if _memory_matches(spec, gb))
+
+
 # The largest cluster the bot will ask for; beyond it a request is almost certainly a typo.
 MAX_NODES = 64
 
@@ -152,10 +269,15 @@ def _closest_names(name: str, *, limit: int = 4) -> list[str]:
 
 
 def get_gpu(name: str) -> GpuSpec:
-    """Look a GPU up by name, case-insensitively; unknown names raise InvalidRequest with close matches."""
-    spec = _BY_LOWER.get(name.strip().lower())
-    if spec is not None:
-        return spec
+    """Look a GPU up by name or a common spelling of it; unknown names raise InvalidRequest with close
+    matches. A spelling that means several catalogue names gives the first (`resolve_gpus` gives all)."""
+    return _known_gpus(name)[0]
+
+
+def _known_gpus(name: str) -> tuple[GpuSpec, ...]:
+    found = resolve_gpus(name)
+    if found:
+        return found
     close = _closest_names(name.strip())
     hint = f"Closest known names: {', '.join(close)}." if close else f"Known GPUs: {', '.join(CATALOG)}."
     raise InvalidRequest(f"Unknown GPU `{name.strip()}`. {hint}")
@@ -173,8 +295,28 @@ def _node_split_hint(gpu: GpuSpec, count: int) -> str:
     return " or ".join(options)
 
 
+def _gpus_of(names_text: str) -> tuple[GpuSpec, ...]:
+    """The catalogue entries for `NAME` or `NAME,NAME,...` (any of them), de-duplicated, in order."""
+    specs: list[GpuSpec] = []
+    for part in names_text.split(","):
+        if not part.strip():
+            raise InvalidRequest(
+                f"`{names_text}` has an empty GPU name; list acceptable names like `H100,H100-SXM:8`."
+            )
+        specs += [spec for spec in _known_gpus(part) if spec not in specs]
+    if not _same_part(tuple(specs)):
+        listed = ", ".join(f"{s.name} ({s.memory_gib:g} GiB, {s.arch})" for s in specs)
+        raise InvalidRequest(
+            f"`{names_text}` lists different GPUs: {listed}. The fit check sizes one kind of GPU; ask for "
+            "one (or several names of the same part, like `H100,H100-SXM`)."
+        )
+    return tuple(specs)
+
+
 def parse_accelerators(text: str) -> AcceleratorRequest:
-    """Parse `NAME[:COUNT]` exactly as SkyPilot spells it (case-insensitive, COUNT defaults to 1)."""
+    """Parse `NAME[:COUNT]` (case-insensitive, COUNT defaults to 1). NAME is SkyPilot's catalogue name or
+    a common spelling of it (`A100-40GB`, `RTX-3090`); a spelling, or a comma list like
+    `H100,H100-SXM`, that means several catalogue names of the same part launches on any of them."""
     raw = text.strip()
     if not raw:
         raise InvalidRequest("No GPU given; write it like `A100-80GB:2` (NAME:COUNT) or `L4`.")
@@ -186,7 +328,8 @@ def parse_accelerators(text: str) -> AcceleratorRequest:
         raise InvalidRequest(
             f"`{raw}` has no GPU count after the colon; write it like `{name}:1`, or leave out `:` for one GPU."
         )
-    gpu = get_gpu(name)
+    gpus = _gpus_of(name)
+    gpu = gpus[0]
     count = 1
     if sep:
         if not _COUNT.fullmatch(count_text):
@@ -210,4 +353,4 @@ def parse_accelerators(text: str) -> AcceleratorRequest:
             f"{gpu.name}, so counts above {per_node} must be multiples of {per_node}. "
             f"Try {_node_split_hint(gpu, count)}."
         )
-    return AcceleratorRequest(gpu=gpu, count=count)
+    return AcceleratorRequest(gpu=gpu, count=count, alternatives=gpus[1:], spelled=name)

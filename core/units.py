@@ -63,6 +63,11 @@ def parse_tokens(text: str, *, what: str = "context length") -> int:
     return int(match.group(1)) * factor
 
 
+def format_tokens(tokens: int) -> str:
+    """`40960` -> `40k`; `131072` -> `128k`; odd values stay exact (`100,000`)."""
+    return f"{tokens // 1024}k" if tokens >= 1024 and tokens % 1024 == 0 else f"{tokens:,}"
+
+
 _MONEY = re.compile(r"\$?(\d+(?:\.\d{1,2})?)")
 
 

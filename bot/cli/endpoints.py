@@ -17,10 +17,18 @@ from typing import Any
 from bot.text import counted
 from core.errors import UserFacingError
 from core.units import format_duration, format_money, parse_duration, parse_money, parse_tokens
+from core.vocabulary import ENGINES, ROPE_SCALINGS
 
 UP_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("--engine", {"choices": ["vllm", "sglang"], "help": "serving engine (default: settings)"}),
+    ("--engine", {"choices": list(ENGINES), "help": "serving engine (default: settings)"}),
     ("--max-model-len", {"type": str, "metavar": "TOKENS", "help": "context length, e.g. 32k"}),
+    (
+        "--rope",
+        {
+            "choices": list(ROPE_SCALINGS),
+            "help": "yarn: beyond the native context, as Qwen2.5/Qwen3 document",
+        },
+    ),
     ("--quantization", {"help": "online quantization, e.g. fp8"}),
     ("--dtype", {"help": "auto, bfloat16, float16, float32"}),
     ("--kv-cache-dtype", {"help": "auto, fp8, fp8_e4m3, fp8_e5m2"}),
@@ -164,6 +172,7 @@ def _up_request(args: argparse.Namespace, owner_id: str) -> Any:
         cloud=args.cloud,
         region=args.region,
         relaunch=args.relaunch,
+        rope_scaling=args.rope,
     )
 
 

@@ -18,7 +18,9 @@ from core.errors import UserFacingError
 from core.facts import ModelFacts
 from core.fit.assess import format_tokens
 from core.fit.plan import FitOptions, Plan
+from core.fit.rope import yarn_hint
 from core.units import parse_tokens
+from core.vocabulary import ENGINES, ROPE_SCALINGS
 
 EXIT_FITS = 0
 EXIT_ERROR = 1
@@ -35,12 +37,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("model", help="Hub repo id (org/name, org/name@revision) or a local model directory")
     parser.add_argument("accel", nargs="?", help="GPUs as NAME:COUNT (SkyPilot's names), e.g. A100-80GB:2")
-    parser.add_argument("--engine", choices=("vllm", "sglang"), help="serving engine (default: settings)")
+    parser.add_argument("--engine", choices=ENGINES, help="serving engine (default: settings)")
     parser.add_argument(
         "--max-model-len", metavar="N", help="context length, e.g. 4096 or 32k (default: largest that fits)"
     )
     parser.add_argument(
         "--quantization", metavar="Q", help="online quantization, e.g. fp8 (default: the checkpoint's)"
+    )
+    parser.add_argument(
+        "--rope",
+        choices=ROPE_SCALINGS,
+        help="yarn: serve beyond the native context where the vendor documents it (Qwen2.5, Qwen3)",
     )
     parser.add_argument("--dtype", metavar="D", help="auto, bfloat16, float16, float32")
     parser.add_argument("--kv-cache-dtype", metavar="D", help="auto or fp8 (halves KV memory)")
@@ -99,6 +106,7 @@ def _run(args: argparse.Namespace) -> int:
         memory_fraction=args.memory_fraction,
         tensor_parallel=args.tensor_parallel_size,
         draft_model=args.draft_model,
+        rope_scaling=args.rope,
     )
     if options.tensor_parallel is not None and options.tensor_parallel < 1:
         raise UserFacingError(f"--tensor-parallel-size must be 1 or more (got {options.tensor_parallel}).")
@@ -115,9 +123,14 @@ def _run(args: argparse.Namespace) -> int:
 
     shapes = cheapest_shapes(facts, options, draft_facts=draft)
     reasons = [NO_SHAPE]
-    if options.max_model_len and options.max_model_len > facts.max_context_allowed:
+    if (
+        options.max_model_len
+        and options.max_model_len > facts.max_context_allowed
+        and not options.rope_scaling
+    ):
         reasons.append(
-            f"{facts.model_id} supports at most {facts.max_context_allowed:,} tokens; ask for less."
+            yarn_hint(facts, options.max_model_len)
+            or f"{facts.model_id} supports at most {facts.max_context_allowed:,} tokens; ask for less."
         )
     if args.json:
         best: dict[str, Any] = (

@@ -268,7 +268,7 @@ def build_launch_spec(
         model=model,
         engine=engine,
         engine_argv=argv,
-        accelerators=[accel.per_node_spec],
+        accelerators=accel.per_node_specs,  # several names for one part: any of them will do
         num_nodes=accel.nodes,
         port=settings.engine_port,
         image=image,

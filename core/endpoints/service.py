@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from core import vocabulary
 from core.clock import Clock, SystemClock, as_utc
 from core.endpoints import flows, messaging, store
 from core.endpoints import reconcile as reconcile_module
@@ -34,47 +35,11 @@ from core.workers import WorkerPool
 log = logging.getLogger(__name__)
 
 S = EndpointState
-ENGINES = ("vllm", "sglang")
-DTYPES = ("auto", "bfloat16", "float16", "float32", "half", "float")
-KV_CACHE_DTYPES = ("auto", "fp8", "fp8_e4m3", "fp8_e5m2")
-# --quantization values each pinned engine accepts (engines.md; vLLM 0.33 dropped bitsandbytes and gguf).
-QUANTIZATIONS: dict[str, frozenset[str]] = {
-    "vllm": frozenset(
-        {
-            "awq",
-            "awq_marlin",
-            "gptq",
-            "gptq_marlin",
-            "fp8",
-            "fp8_per_tensor",
-            "fp8_per_block",
-            "compressed-tensors",
-            "torchao",
-            "mxfp4",
-            "modelopt",
-            "modelopt_fp4",
-            "experts_int8",
-            "int8_per_channel_weight_only",
-        }
-    ),
-    "sglang": frozenset(
-        {
-            "awq",
-            "awq_marlin",
-            "gptq",
-            "gptq_marlin",
-            "fp8",
-            "bitsandbytes",
-            "gguf",
-            "modelopt_fp8",
-            "modelopt_fp4",
-            "w8a8_int8",
-            "w8a8_fp8",
-            "mxfp4",
-            "compressed-tensors",
-        }
-    ),
-}
+# The option vocabulary is core.vocabulary's; these names stay for the adapters that read them here.
+ENGINES = vocabulary.ENGINES
+DTYPES = tuple(sorted(vocabulary.DTYPES))
+QUANTIZATIONS = vocabulary.QUANTIZATIONS  # per engine
+KV_CACHE_DTYPES = vocabulary.KV_CACHE_DTYPES  # per engine
 # SkyPilot 0.14's cloud names (sky/clouds/); `infra=` takes these.
 CLOUDS = frozenset(
     {
@@ -106,7 +71,6 @@ CLOUDS = frozenset(
     }
 )
 REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")
-_MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 MAX_SPECULATIVE_TOKENS = 16
 MAX_TENSOR_PARALLEL = 16  # TP stays inside one node; the largest nodes have 16 GPUs
 # options key: when a relaunched endpoint was first requested (its lifetime ceiling counts from then).
@@ -144,6 +108,7 @@ class UpRequest:
     cloud: str | None = None
     region: str | None = None
     relaunch: bool = False
+    rope_scaling: str | None = None  # "yarn": beyond the native context, as the vendor documents
 
 
 @dataclass(frozen=True)
@@ -223,9 +188,14 @@ class EndpointService:
         facts = self._facts(model)
         draft = self._facts(fit_options.draft_model) if fit_options.draft_model else None
         if accelerators is None:
+            from core.fit.rope import yarn_hint
             from core.fit.shapes import cheapest_shapes
 
-            return list(cheapest_shapes(facts, fit_options, draft_facts=draft))
+            shapes = list(cheapest_shapes(facts, fit_options, draft_facts=draft))
+            hint = None if fit_options.rope_scaling else yarn_hint(facts, fit_options.max_model_len or 0)
+            if not shapes and hint:
+                raise InvalidRequest(hint)  # beyond the native context: say what would reach it
+            return shapes
         return [check_fit(facts, parse_accelerators(accelerators), fit_options, draft_facts=draft)]
 
     def _fit_options(self, options: dict) -> FitOptions:
@@ -362,6 +332,7 @@ class EndpointService:
             tensor_parallel=request.tensor_parallel,
             draft_model=request.draft_model,
             speculative_tokens=request.speculative_tokens,
+            rope_scaling=request.rope_scaling,
         )
         plan = check_fit(facts, accel, fit_options, draft_facts=draft)
         if not plan.fits:
@@ -392,6 +363,7 @@ class EndpointService:
             "cloud": cloud,
             "region": region,
             "relaunch": request.relaunch,
+            "rope_scaling": request.rope_scaling,
         }
         return _Prepared(
             engine=engine,
@@ -409,10 +381,7 @@ class EndpointService:
         settings = self.settings
         self._refuse_local_model(request.model)
         self._refuse_local_model(request.draft_model)
-        if not request.model or not (_is_local_path(request.model) or _MODEL_RE.match(request.model.strip())):
-            raise InvalidRequest(
-                f"`{request.model}` is not a model id; write it as on huggingface.co, e.g. `Qwen/Qwen2.5-7B-Instruct`."
-            )
+        vocabulary.check_model(request.model)  # the Hub loader's own rule: `org/name@rev` is a model id
         engine = (request.engine or settings.default_engine).lower()
         if engine not in ENGINES:
             raise InvalidRequest(f"Unknown engine `{request.engine}`; use `engine=vllm` or `engine=sglang`.")
@@ -423,9 +392,15 @@ class EndpointService:
             )
         if request.dtype is not None and request.dtype not in DTYPES:
             raise InvalidRequest(f"Unknown dtype `{request.dtype}`; use one of {', '.join(DTYPES)}.")
-        if request.kv_cache_dtype is not None and request.kv_cache_dtype not in KV_CACHE_DTYPES:
+        if request.kv_cache_dtype is not None and request.kv_cache_dtype not in KV_CACHE_DTYPES[engine]:
             raise InvalidRequest(
-                f"Unknown kv_cache_dtype `{request.kv_cache_dtype}`; use one of {', '.join(KV_CACHE_DTYPES)}."
+                f"{engine} does not take `kv_cache_dtype={request.kv_cache_dtype}`; it accepts "
+                f"{', '.join(sorted(KV_CACHE_DTYPES[engine]))}."
+            )
+        if request.rope_scaling is not None and request.rope_scaling not in vocabulary.ROPE_SCALINGS:
+            raise InvalidRequest(
+                f"Unknown RoPE scaling `{request.rope_scaling}`; the bot knows `rope=yarn` (for models whose "
+                "vendor documents it, like Qwen2.5 and Qwen3)."
             )
         if request.max_model_len is not None and request.max_model_len <= 0:
             raise InvalidRequest("The context length must be positive, e.g. `max_model_len=32k`.")
@@ -474,8 +449,10 @@ class EndpointService:
             if not 1 <= request.speculative_tokens <= MAX_SPECULATIVE_TOKENS:
                 raise InvalidRequest(f"`speculative_tokens` must be between 1 and {MAX_SPECULATIVE_TOKENS}.")
         if request.draft_model is not None:
-            if not _MODEL_RE.match(request.draft_model.strip()):
-                raise InvalidRequest(f"`{request.draft_model}` is not a model id for the draft model.")
+            try:
+                vocabulary.check_model(request.draft_model)
+            except InvalidRequest as exc:
+                raise InvalidRequest(f"The draft model: {exc}") from None
             if request.draft_model == request.model:
                 raise InvalidRequest("The draft model must be a smaller model than the one it speeds up.")
         if not request.owner_id:
@@ -736,9 +713,8 @@ class EndpointService:
 
 
 def _is_local_path(model: str) -> bool:
-    """A local model directory (the Hub loader reads config.json and safetensors headers from it); the
-    same prefixes core.hub.refs reads as paths."""
-    return model.strip().startswith(("/", "./", "../", "~"))
+    """A local model directory (the Hub loader reads config.json and safetensors headers from it)."""
+    return vocabulary.is_local_model(model)
 
 
 def _audit(session: Any, endpoint: Any, *, actor: str, kind: str, message: str, now: datetime) -> None:

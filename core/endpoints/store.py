@@ -35,11 +35,10 @@ from core.endpoints.models import Endpoint, EndpointEvent, EndpointUsage
 from core.endpoints.states import EndpointState, IllegalTransition, check_transition
 from core.endpoints.views import EndpointView, UsageView
 from core.errors import InvalidRequest
+from core.vocabulary import NAME_MAX_LEN, check_endpoint_name
 
-NAME_MAX_LEN = 40
 CLUSTER_NAME_MAX_LEN = 50
 _CLUSTER_SUFFIX_HEX = 6  # random hex digits at the end of a cluster name
-_NAME_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 _CLUSTER_PREFIX_RE = re.compile(r"^([a-z][a-z0-9-]*)?$")
 _MAX_NAME_ATTEMPTS = 50
 
@@ -67,13 +66,8 @@ def derive_name(model: str) -> str:
 
 
 def validate_name(name: str) -> str:
-    """A user-given name as stored, or InvalidRequest saying what is wrong with it."""
-    if not name or len(name) > NAME_MAX_LEN or not _NAME_RE.match(name):
-        raise InvalidRequest(
-            f"`{name[:60]}` is not a usable endpoint name: use lowercase letters, digits and single dashes "
-            f"(not at the start or end), at most {NAME_MAX_LEN} characters, e.g. `qwen-7b-test`."
-        )
-    return name
+    """A user-given name as stored, or InvalidRequest saying what is wrong with it (core.vocabulary)."""
+    return check_endpoint_name(name)
 
 
 def _with_suffix(base: str, n: int) -> str:

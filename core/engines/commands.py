@@ -70,6 +70,50 @@ def sglang_speculative_algorithm(plan: Plan) -> str:
     return "STANDALONE"
 
 
+def _yarn(rope: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    scaling = {
+        "rope_type": "yarn",
+        "factor": rope["factor"],
+        "original_max_position_embeddings": rope["original_max_position_embeddings"],
+    }
+    return scaling, int(rope["max_position_embeddings"])
+
+
+def vllm_rope_overrides(rope: dict[str, Any]) -> str:
+    """`--hf-overrides` JSON for YaRN in vLLM 0.33.
+
+    vLLM applies the overrides to a config whose RoPE is already normalised into `rope_parameters`
+    (`vllm/transformers_utils/config.py`: `config.update(hf_overrides)`, then `patch_rope_parameters`), so
+    a `rope_scaling` dict would replace `rope_parameters` whole (dropping `rope_theta`), and Qwen's legacy
+    `type` key would clash with `rope_type`. Hence `rope_parameters` with `rope_type` and `rope_theta`,
+    and `max_position_embeddings` = original x factor so the derived maximum allows `--max-model-len`.
+    """
+    scaling, longest = _yarn(rope)
+    if rope.get("rope_theta") is not None:
+        scaling["rope_theta"] = rope["rope_theta"]
+    return json.dumps({"rope_parameters": scaling, "max_position_embeddings": longest}, separators=(",", ":"))
+
+
+def sglang_rope_overrides(rope: dict[str, Any]) -> str:
+    """`--json-model-override-args` JSON for YaRN in SGLang 0.5.
+
+    SGLang updates the HF config with it, key by key in order (`hf_transformers_utils.get_config`:
+    `config.update(model_override_args)`). Its models take RoPE from `get_rope_config`, which prefers
+    `rope_parameters` (transformers v5, must hold `rope_theta`) and falls back to `rope_scaling`; its
+    `get_context_length` reads `rope_scaling` and, since that names its original length, takes
+    `max_position_embeddings` as the maximum. So: `rope_scaling`, then `rope_parameters` with
+    `rope_theta` when the config states it (last, so it wins wherever the two are one attribute), and
+    `max_position_embeddings` = original x factor so `--context-length` passes without
+    SGLANG_ALLOW_OVERWRITE_LONGER_CONTEXT_LEN.
+    """
+    scaling, longest = _yarn(rope)
+    overrides: dict[str, Any] = {"rope_scaling": scaling}
+    if rope.get("rope_theta") is not None:
+        overrides["rope_parameters"] = {**scaling, "rope_theta": rope["rope_theta"]}
+    overrides["max_position_embeddings"] = longest
+    return json.dumps(overrides, separators=(",", ":"))
+
+
 def _vllm(plan: Plan, *, served_model_name: str, port: int) -> list[str]:
     argv = ["vllm", "serve", plan.model_id, "--host", BIND_HOST, "--port", str(port)]
     argv += ["--served-model-name", served_model_name]
@@ -86,6 +130,8 @@ def _vllm(plan: Plan, *, served_model_name: str, port: int) -> list[str]:
     if plan.nodes > 1:
         argv += _vllm_multinode(plan)
     argv += ["--max-model-len", str(plan.max_context_tokens), "--dtype", plan.dtype]
+    if plan.rope_scaling:
+        argv += ["--hf-overrides", vllm_rope_overrides(plan.rope_scaling)]
     if plan.quantization:
         argv += ["--quantization", plan.quantization]
     if plan.kv_cache_dtype and plan.kv_cache_dtype != "auto":
@@ -138,6 +184,8 @@ def _sglang(plan: Plan, *, served_model_name: str, port: int) -> list[str]:
             "--dist-init-addr", f"{HEAD_IP_REF}:{SGLANG_DIST_INIT_PORT}",
         ]  # fmt: skip
     argv += ["--context-length", str(plan.max_context_tokens), "--dtype", plan.dtype]
+    if plan.rope_scaling:
+        argv += ["--json-model-override-args", sglang_rope_overrides(plan.rope_scaling)]
     if plan.quantization:
         argv += ["--quantization", plan.quantization]
     if plan.kv_cache_dtype and plan.kv_cache_dtype != "auto":

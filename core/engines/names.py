@@ -1,4 +1,5 @@
-"""What each engine accepts: dtypes, quantization methods, KV-cache dtypes, speculative methods.
+"""What each engine accepts: speculative methods, minimum compute capabilities (and, from core.vocabulary,
+dtypes, quantization methods and KV-cache dtypes).
 
 The tables are read from the released engines' source (vLLM 0.33 `vllm/config/cache.py`,
 `vllm/model_executor/layers/quantization/`; SGLang 0.5.23 `python/sglang/srt/server_args.py`; see
@@ -10,72 +11,16 @@ from __future__ import annotations
 
 from typing import Final
 
-ENGINES: Final = ("vllm", "sglang")
-
-# `--dtype`: both engines take the same names.
-DTYPES: Final = frozenset({"auto", "half", "float16", "bfloat16", "float", "float32"})
-
-VLLM_QUANTIZATION: Final = frozenset(
-    {
-        "awq",
-        "awq_marlin",
-        "gptq",
-        "gptq_marlin",
-        "gptq_marlin_24",
-        "fp8",
-        "fp8_per_tensor",
-        "fp8_per_block",
-        "int8_per_channel_weight_only",
-        "fbgemm_fp8",
-        "ptpc_fp8",
-        "compressed-tensors",
-        "torchao",
-        "mxfp4",
-        "modelopt",
-        "modelopt_fp4",
-        "experts_int8",
-        "moe_wna16",
-        "quark",
-        "auto-round",
-    }
-)
-# Removed in vLLM 0.33 (engines.md): said separately because people still ask for them.
-VLLM_REMOVED_QUANTIZATION: Final = frozenset({"bitsandbytes", "gguf"})
-
-SGLANG_QUANTIZATION: Final = frozenset(
-    {
-        "awq",
-        "awq_marlin",
-        "gptq",
-        "gptq_marlin",
-        "marlin",
-        "fp8",
-        "mxfp8",
-        "bitsandbytes",
-        "gguf",
-        "modelopt",
-        "modelopt_fp8",
-        "modelopt_fp4",
-        "w8a8_int8",
-        "w8a8_fp8",
-        "moe_wna16",
-        "w4afp8",
-        "mxfp4",
-        "auto-round",
-        "compressed-tensors",
-        "quark",
-    }
-)
-
-# `--kv-cache-dtype`.
-VLLM_KV_CACHE_DTYPES: Final = frozenset(
-    {"auto", "float16", "bfloat16", "fp8", "fp8_e4m3", "fp8_e5m2", "fp8_inc", "fp8_ds_mla"}
-)
-SGLANG_KV_CACHE_DTYPES: Final = frozenset(
-    {"auto", "fp8_e4m3", "fp8_e5m2", "mxfp8", "bf16", "bfloat16", "nvfp4", "fp4_e2m1"}
-)
-# SGLang has no plain "fp8" KV dtype; vLLM's "fp8" means E4M3, so that is what SGLang gets.
-SGLANG_KV_CACHE_ALIASES: Final = {"fp8": "fp8_e4m3"}
+# The option vocabulary (engines, dtypes, quantizations, KV-cache dtypes) is defined once, in
+# core.vocabulary; re-exported here for the engine rules and command builders.
+from core.vocabulary import DTYPES as DTYPES
+from core.vocabulary import ENGINES as ENGINES
+from core.vocabulary import SGLANG_KV_CACHE_ALIASES as SGLANG_KV_CACHE_ALIASES
+from core.vocabulary import SGLANG_KV_CACHE_DTYPES as SGLANG_KV_CACHE_DTYPES
+from core.vocabulary import SGLANG_QUANTIZATION as SGLANG_QUANTIZATION
+from core.vocabulary import VLLM_KV_CACHE_DTYPES as VLLM_KV_CACHE_DTYPES
+from core.vocabulary import VLLM_QUANTIZATION as VLLM_QUANTIZATION
+from core.vocabulary import VLLM_REMOVED_QUANTIZATION as VLLM_REMOVED_QUANTIZATION
 
 # Speculative decoding, in vLLM's vocabulary (the user's): method -> needs a draft model?
 VLLM_SPECULATIVE_METHODS: Final = {

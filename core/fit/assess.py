@@ -33,8 +33,10 @@ from core.fit.quantization import (
     resolve_dtype,
     weight_split,
 )
+from core.fit.rope import apply_rope_scaling, yarn_hint
 from core.gpus import AcceleratorRequest
 from core.pricing import price_per_hour
+from core.units import format_tokens  # re-exported: the CLI and suggestions read it here
 
 MIN_CONTEXT = 2048  # the shortest context the bot picks by itself; a user may ask for less (a note, not a refusal)
 # When the bot picks the context itself it keeps this much KV budget spare: the estimate is calibrated
@@ -47,11 +49,6 @@ MULTIMODAL_MARGIN_GIB = 1.0
 # cache is allocated (CUDA graphs, NCCL and allocator slack live outside the fraction). Above this
 # fraction a multi-GPU vLLM replica is refused and a single GPU gets a warning.
 VLLM_MAX_SAFE_FRACTION = 0.94
-
-
-def format_tokens(tokens: int) -> str:
-    """`40960` -> `40k`; `131072` -> `128k`; odd values stay exact."""
-    return f"{tokens // 1024}k" if tokens >= 1024 and tokens % 1024 == 0 else f"{tokens:,}"
 
 
 @dataclass(frozen=True)
@@ -178,8 +175,10 @@ def assess(
 ) -> Plan:
     """The plan for `facts` on `accel`: layout, context, memory per GPU, reasons and warnings."""
     gpu = accel.gpu
-    reasons: list[str] = []
-    warnings: list[str] = []
+    rope = apply_rope_scaling(facts, options)  # YaRN: a longer maximum context, sized as such
+    facts = rope.facts
+    reasons: list[str] = list(rope.reasons)
+    warnings: list[str] = list(rope.warnings)
     decision = decide_quantization(facts, options)
     reasons += decision.reasons
     warnings += decision.warnings
@@ -198,7 +197,8 @@ def assess(
     floor = min(MIN_CONTEXT, model_max)
     if asked is not None and asked > allowed:
         reasons.append(
-            f"{facts.model_id} supports at most {allowed:,} tokens ({format_tokens(allowed)}); the engine refuses "
+            yarn_hint(facts, asked)
+            or f"{facts.model_id} supports at most {allowed:,} tokens ({format_tokens(allowed)}); the engine refuses "
             f"a context of {asked:,}. Ask for {format_tokens(allowed)} or less."
         )
     cap = model_max if asked is None else min(asked, allowed)
@@ -360,6 +360,7 @@ def assess(
         kv_cache_capacity_gib=round(capacity.gib, 2),
         kv_cache_tokens=capacity.tokens,
         max_concurrency=round(capacity.concurrency, 2),
+        rope_scaling=rope.params,
     )
 
 

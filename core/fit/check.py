@@ -24,6 +24,15 @@ def finish_plan(plan: Plan, options: FitOptions) -> Plan:
     return replace(plan, engine_command=build_engine_command(plan))
 
 
+def alternatives_note(accel: AcceleratorRequest) -> str:
+    """Which catalogue names a spelling like `H100-SXM5` launches on (SkyPilot takes the first available)."""
+    names = " or ".join(f"`{name}`" for name in accel.names)
+    launch = f"the launch takes whichever of {names} is available"
+    if not accel.spelled or "," in accel.spelled:
+        return launch[0].upper() + launch[1:] + " (the same GPU under several catalogue names)."
+    return f"`{accel.spelled}` is listed under several names in SkyPilot's catalogue: {launch}."
+
+
 def check_fit(
     facts: ModelFacts,
     accel: AcceleratorRequest,
@@ -34,6 +43,8 @@ def check_fit(
     """Does `facts` fit `accel` with `options`? A `Plan` with layout, context, memory per GPU, price,
     engine argv, every reason it does not fit and suggestions that would."""
     plan = finish_plan(assess(facts, accel, options, draft_facts=draft_facts), options)
+    if accel.alternatives:
+        plan = replace(plan, warnings=[*plan.warnings, alternatives_note(accel)])
     if not plan.fits and not engine_rejections(engine=options.engine, options=options):
         # (When the engine refuses an option outright, the fix is that option, not other hardware.)
         plan = replace(plan, suggestions=suggest(facts, accel, options, plan, draft_facts=draft_facts))

@@ -26,6 +26,7 @@ class FitOptions:
     draft_model: str | None = None  # speculative decoding draft model id
     speculative_tokens: int | None = None
     speculative_method: str | None = None  # eagle3, draft_model, ngram, mtp, ...
+    rope_scaling: str | None = None  # "yarn": stretch the context as the vendor documents (core.fit.rope)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,9 @@ class Plan:
     kv_cache_capacity_gib: float = 0.0
     kv_cache_tokens: int = 0
     max_concurrency: float = 0.0
+    # YaRN the engine applies (rope_type, factor, original_max_position_embeddings, max_position_embeddings,
+    # rope_theta), None: the model's own RoPE.
+    rope_scaling: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

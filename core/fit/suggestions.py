@@ -11,6 +11,7 @@ from dataclasses import replace
 from core.facts import ModelFacts
 from core.fit.assess import assess, format_tokens
 from core.fit.plan import FitOptions, Plan, Suggestion
+from core.fit.rope import yarn_hint
 from core.fit.shapes import allowed_counts, fitting_shapes, min_gpus
 from core.gpus import AcceleratorRequest
 
@@ -58,6 +59,14 @@ def suggest(
             out.append(Suggestion(
                 f"Limit the context to {format_tokens(tokens)} tokens (max_model_len={tokens})",
                 here, plan.price_per_hour, {"max_model_len": tokens},
+            ))  # fmt: skip
+    if options.rope_scaling is None and yarn_hint(facts, options.max_model_len or 0):
+        # Beyond the native context, where the vendor documents YaRN: the same hardware, stretched.
+        yarn = check(replace(options, rope_scaling="yarn"))
+        if yarn.fits and yarn.rope_scaling:
+            out.append(Suggestion(
+                f"Stretch the context with YaRN rope scaling (rope=yarn, factor {yarn.rope_scaling['factor']:g})",
+                here, plan.price_per_hour, {"rope_scaling": "yarn"},
             ))  # fmt: skip
     kv = (options.kv_cache_dtype or "auto").lower()
     if not kv.startswith("fp8") and same_hw_ok:

@@ -8,25 +8,18 @@ revision (`org/name@<branch|tag|commit>`), or a local directory written as a pat
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import InvalidRequest
-
-# The Hub's own rules: one or two segments of letters, digits, `-`, `_`, `.`; no `--` or `..`;
-# segments neither start nor end with `-` or `.`; at most 96 characters in all.
-_SEGMENT = r"[A-Za-z0-9_](?:[A-Za-z0-9_.\-]*[A-Za-z0-9_])?"
-_REPO_ID = re.compile(rf"(?:{_SEGMENT}/)?{_SEGMENT}")
-_REVISION = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/]*")
-_COMMIT_SHA = re.compile(r"[0-9a-f]{40}")
-MAX_REPO_ID_LENGTH = 96
-MAX_REVISION_LENGTH = 128
-_LOCAL_PREFIXES = ("/", "./", "../", "~")
-
-_FORMS = (
-    "write a Hub model as `org/name` (e.g. `Qwen/Qwen2.5-7B-Instruct`), optionally pinned as "
-    "`org/name@revision`, or a local directory as `./dir` or `/abs/dir`"
+from core.vocabulary import (
+    COMMIT_SHA_RE,
+    LOCAL_MODEL_PREFIXES,
+    MAX_REPO_ID_LENGTH,
+    MAX_REVISION_LENGTH,
+    MODEL_FORMS,
+    REPO_ID_RE,
+    REVISION_RE,
 )
 
 
@@ -46,7 +39,7 @@ class ModelRef:
     @property
     def pinned_to_commit(self) -> bool:
         """A full commit sha never changes, so what was fetched for it never goes stale."""
-        return self.revision is not None and _COMMIT_SHA.fullmatch(self.revision) is not None
+        return self.revision is not None and COMMIT_SHA_RE.fullmatch(self.revision) is not None
 
 
 def _shown(text: str) -> str:
@@ -57,15 +50,17 @@ def parse_model_ref(model: str) -> ModelRef:
     """Check a model reference; raise InvalidRequest (before any request) when it cannot be one."""
     text = (model or "").strip()
     if not text:
-        raise InvalidRequest(f"The model is empty; {_FORMS}.")
-    if text.startswith(_LOCAL_PREFIXES):
+        raise InvalidRequest(f"The model is empty; {MODEL_FORMS}.")
+    if text.startswith(LOCAL_MODEL_PREFIXES):
         return ModelRef(text=text, local_path=Path(text).expanduser())
     repo_id, at, revision = text.partition("@")
     problem = _repo_id_problem(repo_id)
     if problem is None and at:
         problem = _revision_problem(revision)
     if problem is not None:
-        raise InvalidRequest(f"`{_shown(text)}` is not a model the bot can look up: {problem}; {_FORMS}.")
+        raise InvalidRequest(
+            f"`{_shown(text)}` is not a model the bot can look up: {problem}; {MODEL_FORMS}."
+        )
     return ModelRef(text=text, repo_id=repo_id, revision=revision or None)
 
 
@@ -78,7 +73,7 @@ def _repo_id_problem(repo_id: str) -> str | None:
         return "`--` and `..` are not allowed in repo ids"
     if repo_id.count("/") > 1:
         return "a repo id has one `/` (organisation/name)"
-    if not _REPO_ID.fullmatch(repo_id):
+    if not REPO_ID_RE.fullmatch(repo_id):
         return "only letters, digits, `-`, `_` and `.` are allowed, and a name cannot start or end with `-` or `.`"
     return None
 
@@ -90,6 +85,6 @@ def _revision_problem(revision: str) -> str | None:
         return f"a revision has at most {MAX_REVISION_LENGTH} characters"
     if ".." in revision or "//" in revision or revision.endswith("/"):
         return "the revision is not a valid branch, tag or commit name"
-    if not _REVISION.fullmatch(revision):
+    if not REVISION_RE.fullmatch(revision):
         return "a revision has only letters, digits, `-`, `_`, `.` and `/`"
     return None

@@ -116,3 +116,13 @@ def test_render_prints_the_task_with_secrets_redacted(cli_env: dict[str, str]) -
     # Nothing was recorded or launched.
     listed = _cli(cli_env, "list", "--all")
     assert "No endpoints." in listed.stdout
+
+
+def test_render_with_yarn_on_a_gpu_sold_under_two_names(cli_env: dict[str, str]) -> None:
+    result = _cli(
+        cli_env, "render", cli_env["MODEL_DIR"], "H100-SXM5:1", "--max-model-len", "128k", "--rope", "yarn"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "H100:1" in result.stdout and "H100-SXM:1" in result.stdout  # any of them
+    assert "--hf-overrides" in result.stdout and '"factor":4.0' in result.stdout
+    assert "--max-model-len 131072" in result.stdout

@@ -331,7 +331,7 @@ def test_the_parser_accepts_only_what_the_service_accepts() -> None:
     assert set(commands.DTYPES.values()) <= set(service.DTYPES)
     assert set(commands.QUANTIZATIONS) == set().union(*service.QUANTIZATIONS.values())
     assert set(commands.CLOUDS) == set(service.CLOUDS)
-    assert set(commands.KV_DTYPES) == set(service.KV_CACHE_DTYPES)
+    assert set(commands.KV_DTYPES) == set().union(*service.KV_CACHE_DTYPES.values())
     too_many = service.MAX_SPECULATIVE_TOKENS + 1
     with pytest.raises(CommandError, match=f"from 1 to {service.MAX_SPECULATIVE_TOKENS}"):
         parse_command(f"up {MODEL} L4:1 draft=Qwen/Qwen2.5-0.5B-Instruct spec-tokens={too_many}")
@@ -370,3 +370,74 @@ def test_bad_tp_or_mem_gets_a_sentence(text: str, words: str) -> None:
     with pytest.raises(CommandError) as caught:
         parse_command(f"up {MODEL} L4:1 {text}")
     assert words in str(caught.value)
+def test_one_vocabulary_for_parser_service_and_engines() -> None:
+    """Engines, quantizations and KV dtypes are core.vocabulary's, wherever they are read."""
+    from bot import commands
+    from core import vocabulary
+    from core.endpoints import service
+    from core.engines import names
+
+    assert commands.ENGINES == service.ENGINES == names.ENGINES == vocabulary.ENGINES
+    assert service.QUANTIZATIONS["vllm"] is names.VLLM_QUANTIZATION is vocabulary.VLLM_QUANTIZATION
+    assert service.QUANTIZATIONS["sglang"] is names.SGLANG_QUANTIZATION
+    assert service.KV_CACHE_DTYPES["vllm"] is names.VLLM_KV_CACHE_DTYPES
+    # SGLang's aliases ("fp8" -> fp8_e4m3) are accepted wherever SGLang's dtypes are.
+    assert "fp8" in service.KV_CACHE_DTYPES["sglang"] and "fp8_inc" not in service.KV_CACHE_DTYPES["sglang"]
+    assert set(commands.DTYPES.values()) <= vocabulary.DTYPES
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["org/model@main", "Qwen/Qwen2.5-7B-Instruct@v1.0", f"Qwen/Qwen2.5-7B-Instruct@{'a1' * 20}", "gpt2"],
+)
+def test_pinned_and_legacy_model_ids_parse_for_up_and_fit(model: str) -> None:
+    up = parse_command(f"up {model} L4:1")
+    assert isinstance(up, UpCommand) and up.model == model
+    fit = parse_command(f"fit {model} L4:1")
+    assert isinstance(fit, FitCommand) and fit.model == model
+
+
+@pytest.mark.parametrize("model", ["org/model@", "org/a/b", "org--x/y", "org/model.", "org/model@..", "../x"])
+def test_malformed_model_ids_are_refused_by_the_parser(model: str) -> None:
+    with pytest.raises(CommandError, match="not a valid model"):
+        parse_command(f"up {model} L4:1")
+
+
+@pytest.mark.parametrize("name", ["7b-model", "qwen-7b", "a"])
+def test_endpoint_names_the_store_derives_are_names_the_parser_takes(name: str) -> None:
+    # store.derive_name("org/7B-Model") is "7b-model": `down 7b-model` must reach it.
+    assert parse_command(f"down {name}") == DownCommand(name=name)
+
+
+@pytest.mark.parametrize("name", ["a--b", "-x", "x-", "a_b", "x" * 41])
+def test_endpoint_names_the_store_refuses_are_refused_by_the_parser(name: str) -> None:
+    with pytest.raises(CommandError, match="not a usable endpoint name"):
+        parse_command(f"down {name}")
+
+
+@pytest.mark.parametrize(
+    ("typed", "normalised"),
+    [("A100-40GB", "A100:1"), ("H100-SXM5:8", "H100,H100-SXM:8"), ("RTX-3090:2", "RTX3090:2"),
+     ("3090", "RTX3090:1"), ("H100,H100-SXM:8", "H100,H100-SXM:8"), ("L40S-48GB:4", "L40S:4")],
+)  # fmt: skip
+def test_gpu_spellings_people_type_parse(typed: str, normalised: str) -> None:
+    command = parse_command(f"up {MODEL} {typed}")
+    assert isinstance(command, UpCommand) and command.accelerators == normalised
+    fit = parse_command(f"fit {MODEL} {typed}")
+    assert isinstance(fit, FitCommand) and fit.accelerators == normalised
+
+
+def test_rope_yarn_parses_for_up_and_fit() -> None:
+    up = parse_command(f"up {MODEL} A100-80GB:1 ctx=128k rope=yarn")
+    assert isinstance(up, UpCommand) and up.rope_scaling == "yarn" and up.max_model_len == 131072
+    assert up.to_request(owner_id="U1", channel_id=None).rope_scaling == "yarn"
+    fit = parse_command(f"fit {MODEL} A100-80GB:1 ctx=128k rope=YaRN")
+    assert isinstance(fit, FitCommand) and fit.options == {"max_model_len": 131072, "rope_scaling": "yarn"}
+
+
+def test_an_unknown_rope_scaling_is_refused_with_the_choice() -> None:
+    with pytest.raises(CommandError, match="not a valid RoPE scaling") as info:
+        parse_command(f"up {MODEL} L4:1 rope=yarm")
+    assert "rope=yarn" in str(info.value)
+    with pytest.raises(CommandError, match="rope=yarn"):
+        parse_command(f"fit {MODEL} rope-scaling=yarn")

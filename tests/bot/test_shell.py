@@ -432,3 +432,24 @@ def test_an_unexpected_error_is_one_apology_and_the_traceback_goes_to_the_log(
     assert "fire" not in out and "Traceback" not in out
     assert "`/endpoint status NAME`" in out, "the shell keeps going after a failure"
     assert any(r.exc_info and "database is on fire" in str(r.exc_info[1]) for r in caplog.records)
+
+
+@pytest.mark.timeout(600)
+def test_fit_beyond_the_native_context_offers_yarn_and_gpu_spellings_resolve(
+    shell_env: dict[str, str],
+) -> None:
+    model = shell_env["MODEL_DIR"]  # Qwen2.5-7B-Instruct's config.json: 32,768 tokens native
+    script = "\n".join(
+        [
+            f"/endpoint fit {model} A100-40GB:1 ctx=128k",
+            f"/endpoint fit {model} H100-SXM5:1 ctx=128k rope=yarn",
+            "",
+        ]
+    )
+    out = _clean(_shell(shell_env, script))
+    assert f"{model} does not fit on A100:1 (vllm). Nothing was launched." in out
+    assert "needs YaRN rope scaling" in out and "add `rope=yarn`" in out
+    assert "Stretch the context with YaRN rope scaling (rope=yarn, factor 4)" in out
+    assert f"{model} fits on H100,H100-SXM:1: vllm · TP 1" in out and "context 131,072 tokens" in out
+    assert "whichever of `H100` or `H100-SXM` is available" in out
+    assert "Context stretched to 128k with YaRN (factor 4" in out

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core.facts import facts_from_config, normalise_quantization
+from core.facts import facts_from_config, mxfp4_u8_values, normalise_quantization
+from core.hub.local import count_dtype_params, weight_files
+from tests.fakes.gpt_oss import hub_parameters, write_safetensors_headers
 
 CONFIGS = Path(__file__).resolve().parents[1] / "fixtures" / "configs"
 HUB_MODELS = Path(__file__).resolve().parents[1] / "fakes" / "hub_models.json"
@@ -89,14 +91,48 @@ def test_mxfp4_only_experts_are_4bit(repo_id, gib):
     assert f.weight_bytes / GIB == pytest.approx(gib, abs=0.3)
 
 
-def test_gpt_oss_safetensors_counts_unpack_u8():
-    entry = hub_entry("openai/gpt-oss-20b")
-    f = facts_from_config(
-        entry["config"], model_id="openai/gpt-oss-20b", dtype_params=entry["safetensors_parameters"]
-    )
+@pytest.mark.parametrize(
+    ("repo_id", "card_billions", "billions", "gib"),
+    [
+        # The Hub's model_info counts two parameters per MXFP4 `*_blocks` byte: the cards say 21.5B
+        # and 120B. The models have 20.9B and 116.8B (OpenAI's model card), and vLLM loads them in
+        # 13.47 and 64.38 GiB on one H100 (llm-d's vLLM memory measurements, memory.md).
+        ("openai/gpt-oss-20b", 21.5, 20.9, 13.47),
+        ("openai/gpt-oss-120b", 120.4, 116.8, 64.38),
+    ],
+)
+def test_gpt_oss_hub_counts_are_read_as_the_hub_counts_them(repo_id, card_billions, billions, gib):
+    entry = hub_entry(repo_id)
+    counts = entry["safetensors_parameters"]
+    assert counts == hub_parameters(entry["config"])  # the fake Hub serves what the real one reports
+    assert sum(counts.values()) / 1e9 == pytest.approx(card_billions, abs=0.05)
+    f = facts_from_config(entry["config"], model_id=repo_id, dtype_params=counts)
     assert f.param_source == "safetensors"
-    assert f.param_count / 1e9 == pytest.approx(20.9, rel=0.02)  # U8 holds two e2m1 values + scales
-    assert f.weight_bytes / GIB == pytest.approx(13.47, abs=0.3)
+    assert f.param_count / 1e9 == pytest.approx(billions, abs=0.1)
+    assert f.weight_bytes / GIB == pytest.approx(gib, abs=0.3)
+
+
+@pytest.mark.parametrize("repo_id", ["openai/gpt-oss-20b", "openai/gpt-oss-120b"])
+def test_gpt_oss_header_counts_and_hub_counts_give_the_same_facts(repo_id, tmp_path):
+    # Safetensors headers count U8 elements, i.e. bytes: 17 per 32 values, against the Hub's 33.
+    entry = hub_entry(repo_id)
+    write_safetensors_headers(entry["config"], tmp_path)
+    header_counts = count_dtype_params(weight_files(tmp_path))
+    assert header_counts["U8"] * 33 == entry["safetensors_parameters"]["U8"] * 17
+    from_headers = facts_from_config(entry["config"], model_id=repo_id, dtype_params=header_counts)
+    from_hub = facts_from_config(
+        entry["config"], model_id=repo_id, dtype_params=entry["safetensors_parameters"]
+    )
+    assert from_headers.param_count == from_hub.param_count
+    assert from_headers.weight_bytes == pytest.approx(from_hub.weight_bytes, rel=1e-6)
+
+
+def test_mxfp4_u8_convention_is_told_apart_by_the_expert_size():
+    experts = 114_661_785_600  # gpt-oss-120b: 36 layers x 128 experts x 3 x 2880 x 2880
+    assert mxfp4_u8_values(experts * 33 // 32, experts) == (experts, experts * 17 // 32)  # Hub count
+    assert mxfp4_u8_values(experts * 17 // 32, experts) == (experts, experts * 17 // 32)  # header bytes
+    # No expert dimensions: read as bytes, the safetensors format's own unit.
+    assert mxfp4_u8_values(17, 0) == (32, 17)
 
 
 def test_deepseek_v3_is_fp8_whatever_torch_dtype_says():
@@ -310,3 +346,32 @@ def test_compressed_tensors_records_whether_weights_are_float_or_int():
          "config_groups": {"g": {"weights": {"num_bits": 8, "type": "int", "strategy": "channel"}}}}
     )  # fmt: skip
     assert int8 is not None and int8.weight_type == "int"
+
+
+@pytest.mark.parametrize(
+    ("repo_id", "original", "longest"),
+    [
+        ("Qwen/Qwen2.5-7B-Instruct", 32768, 131072),  # Qwen2.5 card: 131,072 with YaRN factor 4
+        ("Qwen/Qwen2.5-72B-Instruct-AWQ", 32768, 131072),
+        ("Qwen/QwQ-32B", 32768, 131072),  # 40,960 in config; YaRN on 32,768 per the card
+        ("Qwen/Qwen3-8B", 32768, 131072),  # Qwen3 docs: original 32,768 although config says 40,960
+        ("Qwen/Qwen3-235B-A22B-FP8", 32768, 131072),
+        ("Qwen/Qwen3-0.6B", None, None),  # documented for 4B and larger only
+        ("Qwen/Qwen3-30B-A3B-Instruct-2507", None, None),  # 262,144 native, no YaRN documented
+        ("meta-llama/Llama-3.1-8B-Instruct", None, None),
+        ("deepseek-ai/DeepSeek-V3", None, None),  # its config applies YaRN itself
+    ],
+)
+def test_documented_yarn(repo_id, original, longest):
+    f = facts(repo_id)
+    assert (f.yarn_original_context, f.yarn_max_context) == (original, longest)
+
+
+def test_rope_facts_come_from_either_spelling():
+    assert facts("Qwen/Qwen3-8B").rope_theta == 1_000_000
+    assert facts("deepseek-ai/DeepSeek-V3").rope_scaling_type == "yarn"
+    assert facts("meta-llama/Llama-3.1-8B-Instruct").rope_scaling_type == "llama3"
+    config = {"model_type": "qwen3", "num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4,
+              "max_position_embeddings": 40960, "rope_parameters": {"rope_type": "default", "rope_theta": 5e6}}  # fmt: skip
+    f = facts_from_config(config, model_id="x/tiny")
+    assert f.rope_theta == 5e6 and f.rope_scaling_type is None

@@ -113,7 +113,7 @@ def test_malformed_text_gets_a_clear_message(text: str, fragment: str) -> None:
 
 def test_unknown_name_lists_closest_known_names() -> None:
     with pytest.raises(InvalidRequest) as err:
-        parse_accelerators("A100-80G:2")
+        parse_accelerators("A100-96GB:2")  # no A100 has 96 GB
     assert "A100-80GB" in str(err.value)
     with pytest.raises(InvalidRequest) as err:
         get_gpu("h10")
@@ -126,9 +126,83 @@ def test_get_gpu_is_case_insensitive() -> None:
 
 
 @pytest.mark.parametrize(
-    ("typed", "meant"), [("H100-80GB", "H100"), ("A100-40GB", "A100"), ("mi300", "MI300X")]
+    # (H100-80GB and A100-40GB are spellings the catalogue resolves now: see below.)
+    ("typed", "meant"),
+    [("H100-SXM6", "H100"), ("A100-96GB", "A100"), ("mi300", "MI300X")],
 )
 def test_suffixed_or_partial_names_suggest_the_family_first(typed: str, meant: str) -> None:
     with pytest.raises(InvalidRequest) as err:
         get_gpu(typed)
     assert str(err.value).split("Closest known names: ")[1].startswith(meant)
+
+
+# --- spellings people type ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("typed", "names"),
+    [
+        # SkyPilot calls the 40 GB A100 `A100` (sky/catalog/data_fetchers/fetch_lambda_cloud.py: A100 40960 MiB;
+        # fetch_fluidstack.py: A100_SXM4_40GB and A100_PCIE_40GB -> A100).
+        ("A100-40GB", ["A100"]),
+        ("a100-40g", ["A100"]),
+        ("A100-SXM4-40GB", ["A100"]),
+        ("A100-80G", ["A100-80GB"]),
+        ("H100-80GB", ["H100"]),
+        ("L40S-48GB", ["L40S"]),
+        ("L4-24GB", ["L4"]),
+        ("H200-141GB", ["H200"]),
+        ("MI300X-192GB", ["MI300X"]),
+        ("NVIDIA-H100", ["H100"]),
+        ("Tesla-T4", ["T4"]),
+        ("H200-NVL", ["NVIDIA-H200-NVL"]),
+        # RunPod/Fluidstack spell GeForce cards without a hyphen: RTX3090 (fetch_runpod.py says so).
+        ("RTX-3090", ["RTX3090"]),
+        ("rtx_3090", ["RTX3090"]),
+        ("3090", ["RTX3090"]),
+        ("RTX-4090", ["RTX4090"]),
+        # One part, several catalogue names: AWS/GCP/Azure's A100-80GB and H100 are SXM parts, RunPod
+        # and others list A100-80GB-SXM and H100-SXM separately.
+        ("A100-80GB-SXM4", ["A100-80GB", "A100-80GB-SXM"]),
+        ("H100-SXM5", ["H100", "H100-SXM"]),
+        ("RTX-A6000", ["A6000", "RTXA6000"]),
+        ("rtx-6000-ada", ["RTX6000-Ada", "RTX6000Ada"]),
+        ("H100-PCIe", ["H100"]),
+    ],
+)
+def test_common_spellings_resolve_to_skypilot_names(typed: str, names: list[str]) -> None:
+    request = parse_accelerators(f"{typed}:2")
+    assert list(request.names) == names
+    assert request.per_node_specs == [f"{name}:2" for name in names]
+    assert get_gpu(typed) is CATALOG[names[0]]
+
+
+def test_exact_catalogue_names_mean_only_themselves() -> None:
+    for name in ("H100", "H100-SXM", "A100-80GB", "A6000", "RTX6000-Ada"):
+        assert parse_accelerators(name).names == (name,)
+
+
+def test_a_spelling_that_means_several_names_round_trips_through_its_text() -> None:
+    request = parse_accelerators("H100-SXM5:16")
+    assert str(request) == "H100,H100-SXM:16"
+    again = parse_accelerators(str(request))
+    assert again == request and again.names == ("H100", "H100-SXM")
+    assert (again.nodes, again.per_node_specs) == (2, ["H100:8", "H100-SXM:8"])
+
+
+def test_a_list_of_different_parts_is_refused() -> None:
+    with pytest.raises(InvalidRequest, match="lists different GPUs"):
+        parse_accelerators("A100-80GB,H100:1")
+    with pytest.raises(InvalidRequest, match="empty GPU name"):
+        parse_accelerators("H100,:1")
+
+
+def test_a_memory_size_the_part_does_not_have_is_unknown() -> None:
+    with pytest.raises(InvalidRequest, match="Unknown GPU `H100-94GB`"):
+        parse_accelerators("H100-94GB")  # that is the H100 NVL, not SkyPilot's H100
+
+
+def test_skypilot_catalogue_gpus_people_rent_are_listed() -> None:
+    # RunPod/Fluidstack catalogue names (sky/catalog/data_fetchers/fetch_runpod.py, fetch_fluidstack.py).
+    for name in ("RTX3090", "RTX3090-Ti", "RTXA5000", "RTX5000-Ada"):
+        assert CATALOG[name].memory_gib >= 23

@@ -527,3 +527,20 @@ def test_oversized_config_is_refused(fake_hub, hub_settings, monkeypatch):
     with pytest.raises(HubError, match="larger than"):
         load_model_facts(QWEN, settings=hub_settings)
     assert _entries(hub_settings) == []
+
+
+def test_mxfp4_sizes_agree_between_the_hubs_counts_and_a_snapshots_headers(tmp_path, hub_settings, fake_hub):
+    # The Hub's model_info counts two parameters per MXFP4 `*_blocks` byte (gpt-oss-120b: 120.4B);
+    # safetensors headers count bytes. Both must give the model vLLM loads in 64.38 GiB.
+    from tests.fakes.gpt_oss import write_safetensors_headers
+
+    repo = "openai/gpt-oss-120b"
+    from_hub = load_model_facts(repo, settings=hub_settings)
+    assert sum(from_hub.dtype_params.values()) / 1e9 == pytest.approx(120.4, abs=0.05)
+    write_safetensors_headers(fake_hub.repos[repo].config, tmp_path / "gpt-oss-120b")
+    from_disk = load_model_facts(str(tmp_path / "gpt-oss-120b"), settings=hub_settings)
+    assert from_disk.dtype_params != from_hub.dtype_params
+    for facts in (from_hub, from_disk):
+        assert facts.param_source == "safetensors"
+        assert facts.param_count / 1e9 == pytest.approx(116.8, abs=0.1)
+        assert facts.weight_bytes / 2**30 == pytest.approx(64.38, abs=0.3)

@@ -4,6 +4,7 @@ on a real store (SQLite and PostgreSQL) with the fake cloud and real model confi
 from __future__ import annotations
 
 import functools
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -445,3 +446,84 @@ def test_down_still_stops_an_endpoint_whose_launch_moved_it_at_the_same_moment(
     assert stopped.state is S.STOPPING
     assert lc.state(view.name) is S.STOPPED
     assert lc.service.status(name=view.name).stop_reason == "stopped by U_OWNER"
+
+
+@pytest.mark.parametrize("model", ["Qwen/Qwen2.5-7B-Instruct@main", "Qwen/Qwen2.5-7B-Instruct@{sha}"])
+def test_up_takes_a_model_pinned_to_a_revision_to_the_hub(
+    lc: Lifecycle, fake_hub, hub_settings, model: str
+) -> None:
+    """`up org/model@main` used to pass the parser and then be refused by the service's own model-id
+    pattern as "not a model id" before the Hub was asked; `fit` and the README's pinning accept it."""
+    from core.hub import load_model_facts
+
+    sha = fake_hub.repos["Qwen/Qwen2.5-7B-Instruct"].sha
+    model = model.format(sha=sha)
+    lc.service.facts_loader = lambda name, *, settings: load_model_facts(name, settings=hub_settings)
+    view = lc.service.up(request=up_request(model=model, max_model_len=8192))
+    lc.join()
+    assert lc.service.status(name=view.name).state is S.READY
+    revision = model.partition("@")[2]
+    assert fake_hub.model_requests()[0].path == f"/api/models/Qwen/Qwen2.5-7B-Instruct/revision/{revision}"
+    argv = view.plan["engine_command"]
+    assert argv[argv.index("--revision") + 1] == sha  # the engine loads the commit the check read
+
+
+def test_a_malformed_pinned_model_is_refused_before_the_hub_is_asked(lc: Lifecycle, fake_hub) -> None:
+    with pytest.raises(InvalidRequest, match="nothing follows `@`"):
+        lc.service.up(request=up_request(model="Qwen/Qwen2.5-7B-Instruct@"))
+    assert fake_hub.model_requests() == []
+    _nothing_happened(lc)
+
+
+def test_a_gpu_spelling_with_several_catalogue_names_launches_on_any_of_them(lc: Lifecycle) -> None:
+    # `H100-SXM5`: SkyPilot's `H100` (AWS p5, GCP a3) and `H100-SXM` (RunPod and others) are that part.
+    view = lc.service.up(request=up_request(accelerators="H100-SXM5:1", max_model_len=8192))
+    lc.join()
+    assert lc.service.status(name=view.name).state is S.READY
+    assert view.accelerators == "H100,H100-SXM:1"
+    assert any("`H100` or `H100-SXM`" in w for w in view.plan["warnings"])
+    (submit,) = lc.cloud.calls_to("submit")
+    assert submit.args["accelerators"] == ["H100:1", "H100-SXM:1"]
+
+
+def test_a100_40gb_is_skypilots_a100(lc: Lifecycle) -> None:
+    view = lc.service.up(request=up_request(accelerators="A100-40GB:1", max_model_len=8192))
+    lc.join()
+    assert view.accelerators == "A100:1"
+    assert lc.cloud.calls_to("submit")[0].args["accelerators"] == ["A100:1"]
+
+
+def test_up_with_rope_yarn_launches_the_stretched_context(lc: Lifecycle) -> None:
+    view = lc.service.up(
+        request=up_request(accelerators="A100-80GB:1", max_model_len=131072, rope_scaling="yarn")
+    )
+    lc.join()
+    assert lc.service.status(name=view.name).state is S.READY
+    argv = view.plan["engine_command"]
+    assert argv[argv.index("--max-model-len") + 1] == "131072"
+    assert json.loads(argv[argv.index("--hf-overrides") + 1])["rope_parameters"]["factor"] == 4.0
+    assert view.options["rope_scaling"] == "yarn"
+
+
+def test_up_beyond_the_native_context_without_yarn_is_refused_with_yarn_offered(lc: Lifecycle) -> None:
+    with pytest.raises(DoesNotFit) as caught:
+        lc.service.up(request=up_request(accelerators="A100-80GB:1", max_model_len=131072))
+    assert any("rope=yarn" in r for r in caught.value.plan.reasons)
+    assert any(s.changes == {"rope_scaling": "yarn"} for s in caught.value.plan.suggestions)
+    _nothing_happened(lc)
+
+
+def test_an_unknown_rope_scaling_is_refused_before_anything_happens(lc: Lifecycle) -> None:
+    with pytest.raises(InvalidRequest, match="rope=yarn"):
+        lc.service.up(request=up_request(rope_scaling="dynamic"))
+    _nothing_happened(lc)
+
+
+def test_fit_without_gpus_beyond_the_native_context_says_rope_yarn(lc: Lifecycle) -> None:
+    with pytest.raises(InvalidRequest, match="rope=yarn"):
+        lc.service.fit(model="Qwen/Qwen2.5-7B-Instruct", accelerators=None, options={"max_model_len": 131072})
+    shapes = lc.service.fit(
+        model="Qwen/Qwen2.5-7B-Instruct", accelerators=None,
+        options={"max_model_len": 131072, "rope_scaling": "yarn"},
+    )  # fmt: skip
+    assert shapes and all(p.fits and p.rope_scaling and p.max_context_tokens == 131072 for p in shapes)

@@ -185,3 +185,56 @@ def test_sglang_ngram() -> None:
 def test_unknown_engine_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown engine"):
         build_engine_command(make_plan(engine="tgi"))  # type: ignore[arg-type]
+
+
+# --- YaRN ------------------------------------------------------------------------------------------
+
+_YARN = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768,
+         "max_position_embeddings": 131072, "rope_theta": 1000000.0}  # fmt: skip
+
+
+def test_vllm_yarn_overrides_rope_parameters_with_theta_and_lengthens_positions() -> None:
+    # vLLM 0.33 applies --hf-overrides to a config whose RoPE is already normalised into
+    # rope_parameters: the override must be rope_parameters itself (rope_type, not Qwen's legacy
+    # `type`; rope_theta kept), and max_position_embeddings = 32768 x 4 so --max-model-len 131072 passes.
+    argv = build_engine_command(make_plan(model_id="Qwen/Qwen2.5-7B-Instruct", rope_scaling=_YARN,
+                                          max_context_tokens=131072))  # fmt: skip
+    assert argv[argv.index("--max-model-len") + 1] == "131072"
+    overrides = json.loads(argv[argv.index("--hf-overrides") + 1])
+    assert overrides == {
+        "rope_parameters": {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768,
+                            "rope_theta": 1000000.0},
+        "max_position_embeddings": 131072,
+    }  # fmt: skip
+    assert "rope_scaling" not in overrides and "type" not in overrides["rope_parameters"]
+    assert "--json-model-override-args" not in argv
+
+
+def test_sglang_yarn_overrides_rope_scaling_and_context_length() -> None:
+    rope = {**_YARN, "factor": 2.0, "max_position_embeddings": 65536}
+    argv = build_engine_command(make_plan(engine="sglang", rope_scaling=rope, max_context_tokens=65536))
+    assert argv[argv.index("--context-length") + 1] == "65536"
+    text = argv[argv.index("--json-model-override-args") + 1]
+    overrides = json.loads(text)
+    yarn = {"rope_type": "yarn", "factor": 2.0, "original_max_position_embeddings": 32768}
+    assert overrides == {
+        "rope_scaling": yarn,  # what get_context_length and transformers v4 models read
+        "rope_parameters": {**yarn, "rope_theta": 1000000.0},  # what get_rope_config prefers (v5)
+        "max_position_embeddings": 65536,  # SGLang's derived context length: no env override needed
+    }
+    assert list(overrides) == [
+        "rope_scaling",
+        "rope_parameters",
+        "max_position_embeddings",
+    ]  # applied in order
+    assert "--hf-overrides" not in argv
+    # Without a stated rope_theta, no rope_parameters (get_rope_config would look for rope_theta in it).
+    no_theta = {k: v for k, v in rope.items() if k != "rope_theta"}
+    argv = build_engine_command(make_plan(engine="sglang", rope_scaling=no_theta, max_context_tokens=65536))
+    assert "rope_parameters" not in json.loads(argv[argv.index("--json-model-override-args") + 1])
+
+
+def test_no_rope_flags_without_rope_scaling() -> None:
+    for engine in ("vllm", "sglang"):
+        argv = build_engine_command(make_plan(engine=engine))
+        assert "--hf-overrides" not in argv and "--json-model-override-args" not in argv

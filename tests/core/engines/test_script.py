@@ -171,3 +171,20 @@ def test_lookalike_references_in_values_stay_literal() -> None:
     script = launch_script(argv, engine="vllm")
     assert "'${SKYPILOT_NODE_RANK}x'" in script
     assert "'$ENDPOINT_NODE_ARGS2'" in script
+
+
+@pytest.mark.skipif(BASH is None, reason="needs bash")
+@pytest.mark.parametrize(
+    ("engine", "flag"), [("vllm", "--hf-overrides"), ("sglang", "--json-model-override-args")]
+)
+def test_yarn_json_reaches_the_engine_through_a_real_shell_intact(
+    engine: str, flag: str, fake_engines: Path
+) -> None:
+    rope = {"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768,
+            "max_position_embeddings": 131072, "rope_theta": 1000000.0}  # fmt: skip
+    argv = build_engine_command(make_plan(engine=engine, rope_scaling=rope, max_context_tokens=131072))
+    done = _run(launch_script(argv, engine=engine), fake_engines, **{API_KEY_ENV: SECRET})
+    assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)["argv"]
+    overrides = json.loads(seen[seen.index(flag) + 1])
+    assert overrides["max_position_embeddings"] == 131072

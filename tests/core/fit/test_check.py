@@ -213,9 +213,21 @@ def test_gpu_count_heads_cannot_split_uses_pipeline_inside_the_node():
 
 
 def test_context_beyond_the_model_maximum_is_refused():
+    plan = fit(LLAMA_8B, "H200:1", max_model_len=262144)
+    assert not plan.fits
+    assert any("at most 131,072" in r for r in plan.reasons)
+
+
+def test_context_beyond_the_native_one_offers_documented_yarn():
+    # Qwen3's card: 32,768 natively (40,960 in config.json), 131,072 with YaRN factor 4 on 32,768.
     plan = fit("Qwen/Qwen3-32B", "H200:1", max_model_len=65536)
     assert not plan.fits
-    assert any("at most 40,960" in r for r in plan.reasons)
+    assert any(
+        "40,960 tokens natively" in r and "rope=yarn" in r and "factor 2 on 32,768" in r for r in plan.reasons
+    )
+    yarn = [s for s in plan.suggestions if s.changes == {"rope_scaling": "yarn"}]
+    assert yarn and "factor 2" in yarn[0].summary and yarn[0].accelerators == "H200:1"
+    assert fit("Qwen/Qwen3-32B", "H200:1", max_model_len=65536, rope_scaling="yarn").fits
 
 
 def test_a_short_explicit_context_is_the_users_choice():
@@ -395,7 +407,7 @@ def test_a_context_the_bot_picks_keeps_a_margin_but_an_asked_one_is_exact():
 
 def test_too_long_a_context_is_one_reason_not_a_memory_one():
     plan = fit("Qwen/Qwen3-32B", "H200:1", max_model_len=65536)
-    assert len(plan.reasons) == 1 and "at most 40,960" in plan.reasons[0]
+    assert len(plan.reasons) == 1 and "40,960 tokens natively" in plan.reasons[0]
     assert any(s.changes.get("max_model_len") == 40960 for s in plan.suggestions)
 
 

@@ -229,7 +229,7 @@ _REASON = {
     "weights": lambda r: "weights alone" in r,
     "fraction": lambda r: "memory fraction" in r,
     "heads": lambda r: "attention heads" in r,
-    "context": lambda r: "supports at most" in r,
+    "context": lambda r: "supports at most" in r or "natively" in r,
 }
 
 
@@ -343,3 +343,110 @@ def test_plan_reports_the_kv_pool_tokens_and_concurrency():
     sgl = plan_for("meta-llama/Llama-3.1-8B-Instruct", "H100:1", {"engine": "sglang", "max_model_len": 16384})
     m = sgl.memory_per_gpu_gib
     assert sgl.kv_cache_capacity_gib == pytest.approx(m.usable - m.weights, abs=0.02)
+# === Issue 8, facts half: MXFP4 sizes from the Hub's counts, YaRN, GPU names as people type them ====
+# (a block of its own at the end of the table, to merge cleanly with the planner rows above)
+
+_YARN_128K = {"rope_scaling": "yarn", "max_model_len": 131072}
+# Qwen3 speed benchmark (Qwen docs, docs/source/getting_started/speed_benchmark.md in QwenLM/Qwen2.5):
+# SGLang 0.4.6.post1 on H20 96GB, mem_fraction_static 0.85, BF16 unless said, 2,048 tokens generated
+# after inputs of up to 129,042 tokens, "the minimum number of GPUs possible".
+_QWEN3_BENCH = {**_YARN_128K, "engine": "sglang", "memory_fraction": 0.85}
+
+
+def _hub_facts(repo_id: str):
+    """Facts built from per-dtype counts as the Hub's model_info reports them (MXFP4 blocks count twice)."""
+    from tests.core.fit.conftest import config_of
+    from tests.fakes.gpt_oss import hub_parameters
+
+    return facts_of(repo_id, dtype_params=hub_parameters(config_of(repo_id)))
+
+
+PUBLISHED_FACTS_YES = [
+    # Qwen2.5 speed benchmark (Qwen docs, docs/source/benchmark/speed_benchmark.rst): Qwen2.5-7B-Instruct
+    # BF16 through vLLM 0.6.2 on one A100 80GB (gpu_memory_utilization 0.9), input 129,024 + 2,048 out.
+    ("Qwen/Qwen2.5-7B-Instruct", "A100-80GB:1", {**_YARN_128K, "memory_fraction": 0.9}),
+    # Qwen3 speed benchmark, input 129,042: 8B, 14B and 30B-A3B on one H20, 32B BF16 on two (TP=2),
+    # 235B-A22B-FP8 on four (TP=4).
+    ("Qwen/Qwen3-8B", "H20:1", _QWEN3_BENCH),
+    ("Qwen/Qwen3-14B", "H20:1", _QWEN3_BENCH),
+    ("Qwen/Qwen3-30B-A3B", "H20:1", _QWEN3_BENCH),
+    ("Qwen/Qwen3-32B", "H20:2", _QWEN3_BENCH),
+    ("Qwen/Qwen3-235B-A22B-FP8", "H20:4", _QWEN3_BENCH),
+    # vLLM docs, "Deploying and scaling up with SkyPilot": serving.yaml runs Meta-Llama-3-8B-Instruct on
+    # any of `L4, A10g, A10, L40, A40, A100, A100-80GB`; SkyPilot's `A100` is the 40 GB part, which
+    # people write `A100-40GB`.
+    ("meta-llama/Llama-3.1-8B-Instruct", "A100-40GB:1", {"max_model_len": 8192}),
+    # DeepSeek-R1 card: the 32B distill with --tensor-parallel-size 2 --max-model-len 32768, on the
+    # A100 80GB SXM4 parts clouds rent (AWS p4de, GCP a2-ultragpu: SkyPilot's `A100-80GB`).
+    ("deepseek-ai/DeepSeek-R1-Distill-Qwen-32B", "A100-80GB-SXM4:2", {"max_model_len": 32768}),
+]
+
+
+@pytest.mark.parametrize(("repo_id", "accelerators", "options"), PUBLISHED_FACTS_YES)
+def test_published_long_context_and_gpu_spelling_deployments_fit(repo_id, accelerators, options):
+    plan = fit(repo_id, accelerators, **options)
+    assert plan.fits, plan.reasons
+    assert plan.max_context_tokens == options["max_model_len"]
+    m = plan.memory_per_gpu_gib
+    assert m.total <= m.usable
+    if options.get("rope_scaling"):
+        assert (
+            plan.rope_scaling is not None and plan.rope_scaling["original_max_position_embeddings"] == 32768
+        )
+
+
+@pytest.mark.parametrize(
+    ("repo_id", "accelerators", "weights_gib"),
+    [
+        # OpenAI's gpt-oss card: "gpt-oss-120b ... fits into a single 80GB GPU (like NVIDIA H100 or AMD
+        # MI300X)"; vLLM loads it in 64.38 GiB on one H100 (llm-d's vLLM memory measurements). The Hub's
+        # model_info says 120.4B parameters (two per MXFP4 `*_blocks` byte), not 224.7B / 121.5 GiB.
+        ("openai/gpt-oss-120b", "H100:1", 64.38),
+        # vLLM's gpt-oss recipe: "gpt-oss-120b will fit on a single A100 (80GB)".
+        ("openai/gpt-oss-120b", "A100-80GB:1", 64.38),
+        # devforth.io's GPT-OSS-20B benchmark serves it through vLLM on one L4 (24 GB); 13.47 GiB (llm-d).
+        ("openai/gpt-oss-20b", "L4:1", 13.47),
+    ],
+)
+def test_published_mxfp4_deployments_fit_from_the_hubs_counts(repo_id, accelerators, weights_gib):
+    plan = check_fit(_hub_facts(repo_id), accel(accelerators), FitOptions())
+    assert plan.fits, plan.reasons
+    assert plan.memory_per_gpu_gib.weights == pytest.approx(weights_gib, abs=0.3)
+
+
+def test_qwen3_32b_bf16_at_128k_needs_two_h20s():
+    # Qwen3 speed benchmark: at 129,042 tokens the BF16 32B ran with TP=2 while FP8 ran on one GPU, with
+    # "the minimum number of GPUs possible": 61 GiB of weights + 32 GiB of KV do not fit one H20 at 0.85.
+    plan = fit("Qwen/Qwen3-32B", "H20:1", **_QWEN3_BENCH)
+    assert not plan.fits and _kv_reason(plan)
+
+
+def test_qwen25_at_128k_without_yarn_is_refused_and_yarn_offered():
+    # vLLM: "User-specified max_model_len (131072) is greater than the derived max_model_len
+    # (max_position_embeddings=32768 ...)": Qwen2.5's config has no rope scaling; its card says to add YaRN.
+    plan = fit("Qwen/Qwen2.5-7B-Instruct", "A100-80GB:1", max_model_len=131072)
+    assert not plan.fits
+    assert any("rope=yarn" in r for r in plan.reasons) and not _kv_reason(plan)
+    assert any(s.changes == {"rope_scaling": "yarn"} for s in plan.suggestions)
+
+
+def test_yarn_beyond_what_the_vendor_documents_is_refused():
+    # Qwen3 cards document YaRN to 131,072 tokens (factor 4 on 32,768), no further.
+    plan = fit("Qwen/Qwen3-8B", "H200:1", rope_scaling="yarn", max_model_len=262144)
+    assert not plan.fits and any("documented up to 131,072" in r for r in plan.reasons)
+
+
+@pytest.mark.parametrize(
+    ("repo_id", "accelerators", "facts_from"),
+    [
+        # 64.4 GiB of gpt-oss-120b weights do not load on a 48 GB L40S (OpenAI's card: an 80 GB GPU).
+        ("openai/gpt-oss-120b", "L40S-48GB:1", "hub"),
+        # Qwen2.5-32B in BF16 is 61 GiB; the speed benchmark runs it on an A100 *80GB*; SkyPilot's 40 GB
+        # `A100` (typed A100-40GB) runs out of memory while loading.
+        ("Qwen/Qwen2.5-32B-Instruct", "A100-40GB:1", "config"),
+    ],
+)
+def test_weights_that_do_not_load_on_gpus_spelled_as_people_spell_them(repo_id, accelerators, facts_from):
+    facts = _hub_facts(repo_id) if facts_from == "hub" else facts_of(repo_id)
+    plan = check_fit(facts, accel(accelerators), FitOptions(max_model_len=8192))
+    assert not plan.fits and _weights_reason(plan)
