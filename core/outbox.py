@@ -233,7 +233,7 @@ class Outbox:
                 self._key_lost(endpoint_id, reason)
             blocked: set[tuple[str, Any]] = set()
             for message in due:
-                conversation = ("dm", message.recipient) if message.kind == DM else ("e", message.endpoint_id)
+                conversation = _conversation(message.kind, message.recipient, message.endpoint_id)
                 if conversation in blocked:
                     continue
                 tried += 1
@@ -282,20 +282,28 @@ class Outbox:
                     )
             mine = session.scalars(
                 select(OutboxMessage)
-                .where(
-                    OutboxMessage.owner == self.owner,
-                    OutboxMessage.state == PENDING,
-                    OutboxMessage.next_attempt_at <= now,
-                )
+                .where(OutboxMessage.owner == self.owner, OutboxMessage.state == PENDING)
                 .order_by(OutboxMessage.id)
             ).all()
             due: list[_Due] = []
+            waiting: set[tuple[str, Any]] = set()  # conversations with an earlier message in backoff
             for row in mine:
-                if row.kind == KEY and row.id not in in_memory:
-                    # Recorded by a launch that is about to hand the key over, unless it is overdue.
-                    overdue = row.deliver_by <= now and row.endpoint_id is not None
-                    if overdue and settle(session=session, message_id=row.id, delivered=False, now=now):
-                        lost.append((row.endpoint_id, key_undelivered_reason(self.key_deadline)))
+                conversation = _conversation(row.kind, row.recipient, row.endpoint_id)
+                if row.kind != KEY and (conversation in waiting or row.next_attempt_at > now):
+                    waiting.add(conversation)  # keep a conversation's order
+                    continue
+                if row.kind == KEY and row.next_attempt_at > now and row.deliver_by > now:
+                    continue
+                if row.kind == KEY and (row.deliver_by <= now or row.id not in in_memory):
+                    # Past its bound (even if held back behind other messages), or recorded by a launch
+                    # that is about to hand the key over.
+                    if row.deliver_by <= now and settle(
+                        session=session, message_id=row.id, delivered=False, now=now
+                    ):
+                        with self._lock:
+                            self._keys.pop(row.id, None)  # erased with the endpoint
+                        if row.endpoint_id is not None:
+                            lost.append((row.endpoint_id, key_undelivered_reason(self.key_deadline)))
                     continue
                 due.append(
                     _Due(
@@ -309,6 +317,7 @@ class Outbox:
                         deliver_by=row.deliver_by,
                     )
                 )
+        due.sort(key=lambda m: m.kind != KEY)  # keys first: progress posts stuck ahead must not delay them
         return lost, due
 
     def _deliver(self, message: _Due, now: datetime) -> bool:
@@ -400,6 +409,11 @@ class Outbox:
             self.on_key_lost(endpoint_id, reason)
         except Exception:
             log.exception("could not tear down endpoint %s after its key was lost", endpoint_id)
+
+
+def _conversation(kind: str, recipient: str | None, endpoint_id: int | None) -> tuple[str, Any]:
+    """Messages delivered in order among themselves: a person's DMs, or an endpoint's thread."""
+    return ("dm", recipient) if kind == DM else ("endpoint", endpoint_id)
 
 
 def _call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, str]:
