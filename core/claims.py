@@ -145,6 +145,24 @@ def orphaned(*, session: Session, kind: str | None = None) -> list[WorkClaim]:
     return [c for c in session.scalars(stmt).all() if owner_is_gone(c.owner)]
 
 
+def expire_orphans(*, session: Session, now: datetime) -> list[WorkClaim]:
+    """End at once the claims of owners known to be gone (a crashed process on this host), so their work
+    is taken over now instead of when the claim would have lapsed. The claims it ended."""
+    ended = []
+    for claim in orphaned(session=session):
+        if claim.expires_at <= now:
+            continue  # already free to take
+        result = session.execute(
+            update(WorkClaim)
+            .where(WorkClaim.id == claim.id, WorkClaim.owner == claim.owner)
+            .values(expires_at=now)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            ended.append(claim)
+    return ended
+
+
 def _check(*, ttl: timedelta, now: datetime) -> None:
     if ttl <= timedelta(0):
         raise ValueError(f"a claim's ttl must be positive, got {ttl}")

@@ -79,10 +79,12 @@ class SlackHarness:
             launcher="local",
             admin_user_ids=["U9ADMIN"],
             facts_cache_dir=self.tmp / "facts",
-            db_path=self.tmp / "bot.db",
-            hf_token=None,
-            worker_threads=self.workers,
-            **self.settings_overrides,
+            **{
+                "db_path": self.tmp / "bot.db",
+                "hf_token": None,
+                "worker_threads": self.workers,
+                **self.settings_overrides,  # e.g. a second bot on the first one's db_path
+            },
         )
         self.database = Database(self.settings.sqlalchemy_url)
         self.database.upgrade()
