@@ -25,7 +25,14 @@ from core.endpoints.flows import FlowContext
 from core.endpoints.models import StopRequest
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
-from core.errors import BudgetExceeded, InvalidRequest, NotFound, PermissionDenied, UserFacingError
+from core.errors import (
+    BudgetExceeded,
+    CloudUnreachable,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    UserFacingError,
+)
 from core.facts import ModelFacts
 from core.fit.plan import FitOptions, Plan
 from core.launcher.base import Launcher, LaunchSpec
@@ -267,6 +274,8 @@ class EndpointService:
 
     def up(self, *, request: UpRequest) -> EndpointView:
         """Validate, fit-check, record REQUESTED, announce the card, schedule the launch; return at once."""
+        if self.cloud_problem is not None:
+            raise CloudUnreachable(self.cloud_problem)
         prepared = self._prepare(request)
         now = self.clock.now()
         self._check_budget(now)
@@ -776,13 +785,33 @@ class EndpointService:
     # --- background ---------------------------------------------------------------------------------
 
     def reconcile(self) -> None:
-        """Compare the store with the launcher's clusters and fix what differs (see reconcile module)."""
-        report = reconcile_module.reconcile(self.flows)
+        """Compare the store with the launcher's clusters and fix what differs (see reconcile module).
+
+        When the cloud cannot be listed, `cloud_problem` says so (a sentence) until a sweep succeeds, and
+        `up` refuses with it instead of launching into an unreachable cloud."""
+        try:
+            report = reconcile_module.reconcile(self.flows)
+        except Exception as exc:
+            self.cloud_problem = cloud_unreachable(self.launcher.name, exc)
+            raise
+        self.cloud_problem = None
         if any(asdict(report)[k] for k in asdict(report) if k != "clusters_seen"):
             log.info("reconcile: %s", report)
         self.last_reconcile = report
 
     last_reconcile: reconcile_module.ReconcileReport | None = None
+    cloud_problem: str | None = None  # why the last sweep could not reach the cloud, until one can
+
+
+def cloud_unreachable(launcher: str, exc: BaseException) -> str:
+    """A sentence for a cloud (launcher) that could not be listed: what failed and what to try."""
+    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    what = "the SkyPilot API server" if launcher == "skypilot" else f"the {launcher} launcher"
+    return (
+        f"The cloud is unreachable right now: {what} did not answer ({type(exc).__name__}"
+        f"{': ' + detail if detail else ''}). Nothing was launched. The bot checks again every few minutes; "
+        "try again then, or ask an admin to check the API server (`sky api status`)."
+    )
 
 
 def _is_local_path(model: str) -> bool:
