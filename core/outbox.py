@@ -142,6 +142,7 @@ class Outbox:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._renewed_at: datetime | None = None  # when our leases were last renewed (clock time)
 
     # --- the Notifier port ------------------------------------------------------------------------
 
@@ -180,6 +181,8 @@ class Outbox:
         self._wake.set()
 
     def __getattr__(self, name: str) -> Any:  # adapter extras (e.g. SlackNotifier.card_of)
+        if name.startswith("_") or name == "inner":
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     # --- running ----------------------------------------------------------------------------------
@@ -255,17 +258,21 @@ class Outbox:
         with self._lock:
             in_memory = set(self._keys)
         with self.database.session() as session:
-            # Our pending rows: still ours while we live.
-            session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.owner == self.owner, OutboxMessage.state == PENDING)
-                .values(lease_until=now + self.lease)
-                .execution_options(synchronize_session=False)
-            )
-            others = session.scalars(
-                select(OutboxMessage).where(OutboxMessage.state == PENDING, OutboxMessage.owner != self.owner)
+            pending = session.scalars(
+                select(OutboxMessage).where(OutboxMessage.state == PENDING).order_by(OutboxMessage.id)
             ).all()
-            for row in others:
+            if not pending:
+                return lost, []  # the usual case: one read, no write
+            if self._renewed_at is None or now - self._renewed_at >= self.lease / 3:
+                # Our pending rows stay ours while we live (renewed a few times per lease).
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.owner == self.owner, OutboxMessage.state == PENDING)
+                    .values(lease_until=now + self.lease)
+                    .execution_options(synchronize_session=False)
+                )
+                self._renewed_at = now
+            for row in (r for r in pending if r.owner != self.owner):
                 if row.lease_until > now and not claims.owner_is_gone(row.owner):
                     continue  # a live process delivers it
                 if row.kind == KEY:  # the key died with its process

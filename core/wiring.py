@@ -110,6 +110,10 @@ class Runtime:
             self.watchdog.stop(timeout=5)
         if self.outbox is not None:
             self.outbox.stop(timeout=5)
+            try:
+                self.outbox.drain(timeout=5)  # a last round; what is left, the next start delivers or settles
+            except Exception:
+                log.warning("last outbox round failed", exc_info=True)
         self._stop.set()
         if self._reconciler is not None:
             self._reconciler.join(timeout=5)

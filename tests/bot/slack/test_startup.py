@@ -50,8 +50,12 @@ def test_a_dead_cloud_is_a_sentence_not_a_traceback(
     monkeypatch.setattr(h.cloud, "list_clusters", dead)
     caplog.set_level(logging.INFO)
     h.bot.runtime.start(upgrade=False, watchdog=False)
-    h.slack.wait_for(lambda s: h.service.cloud_problem is not None, what="the failed sweep")
-    failures = [r for r in caplog.records if r.name == "core.wiring" and r.levelno >= logging.WARNING]
+
+    def logged() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "core.wiring" and r.levelno >= logging.WARNING]
+
+    failures = h.slack.wait_for(lambda s: logged(), what="the failed sweep logged")
+    assert h.service.cloud_problem is not None
     assert failures and all(r.exc_info is None for r in failures), "a sentence in the log, no traceback"
     assert "ConnectionError" in failures[0].getMessage()
 
