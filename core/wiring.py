@@ -5,8 +5,9 @@ Adapters (the Slack app, the shell, the CLI) call `build_runtime(settings, notif
 sender, the reconcile thread, whose first sweep runs at once, and the one watchdog) and `runtime.close()`
 at the end. `start` never waits on the cloud: a hung or dead SkyPilot API server delays only the
 background sweep, and the bot's chat surface opens at once. Slack passes `outbox=True`: everything the
-core says then goes through core.outbox (stored, retried off the calling thread). One-shot commands pass `start(watchdog=False)`. Tests pass
-their own launcher, clock and database, and may call `runtime.watchdog.tick()` themselves.
+core says then goes through core.outbox (stored, retried off the calling thread). One-shot commands
+pass `start(watchdog=False)`. Tests pass their own launcher, clock and database, and may call
+`runtime.watchdog.tick()` themselves.
 
 Not for: reading settings (core.settings) or anything chat-specific (bot/).
 """
@@ -108,16 +109,16 @@ class Runtime:
         """Stop the watchdog, the reconcile thread and the worker pool (waiting for running flows when `wait`)."""
         if self.watchdog is not None:
             self.watchdog.stop(timeout=5)
-        if self.outbox is not None:
-            self.outbox.stop(timeout=5)
-            try:
-                self.outbox.drain(timeout=5)  # a last round; what is left, the next start delivers or settles
-            except Exception:
-                log.warning("last outbox round failed", exc_info=True)
         self._stop.set()
         if self._reconciler is not None:
             self._reconciler.join(timeout=5)
         self.workers.shutdown(wait=wait)
+        if self.outbox is not None:  # after the flows, so what they said gets a last round too
+            self.outbox.stop(timeout=5)
+            try:
+                self.outbox.drain(timeout=5)  # what is left, the next start delivers or settles
+            except Exception:
+                log.warning("last outbox round failed", exc_info=True)
         closer = getattr(self.launcher, "close", None)
         if callable(closer):
             try:
