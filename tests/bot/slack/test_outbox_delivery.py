@@ -181,3 +181,28 @@ def _restarted(h: SlackHarness) -> Runtime:
     assert runtime.outbox is not None
     runtime.outbox.poll = 0.05
     return runtime
+
+
+def test_a_watchdog_reminder_in_a_429_burst_is_delivered_later(burst: SlackHarness) -> None:
+    """The watchdog's DMs go through the same outbox: a tick during a burst neither waits on Slack nor
+    loses the reminder."""
+    h = burst
+    assert h.command(f"up {MODEL} L4:1 name=qwen").status == 200
+    h.slack.wait_for(lambda s: _state(h) is S.READY, what="READY")
+    h.settle()
+    assert h.bot.watchdog is not None
+    h.slack.rate_limit("chat.postMessage", retry_after=0, times=40)
+    h.clock.advance(timedelta(minutes=36))  # idle 45m by default, warned 10m before
+    h.bot.watchdog.tick()
+    with h.database.session() as session:
+        queued = session.scalars(select(OutboxMessage).where(OutboxMessage.kind == outbox.DM)).all()
+        assert [m.recipient for m in queued] == ["U1OWNER"], "stored as owed before any delivery"
+
+    def reminded() -> bool:
+        return any(
+            c.args["channel"] == "D1OWNER" and "endpoint_keep_alive" in json.dumps(c.args)
+            for c in h.slack.calls_to("chat.postMessage")
+        )
+
+    _rounds(h, reminded, step=timedelta(seconds=30))
+    assert _state(h) is S.READY
