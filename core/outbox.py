@@ -15,7 +15,7 @@ that cannot be delivered by `settings.key_delivery_deadline`, or whose owner pro
 delivering it (its lease lapsed, or `core.claims.owner_is_gone` says so at once), is abandoned: the
 endpoint cannot be used by anyone, so `on_key_lost(endpoint_id, reason)` tears it down with a sentence.
 
-Every pending row carries a lease its owner renews each round: another process takes over thread posts
+Delivered and abandoned rows are deleted a week later. Every pending row carries a lease its owner renews: another process takes over thread posts
 and DMs whose owner died (duplicates are possible only for a message in flight at the crash).
 
 Notifier methods answer `False` when they could not deliver (anything else counts as delivered); an
@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from core import claims
@@ -47,6 +47,7 @@ KEY, THREAD, DM = "key", "thread", "dm"
 PENDING, DELIVERED, ABANDONED = "pending", "delivered", "abandoned"
 MAX_BACKOFF = timedelta(minutes=1)
 MESSAGE_DEADLINE = timedelta(hours=1)  # a thread post or DM still undelivered after this is dropped
+KEEP_SETTLED = timedelta(days=7)  # delivered and abandoned rows are deleted after this (the audit log stays)
 
 KeyLost = Callable[[int, str], None]
 
@@ -143,6 +144,7 @@ class Outbox:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._renewed_at: datetime | None = None  # when our leases were last renewed (clock time)
+        self._pruned_at: datetime | None = None  # when settled rows were last deleted (clock time)
 
     # --- the Notifier port ------------------------------------------------------------------------
 
@@ -257,6 +259,14 @@ class Outbox:
         lost: list[tuple[int, str]] = []
         with self._lock:
             in_memory = set(self._keys)
+        if self._pruned_at is None or now - self._pruned_at >= timedelta(hours=1):
+            self._pruned_at = now
+            with self.database.session() as session:
+                session.execute(
+                    delete(OutboxMessage).where(
+                        OutboxMessage.state != PENDING, OutboxMessage.created_at < now - KEEP_SETTLED
+                    )
+                )
         with self.database.session() as session:
             pending = session.scalars(
                 select(OutboxMessage).where(OutboxMessage.state == PENDING).order_by(OutboxMessage.id)

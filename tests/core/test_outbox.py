@@ -160,3 +160,18 @@ def test_a_live_processs_messages_are_left_to_it(
     clock.advance(timedelta(minutes=4))  # first stopped renewing its lease: it died elsewhere
     second.drain(30)
     assert notifier.thread_texts(_view(database, endpoint_id).name) == ["mine"]
+
+
+def test_settled_messages_are_deleted_after_a_week(
+    database: Database, clock: ManualClock, endpoint_id: int
+) -> None:
+    notifier = RecordingNotifier()
+    box = _outbox(database, clock, notifier, "host:1:1:me")
+    box.thread_post(_view(database, endpoint_id), "old news")
+    assert box.drain(30)
+    assert [r.state for r in _rows(database)] == [outbox.DELIVERED]
+    clock.advance(outbox.KEEP_SETTLED + timedelta(hours=1))
+    box.thread_post(_view(database, endpoint_id), "pending")
+    notifier.fail = True
+    box.drain(30)
+    assert [(r.text, r.state) for r in _rows(database)] == [("pending", outbox.PENDING)]
