@@ -15,8 +15,9 @@ that cannot be delivered by `settings.key_delivery_deadline`, or whose owner pro
 delivering it (its lease lapsed, or `core.claims.owner_is_gone` says so at once), is abandoned: the
 endpoint cannot be used by anyone, so `on_key_lost(endpoint_id, reason)` tears it down with a sentence.
 
-Delivered and abandoned rows are deleted a week later. Every pending row carries a lease its owner renews: another process takes over thread posts
-and DMs whose owner died (duplicates are possible only for a message in flight at the crash).
+Delivered and abandoned rows are deleted a week later. Every pending row carries a lease its owner
+renews: another process takes over thread posts and DMs whose owner died (duplicates are possible only
+for a message in flight at the crash).
 
 Notifier methods answer `False` when they could not deliver (anything else counts as delivered); an
 exception counts as a failure too.
