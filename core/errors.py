@@ -45,3 +45,7 @@ class LaunchFailed(UserFacingError):
 
 class BudgetExceeded(UserFacingError):
     """A cost cap (endpoint or team-wide) refuses the action."""
+
+
+class CloudUnreachable(UserFacingError):
+    """The cloud (SkyPilot's API server, or the launcher behind it) did not answer the last check."""

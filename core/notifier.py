@@ -2,7 +2,8 @@
 
 Slack implements it in `bot/slack/notifier.py`, the shell in `bot/shell.py`; `ConsoleNotifier` (here)
 prints to a stream for the CLI. Every method must swallow and log its own delivery errors: a chat
-outage never changes an endpoint's state.
+outage never changes an endpoint's state. `thread_post`, `endpoint_ready` and `direct_message` may answer
+False when the message was not delivered, so `core.outbox` (which wraps the Slack notifier) retries it.
 
 CONTRACT: used by core.endpoints and core.watchdog.
 """
@@ -46,13 +47,13 @@ class Notifier(Protocol):
     def endpoint_changed(self, endpoint: EndpointView) -> None:
         """The endpoint's state or numbers changed: update its card in place (and App Home)."""
 
-    def thread_post(self, endpoint: EndpointView, text: str) -> None:
+    def thread_post(self, endpoint: EndpointView, text: str) -> bool | None:
         """A reply in the endpoint's thread (progress, failures, teardown summary)."""
 
-    def endpoint_ready(self, endpoint: EndpointView, *, api_key: str) -> None:
+    def endpoint_ready(self, endpoint: EndpointView, *, api_key: str) -> bool | None:
         """Post the URL, the API key (the only time it is shown) and usage snippets in the thread."""
 
-    def direct_message(self, user_id: str, text: str, *, actions: tuple[Action, ...] = ()) -> None:
+    def direct_message(self, user_id: str, text: str, *, actions: tuple[Action, ...] = ()) -> bool | None:
         """DM a person, optionally with buttons."""
 
 

@@ -158,6 +158,11 @@ class Settings(BaseSettings):
         description="How long a bot process's hold on a launch or teardown lasts without renewal (renewed "
         "every third of it); after a crash, a restarted bot resumes the work once it lapses. Default: 3m.",
     )
+    key_delivery_deadline: Duration = Field(
+        timedelta(minutes=10),
+        description="How long the bot keeps trying to give an endpoint's API key to its owner (thread, then DM) "
+        "while Slack refuses it; past this the endpoint, which nobody can use, is torn down. Default: 10m.",
+    )
     worker_threads: int = Field(
         16, description="Threads in the bot's own worker pool (launches, teardowns). Default: 16."
     )

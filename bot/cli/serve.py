@@ -86,10 +86,10 @@ def serve(settings: Settings, *, http: bool = False, port: int | None = None, ho
             stop.wait()
             server.shutdown()
         else:
-            from slack_bolt.adapter.socket_mode import SocketModeHandler
+            from bot.slack.replays import ReplayAwareSocketModeHandler
 
             assert settings.slack_app_token is not None
-            handler = SocketModeHandler(bot.app, settings.slack_app_token.get_secret_value())
+            handler = ReplayAwareSocketModeHandler(bot.app, settings.slack_app_token.get_secret_value())
             handler.connect()
             log.info("connected to Slack in Socket Mode")
             stop.wait()

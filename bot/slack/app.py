@@ -74,7 +74,9 @@ def make_web_client(settings: Settings, *, rate_limit_retries: int = 3) -> WebCl
 
 def build_app(deps: SlackDeps, *, client: WebClient, token_verification: bool = True) -> App:
     """The Bolt app with every listener registered. Calls auth.test unless `token_verification` is off."""
+    from bot.slack import replays
     from bot.slack.listeners import actions, commands, events
+    from core.replays import ReplayLedger
 
     signing_secret = deps.settings.slack_signing_secret
     app = App(
@@ -86,6 +88,8 @@ def build_app(deps: SlackDeps, *, client: WebClient, token_verification: bool = 
         # reply costs nothing and saves Bolt's 10 ms ack polling and a thread hop per request.
         process_before_response=True,
     )
+    # Before any listener: a replayed signed request (or a redelivered envelope) is acked and dropped.
+    replays.install(app, ReplayLedger(deps.service.database))
     commands.register(app, deps)
     actions.register(app, deps)
     events.register(app, deps)

@@ -49,8 +49,9 @@ class SlackBot:
 def _production_runtime(
     settings: Settings, notifier: SlackNotifier, clock: Clock, *, watchdog: bool = True
 ) -> Runtime:
-    runtime = build_runtime(settings, notifier=notifier, clock=clock)
-    # Migrate, reconcile once (resumes what a previous process left), then periodically; run the watchdog.
+    # Everything the core says goes through the outbox: stored, retried off the launch thread (429 bursts).
+    runtime = build_runtime(settings, notifier=notifier, clock=clock, outbox=True)
+    # Migrate, carry out acknowledged stops, reconcile in the background, run the outbox and the watchdog.
     runtime.start(watchdog=watchdog)
     return runtime
 

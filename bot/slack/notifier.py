@@ -5,7 +5,8 @@ The status card is one channel message (`announce`), updated in place as the end
 summary are replies in the card's thread; the URL, API key and snippets go there once on READY.
 DMs open a conversation with the person first (conversations.open).
 
-Delivery never escapes into the service: every Slack error is logged (its error code only, never a
+Delivery never escapes into the service: `thread_post`, `endpoint_ready` and `direct_message` answer
+False when Slack would not take the message (core.outbox retries it later); every Slack error is logged (its error code only, never a
 payload, which may echo an API key) and swallowed. When the bot may not post in the channel
 (`channel_not_found`, `not_in_channel`), the card goes to the owner's DM instead, with a note on how
 to invite the bot, so the endpoint is still followed and its key still delivered.
@@ -94,20 +95,22 @@ class SlackNotifier:
                 )
         self.refresh_home(endpoint.owner_id)
 
-    def thread_post(self, endpoint: EndpointView, text: str) -> None:
+    def thread_post(self, endpoint: EndpointView, text: str) -> bool:
         ref = self._ref(endpoint)
         if ref is None:  # no card anywhere: the owner still hears about it
-            self.direct_message(endpoint.owner_id, f"`{endpoint.name}`: {text}")
-            return
-        self._safely(
-            f"reply in the thread of {endpoint.name}",
-            self.client.chat_postMessage,
-            channel=ref.channel_id,
-            thread_ts=ref.message_ts,
-            text=bk.clip(text, 3000),
+            return self.direct_message(endpoint.owner_id, f"`{endpoint.name}`: {text}")
+        return (
+            self._safely(
+                f"reply in the thread of {endpoint.name}",
+                self.client.chat_postMessage,
+                channel=ref.channel_id,
+                thread_ts=ref.message_ts,
+                text=bk.clip(text, 3000),
+            )
+            is not None
         )
 
-    def endpoint_ready(self, endpoint: EndpointView, *, api_key: str) -> None:
+    def endpoint_ready(self, endpoint: EndpointView, *, api_key: str) -> bool:
         payload = {
             "blocks": bk.to_dicts(bk.ready_blocks(endpoint, api_key=api_key)),
             "text": bk.ready_text(endpoint),
@@ -120,24 +123,30 @@ class SlackNotifier:
             thread_ts=ref.message_ts,
             **payload,
         ):
-            return
+            return True
         # The key is shown only once: if the thread is unreachable, the owner gets it by DM.
         channel = self._open_dm(endpoint.owner_id)
-        if channel:
-            self._safely(
+        return (
+            bool(channel)
+            and self._safely(
                 f"DM the key of {endpoint.name}", self.client.chat_postMessage, channel=channel, **payload
             )
+            is not None
+        )
 
-    def direct_message(self, user_id: str, text: str, *, actions: tuple[Action, ...] = ()) -> None:
+    def direct_message(self, user_id: str, text: str, *, actions: tuple[Action, ...] = ()) -> bool:
         channel = self._open_dm(user_id)
-        if channel:
-            self._safely(
+        return (
+            bool(channel)
+            and self._safely(
                 f"DM {user_id}",
                 self.client.chat_postMessage,
                 channel=channel,
                 text=bk.clip(text, 3000),
                 blocks=bk.to_dicts(bk.dm_blocks(text, actions)),
             )
+            is not None
+        )
 
     # --- helpers ----------------------------------------------------------------------------------
 

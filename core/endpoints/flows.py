@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from core import claims
+from core import claims, outbox
 from core.apikeys import hash_api_key, new_api_key, redact_api_keys
 from core.clock import Clock, as_utc
 from core.endpoints import messaging, store
@@ -429,9 +429,19 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
                 now=now,
                 changes={"last_activity_at": now},  # the idle clock starts when it can first be used
             )
+            # The key is owed from this commit on: a crash before it is delivered leaves this row,
+            # and the next start tears the endpoint down (core.outbox) instead of leaving it unusable.
+            key_message = outbox.record_key(
+                session=session,
+                endpoint_id=endpoint_id,
+                owner=ctx.owner,
+                now=now,
+                deliver_by=now + settings.key_delivery_deadline,
+                lease=ctx.claim_ttl,
+            )
             view = _view(endpoint)
         took = (as_utc(view.ready_at) - as_utc(view.requested_at)) if view.ready_at else None
-        _guard(ctx.notifier.endpoint_ready, view, api_key=api_key)
+        _hand_over_key(ctx, key_message, view, api_key)
         ctx.post(view, messaging.ready(view, took=took))
         ctx.changed(view)
     except (_Abandon, store.TransitionConflict) as why:
@@ -440,6 +450,26 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
     except Exception as exc:
         log.warning("endpoint %s: launch failed: %s", endpoint_id, _scrub(repr(exc), secrets))
         fail_launch(ctx, endpoint_id=endpoint_id, reason=_scrub(_explain(exc, spec), secrets))
+
+
+def _hand_over_key(ctx: FlowContext, message_id: int, view: EndpointView, api_key: str) -> None:
+    """Give the key to the outbox (retried off this thread), or deliver it here with a plain notifier."""
+    if isinstance(ctx.notifier, outbox.Outbox):
+        ctx.notifier.hand_over_key(message_id, view, api_key)
+        return
+    delivered = _guard(ctx.notifier.endpoint_ready, view, api_key=api_key) is not False
+    with ctx.database.session() as session:
+        outbox.settle(session=session, message_id=message_id, delivered=delivered, now=ctx.clock.now())
+
+
+def key_lost(ctx: FlowContext, *, endpoint_id: int, reason: str) -> None:
+    """The endpoint's API key can never reach its owner (core.outbox gave up): nobody can use the endpoint,
+    so it is torn down, ending FAILED with `reason`, as an interrupted launch is."""
+
+    def give_up(ctx: FlowContext, *, endpoint_id: int) -> None:
+        fail_launch(ctx, endpoint_id=endpoint_id, reason=reason, also_from=(S.READY,))
+
+    ctx.schedule(TEARDOWN, endpoint_id, give_up)  # on the pool: never on the outbox's sender thread
 
 
 def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
@@ -480,13 +510,20 @@ def _after_abandon(ctx: FlowContext, endpoint_id: int) -> None:
         ctx.schedule(TEARDOWN, endpoint_id, teardown)
 
 
-def fail_launch(ctx: FlowContext, *, endpoint_id: int, reason: str, actor: str = ACTOR) -> None:
+def fail_launch(
+    ctx: FlowContext,
+    *,
+    endpoint_id: int,
+    reason: str,
+    actor: str = ACTOR,
+    also_from: tuple[EndpointState, ...] = (),
+) -> None:
     """Record why the launch failed, move to STOPPING, tell the thread, tear down (-> FAILED)."""
     with ctx.database.session() as session:
         endpoint = store.get_endpoint(session=session, endpoint_id=endpoint_id)
         if endpoint is None:
             return
-        if endpoint.state not in S.launching():
+        if endpoint.state not in (*S.launching(), *also_from):
             # Stopped by a person (or reconcile) meanwhile: their teardown owns the cluster.
             log.info("endpoint %s failed while %s; leaving it to that", endpoint.name, endpoint.state)
             proceed = endpoint.state == S.STOPPING

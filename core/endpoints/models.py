@@ -1,6 +1,7 @@
 """Tables: `Endpoint` (one row per endpoint), `EndpointEvent` (the audit log), `WorkClaim`
 (who is doing long-running work on an endpoint, with an expiry), and the watchdog's bookkeeping
-(`EndpointUsage`, `Reminder`).
+(`EndpointUsage`, `Reminder`), the chat outbox (`OutboxMessage`), stops acknowledged but not yet
+carried out (`StopRequest`) and signed chat requests already handled (`SeenRequest`).
 
 Rows are written through `core.endpoints.store` (state changes only through `store.transition`) and
 `core.claims`; this module only describes them. Datetimes are timezone-aware UTC in and out on every
@@ -235,6 +236,58 @@ class Reminder(Base):
     kind: Mapped[str] = mapped_column(String(32))  # "idle" | "expiry" | "cost" | "cost_cap"
     key: Mapped[str] = mapped_column(String(64))  # what makes it unique: the deadline's ISO time, the $ step
     sent_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OutboxMessage(Base):
+    """One message the bot owes a person (a thread post, a DM, an endpoint's API key) and how its delivery goes.
+
+    See core.outbox. An API key is never stored: a "key" row records only that the key is owed, by which
+    process (`owner`, whose memory holds the key) and until when (`deliver_by`).
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_id: Mapped[int | None] = mapped_column(
+        ForeignKey("endpoints.id", ondelete="CASCADE"), index=True, default=None
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # "key" | "thread" | "dm"
+    recipient: Mapped[str | None] = mapped_column(String(64), default=None)  # a DM's user id
+    text: Mapped[str | None] = mapped_column(Text, default=None)  # thread posts and DMs only
+    actions: Mapped[list[Any] | None] = mapped_column(JSON, default=None)  # a DM's buttons
+    state: Mapped[str] = mapped_column(String(16), index=True)  # "pending" | "delivered" | "abandoned"
+    owner: Mapped[str] = mapped_column(String(160))  # the process delivering it (core.claims identity)
+    lease_until: Mapped[datetime] = mapped_column(UtcDateTime)  # renewed by the owner while it is alive
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    deliver_by: Mapped[datetime] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    last_error: Mapped[str | None] = mapped_column(String(255), default=None)
+
+
+class StopRequest(Base):
+    """A stop a person was told about ("Stopping X") before it was carried out: written before the ack,
+    marked done once `EndpointService.down` has run, carried out by the next start otherwise."""
+
+    __tablename__ = "stop_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_name: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    done_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None, index=True)
+
+
+class SeenRequest(Base):
+    """A signed chat request already handled (HTTP: signature + timestamp; Socket Mode: envelope id), so a
+    replay is recognised by every bot process sharing the store. Rows older than Slack's replay window
+    are pruned."""
+
+    __tablename__ = "seen_requests"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
 Index("ix_endpoint_events_endpoint_id_at", EndpointEvent.endpoint_id, EndpointEvent.at)

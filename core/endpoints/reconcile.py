@@ -6,6 +6,8 @@ The one sweep that guarantees no cluster is left billing unknown:
   a WARNING log line records an unknown one;
 - a READY endpoint whose cluster is gone from the cloud (or stopped under it: spot preemption) becomes
   LOST, with an event, a thread post and a DM to its owner;
+- a claim whose owner process is gone (same host: its pid no longer runs that process) is ended at once,
+  so the work below is taken over on the first sweep after a crash rather than once the claim lapses;
 - a launch in flight that no process follows (nothing running here, claim free or expired) is resumed:
   `flows.resume_launch` follows its request id or looks for its cluster by name;
 - a STOPPING endpoint nobody is tearing down gets its teardown retried.
@@ -22,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from core import claims
 from core.endpoints import flows, messaging, store
 from core.endpoints.flows import FlowContext
 from core.endpoints.states import EndpointState
@@ -45,6 +48,7 @@ class ReconcileReport:
     lost: list[str] = field(default_factory=list)
     resumed: list[str] = field(default_factory=list)
     teardowns_retried: list[str] = field(default_factory=list)
+    orphans_taken_over: list[str] = field(default_factory=list)  # "kind:endpoint_id" of dead owners
     errors: list[str] = field(default_factory=list)
 
 
@@ -55,6 +59,16 @@ def reconcile(ctx: FlowContext) -> ReconcileReport:
     in_cloud = {c.name: c for c in clusters}
     report.clusters_seen = len(clusters)
 
+    with ctx.database.session() as session:
+        # Work whose owner process is gone (crashed on this host) is taken over now, not once its claim lapses.
+        for claim in claims.expire_orphans(session=session, now=ctx.clock.now()):
+            log.warning(
+                "reconcile: %s of endpoint %s was held by %s, which is no longer running; taking it over",
+                claim.kind,
+                claim.endpoint_id,
+                claim.owner,
+            )
+            report.orphans_taken_over.append(f"{claim.kind}:{claim.endpoint_id}")
     with ctx.database.session() as session:
         live = [store.to_view(e) for e in store.list_endpoints(session=session, states=S.live())]
         live_clusters = {v.cluster_name for v in live}

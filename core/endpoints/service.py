@@ -16,14 +16,24 @@ from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select, update
+
 from core import vocabulary
 from core.clock import Clock, SystemClock, as_utc
 from core.endpoints import flows, messaging, store
 from core.endpoints import reconcile as reconcile_module
 from core.endpoints.flows import FlowContext
+from core.endpoints.models import StopRequest
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
-from core.errors import BudgetExceeded, InvalidRequest, NotFound, PermissionDenied, UserFacingError
+from core.errors import (
+    BudgetExceeded,
+    CloudUnreachable,
+    InvalidRequest,
+    NotFound,
+    PermissionDenied,
+    UserFacingError,
+)
 from core.facts import ModelFacts
 from core.fit.plan import FitOptions, Plan
 from core.launcher.base import Launcher, LaunchSpec
@@ -237,6 +247,8 @@ class EndpointService:
 
     def up(self, *, request: UpRequest) -> EndpointView:
         """Validate, fit-check, record REQUESTED, announce the card, schedule the launch; return at once."""
+        if self.cloud_problem is not None:
+            raise CloudUnreachable(self.cloud_problem)
         prepared = self._prepare(request)
         now = self.clock.now()
         self._check_budget(now)
@@ -494,8 +506,70 @@ class EndpointService:
             f"Only <@{endpoint.owner_id}> (who launched `{endpoint.name}`) or an admin may {verb} it."
         )
 
+    def request_stop(self, *, name: str, actor: str) -> bool:
+        """Record that `actor` asked to stop `name`, before the chat tells them "Stopping" (one small insert).
+
+        `down` marks it done; a process that dies in between leaves it for the next start's
+        `resume_stops`. False (logged) when it could not be recorded: the stop itself still runs."""
+        try:
+            with self.database.session() as session:
+                session.add(
+                    StopRequest(
+                        endpoint_name=name.strip().lower()[:64],
+                        actor=actor[:64],
+                        requested_at=self.clock.now(),
+                    )
+                )
+            return True
+        except Exception:
+            log.warning("could not record the stop of %s asked by %s", name, actor, exc_info=True)
+            return False
+
+    def resume_stops(self) -> int:
+        """Carry out the stops a previous process acknowledged but never ran (on start); how many."""
+        with self.database.session() as session:
+            pending = [
+                (r.endpoint_name, r.actor)
+                for r in session.scalars(
+                    select(StopRequest).where(StopRequest.done_at.is_(None)).order_by(StopRequest.id)
+                ).all()
+            ]
+        for name, actor in dict.fromkeys(pending):
+            try:
+                view = self.down(name=name, actor=actor)
+                log.info(
+                    "carried out the stop of %s asked by %s before a restart (%s)", name, actor, view.state
+                )
+            except UserFacingError as exc:
+                log.info("stop of %s asked by %s before a restart: %s", name, actor, exc)
+            except Exception:
+                log.exception("could not carry out the stop of %s asked by %s", name, actor)
+        return len(pending)
+
+    def _stops_done(self, name: str, actor: str) -> None:
+        try:
+            with self.database.session() as session:
+                session.execute(
+                    update(StopRequest)
+                    .where(
+                        StopRequest.endpoint_name == name.strip().lower()[:64],
+                        StopRequest.actor == actor[:64],
+                        StopRequest.done_at.is_(None),
+                    )
+                    .values(done_at=self.clock.now())
+                )
+        except Exception:
+            log.warning("could not mark the stop of %s as done", name, exc_info=True)
+
     def down(self, *, name: str, actor: str, reason: str = "stopped by {actor}") -> EndpointView:
-        """Owner or admin only. Record STOPPING and schedule teardown; idempotent on terminal endpoints."""
+        """Owner or admin only. Record STOPPING and schedule teardown; idempotent on terminal endpoints.
+        A stop recorded by `request_stop` is marked done once this ran (or refused with a sentence)."""
+        try:
+            return self._down(name=name, actor=actor, reason=reason)
+        finally:
+            self._stops_done(name, actor)
+
+    def _down(self, *, name: str, actor: str, reason: str) -> EndpointView:
         with self.database.session() as session:
             endpoint = self._get(session, name)
             self._authorize(endpoint, actor, "stop")
@@ -703,13 +777,33 @@ class EndpointService:
     # --- background ---------------------------------------------------------------------------------
 
     def reconcile(self) -> None:
-        """Compare the store with the launcher's clusters and fix what differs (see reconcile module)."""
-        report = reconcile_module.reconcile(self.flows)
+        """Compare the store with the launcher's clusters and fix what differs (see reconcile module).
+
+        When the cloud cannot be listed, `cloud_problem` says so (a sentence) until a sweep succeeds, and
+        `up` refuses with it instead of launching into an unreachable cloud."""
+        try:
+            report = reconcile_module.reconcile(self.flows)
+        except Exception as exc:
+            self.cloud_problem = cloud_unreachable(self.launcher.name, exc)
+            raise
+        self.cloud_problem = None
         if any(asdict(report)[k] for k in asdict(report) if k != "clusters_seen"):
             log.info("reconcile: %s", report)
         self.last_reconcile = report
 
     last_reconcile: reconcile_module.ReconcileReport | None = None
+    cloud_problem: str | None = None  # why the last sweep could not reach the cloud, until one can
+
+
+def cloud_unreachable(launcher: str, exc: BaseException) -> str:
+    """A sentence for a cloud (launcher) that could not be listed: what failed and what to try."""
+    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    what = "the SkyPilot API server" if launcher == "skypilot" else f"the {launcher} launcher"
+    return (
+        f"The cloud is unreachable right now: {what} did not answer ({type(exc).__name__}"
+        f"{': ' + detail if detail else ''}). Nothing was launched. The bot checks again every few minutes; "
+        "try again then, or ask an admin to check the API server (`sky api status`)."
+    )
 
 
 def _is_local_path(model: str) -> bool:

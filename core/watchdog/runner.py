@@ -12,6 +12,10 @@ One tick, in order:
    teardowns go through `EndpointService.down(actor="watchdog")`, whose state machine refuses a second;
 4. relaunch LOST endpoints that asked for it (`relaunch=yes`).
 
+Reminder DMs and thread posts go through the runtime's notifier: in the Slack bot that is the outbox
+(core.outbox), so `_dm` and `_thread_post` only store the message and a slow or rate-limited Slack never
+holds up a tick.
+
 `Watchdog.tick()` is synchronous and safe to call from tests with a `ManualClock`; `start()` runs it in a
 daemon thread until `stop()`. A tick never raises: trouble is logged and counted in its `TickReport`.
 """

@@ -50,11 +50,34 @@ def holder(db: Database, endpoint_id: int, now: datetime = NOW, kind: str = clai
         return claims.held_by(session=session, endpoint_id=endpoint_id, kind=kind, now=now)
 
 
-def test_process_identity_is_host_pid_uuid_and_stable() -> None:
+def test_process_identity_is_host_pid_start_uuid_and_stable() -> None:
     identity = claims.process_identity()
-    host, pid, tag = identity.split(":")
+    host, pid, start, tag = identity.split(":")
     assert host and int(pid) == os.getpid() and len(tag) >= 8
+    assert int(start) == claims.process_start_time(os.getpid()) and int(start) > 0
     assert claims.process_identity() == identity
+    assert not claims.owner_is_gone(identity), "this process runs"
+
+
+def test_an_owner_whose_process_is_gone_is_recognised_at_once() -> None:
+    """Same host: a pid that does not run, or runs a different (newer) process, is a dead owner."""
+    host, pid, start, _ = claims.process_identity().split(":")
+    assert claims.owner_is_gone(f"{host}:4194999:{start}:dead")  # no such pid
+    assert claims.owner_is_gone(f"{host}:{pid}:{int(start) - 1}:old")  # the pid was reused
+    # Cannot be judged: another host, no start time recorded, an owner written by an older release.
+    assert not claims.owner_is_gone(f"elsewhere-{host}:4194999:{start}:x")
+    assert not claims.owner_is_gone(f"{host}:4194999:0:x")
+    assert not claims.owner_is_gone(f"{host}:4194999:abcdef123456")
+
+
+def test_orphaned_lists_live_claims_of_dead_owners(database: Database, endpoint_id: int) -> None:
+    host, _, start, _ = claims.process_identity().split(":")
+    dead = f"{host}:4194999:{start}:dead"
+    assert acquire(database, endpoint_id, dead)
+    assert acquire(database, endpoint_id, claims.process_identity(), kind=claims.TEARDOWN)
+    with database.session() as session:
+        found = claims.orphaned(session=session)
+        assert [(c.owner, c.kind) for c in found] == [(dead, claims.LAUNCH)]
 
 
 def test_a_held_claim_is_refused_to_a_second_process(

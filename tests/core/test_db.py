@@ -19,9 +19,18 @@ from core.endpoints.models import Base, Endpoint, EndpointEvent
 from core.settings import load_settings
 from tests.db_fixtures import create_test_endpoint
 
-TABLES = {"endpoints", "endpoint_events", "work_claims", "endpoint_usage", "reminders"}
+TABLES = {
+    "endpoints",
+    "endpoint_events",
+    "work_claims",
+    "endpoint_usage",
+    "reminders",
+    "outbox",
+    "stop_requests",
+    "seen_requests",
+}
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-HEAD = "0002"  # the newest revision in core/migrations/versions
+HEAD = "0003"  # the newest revision in core/migrations/versions
 
 
 def _new_endpoint(db: Database, **overrides: Any) -> int:

@@ -79,10 +79,12 @@ class SlackHarness:
             launcher="local",
             admin_user_ids=["U9ADMIN"],
             facts_cache_dir=self.tmp / "facts",
-            db_path=self.tmp / "bot.db",
-            hf_token=None,
-            worker_threads=self.workers,
-            **self.settings_overrides,
+            **{
+                "db_path": self.tmp / "bot.db",
+                "hf_token": None,
+                "worker_threads": self.workers,
+                **self.settings_overrides,  # e.g. a second bot on the first one's db_path
+            },
         )
         self.database = Database(self.settings.sqlalchemy_url)
         self.database.upgrade()
@@ -94,7 +96,7 @@ class SlackHarness:
         self.url = f"http://127.0.0.1:{self.server.server_port}/slack/events"
 
     def _runtime(self, settings: Settings, notifier: Any, clock: Any) -> Runtime:
-        return build_runtime(
+        runtime = build_runtime(
             settings,
             notifier=notifier,
             launcher=self.cloud,
@@ -102,7 +104,12 @@ class SlackHarness:
             clock=clock,
             workers=WorkerPool(size=settings.worker_threads),
             flow_options=dict(self.flow_options),
+            outbox=True,
         )
+        assert runtime.outbox is not None
+        runtime.outbox.poll = 0.05
+        runtime.outbox.start()  # the rest of the runtime is driven by the tests (watchdog.tick())
+        return runtime
 
     @property
     def service(self) -> Any:
@@ -124,6 +131,12 @@ class SlackHarness:
         assert self.bot.commands.join(timeout), "chat work did not finish"
         assert self.bot.runtime.workers.join(timeout), "flows did not finish"
         assert self.bot.commands.join(timeout), "chat work did not finish"
+        self.drain(timeout)
+
+    def drain(self, timeout: float = 60.0) -> None:
+        """Deliver what the outbox holds that is due now (thread posts, DMs, card updates, keys)."""
+        outbox = self.bot.runtime.outbox
+        assert outbox is not None and outbox.drain(timeout), "the outbox did not drain"
 
     # --- what Slack sends -------------------------------------------------------------------------
 

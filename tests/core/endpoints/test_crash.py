@@ -146,6 +146,54 @@ def test_crash_during_launch_then_restart(
     second.close()
 
 
+def test_a_launch_whose_owner_process_died_is_taken_over_at_once(
+    world: tuple[Database, FakeCloud, ManualClock],
+) -> None:
+    """The crashed process ran on this host and its pid no longer runs: the restart does not wait for
+    its claim to lapse (no clock advance here) and tells the owner why in the thread."""
+    import socket
+
+    database, cloud, clock = world
+    crashing = CrashingLauncher(cloud, "wait")
+    dead = f"{socket.gethostname()}:4194999:12345:deadbeef0000"
+    first = _process(database, crashing, clock, owner=dead)
+    view = record_endpoint(first, name="orphan")
+    first.service.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+    first.join()
+    assert crashing.crashed and first.state("orphan") is S.PROVISIONING
+
+    second = _process(database, cloud, clock, owner="host:2:restarted")
+    second.service.reconcile()
+    second.join()
+    assert second.service.last_reconcile is not None
+    assert second.service.last_reconcile.orphans_taken_over == [f"launch:{view.id}"]
+    final = second.service.status(name="orphan")
+    assert final.state is S.FAILED
+    assert final.failure_reason == messaging.restarted_during_launch()
+    assert cloud.cluster(view.cluster_name) is None
+    assert any("please run `up` again" in t for t in second.notifier.thread_texts("orphan"))
+    second.close()
+
+
+def test_a_live_owner_keeps_its_claim(world: tuple[Database, FakeCloud, ManualClock]) -> None:
+    """The same sweep leaves alone a launch whose owner (this very process) still runs."""
+    database, cloud, clock = world
+    crashing = CrashingLauncher(cloud, "wait")
+    from core import claims
+
+    first = _process(database, crashing, clock, owner=claims.process_identity())
+    view = record_endpoint(first, name="alive")
+    first.service.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+    first.join()
+    second = _process(database, cloud, clock, owner="host:2:other")
+    second.service.reconcile()
+    second.join()
+    assert second.service.status(name="alive").state is S.PROVISIONING, "its claim still holds"
+    assert second.service.last_reconcile is not None
+    assert second.service.last_reconcile.orphans_taken_over == []
+    second.close()
+
+
 def test_crash_after_ready_then_restart_keeps_the_endpoint(
     world: tuple[Database, FakeCloud, ManualClock],
 ) -> None:
@@ -216,7 +264,8 @@ def test_many_crashed_launches_are_all_accounted_for(world: tuple[Database, Fake
 def test_kill_9_while_the_engine_loads_then_restart_leaves_no_engine_running(tmp_path: Path) -> None:
     """`endpoint-bot up` with the local launcher is SIGKILLed while readiness is polling; the engine
     process it started survives (as a cloud cluster would). `endpoint-bot reconcile` in a new process
-    must find the launch, tear the engine down and record FAILED."""
+    must find the launch, tear the engine down and record FAILED: at once, without waiting for the dead
+    process's claim to lapse (its owner, host + pid + start time, is recognised as gone)."""
     model = tmp_path / "model"
     model.mkdir()
     (model / "config.json").write_text(json.dumps(fixture_config("Qwen/Qwen2.5-7B-Instruct")))
@@ -224,7 +273,7 @@ def test_kill_9_while_the_engine_loads_then_restart_leaves_no_engine_running(tmp
         tmp_path,
         # An engine that opens its port but never becomes ready: the bot is caught mid-readiness.
         engine_args="--never-ready",
-        ENDPOINT_BOT_CLAIM_TTL="1",  # seconds: a restart may take the dead process's work over quickly
+        ENDPOINT_BOT_CLAIM_TTL="1h",  # the claim would hold the work for an hour if its death went unseen
     )
     cli = [sys.executable, "-c", "import sys; from bot.cli import main; sys.exit(main())"]
     bot = subprocess.Popen(
@@ -255,7 +304,6 @@ def test_kill_9_while_the_engine_loads_then_restart_leaves_no_engine_running(tmp
         pids = _local_engine_pids(tmp_path / "home")
         assert pids and all(_pid_alive(p) for p in pids), "the engine survives its bot, like a cloud cluster"
 
-        time.sleep(1.5)  # the dead process's claim lapses
         restarted = subprocess.run(
             [*cli, "reconcile"],
             env=env,

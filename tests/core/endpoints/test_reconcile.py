@@ -154,7 +154,11 @@ def test_runtime_reconciles_on_start_and_then_periodically(database: Database) -
         facts_loader=fixture_facts,
     )  # fmt: skip
     try:
-        runtime.start()
+        runtime.start()  # returns at once: the first sweep runs on the reconcile thread
+        for _ in range(500):
+            if cloud.cluster("epb-left-by-a-dead-bot") is None:
+                break
+            time.sleep(0.01)
         assert cloud.cluster("epb-left-by-a-dead-bot") is None, "swept at start"
         cloud.wait(cloud.submit(LaunchSpec(**{**_stray.__dict__, "cluster_name": "epb-appeared-later"})))
         for _ in range(200):

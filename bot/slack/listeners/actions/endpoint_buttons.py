@@ -30,9 +30,11 @@ Reply = Callable[[str], None]
 
 def make_listener(deps: SlackDeps, kind: ActionKind) -> Callable[..., None]:
     def handle_button(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
-        ack()
         user_id = body["user"]["id"]
         name = str(action.get("value") or "")
+        if kind == "stop" and name:
+            deps.service.request_stop(name=name, actor=user_id)  # before the ack: a crash keeps the stop
+        ack()
         from_home = body.get("container", {}).get("type") == "view" or "response_url" not in body
         reply = _dm_replier(deps, user_id) if from_home else _ephemeral_replier(respond)
         deps.pool.submit(

@@ -50,8 +50,11 @@ def make_listener(deps: SlackDeps) -> Callable[..., None]:
         if isinstance(parsed, HelpCommand):
             ack(response_type="ephemeral", text=help_text(parsed.topic))
             return
-        ack(response_type="ephemeral", text=_working_on(parsed))
         user_id, channel_id = command["user_id"], command.get("channel_id")
+        if isinstance(parsed, DownCommand):
+            # Before the ack says "Stopping": a crash after it must not lose the stop (resume_stops).
+            deps.service.request_stop(name=parsed.name, actor=user_id)
+        ack(response_type="ephemeral", text=_working_on(parsed))
         deps.pool.submit(
             run_command,
             deps,
