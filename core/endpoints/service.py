@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.clock import Clock, SystemClock, as_utc
+from core.echo import shown
 from core.endpoints import flows, messaging, store
 from core.endpoints import reconcile as reconcile_module
 from core.endpoints.flows import FlowContext
@@ -28,7 +29,7 @@ from core.fit.plan import FitOptions, Plan
 from core.launcher.base import Launcher, LaunchSpec
 from core.notifier import Notifier
 from core.settings import Settings
-from core.units import format_duration, format_money
+from core.units import MAX_DURATION, MAX_MONEY, MAX_TOKENS, format_duration, format_money
 from core.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ CLOUDS = frozenset(
 REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")
 _MODEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 MAX_SPECULATIVE_TOKENS = 16
+# Hub repo ids are at most 96 characters a part; local paths get a little more room.
+MAX_MODEL_CHARS = 255
 # options key: when a relaunched endpoint was first requested (its lifetime ceiling counts from then).
 FIRST_REQUESTED_AT = "first_requested_at"
 # options key: who stopped a LOST endpoint (so the watchdog's pending relaunch is called off).
@@ -402,28 +405,38 @@ class EndpointService:
         settings = self.settings
         self._refuse_local_model(request.model)
         self._refuse_local_model(request.draft_model)
+        for model in (request.model, request.draft_model):
+            if model is not None and len(model) > MAX_MODEL_CHARS:
+                raise InvalidRequest(
+                    f"`{shown(model)}` is too long for a model id ({len(model):,} characters; "
+                    f"at most {MAX_MODEL_CHARS})."
+                )
         if not request.model or not (_is_local_path(request.model) or _MODEL_RE.match(request.model.strip())):
             raise InvalidRequest(
-                f"`{request.model}` is not a model id; write it as on huggingface.co, e.g. `Qwen/Qwen2.5-7B-Instruct`."
+                f"`{shown(request.model)}` is not a model id; write it as on huggingface.co, e.g. `Qwen/Qwen2.5-7B-Instruct`."
             )
         engine = (request.engine or settings.default_engine).lower()
         if engine not in ENGINES:
-            raise InvalidRequest(f"Unknown engine `{request.engine}`; use `engine=vllm` or `engine=sglang`.")
+            raise InvalidRequest(f"Unknown engine `{shown(request.engine)}`; use `engine=vllm` or `engine=sglang`.")
         if request.quantization is not None and request.quantization not in QUANTIZATIONS[engine]:
             raise InvalidRequest(
-                f"{engine} does not take `quantization={request.quantization}`; it accepts "
+                f"{engine} does not take `quantization={shown(request.quantization)}`; it accepts "
                 f"{', '.join(sorted(QUANTIZATIONS[engine]))}."
             )
         if request.dtype is not None and request.dtype not in DTYPES:
-            raise InvalidRequest(f"Unknown dtype `{request.dtype}`; use one of {', '.join(DTYPES)}.")
+            raise InvalidRequest(f"Unknown dtype `{shown(request.dtype)}`; use one of {', '.join(DTYPES)}.")
         if request.kv_cache_dtype is not None and request.kv_cache_dtype not in KV_CACHE_DTYPES:
             raise InvalidRequest(
-                f"Unknown kv_cache_dtype `{request.kv_cache_dtype}`; use one of {', '.join(KV_CACHE_DTYPES)}."
+                f"Unknown kv_cache_dtype `{shown(request.kv_cache_dtype)}`; use one of {', '.join(KV_CACHE_DTYPES)}."
             )
-        if request.max_model_len is not None and request.max_model_len <= 0:
-            raise InvalidRequest("The context length must be positive, e.g. `max_model_len=32k`.")
-        if request.idle_timeout is not None and request.idle_timeout <= timedelta(0):
-            raise InvalidRequest("The idle timeout must be positive, e.g. `idle=45m`.")
+        if request.max_model_len is not None and not 0 < request.max_model_len <= MAX_TOKENS:
+            raise InvalidRequest(
+                f"The context length must be from 1 to {MAX_TOKENS:,} tokens, e.g. `max_model_len=32k`."
+            )
+        if request.idle_timeout is not None and not timedelta(0) < request.idle_timeout <= MAX_DURATION:
+            raise InvalidRequest(
+                f"The idle timeout must be positive and at most {MAX_DURATION.days} days, e.g. `idle=45m`."
+            )
         if request.ttl is not None:
             if request.ttl <= timedelta(0):
                 raise InvalidRequest("The lifetime must be positive, e.g. `ttl=8h`.")
@@ -432,8 +445,12 @@ class EndpointService:
                     f"`ttl={format_duration(request.ttl)}` is over the admin ceiling of "
                     f"{format_duration(settings.max_ttl)}; ask for at most that (you can extend later, up to it)."
                 )
-        if request.max_cost is not None and not request.max_cost > 0:
-            raise InvalidRequest("`max_cost` must be a positive amount of dollars, e.g. `max_cost=$50`.")
+        # `not 0 < x <= MAX` also refuses NaN and infinity (a float column cannot hold them everywhere).
+        if request.max_cost is not None and not 0 < request.max_cost <= MAX_MONEY:
+            raise InvalidRequest(
+                f"`max_cost` must be a positive amount of dollars up to {format_money(MAX_MONEY)}, "
+                "e.g. `max_cost=$50`."
+            )
         if request.name is not None:
             store.validate_name(request.name)
             with self.database.session() as session:
@@ -444,11 +461,11 @@ class EndpointService:
                     )
         if request.cloud is not None and request.cloud.lower() not in CLOUDS:
             raise InvalidRequest(
-                f"Unknown cloud `{request.cloud}`; SkyPilot calls them {', '.join(sorted(CLOUDS))}."
+                f"Unknown cloud `{shown(request.cloud)}`; SkyPilot calls them {', '.join(sorted(CLOUDS))}."
             )
         if request.region is not None:
             if not REGION_RE.match(request.region):
-                raise InvalidRequest(f"`{request.region}` is not a region name; write it like `us-central1`.")
+                raise InvalidRequest(f"`{shown(request.region)}` is not a region name; write it like `us-central1`.")
             if request.cloud is None and settings.default_cloud is None:
                 raise InvalidRequest(
                     "A region needs its cloud: add `cloud=`, e.g. `cloud=gcp region=us-central1`."
@@ -460,7 +477,7 @@ class EndpointService:
                 raise InvalidRequest(f"`speculative_tokens` must be between 1 and {MAX_SPECULATIVE_TOKENS}.")
         if request.draft_model is not None:
             if not _MODEL_RE.match(request.draft_model.strip()):
-                raise InvalidRequest(f"`{request.draft_model}` is not a model id for the draft model.")
+                raise InvalidRequest(f"`{shown(request.draft_model)}` is not a model id for the draft model.")
             if request.draft_model == request.model:
                 raise InvalidRequest("The draft model must be a smaller model than the one it speeds up.")
         if not request.owner_id:

@@ -84,6 +84,15 @@ def test_up_records_first_announces_then_launches_to_ready(lc: Lifecycle) -> Non
         ({"accelerators": "Z100:1"}, "Z100"),
         ({"model": "no such/model/really"}, "model"),
         ({"model": "nobody/not-in-fixtures"}, "not-in-fixtures"),
+        # Unbounded numbers from the CLI or any other caller: refused before arithmetic or the database
+        # (inf was stored as "cap $inf" on SQLite and raised DataError on PostgreSQL).
+        ({"max_cost": float("inf")}, "max_cost"),
+        ({"max_cost": float("nan")}, "max_cost"),
+        ({"max_cost": 1e400}, "max_cost"),
+        ({"max_cost": 2_000_000.0}, "max_cost"),
+        ({"max_model_len": 10**400}, "context length"),
+        ({"idle_timeout": timedelta(days=5000)}, "idle"),
+        ({"model": "x" * 10_000}, "model"),
     ],
 )
 def test_bad_input_is_refused_with_a_sentence_and_changes_nothing(
@@ -92,6 +101,7 @@ def test_bad_input_is_refused_with_a_sentence_and_changes_nothing(
     with pytest.raises(UserFacingError) as caught:
         lc.service.up(request=up_request(**overrides))
     assert words.lower() in str(caught.value).lower()
+    assert len(str(caught.value)) < 400, "what was typed is quoted, cut"
     _nothing_happened(lc)
 
 
