@@ -509,7 +509,7 @@ class EndpointService:
     def _get(self, session: Any, name: str) -> Any:
         endpoint = store.get_by_name(session=session, name=name)
         if endpoint is None:
-            raise NotFound(f"No endpoint called `{name}`. `list` shows the running ones.")
+            raise NotFound(f"No endpoint called `{shown(name)}`. `list` shows the running ones.")
         return endpoint
 
     def _authorize(self, endpoint: Any, actor: str, verb: str) -> None:
