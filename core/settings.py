@@ -115,6 +115,14 @@ class Settings(BaseSettings):
         description="Executable (and leading args) that replaces `vllm`/`python -m sglang.launch_server` for the "
         "local launcher, e.g. a fake engine in tests. Default: unset (the real engine).",
     )
+    local_engine_env: CsvList = Field(
+        default_factory=lambda: ["VLLM_*", "SGLANG_*"],
+        description="Comma-separated environment variables the local launcher passes on to engines besides "
+        "PATH, HOME, locale, CUDA_VISIBLE_DEVICES and the HF_HOME / HF_HUB_OFFLINE family; `NAME*` is a "
+        "prefix. Nothing else of the bot's environment reaches an engine (Slack tokens and "
+        "`ENDPOINT_BOT_*` never do; HF_TOKEN and the API key go as the launch's secrets). For a real vLLM "
+        "on CPU, `VLLM_CPU_KVCACHE_SPACE` passes by default. Default: VLLM_*,SGLANG_*.",
+    )
     local_state_dir: Path | None = Field(
         None,
         description="Where the local launcher keeps its clusters' state and logs. "

@@ -42,6 +42,7 @@ from pathlib import Path
 from core.engines import launch_script
 from core.engines.script import API_KEY_ENV, VLLM_API_KEY_ENV
 from core.launcher.base import ClusterInfo, LaunchSpec
+from core.launcher.engine_env import engine_environment
 from core.launcher.errors import scrub_secrets
 from core.launcher.processes import (
     MARK_CLUSTER,
@@ -323,11 +324,7 @@ class LocalLauncher:
             )
 
     def _child_env(self, spec: LaunchSpec) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in (API_KEY_ENV, VLLM_API_KEY_ENV, "HF_TOKEN") and not k.startswith("EPB_LOCAL_")
-        }
+        env = engine_environment(os.environ, self.settings.local_engine_env)  # an allow-list: no bot secrets
         env.update(spec.envs)
         env.update(spec.secrets)
         # The cluster's tag: finds the process even if the bot died before recording it (see _adopt_strays).
