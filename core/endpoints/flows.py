@@ -455,8 +455,15 @@ def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
         model_name=view.model,
         deadline=remaining,
         progress=lambda step: ctx.post(view, messaging.readiness_step(step)),
+        check_server=_server_check(ctx.launcher, view.cluster_name),
         **ctx.readiness_options,
     )
+
+
+def _server_check(launcher: Launcher, cluster_name: str) -> Callable[[], None] | None:
+    """The launcher's own "is the server on the port really the engine?" check, where it has one."""
+    check = getattr(launcher, "check_serving", None)
+    return None if check is None else (lambda: check(cluster_name))
 
 
 def _after_abandon(ctx: FlowContext, endpoint_id: int) -> None:

@@ -41,6 +41,8 @@ from pathlib import Path
 
 from core.engines import launch_script
 from core.engines.script import API_KEY_ENV, VLLM_API_KEY_ENV
+from core.errors import LaunchFailed
+from core.launcher import listeners
 from core.launcher.base import ClusterInfo, LaunchSpec
 from core.launcher.engine_env import engine_environment
 from core.launcher.errors import scrub_secrets
@@ -288,6 +290,22 @@ class LocalLauncher:
             cluster.reaper_start_time = start_time_of(reaper.pid)
             state[cluster_name] = cluster
 
+    def check_serving(self, cluster_name: str) -> None:
+        """Raise LaunchFailed unless the server on the cluster's port is the engine this launcher started.
+
+        Called right before readiness sends the endpoint's API key: a program that took the port while
+        the engine was loading (or after it died) must neither get the key nor make the endpoint READY.
+        """
+        cluster = self._read().get(cluster_name)
+        if cluster is None or not self._is_alive(cluster):
+            raise ClusterDoesNotExist(f"Local cluster {cluster_name!r} does not exist.")
+        if not listeners.available():
+            log.warning("cannot tell who listens on port %s here (no /proc/net/tcp)", cluster.port)
+            return
+        if listeners.serves_port(cluster.pid, cluster.port):
+            return
+        raise LaunchFailed(foreign_server_message(cluster.port, listeners.listener_pids(cluster.port)))
+
     def cancel(self, request_id: str) -> None:
         # Local launches finish inside submit(); a cancel that arrives later stops the cluster instead
         # of leaving it running unobserved.
@@ -441,6 +459,22 @@ def _free_port(preferred: int, *, taken: Collection[int] = ()) -> int:
             if chosen not in taken:
                 return chosen
     raise OSError("no free port")
+
+
+def foreign_server_message(port: int, pids: set[int]) -> str:
+    """The sentence for a port answered by a program that is not the launched engine."""
+    who = "another program"
+    if pids:
+        pid = min(pids)
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+            who = f"another program (pid {pid}, `{' '.join(a for a in argv if a)[:80]}`)"
+        except OSError:
+            who = f"another program (pid {pid})"
+    return (
+        f"Port {port} is answered by {who}, not by the engine this launch started, so the endpoint's API "
+        "key was not sent to it. Stop that program or free the port, then run `up` again."
+    )
 
 
 def _shell() -> str:

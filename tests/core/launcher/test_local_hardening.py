@@ -3,14 +3,25 @@ answers on its port. Every test runs the fake engine as a real process and looks
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import threading
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from core.clock import ManualClock
+from core.db import Database
+from core.endpoints.states import EndpointState as S
+from core.errors import LaunchFailed
 from core.launcher.local import LocalLauncher
+from core.readiness import wait_until_ready
 from core.settings import Settings
+from tests.core.endpoints.lifecycle_fixtures import Lifecycle, make_settings, up_request
 from tests.core.launcher.test_local import FAKE, HF, KEY, _spec
 
 pytestmark = pytest.mark.timeout(180)  # generous: a loaded 2-core machine
@@ -83,3 +94,109 @@ def test_by_default_vllm_and_sglang_variables_pass_and_others_do_not(
     env = _environ(local.cluster("epb-loc-1").pid)
     assert env.get("VLLM_CPU_KVCACHE_SPACE") == "2" and env.get("SGLANG_SOMETHING") == "x"
     assert "UNRELATED_SECRET" not in env
+
+
+# --- item 6: the server answering must be the engine that was launched ----------------------------------
+
+
+@pytest.fixture
+def squatter(tmp_path: Path) -> Iterator[Any]:
+    """Start `tests.fakes.port_squatter` on a port; killed after the test."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(port: int) -> Path:
+        record = tmp_path / f"squatter-{port}.log"
+        record.touch()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "tests.fakes.port_squatter", "--port", str(port), "--record", str(record)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[3],
+        )
+        started.append(process)
+        assert process.stdout is not None and process.stdout.readline().strip() == "listening"
+        return record
+
+    yield start
+    for process in started:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def test_a_program_squatting_the_port_gets_no_key_and_no_ready(make_launcher: Any, squatter: Any) -> None:
+    # The engine takes 20 s to bind its port (weights loading); another program takes the port meanwhile.
+    local = make_launcher(local_engine_command=f"{FAKE} --startup-delay 20")
+    local.wait(local.submit(_spec()))
+    cluster = local.cluster("epb-loc-1")
+    record = squatter(cluster.port)
+    url = local.endpoint_url("epb-loc-1", 8000)
+    with pytest.raises(LaunchFailed) as err:
+        wait_until_ready(
+            url=url,
+            engine="vllm",
+            api_key=KEY,
+            model_name="org/m",
+            deadline=timedelta(seconds=30),
+            first_delay=0.05,
+            check_server=lambda: local.check_serving("epb-loc-1"),
+        )
+    message = str(err.value)
+    assert f"Port {cluster.port} is answered by another program" in message
+    assert "port_squatter" in message and "API key was not sent" in message
+    assert KEY not in record.read_text(), "the squatter got the endpoint's key"
+    assert record.read_text() == "", "no completion reached the squatter at all"
+
+
+def test_the_launched_engine_passes_the_check(make_launcher: Any) -> None:
+    local = make_launcher()
+    local.wait(local.submit(_spec()))
+    url = local.endpoint_url("epb-loc-1", 8000)
+    wait_until_ready(
+        url=url,
+        engine="vllm",
+        api_key=KEY,
+        model_name="org/m",
+        deadline=timedelta(seconds=60),
+        first_delay=0.05,
+        check_server=lambda: local.check_serving("epb-loc-1"),
+    )
+
+
+def test_through_the_lifecycle_a_squatted_port_ends_failed_with_a_sentence(
+    tmp_path: Path, squatter: Any
+) -> None:
+    settings = make_settings(
+        local_engine_command=f"{FAKE} --startup-delay 30", local_state_dir=tmp_path / "state"
+    )
+    local = LocalLauncher(settings, grace_seconds=5.0)
+    database = Database(f"sqlite:///{tmp_path / 'bot.db'}")
+    database.upgrade()
+    lc = Lifecycle(database=database, cloud=local, clock=ManualClock(), settings=settings)
+    records: list[Path] = []
+
+    def squat_once_the_port_is_chosen() -> None:
+        end = time.monotonic() + 60
+        while time.monotonic() < end:
+            clusters = list(local._read().values())
+            if clusters:
+                records.append(squatter(clusters[0].port))
+                return
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=squat_once_the_port_is_chosen)
+    watcher.start()
+    try:
+        view = lc.service.up(request=up_request(max_model_len=8192, name="squatted"))
+        watcher.join(timeout=70)
+        lc.join()
+        final = lc.service.status(name=view.name)
+        assert final.state is S.FAILED
+        said = " ".join(lc.notifier.thread_texts(view.name))
+        assert "is answered by another program" in said and "API key was not sent" in said
+        assert records and "Bearer" not in records[0].read_text()
+        assert local.list_clusters("") == [], "the engine was torn down"
+    finally:
+        lc.close()
+        for cluster in local.list_clusters(""):
+            local.down(cluster.name)
+        database.dispose()
