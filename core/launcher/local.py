@@ -46,6 +46,7 @@ from core.launcher import listeners
 from core.launcher.base import ClusterInfo, LaunchSpec
 from core.launcher.engine_env import engine_environment
 from core.launcher.errors import scrub_secrets
+from core.launcher.log_redactor import SECRET_VARIABLES
 from core.launcher.processes import (
     MARK_CLUSTER,
     MARK_ENGINE,
@@ -57,6 +58,7 @@ from core.launcher.processes import (
     start_time_of,
     tagged_processes,
 )
+from core.private_files import open_private, private_dir, private_file
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -111,13 +113,15 @@ class LocalLauncher:
         self.state_dir = Path(state_dir or settings.local_state_dir or default_state_dir())
         self.grace_seconds = grace_seconds
         self.public_host = public_host
-        (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)  # 0700: state and engine logs are for the bot's user only
+        private_dir(self.state_dir / "logs")
         self._state_path = self.state_dir / "clusters.json"
         self._lock_path = self.state_dir / "clusters.lock"
         self._thread_lock = threading.RLock()
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._requests: dict[str, str] = {}  # request id -> "SUCCEEDED" | "FAILED" | "CANCELLED"
         self._failures: dict[str, LocalLaunchError] = {}
+        self._redactors: dict[str, subprocess.Popen[bytes]] = {}  # cluster name -> its log redactor
 
     # -- the Launcher port ------------------------------------------------------------------------
 
@@ -134,17 +138,19 @@ class LocalLauncher:
             argv = self.engine_argv(spec, port=port)
             script = launch_script(argv, engine=spec.engine, api_key_env=API_KEY_ENV)
             log_path = self.state_dir / "logs" / f"{spec.cluster_name}.log"
-            with open(log_path, "ab") as log_file:
-                process = subprocess.Popen(
-                    [_shell(), "-c", script],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    env=self._child_env(spec),
-                    start_new_session=True,  # own process group: down kills the engine and its children
-                    close_fds=True,
-                )
+            private_file(log_path)
+            child_env = self._child_env(spec)
+            process = subprocess.Popen(
+                [_shell(), "-c", script],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,  # read by the log redactor, never by the bot
+                stderr=subprocess.STDOUT,
+                env=child_env,
+                start_new_session=True,  # own process group: down kills the engine and its children
+                close_fds=True,
+            )
             self._children[process.pid] = process
+            self._redactors[spec.cluster_name] = self._start_log_redactor(process, log_path, child_env)
             cluster = LocalCluster(
                 name=spec.cluster_name,
                 pid=process.pid,
@@ -217,6 +223,7 @@ class LocalLauncher:
             for name, cluster in list(state.items()):
                 if not self._is_alive(cluster):
                     del state[name]  # it died on its own: the cluster is gone
+                    self._release(cluster)
                     continue
                 if name.startswith(prefix):
                     out.append(
@@ -297,14 +304,18 @@ class LocalLauncher:
         the engine was loading (or after it died) must neither get the key nor make the endpoint READY.
         """
         cluster = self._read().get(cluster_name)
-        if cluster is None or not self._is_alive(cluster):
+        if cluster is None:
             raise ClusterDoesNotExist(f"Local cluster {cluster_name!r} does not exist.")
         if not listeners.available():
             log.warning("cannot tell who listens on port %s here (no /proc/net/tcp)", cluster.port)
             return
-        if listeners.serves_port(cluster.pid, cluster.port):
+        alive = self._is_alive(cluster)
+        if alive and listeners.serves_port(cluster.pid, cluster.port):
             return
-        raise LaunchFailed(foreign_server_message(cluster.port, listeners.listener_pids(cluster.port)))
+        message = foreign_server_message(cluster.port, listeners.listener_pids(cluster.port))
+        if not alive:  # e.g. it could not bind the port the other program holds
+            message = f"The engine process has exited. {message}"
+        raise LaunchFailed(message)
 
     def cancel(self, request_id: str) -> None:
         # Local launches finish inside submit(); a cancel that arrives later stops the cluster instead
@@ -357,6 +368,31 @@ class LocalLauncher:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
         return env
 
+    def _start_log_redactor(
+        self, engine: subprocess.Popen[bytes], log_path: Path, engine_env: dict[str, str]
+    ) -> subprocess.Popen[bytes]:
+        """Copy the engine's output into `log_path` (0600) with its secrets removed.
+
+        A detached process of its own (it outlives the bot, like the engine) that ends when the engine's
+        output closes. It gets the secrets to remove through its environment, never its argv.
+        """
+        assert engine.stdout is not None
+        env = engine_environment(engine_env)  # the allow-listed base, without the cluster tags
+        env.update({k: engine_env[k] for k in SECRET_VARIABLES if engine_env.get(k)})
+        env["PYTHONPATH"] = str(_project_root())
+        redactor = subprocess.Popen(
+            [sys.executable, "-m", "core.launcher.log_redactor", str(log_path)],
+            stdin=engine.stdout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+            cwd=_project_root(),
+        )
+        engine.stdout.close()  # the redactor holds the read end now
+        return redactor
+
     def _is_alive(self, cluster: LocalCluster) -> bool:
         child = self._children.get(cluster.pid)
         if child is not None and child.poll() is not None:
@@ -366,24 +402,36 @@ class LocalLauncher:
     def _exit_message(self, cluster: LocalCluster) -> str:
         child = self._children.get(cluster.pid)
         code = child.returncode if child is not None else None
+        redactor = self._redactors.pop(cluster.name, None)
+        if redactor is not None:  # let it write the engine's last words before the tail is read
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                redactor.wait(timeout=5)
         tail = log_tail(Path(cluster.log_path))
         how = f"with code {code}" if code is not None else "at once"
         return scrub_secrets(f"the engine process exited {how}; last log lines: {tail or '(none)'}")
 
     def _stop_reaper(self, cluster: LocalCluster) -> None:
-        if cluster.reaper_pid and is_alive(cluster.reaper_pid, cluster.reaper_start_time):
+        if not cluster.reaper_pid:
+            return
+        if is_alive(cluster.reaper_pid, cluster.reaper_start_time):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(cluster.reaper_pid, signal.SIGTERM)
-            child = self._children.pop(cluster.reaper_pid, None)
-            if child is not None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    child.wait(timeout=5)
+        child = self._children.pop(cluster.reaper_pid, None)
+        if child is not None:  # ours: wait for it even if it already exited, or it stays a zombie
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=5)
 
     def _forget(self, cluster_name: str) -> None:
         with self._state() as state:
             cluster = state.pop(cluster_name, None)
         if cluster is not None:
-            child = self._children.pop(cluster.pid, None)
+            self._release(cluster)
+
+    def _release(self, cluster: LocalCluster) -> None:
+        """Collect what a gone cluster leaves in this process: its reaper is stopped, and the engine,
+        reaper and log redactor are waited for, so none of them stays behind as a zombie."""
+        self._stop_reaper(cluster)
+        for child in (self._children.pop(cluster.pid, None), self._redactors.pop(cluster.name, None)):
             if child is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.wait(timeout=1)
@@ -395,7 +443,7 @@ class LocalLauncher:
     @contextlib.contextmanager
     def _state(self) -> Iterator[dict[str, LocalCluster]]:
         """Read-modify-write of the state file under a thread lock and an inter-process file lock."""
-        with self._thread_lock, open(self._lock_path, "a+") as lock_file:
+        with self._thread_lock, open(private_file(self._lock_path), "a+") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             try:
                 state = _load(self._state_path)
@@ -404,7 +452,8 @@ class LocalLauncher:
                 after = {k: asdict(v) for k, v in state.items()}
                 if after != before:
                     tmp = self._state_path.with_suffix(".tmp")
-                    tmp.write_text(json.dumps(after, indent=1, sort_keys=True))
+                    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w") as out:
+                        out.write(json.dumps(after, indent=1, sort_keys=True))
                     os.replace(tmp, self._state_path)
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)

@@ -3,6 +3,8 @@ answers on its port. Every test runs the fake engine as a real process and looks
 
 from __future__ import annotations
 
+import os
+import stat
 import subprocess
 import sys
 import threading
@@ -12,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from core.clock import ManualClock
@@ -25,6 +28,9 @@ from tests.core.endpoints.lifecycle_fixtures import Lifecycle, make_settings, up
 from tests.core.launcher.test_local import FAKE, HF, KEY, _spec
 
 pytestmark = pytest.mark.timeout(180)  # generous: a loaded 2-core machine
+
+# The fake engine, starting (and binding its port) only after 3 s, as a real one loading weights would.
+SLOW_FAKE = f"bash -c 'sleep 3; exec \"$@\"' slow-engine {FAKE}"
 
 
 @pytest.fixture
@@ -124,8 +130,8 @@ def squatter(tmp_path: Path) -> Iterator[Any]:
 
 
 def test_a_program_squatting_the_port_gets_no_key_and_no_ready(make_launcher: Any, squatter: Any) -> None:
-    # The engine takes 20 s to bind its port (weights loading); another program takes the port meanwhile.
-    local = make_launcher(local_engine_command=f"{FAKE} --startup-delay 20")
+    # The engine takes a while to bind its port (weights loading); another program takes the port meanwhile.
+    local = make_launcher(local_engine_command=SLOW_FAKE)
     local.wait(local.submit(_spec()))
     cluster = local.cluster("epb-loc-1")
     record = squatter(cluster.port)
@@ -166,7 +172,7 @@ def test_through_the_lifecycle_a_squatted_port_ends_failed_with_a_sentence(
     tmp_path: Path, squatter: Any
 ) -> None:
     settings = make_settings(
-        local_engine_command=f"{FAKE} --startup-delay 30", local_state_dir=tmp_path / "state"
+        local_engine_command=SLOW_FAKE, local_state_dir=tmp_path / "state"
     )
     local = LocalLauncher(settings, grace_seconds=5.0)
     database = Database(f"sqlite:///{tmp_path / 'bot.db'}")
@@ -200,3 +206,79 @@ def test_through_the_lifecycle_a_squatted_port_ends_failed_with_a_sentence(
         for cluster in local.list_clusters(""):
             local.down(cluster.name)
         database.dispose()
+
+
+# --- item 11: no zombie left in the bot for an engine that died on its own -------------------------------
+
+
+def _zombie_children() -> list[int]:
+    me, found = os.getpid(), []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == me:
+            found.append(int(entry.name))
+    return found
+
+
+def test_an_engine_that_dies_leaves_no_reaper_or_zombie_behind(make_launcher: Any) -> None:
+    local = make_launcher()
+    local.wait(local.submit(_spec(autostop_minutes=60)))  # a deadline reaper watches it
+    cluster = local.cluster("epb-loc-1")
+    assert cluster.reaper_pid
+    url = local.endpoint_url("epb-loc-1", 8000)
+    wait_until_ready(url=url, engine="vllm", api_key=KEY, model_name="org/m", deadline=timedelta(seconds=30))
+    httpx.post(f"{url}/_fake/die")
+    end = time.monotonic() + 30
+    while local.list_clusters(""):  # the reconcile's view: the cluster is gone (LOST)
+        assert time.monotonic() < end
+        time.sleep(0.05)
+    assert not Path(f"/proc/{cluster.reaper_pid}").exists(), "the reaper still runs or is a zombie"
+    assert not Path(f"/proc/{cluster.pid}").exists(), "the engine is a zombie"
+    assert _zombie_children() == []
+
+
+# --- item 9: private files, and no key kept in an engine log -------------------------------------------
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_state_and_logs_are_private_and_the_log_keeps_no_key(make_launcher: Any, tmp_path: Path) -> None:
+    # An engine that prints its arguments the way SGLang does at start-up, key and HF token included.
+    chatty = (
+        f"{sys.executable} -c 'import os,sys,time; "
+        'print("server_args=ServerArgs(api_key=" + repr(os.environ["ENDPOINT_API_KEY"]) + ", port=1)"); '
+        'print("key is", os.environ["ENDPOINT_API_KEY"], "token", os.environ["HF_TOKEN"]); '
+        "print(\"plain line kept\"); sys.stdout.flush(); time.sleep(60)'"
+    )
+    local = make_launcher(local_engine_command=chatty)
+    local.wait(local.submit(_spec()))
+    cluster = local.cluster("epb-loc-1")
+    log_path = Path(cluster.log_path)
+    end = time.monotonic() + 30
+    while "plain line kept" not in log_path.read_text():
+        assert time.monotonic() < end, log_path.read_text()
+        time.sleep(0.05)
+    text = log_path.read_text()
+    assert KEY not in text and HF not in text, text
+    assert "<redacted>" in text and "plain line kept" in text
+    state = tmp_path / "state"
+    assert _mode(state) == 0o700 and _mode(state / "logs") == 0o700
+    assert _mode(log_path) == 0o600
+    assert _mode(state / "clusters.json") == 0o600 and _mode(state / "clusters.lock") == 0o600
+
+
+def test_an_engine_that_fails_at_once_still_reports_its_last_words_redacted(make_launcher: Any) -> None:
+    failing = f'{sys.executable} -c \'import os,sys; print("bad flag; key", os.environ["ENDPOINT_API_KEY"]); sys.exit(2)\''
+    local = make_launcher(local_engine_command=failing)
+    with pytest.raises(Exception) as err:
+        local.wait(local.submit(_spec()))
+    assert "bad flag" in str(err.value) and "code 2" in str(err.value)
+    assert KEY not in str(err.value)
+    assert KEY not in Path(local.state_dir / "logs" / "epb-loc-1.log").read_text()
