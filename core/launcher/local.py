@@ -136,7 +136,9 @@ class LocalLauncher:
             taken = {c.port for c in state.values() if self._is_alive(c)}
             port = _free_port(spec.port, taken=taken)
             argv = self.engine_argv(spec, port=port)
-            script = launch_script(argv, engine=spec.engine, api_key_env=API_KEY_ENV)
+            script = launch_script(
+                argv, engine=spec.engine, api_key_env=API_KEY_ENV, key_file=self._key_file(spec)
+            )
             log_path = self.state_dir / "logs" / f"{spec.cluster_name}.log"
             private_file(log_path)
             child_env = self._child_env(spec)
@@ -393,6 +395,12 @@ class LocalLauncher:
         engine.stdout.close()  # the redactor holds the read end now
         return redactor
 
+    def _key_file(self, spec: LaunchSpec) -> str | None:
+        """Where SGLang's 0600 `--config` key file goes (a 0700 folder of ours; removed with the cluster)."""
+        if spec.engine != "sglang":
+            return None
+        return str(private_dir(self.state_dir / "keys") / f"{spec.cluster_name}.yaml")
+
     def _is_alive(self, cluster: LocalCluster) -> bool:
         child = self._children.get(cluster.pid)
         if child is not None and child.poll() is not None:
@@ -431,6 +439,7 @@ class LocalLauncher:
         """Collect what a gone cluster leaves in this process: its reaper is stopped, and the engine,
         reaper and log redactor are waited for, so none of them stays behind as a zombie."""
         self._stop_reaper(cluster)
+        (self.state_dir / "keys" / f"{cluster.name}.yaml").unlink(missing_ok=True)
         for child in (self._children.pop(cluster.pid, None), self._redactors.pop(cluster.name, None)):
             if child is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):

@@ -282,3 +282,21 @@ def test_an_engine_that_fails_at_once_still_reports_its_last_words_redacted(make
     assert "bad flag" in str(err.value) and "code 2" in str(err.value)
     assert KEY not in str(err.value)
     assert KEY not in Path(local.state_dir / "logs" / "epb-loc-1.log").read_text()
+
+
+# --- item 11: SGLang's key is not in the engine's argv (`ps`) -------------------------------------------
+
+
+def test_a_local_sglang_gets_its_key_from_a_private_config_file_not_argv(make_launcher: Any) -> None:
+    local = make_launcher()
+    local.wait(local.submit(_spec(engine="sglang")))
+    cluster = local.cluster("epb-loc-1")
+    cmdline = Path(f"/proc/{cluster.pid}/cmdline").read_bytes().decode()
+    assert KEY not in cmdline and "--api-key" not in cmdline and "--config" in cmdline
+    key_file = local.state_dir / "keys" / "epb-loc-1.yaml"
+    assert _mode(key_file) == 0o600 and _mode(key_file.parent) == 0o700
+    url = local.endpoint_url("epb-loc-1", 30000)
+    # The engine took the key from the file: a completion with it succeeds.
+    wait_until_ready(url=url, engine="sglang", api_key=KEY, model_name="org/m", deadline=timedelta(seconds=30))
+    local.down("epb-loc-1")
+    assert not key_file.exists(), "the key file goes with the cluster"
