@@ -516,14 +516,14 @@ class EndpointService:
         if actor == endpoint.owner_id or actor in self.settings.admin_user_ids or actor in SYSTEM_ACTORS:
             return
         raise PermissionDenied(
-            f"Only <@{endpoint.owner_id}> (who launched `{endpoint.name}`) or an admin may {verb} it."
+            f"Only <@{endpoint.owner_id}> (who launched `{endpoint.name}`) or an admin may {verb}."
         )
 
-    def down(self, *, name: str, actor: str, reason: str = "stopped by {actor}") -> EndpointView:
+    def down(self, *, name: str, actor: str, reason: str = "stopped by {mention}") -> EndpointView:
         """Owner or admin only. Record STOPPING and schedule teardown; idempotent on terminal endpoints."""
         with self.database.session() as session:
             endpoint = self._get(session, name)
-            self._authorize(endpoint, actor, "stop")
+            self._authorize(endpoint, actor, "stop it")
             if endpoint.state.is_terminal:
                 if endpoint.state == S.LOST and reconcile_module.wants_relaunch(endpoint.options or {}):
                     # Told "it is launched again shortly": a stop now means "do not relaunch it".
@@ -543,7 +543,9 @@ class EndpointService:
                 return store.to_view(
                     endpoint
                 )  # already stopped: the view says so (messaging.already_stopped)
-            stop_reason = reason.format(actor=actor)
+            # A person is named as a Slack mention (`<@U123>`: Slack shows their name, the shell `@U123`).
+            mention = actor if actor in SYSTEM_ACTORS else f"<@{actor}>"
+            stop_reason = reason.format(actor=actor, mention=mention)
             # A launch step (or reconcile) may move the row between our read and our write: the
             # conflict refreshes it, and a stop still wins from whatever live state it is in now.
             for _attempt in range(len(S)):
@@ -577,7 +579,7 @@ class EndpointService:
         now = self.clock.now()
         with self.database.session() as session:
             endpoint = self._get(session, name)
-            self._authorize(endpoint, actor, "relaunch")
+            self._authorize(endpoint, actor, "relaunch it")
             if endpoint.state != S.LOST:
                 raise InvalidRequest(
                     f"`{name}` is {endpoint.state.value.lower()}; only an endpoint whose cluster was lost can be "
@@ -628,7 +630,7 @@ class EndpointService:
             raise InvalidRequest("Extend by a positive duration, e.g. `extend NAME 2h`.")
         with self.database.session() as session:
             endpoint = self._get(session, name)
-            self._authorize(endpoint, actor, "extend")
+            self._authorize(endpoint, actor, "extend it")
             if endpoint.state.is_terminal or endpoint.state == S.STOPPING:
                 raise InvalidRequest(
                     f"`{name}` is {endpoint.state.value.lower()}; there is nothing to extend. Run `up` for a new one."
@@ -688,7 +690,7 @@ class EndpointService:
         """Owner or admin only. Reset the idle clock (last_activity_at = now), audit."""
         with self.database.session() as session:
             endpoint = self._get(session, name)
-            self._authorize(endpoint, actor, "keep alive")
+            self._authorize(endpoint, actor, "keep it alive")
             if endpoint.state not in S.live() or endpoint.state == S.STOPPING:
                 raise InvalidRequest(
                     f"`{name}` is {endpoint.state.value.lower()}; there is nothing to keep alive."

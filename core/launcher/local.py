@@ -76,8 +76,13 @@ class ClusterDoesNotExist(LookupError):
     """No live local cluster by that name (same class name as SkyPilot's, so errors explain it alike)."""
 
 
-class LocalLaunchError(RuntimeError):
-    """The engine process exited right after it was started."""
+class LocalLaunchError(LaunchFailed):
+    """A local launch that did not work, already said as a sentence; `kind` as in ExplainedLaunchFailure
+    ("invalid": retrying unchanged will not help; "cancelled"; "other")."""
+
+    def __init__(self, message: str, *, kind: str = "other") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass
@@ -166,7 +171,9 @@ class LocalLauncher:
         self._requests[request_id] = "SUCCEEDED"
         log.info("local cluster %s: pid %s on port %s", spec.cluster_name, process.pid, port)
         if spec.autostop_minutes is not None:
-            self.set_deadline(spec.cluster_name, spec.autostop_minutes)
+            # If it exited at once there is nothing to guard: wait() reports why, with its last log lines.
+            with contextlib.suppress(ClusterDoesNotExist):
+                self.set_deadline(spec.cluster_name, spec.autostop_minutes)
         return request_id
 
     def engine_argv(self, spec: LaunchSpec, *, port: int) -> list[str]:
@@ -180,7 +187,7 @@ class LocalLauncher:
         cluster_name = _cluster_of(request_id)
         status = self._requests.get(request_id)
         if status == "CANCELLED":
-            raise LocalLaunchError(f"launch of {cluster_name} was cancelled")
+            raise LocalLaunchError(f"The launch of {cluster_name} was cancelled.", kind="cancelled")
         cluster = self._read().get(cluster_name)
         if cluster is None:
             raise ClusterDoesNotExist(f"Local cluster {cluster_name!r} does not exist.")
@@ -193,7 +200,7 @@ class LocalLauncher:
                 break
             time.sleep(0.05)
         if not self._is_alive(cluster):
-            error = LocalLaunchError(self._exit_message(cluster))
+            error = self._exit_error(cluster)
             self._requests[request_id] = "FAILED"
             self._failures[request_id] = error
             self._forget(cluster_name)
@@ -260,7 +267,10 @@ class LocalLauncher:
                 while self._is_alive(cluster) and time.monotonic() < end:
                     time.sleep(0.02)
         if self._is_alive(cluster):
-            raise LocalLaunchError(f"local cluster {cluster_name} (pid {cluster.pid}) survived SIGKILL")
+            raise LocalLaunchError(
+                f"The engine of local cluster {cluster_name} (pid {cluster.pid}) survived SIGKILL; "
+                "stop it by hand (`kill -9`)."
+            )
         self._forget(cluster_name)
 
     def set_deadline(self, cluster_name: str, minutes: int) -> None:
@@ -407,16 +417,32 @@ class LocalLauncher:
             return False  # our own child, reaped
         return is_alive(cluster.pid, cluster.start_time)
 
-    def _exit_message(self, cluster: LocalCluster) -> str:
+    def _exit_error(self, cluster: LocalCluster) -> LocalLaunchError:
+        """Why the engine exited right after it started, from its exit code and last log lines."""
         child = self._children.get(cluster.pid)
         code = child.returncode if child is not None else None
         redactor = self._redactors.pop(cluster.name, None)
         if redactor is not None:  # let it write the engine's last words before the tail is read
             with contextlib.suppress(subprocess.TimeoutExpired):
                 redactor.wait(timeout=5)
-        tail = log_tail(Path(cluster.log_path))
-        how = f"with code {code}" if code is not None else "at once"
-        return scrub_secrets(f"the engine process exited {how}; last log lines: {tail or '(none)'}")
+        tail = scrub_secrets(log_tail(Path(cluster.log_path))) or "(none)"
+        if code in (126, 127):  # the shell could not run the program at all: a retry cannot help
+            return LocalLaunchError(
+                f"The engine program could not be started (exit code {code}): {tail}. Install the engine "
+                "on this host (`vllm`, or SGLang for `python -m sglang.launch_server`) or fix "
+                "ENDPOINT_BOT_LOCAL_ENGINE_COMMAND, then run `up` again.",
+                kind="invalid",
+            )
+        how = f"with exit code {code}" if code is not None else "at once"
+        said = (
+            "it printed nothing"
+            if tail == "(none)"
+            else f"its last log lines: {tail}. Fix what they say (a flag, the model, memory)"
+        )
+        return LocalLaunchError(
+            f"The engine process exited right after it started, {how}; {said}, then run `up` again.",
+            kind="invalid",
+        )
 
     def _stop_reaper(self, cluster: LocalCluster) -> None:
         if not cluster.reaper_pid:

@@ -119,7 +119,7 @@ def test_piped_session_brings_an_endpoint_up_and_down(shell_env: dict[str, str])
     assert "Stop `shell-e2e`? This tears down its GPUs" in out and "[y/N]" in out
     assert "Stopping `shell-e2e`; the summary follows in its thread." in out
     assert "[thread #shell-e2e] `shell-e2e` stopped; the cluster is gone" in out
-    assert "[card #shell-e2e]   stopped by U_SHELL" in out
+    assert "[card #shell-e2e]   stopped by @U_SHELL" in out
     assert re.search(r"^shell-e2e · .* · stopped · ", out, re.M)
     # The order a person reads: ready before the question, the summary after it.
     assert (

@@ -135,7 +135,7 @@ def test_only_owner_or_admin_may_stop_extend_or_keep_alive(lc: Lifecycle) -> Non
     lc.join()
     view = lc.service.status(name=name)
     assert view.state is S.STOPPED
-    assert view.stop_reason == "stopped by U_ADMIN"
+    assert view.stop_reason == "stopped by <@U_ADMIN>"  # a mention: Slack shows the name
 
 
 def test_down_is_idempotent_and_unknown_names_are_not_found(lc: Lifecycle) -> None:
@@ -433,4 +433,4 @@ def test_down_still_stops_an_endpoint_whose_launch_moved_it_at_the_same_moment(
     assert moved, "the concurrent launch step ran"
     assert stopped.state is S.STOPPING
     assert lc.state(view.name) is S.STOPPED
-    assert lc.service.status(name=view.name).stop_reason == "stopped by U_OWNER"
+    assert lc.service.status(name=view.name).stop_reason == "stopped by <@U_OWNER>"
