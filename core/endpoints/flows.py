@@ -53,6 +53,7 @@ from core.errors import UserFacingError
 from core.launcher.base import Launcher, LaunchSpec
 from core.notifier import Notifier
 from core.settings import Settings
+from core.watchdog.baseline import take_usage_baseline
 from core.watchdog.usage import settle_cost
 from core.workers import WorkerPool
 
@@ -413,6 +414,10 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
         # 4. Readiness: a real completion with the key.
         ctx.post(view, messaging.weights_loading(view))
         _wait_ready(ctx, view, api_key=api_key)
+        # Usage counts from here: the readiness completion above was the bot's, not a user's.
+        take_usage_baseline(
+            database=ctx.database, clock=ctx.clock, endpoint_id=view.id, url=view.url or "", engine=view.engine
+        )
 
         # 5. READY: the URL and key are posted once.
         with ctx.database.session() as session:

@@ -765,4 +765,6 @@ def _first_requested_at(endpoint: Any) -> datetime:
 def _usage_of(session: Any, endpoint_id: int) -> Any:
     from core.endpoints.models import EndpointUsage
 
-    return session.get(EndpointUsage, endpoint_id)
+    usage = session.get(EndpointUsage, endpoint_id)
+    # Only a baseline so far (taken after readiness): nothing has been read that could be shown.
+    return usage if usage is not None and usage.last_scrape_at is not None else None
