@@ -154,3 +154,10 @@ def test_without_accel_nothing_fits_exits_2(cli):
     data = json.loads(out)
     assert code == 2 and data["fits"] is False and data["shapes"] == []
     assert any("at most 32,768" in r for r in data["reasons"])
+
+
+@pytest.mark.parametrize("fraction", ["1e400", "nan", "0", "1.5", "-0.2", "x"])
+def test_a_memory_fraction_outside_0_1_is_refused(cli, fraction):
+    with pytest.raises(SystemExit) as exit_info:
+        cli("meta-llama/Llama-3.1-8B-Instruct", "L4:1", "--memory-fraction", fraction)
+    assert exit_info.value.code == 1  # fit's usage error (2 means "does not fit"), before any Hub request
