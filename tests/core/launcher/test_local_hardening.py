@@ -29,8 +29,8 @@ from tests.core.launcher.test_local import FAKE, HF, KEY, _spec
 
 pytestmark = pytest.mark.timeout(180)  # generous: a loaded 2-core machine
 
-# The fake engine, starting (and binding its port) only after 3 s, as a real one loading weights would.
-SLOW_FAKE = f"bash -c 'sleep 3; exec \"$@\"' slow-engine {FAKE}"
+# The fake engine, starting (and binding its port) only after 10 s, as a real one loading weights would.
+SLOW_FAKE = f"bash -c 'sleep 10; exec \"$@\"' slow-engine {FAKE}"
 
 
 @pytest.fixture
