@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from core import vocabulary
+from core.echo import shown
 from core.endpoints import service
 from core.endpoints.service import UpRequest
 from core.errors import InvalidRequest
@@ -121,6 +122,7 @@ MAX_TP = service.MAX_TENSOR_PARALLEL
 _LOCAL_MODEL_RE = re.compile(r"(/|\./|~/)[A-Za-z0-9._/-]+")
 # A name (or several, comma-separated, for one part sold under several names) and an optional count.
 _ACCEL_RE = re.compile(r"([A-Za-z][A-Za-z0-9_.,-]*|\d{4})(?::(\d+))?")
+MAX_MODEL_CHARS = service.MAX_MODEL_CHARS
 
 
 class CommandError(InvalidRequest):
@@ -230,7 +232,7 @@ def parse_bool(text: str, *, what: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise InvalidRequest(f"`{text}` is not a valid {what}; write `yes` or `no` (or true/false, on/off).")
+    raise InvalidRequest(f"`{shown(text)}` is not a valid {what}; write `yes` or `no` (or true/false, on/off).")
 
 
 def _choice(text: str, choices: tuple[str, ...] | list[str], *, what: str) -> str:
@@ -239,7 +241,7 @@ def _choice(text: str, choices: tuple[str, ...] | list[str], *, what: str) -> st
         return lowered
     suggestion = _closest(lowered, choices)
     raise CommandError(
-        f"`{text}` is not a valid {what}; choose one of {', '.join(f'`{c}`' for c in choices)}.",
+        f"`{shown(text)}` is not a valid {what}; choose one of {', '.join(f'`{c}`' for c in choices)}.",
         suggestion=suggestion,
     )
 
@@ -250,6 +252,10 @@ def parse_model(text: str, *, what: str = "model") -> str:
     Hub ids follow the one rule the service and the Hub loader apply (core.vocabulary); a local path
     typed in chat is further kept to plain characters and no `..`.
     """
+    if len(text) > MAX_MODEL_CHARS:
+        raise InvalidRequest(
+            f"`{shown(text)}` is too long for a {what} ({len(text):,} characters; at most {MAX_MODEL_CHARS})."
+        )
     try:
         if vocabulary.is_local_model(text):
             if not _LOCAL_MODEL_RE.fullmatch(text) or ".." in text.split("/"):
@@ -258,7 +264,7 @@ def parse_model(text: str, *, what: str = "model") -> str:
         return vocabulary.check_model(text)
     except InvalidRequest:
         raise InvalidRequest(
-            f"`{text}` is not a valid {what}; give a Hugging Face repo id like `Qwen/Qwen2.5-7B-Instruct` "
+            f"`{shown(text)}` is not a valid {what}; give a Hugging Face repo id like `Qwen/Qwen2.5-7B-Instruct` "
             "(optionally pinned as `org/name@revision`) or a local directory like `/models/my-model`."
         ) from None
 
@@ -270,9 +276,10 @@ def parse_accel(text: str) -> str:
     suggests close spellings; otherwise only the shape is checked here and the service checks the name.
     """
     match = _ACCEL_RE.fullmatch(text.strip())
-    if not match or (match.group(2) is not None and int(match.group(2)) <= 0):
+    # A zero count is refused without int(): a 5,000-digit count must reach the catalogue's ceiling check.
+    if not match or (match.group(2) is not None and not match.group(2).strip("0")):
         raise InvalidRequest(
-            f"`{text}` is not a valid accelerator; write it as SkyPilot does, `NAME:COUNT`, e.g. `A100-80GB:2`, `L4:1`, `H100:8`."
+            f"`{shown(text)}` is not a valid accelerator; write it as SkyPilot does, `NAME:COUNT`, e.g. `A100-80GB:2`, `L4:1`, `H100:8`."
         )
     try:
         from core.gpus import parse_accelerators
@@ -288,9 +295,10 @@ def parse_name(text: str) -> str:
 
 
 def _positive_int(text: str, *, what: str, maximum: int) -> int:
-    if text.isascii() and text.isdigit() and 0 < int(text) <= maximum:
+    # The length check comes first: int() of a 5,000-digit string raises ValueError.
+    if text.isascii() and text.isdigit() and len(text) <= len(str(maximum)) and 0 < int(text) <= maximum:
         return int(text)
-    raise InvalidRequest(f"`{text}` is not a valid {what}; write a whole number from 1 to {maximum}.")
+    raise InvalidRequest(f"`{shown(text)}` is not a valid {what}; write a whole number from 1 to {maximum}.")
 
 
 def _fraction(text: str) -> float:
@@ -310,7 +318,7 @@ def _fraction(text: str) -> float:
 def _region(text: str) -> str:
     if service.REGION_RE.fullmatch(text.lower()):
         return text.lower()
-    raise InvalidRequest(f"`{text}` is not a valid region; write it as the cloud does, e.g. `us-central1`.")
+    raise InvalidRequest(f"`{shown(text)}` is not a valid region; write it as the cloud does, e.g. `us-central1`.")
 
 
 @dataclass(frozen=True)
@@ -392,7 +400,7 @@ def parse_command(text: str) -> Command:
     }
     if sub not in parsers:
         raise CommandError(
-            f"`{tokens[0]}` is not an `{COMMAND}` command.",
+            f"`{shown(tokens[0])}` is not an `{COMMAND}` command.",
             suggestion=_closest(sub, list(USAGE), _SUBCOMMAND_HINTS),
             usage=" · ".join(USAGE[name] for name in ("up", "fit", "list", "status", "down", "extend")),
         )
@@ -408,8 +416,8 @@ def _split(args: list[str], sub: str, allowed: tuple[str, ...]) -> tuple[list[st
             if token.startswith("-"):
                 key = token.lstrip("-")
                 raise CommandError(
-                    f"Options are written `key=value`, not `{token}`.",
-                    suggestion=f"{_closest(key, allowed, _OPTION_HINTS) or key}=...",
+                    f"Options are written `key=value`, not `{shown(token)}`.",
+                    suggestion=f"{_closest(key, allowed, _OPTION_HINTS) or shown(key)}=...",
                     usage=USAGE[sub],
                 )
             positional.append(token)
@@ -421,8 +429,8 @@ def _split(args: list[str], sub: str, allowed: tuple[str, ...]) -> tuple[list[st
                 raise CommandError(f"`{key}=` applies to `up` only, not `{sub}`.", usage=USAGE[sub])
             suggestion = _closest(key, allowed, _OPTION_HINTS)
             raise CommandError(
-                f"Unknown option `{raw_key}=`.",
-                suggestion=f"{suggestion}={value or OPTIONS[suggestion].example}" if suggestion else None,
+                f"Unknown option `{shown(raw_key)}=`.",
+                suggestion=f"{suggestion}={shown(value or OPTIONS[suggestion].example)}" if suggestion else None,
                 usage=USAGE[sub],
             )
         if key in options:
@@ -465,7 +473,7 @@ def _parse_up(args: list[str]) -> UpCommand:
         raise CommandError(f"`up` needs {missing}.", usage=USAGE["up"])
     if len(positional) > 2:
         raise CommandError(
-            f"`up` takes MODEL and ACCEL, then `key=value` options; `{positional[2]}` is extra.",
+            f"`up` takes MODEL and ACCEL, then `key=value` options; `{shown(positional[2])}` is extra.",
             usage=USAGE["up"],
         )
     model = _positional(parse_model, positional[0], "up")
@@ -481,7 +489,7 @@ def _parse_fit(args: list[str]) -> FitCommand:
         raise CommandError("`fit` needs a MODEL.", usage=USAGE["fit"])
     if len(positional) > 2:
         raise CommandError(
-            f"`fit` takes MODEL and optionally ACCEL, then `key=value` options; `{positional[2]}` is extra.",
+            f"`fit` takes MODEL and optionally ACCEL, then `key=value` options; `{shown(positional[2])}` is extra.",
             usage=USAGE["fit"],
         )
     model = _positional(parse_model, positional[0], "fit")
@@ -504,7 +512,7 @@ def _parse_list(args: list[str]) -> ListCommand:
     if len(args) == 1 and args[0].lower() == "all":
         return ListCommand(include_terminal=True)
     raise CommandError(
-        f"`list` takes nothing or `all`, not `{' '.join(args)}`.",
+        f"`list` takes nothing or `all`, not `{shown(' '.join(args))}`.",
         suggestion="list all" if _closest(args[0], ["all"]) else None,
         usage=USAGE["list"],
     )
@@ -544,7 +552,7 @@ def _parse_help(args: list[str]) -> HelpCommand:
     topic = args[0].lower()
     if len(args) > 1 or topic not in USAGE:
         raise CommandError(
-            f"No help on `{' '.join(args)}`.",
+            f"No help on `{shown(' '.join(args))}`.",
             suggestion=f"help {s}" if (s := _closest(topic, list(USAGE), _SUBCOMMAND_HINTS)) else None,
             usage=USAGE["help"],
         )

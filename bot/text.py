@@ -31,7 +31,7 @@ S = EndpointState
 STATE_WORDS: dict[EndpointState, str] = {
     S.REQUESTED: "requested",
     S.PROVISIONING: "provisioning GPUs",
-    S.STARTING: "engine starting, loading weights",
+    S.STARTING: "starting (the engine is loading weights)",
     S.READY: "ready",
     S.STOPPING: "stopping",
     S.STOPPED: "stopped",

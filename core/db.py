@@ -23,6 +23,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
+from core.private_files import private_dir, private_file
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -170,7 +172,12 @@ def _create_engine(url: URL, *, echo: bool, pool_size: int) -> Engine:
         # One shared connection, or every connection would see its own empty database.
         kwargs["poolclass"] = StaticPool
     else:
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        # Private: the database and its -wal/-shm files (SQLite gives those the database file's mode).
+        path = Path(database).expanduser()
+        private_dir(path.parent, tighten=False)
+        for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            if file == path or file.exists():
+                private_file(file)
         kwargs.update(pool)
     engine = create_engine(url, **kwargs)
 

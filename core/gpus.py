@@ -23,6 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
+from core.echo import shown
 from core.errors import InvalidRequest
 
 
@@ -280,7 +281,7 @@ def _known_gpus(name: str) -> tuple[GpuSpec, ...]:
         return found
     close = _closest_names(name.strip())
     hint = f"Closest known names: {', '.join(close)}." if close else f"Known GPUs: {', '.join(CATALOG)}."
-    raise InvalidRequest(f"Unknown GPU `{name.strip()}`. {hint}")
+    raise InvalidRequest(f"Unknown GPU `{shown(name.strip())}`. {hint}")
 
 
 def _node_split_hint(gpu: GpuSpec, count: int) -> str:
@@ -323,10 +324,10 @@ def parse_accelerators(text: str) -> AcceleratorRequest:
     name, sep, count_text = raw.partition(":")
     name, count_text = name.strip(), count_text.strip()
     if not name:
-        raise InvalidRequest(f"`{raw}` has no GPU name before the colon; write it like `A100-80GB:2`.")
+        raise InvalidRequest(f"`{shown(raw)}` has no GPU name before the colon; write it like `A100-80GB:2`.")
     if sep and not count_text:
         raise InvalidRequest(
-            f"`{raw}` has no GPU count after the colon; write it like `{name}:1`, or leave out `:` for one GPU."
+            f"`{shown(raw)}` has no GPU count after the colon; write it like `{shown(name)}:1`, or leave out `:` for one GPU."
         )
     gpus = _gpus_of(name)
     gpu = gpus[0]
@@ -334,12 +335,18 @@ def parse_accelerators(text: str) -> AcceleratorRequest:
     if sep:
         if not _COUNT.fullmatch(count_text):
             raise InvalidRequest(
-                f"`{count_text}` in `{raw}` is not a whole number of GPUs; write it like `{gpu.name}:2`."
+                f"`{shown(count_text)}` in `{shown(raw)}` is not a whole number of GPUs; write it like `{gpu.name}:2`."
+            )
+        per_node = gpu.gpus_per_node
+        if len(count_text.lstrip("0")) > 6:  # checked before int(): Python refuses 4,301-digit integers
+            raise InvalidRequest(
+                f"`{shown(raw)}` asks for too many GPUs; the most the bot launches is {MAX_NODES} nodes "
+                f"(`{gpu.name}:{per_node * MAX_NODES}`)."
             )
         count = int(count_text)
         if count < 1:
             raise InvalidRequest(
-                f"`{raw}` asks for no GPUs; the count must be at least 1, like `{gpu.name}:1`."
+                f"`{shown(raw)}` asks for no GPUs; the count must be at least 1, like `{gpu.name}:1`."
             )
     per_node = gpu.gpus_per_node
     if count > per_node * MAX_NODES:

@@ -52,11 +52,14 @@ def wait_until_ready(
     progress: Progress | None = None,
     first_delay: float = FIRST_DELAY_S,
     max_delay: float = MAX_DELAY_S,
+    check_server: Callable[[], None] | None = None,
 ) -> None:
     """Return once `url` answers its readiness route and one chat completion; raise `NotReady` otherwise.
 
     `progress` receives short step descriptions ("engine port open", "engine answers /health",
     "test completion succeeded"), each once, for the lifecycle to post in the endpoint's thread.
+    `check_server` runs after the readiness route answered and before the key is sent: it raises when
+    the server answering is not the one launched (the local launcher's `check_serving`).
     """
     try:
         route = readiness_path(engine)  # vLLM /health, SGLang /ready
@@ -87,6 +90,8 @@ def wait_until_ready(
             first_delay=first_delay,
             max_delay=max_delay,
         )
+        if check_server is not None:
+            check_server()  # whoever answered /health must be the engine before it gets the key
         _test_completion(http=http, base=base, api_key=api_key, model_name=model_name)
         say("test completion succeeded")
     finally:

@@ -36,6 +36,20 @@ def _csv(value: object) -> object:
     return value
 
 
+# What engines commonly read from their environment (see `local_engine_env`).
+DEFAULT_ENGINE_ENV = (
+    "VLLM_*",
+    "SGLANG_*",
+    "CUDA_*",
+    "NCCL_*",
+    "OMP_*",
+    "MKL_*",
+    "TORCH_*",
+    "TORCHINDUCTOR_*",
+    "TRITON_*",
+    "LD_PRELOAD",
+)
+
 Duration = Annotated[timedelta, BeforeValidator(_duration)]
 CsvList = Annotated[list[str], NoDecode, BeforeValidator(_csv)]
 
@@ -114,6 +128,15 @@ class Settings(BaseSettings):
         None,
         description="Executable (and leading args) that replaces `vllm`/`python -m sglang.launch_server` for the "
         "local launcher, e.g. a fake engine in tests. Default: unset (the real engine).",
+    )
+    local_engine_env: CsvList = Field(
+        default_factory=lambda: list(DEFAULT_ENGINE_ENV),
+        description="Comma-separated environment variables the local launcher passes on to engines besides "
+        "PATH, HOME, locale, CUDA_VISIBLE_DEVICES and the HF_HOME / HF_HUB_OFFLINE family; `NAME*` is a "
+        "prefix. Nothing else of the bot's environment reaches an engine (Slack tokens and "
+        "`ENDPOINT_BOT_*` never do; HF_TOKEN and the API key go as the launch's secrets). A real vLLM on "
+        "CPU gets `VLLM_CPU_KVCACHE_SPACE`, `OMP_NUM_THREADS` and `LD_PRELOAD` by default. "
+        f"Default: {','.join(DEFAULT_ENGINE_ENV)}.",
     )
     local_state_dir: Path | None = Field(
         None,

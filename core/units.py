@@ -10,9 +10,13 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from core.echo import shown
 from core.errors import InvalidRequest
 
-_DURATION_PART = re.compile(r"(\d+)([smhd])")
+# Every number is bounded by its digit count before `int()`/`float()` sees it (Python refuses
+# integers over 4,300 digits with a ValueError, and `float("9" * 400)` is inf), then by its value.
+_MAX_DIGITS = 12
+_DURATION_PART = re.compile(rf"(\d{{1,{_MAX_DIGITS}}})([smhd])")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 # Longer than any lifetime or extension anyone means; beyond it `now + duration` overflows datetime.
 MAX_DURATION = timedelta(days=3650)
@@ -31,9 +35,11 @@ def parse_duration(text: str, *, what: str = "duration") -> timedelta:
         total += int(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         pos = match.end()
     if pos != len(raw) or total <= 0:
-        raise InvalidRequest(f"`{text}` is not a valid {what}; write it like `45m`, `8h`, `1h30m` or `2d`.")
+        raise InvalidRequest(
+            f"`{shown(text)}` is not a valid {what}; write it like `45m`, `8h`, `1h30m` or `2d`."
+        )
     if total > MAX_DURATION.total_seconds():
-        raise InvalidRequest(f"`{text}` is too long for a {what}; write at most `{MAX_DURATION.days}d`.")
+        raise InvalidRequest(f"`{shown(text)}` is too long for a {what}; write at most `{MAX_DURATION.days}d`.")
     return timedelta(seconds=total)
 
 
@@ -50,17 +56,22 @@ def format_duration(delta: timedelta) -> str:
     return "".join(parts[:2])
 
 
-_TOKENS = re.compile(r"(\d+)([km]?)")
+_TOKENS = re.compile(rf"(\d{{1,{_MAX_DIGITS}}})([km]?)")
+# More than any model's context window (the largest published are around 10M tokens).
+MAX_TOKENS = 16 * 1024 * 1024
 
 
 def parse_tokens(text: str, *, what: str = "context length") -> int:
-    """Parse a token count: `4096`, `32k` (= 32768), `1m` (= 1048576)."""
+    """Parse a token count: `4096`, `32k` (= 32768), `1m` (= 1048576); at most `MAX_TOKENS`."""
     raw = text.strip().lower()
     match = _TOKENS.fullmatch(raw)
     if not match or int(match.group(1)) <= 0:
-        raise InvalidRequest(f"`{text}` is not a valid {what}; write it like `4096`, `32k` or `128k`.")
+        raise InvalidRequest(f"`{shown(text)}` is not a valid {what}; write it like `4096`, `32k` or `128k`.")
     factor = {"": 1, "k": 1024, "m": 1024 * 1024}[match.group(2)]
-    return int(match.group(1)) * factor
+    tokens = int(match.group(1)) * factor
+    if tokens > MAX_TOKENS:
+        raise InvalidRequest(f"`{shown(text)}` is too large for a {what}; write at most `16m`.")
+    return tokens
 
 
 def format_tokens(tokens: int) -> str:
@@ -68,16 +79,21 @@ def format_tokens(tokens: int) -> str:
     return f"{tokens // 1024}k" if tokens >= 1024 and tokens % 1024 == 0 else f"{tokens:,}"
 
 
-_MONEY = re.compile(r"\$?(\d+(?:\.\d{1,2})?)")
+_MONEY = re.compile(rf"\$?(\d{{1,{_MAX_DIGITS}}}(?:\.\d{{1,2}})?)")
+# A cap nobody means to go past; it keeps every amount finite and within a database column.
+MAX_MONEY = 1_000_000.0
 
 
 def parse_money(text: str, *, what: str = "amount") -> float:
-    """Parse dollars: `$50`, `50`, `12.5`. Must be positive."""
+    """Parse dollars: `$50`, `50`, `12.5`. Must be positive and at most `MAX_MONEY`."""
     raw = text.strip()
     match = _MONEY.fullmatch(raw)
     if not match or float(match.group(1)) <= 0:
-        raise InvalidRequest(f"`{text}` is not a valid {what}; write dollars like `$50` or `12.50`.")
-    return float(match.group(1))
+        raise InvalidRequest(f"`{shown(text)}` is not a valid {what}; write dollars like `$50` or `12.50`.")
+    amount = float(match.group(1))
+    if amount > MAX_MONEY:
+        raise InvalidRequest(f"`{shown(text)}` is too large for a {what}; write at most `${MAX_MONEY:,.0f}`.")
+    return amount
 
 
 def format_money(amount: float) -> str:

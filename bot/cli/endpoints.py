@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from bot import text as tx
 from bot.text import counted
 from core.errors import UserFacingError
 from core.units import format_duration, format_money, parse_duration, parse_money, parse_tokens
@@ -287,7 +288,7 @@ def run_status(args: argparse.Namespace) -> int:
     if v.failure_reason:
         rows.append(("failure", v.failure_reason))
     if v.stop_reason:
-        rows.append(("stop reason", v.stop_reason))
+        rows.append(("stop reason", tx.plain(v.stop_reason)))
     for key, value in rows:
         print(f"{key + ':':<14} {value}")
     for event in events:

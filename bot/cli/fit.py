@@ -28,6 +28,17 @@ EXIT_DOES_NOT_FIT = 2
 NO_SHAPE = "No catalogue shape of up to 8 nodes fits this model with these options."
 
 
+
+def _fraction(text: str) -> float:
+    """A GPU memory fraction: a finite number in (0, 1] (`1e400` or `nan` are refused, not fitted)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:  # also false for nan
+        raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a fraction of GPU memory; write e.g. 0.9")
+    return value
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "fit",
@@ -54,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--memory-fraction",
         metavar="F",
-        type=float,
+        type=_fraction,
         help="vLLM --gpu-memory-utilization / SGLang --mem-fraction-static",
     )
     parser.add_argument(

@@ -11,6 +11,7 @@ Buttons carry the endpoint name as their value and use the stable action ids in 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -75,6 +76,14 @@ actions_for = tx.card_actions
 def escape(text: str) -> str:
     """Escape the three characters mrkdwn treats as markup."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+_USER_MENTION = re.compile(r"&lt;@([A-Z0-9_]+)&gt;")
+
+
+def escape_keeping_mentions(text: str) -> str:
+    """`escape`, except that user mentions the bot itself wrote (`<@U123>`) stay mentions."""
+    return _USER_MENTION.sub(r"<@\1>", escape(text))
 
 
 def clip(text: str, limit: int = SECTION_TEXT_LIMIT) -> str:
@@ -170,7 +179,7 @@ def status_card(view: EndpointView, *, now: datetime) -> list[Block]:
     if view.state == EndpointState.FAILED and view.failure_reason:
         blocks.append(_section(f":red_circle: {escape(view.failure_reason)}"))
     elif view.state.is_terminal and view.stop_reason:
-        blocks.append(_context(escape(view.stop_reason)))
+        blocks.append(_context(escape_keeping_mentions(view.stop_reason)))
     actions = actions_for(view)
     if actions:
         blocks.append(actions_block(actions, block_id=f"card_actions:{view.name}"))

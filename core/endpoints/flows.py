@@ -53,6 +53,7 @@ from core.errors import UserFacingError
 from core.launcher.base import Launcher, LaunchSpec
 from core.notifier import Notifier
 from core.settings import Settings
+from core.watchdog.baseline import take_usage_baseline
 from core.watchdog.usage import settle_cost
 from core.workers import WorkerPool
 
@@ -413,6 +414,10 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
         # 4. Readiness: a real completion with the key.
         ctx.post(view, messaging.weights_loading(view))
         _wait_ready(ctx, view, api_key=api_key)
+        # Usage counts from here: the readiness completion above was the bot's, not a user's.
+        take_usage_baseline(
+            database=ctx.database, clock=ctx.clock, endpoint_id=view.id, url=view.url or "", engine=view.engine
+        )
 
         # 5. READY: the URL and key are posted once.
         with ctx.database.session() as session:
@@ -485,8 +490,15 @@ def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
         model_name=view.model,
         deadline=remaining,
         progress=lambda step: ctx.post(view, messaging.readiness_step(step)),
+        check_server=_server_check(ctx.launcher, view.cluster_name),
         **ctx.readiness_options,
     )
+
+
+def _server_check(launcher: Launcher, cluster_name: str) -> Callable[[], None] | None:
+    """The launcher's own "is the server on the port really the engine?" check, where it has one."""
+    check = getattr(launcher, "check_serving", None)
+    return None if check is None else (lambda: check(cluster_name))
 
 
 def _after_abandon(ctx: FlowContext, endpoint_id: int) -> None:

@@ -62,14 +62,16 @@ def queued(view: EndpointView, *, ahead: int, threads: int) -> str:
 
 
 def launch_failed(view: EndpointView, *, reason: str) -> str:
-    return f"The launch failed: {reason} Tearing the cluster down so it stops billing."
+    # Explanations of unknown errors already start "The launch failed (...)": say it once.
+    said = reason if reason.startswith("The launch failed") else f"The launch failed: {reason}"
+    return f"{said} Tearing the cluster down so it stops billing."
 
 
 def restarted_during_launch() -> str:
     """failure_reason for a launch whose API key died with the bot process (see flows.resume_launch)."""
     return (
         "The bot restarted while this endpoint was launching, and its API key (kept only in memory) "
-        "was lost with it. The cluster was torn down; please run `up` again."
+        "was lost with it, so the endpoint cannot be used; please run `up` again."
     )
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import select, update
 
 from core import vocabulary
 from core.clock import Clock, SystemClock, as_utc
+from core.echo import shown
 from core.endpoints import flows, messaging, store
 from core.endpoints import reconcile as reconcile_module
 from core.endpoints.flows import FlowContext
@@ -39,7 +40,7 @@ from core.fit.plan import FitOptions, Plan
 from core.launcher.base import Launcher, LaunchSpec
 from core.notifier import Notifier
 from core.settings import Settings
-from core.units import format_duration, format_money
+from core.units import MAX_DURATION, MAX_MONEY, MAX_TOKENS, format_duration, format_money
 from core.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -83,6 +84,8 @@ CLOUDS = frozenset(
 REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")
 MAX_SPECULATIVE_TOKENS = 16
 MAX_TENSOR_PARALLEL = 16  # TP stays inside one node; the largest nodes have 16 GPUs
+# Hub repo ids are at most 96 characters a part; local paths get a little more room.
+MAX_MODEL_CHARS = 255
 # options key: when a relaunched endpoint was first requested (its lifetime ceiling counts from then).
 FIRST_REQUESTED_AT = "first_requested_at"
 # options key: who stopped a LOST endpoint (so the watchdog's pending relaunch is called off).
@@ -393,29 +396,37 @@ class EndpointService:
         settings = self.settings
         self._refuse_local_model(request.model)
         self._refuse_local_model(request.draft_model)
+        for model in (request.model, request.draft_model):
+            if model is not None and len(model) > MAX_MODEL_CHARS:
+                raise InvalidRequest(
+                    f"`{shown(model)}` is too long for a model id ({len(model):,} characters; "
+                    f"at most {MAX_MODEL_CHARS})."
+                )
         vocabulary.check_model(request.model)  # the Hub loader's own rule: `org/name@rev` is a model id
         engine = (request.engine or settings.default_engine).lower()
         if engine not in ENGINES:
-            raise InvalidRequest(f"Unknown engine `{request.engine}`; use `engine=vllm` or `engine=sglang`.")
+            raise InvalidRequest(f"Unknown engine `{shown(request.engine)}`; use `engine=vllm` or `engine=sglang`.")
         if request.quantization is not None and request.quantization not in QUANTIZATIONS[engine]:
             raise InvalidRequest(
-                f"{engine} does not take `quantization={request.quantization}`; it accepts "
+                f"{engine} does not take `quantization={shown(request.quantization)}`; it accepts "
                 f"{', '.join(sorted(QUANTIZATIONS[engine]))}."
             )
         if request.dtype is not None and request.dtype not in DTYPES:
-            raise InvalidRequest(f"Unknown dtype `{request.dtype}`; use one of {', '.join(DTYPES)}.")
+            raise InvalidRequest(f"Unknown dtype `{shown(request.dtype)}`; use one of {', '.join(DTYPES)}.")
         if request.kv_cache_dtype is not None and request.kv_cache_dtype not in KV_CACHE_DTYPES[engine]:
             raise InvalidRequest(
-                f"{engine} does not take `kv_cache_dtype={request.kv_cache_dtype}`; it accepts "
+                f"{engine} does not take `kv_cache_dtype={shown(request.kv_cache_dtype)}`; it accepts "
                 f"{', '.join(sorted(KV_CACHE_DTYPES[engine]))}."
             )
         if request.rope_scaling is not None and request.rope_scaling not in vocabulary.ROPE_SCALINGS:
             raise InvalidRequest(
-                f"Unknown RoPE scaling `{request.rope_scaling}`; the bot knows `rope=yarn` (for models whose "
+                f"Unknown RoPE scaling `{shown(request.rope_scaling)}`; the bot knows `rope=yarn` (for models whose "
                 "vendor documents it, like Qwen2.5 and Qwen3)."
             )
-        if request.max_model_len is not None and request.max_model_len <= 0:
-            raise InvalidRequest("The context length must be positive, e.g. `max_model_len=32k`.")
+        if request.max_model_len is not None and not 0 < request.max_model_len <= MAX_TOKENS:
+            raise InvalidRequest(
+                f"The context length must be from 1 to {MAX_TOKENS:,} tokens, e.g. `max_model_len=32k`."
+            )
         if request.tensor_parallel is not None and not 1 <= request.tensor_parallel <= MAX_TENSOR_PARALLEL:
             raise InvalidRequest(
                 f"The tensor parallel size must be a whole number from 1 to {MAX_TENSOR_PARALLEL}, e.g. `tp=2`."
@@ -424,8 +435,10 @@ class EndpointService:
             raise InvalidRequest(
                 f"The memory fraction must be between 0 and 1 (got {request.memory_fraction:g}), e.g. `mem=0.9`."
             )
-        if request.idle_timeout is not None and request.idle_timeout <= timedelta(0):
-            raise InvalidRequest("The idle timeout must be positive, e.g. `idle=45m`.")
+        if request.idle_timeout is not None and not timedelta(0) < request.idle_timeout <= MAX_DURATION:
+            raise InvalidRequest(
+                f"The idle timeout must be positive and at most {MAX_DURATION.days} days, e.g. `idle=45m`."
+            )
         if request.ttl is not None:
             if request.ttl <= timedelta(0):
                 raise InvalidRequest("The lifetime must be positive, e.g. `ttl=8h`.")
@@ -434,8 +447,12 @@ class EndpointService:
                     f"`ttl={format_duration(request.ttl)}` is over the admin ceiling of "
                     f"{format_duration(settings.max_ttl)}; ask for at most that (you can extend later, up to it)."
                 )
-        if request.max_cost is not None and not request.max_cost > 0:
-            raise InvalidRequest("`max_cost` must be a positive amount of dollars, e.g. `max_cost=$50`.")
+        # `not 0 < x <= MAX` also refuses NaN and infinity (a float column cannot hold them everywhere).
+        if request.max_cost is not None and not 0 < request.max_cost <= MAX_MONEY:
+            raise InvalidRequest(
+                f"`max_cost` must be a positive amount of dollars up to {format_money(MAX_MONEY)}, "
+                "e.g. `max_cost=$50`."
+            )
         if request.name is not None:
             store.validate_name(request.name)
             with self.database.session() as session:
@@ -446,11 +463,11 @@ class EndpointService:
                     )
         if request.cloud is not None and request.cloud.lower() not in CLOUDS:
             raise InvalidRequest(
-                f"Unknown cloud `{request.cloud}`; SkyPilot calls them {', '.join(sorted(CLOUDS))}."
+                f"Unknown cloud `{shown(request.cloud)}`; SkyPilot calls them {', '.join(sorted(CLOUDS))}."
             )
         if request.region is not None:
             if not REGION_RE.match(request.region):
-                raise InvalidRequest(f"`{request.region}` is not a region name; write it like `us-central1`.")
+                raise InvalidRequest(f"`{shown(request.region)}` is not a region name; write it like `us-central1`.")
             if request.cloud is None and settings.default_cloud is None:
                 raise InvalidRequest(
                     "A region needs its cloud: add `cloud=`, e.g. `cloud=gcp region=us-central1`."
@@ -496,14 +513,14 @@ class EndpointService:
     def _get(self, session: Any, name: str) -> Any:
         endpoint = store.get_by_name(session=session, name=name)
         if endpoint is None:
-            raise NotFound(f"No endpoint called `{name}`. `list` shows the running ones.")
+            raise NotFound(f"No endpoint called `{shown(name)}`. `list` shows the running ones.")
         return endpoint
 
     def _authorize(self, endpoint: Any, actor: str, verb: str) -> None:
         if actor == endpoint.owner_id or actor in self.settings.admin_user_ids or actor in SYSTEM_ACTORS:
             return
         raise PermissionDenied(
-            f"Only <@{endpoint.owner_id}> (who launched `{endpoint.name}`) or an admin may {verb} it."
+            f"Only <@{endpoint.owner_id}> (who launched `{endpoint.name}`) or an admin may {verb}."
         )
 
     def request_stop(self, *, name: str, actor: str) -> bool:
@@ -561,7 +578,7 @@ class EndpointService:
         except Exception:
             log.warning("could not mark the stop of %s as done", name, exc_info=True)
 
-    def down(self, *, name: str, actor: str, reason: str = "stopped by {actor}") -> EndpointView:
+    def down(self, *, name: str, actor: str, reason: str = "stopped by {mention}") -> EndpointView:
         """Owner or admin only. Record STOPPING and schedule teardown; idempotent on terminal endpoints.
         A stop recorded by `request_stop` is marked done once this ran (or refused with a sentence)."""
         try:
@@ -572,7 +589,7 @@ class EndpointService:
     def _down(self, *, name: str, actor: str, reason: str) -> EndpointView:
         with self.database.session() as session:
             endpoint = self._get(session, name)
-            self._authorize(endpoint, actor, "stop")
+            self._authorize(endpoint, actor, "stop it")
             if endpoint.state.is_terminal:
                 if endpoint.state == S.LOST and reconcile_module.wants_relaunch(endpoint.options or {}):
                     # Told "it is launched again shortly": a stop now means "do not relaunch it".
@@ -592,7 +609,9 @@ class EndpointService:
                 return store.to_view(
                     endpoint
                 )  # already stopped: the view says so (messaging.already_stopped)
-            stop_reason = reason.format(actor=actor)
+            # A person is named as a Slack mention (`<@U123>`: Slack shows their name, the shell `@U123`).
+            mention = actor if actor in SYSTEM_ACTORS else f"<@{actor}>"
+            stop_reason = reason.format(actor=actor, mention=mention)
             # A launch step (or reconcile) may move the row between our read and our write: the
             # conflict refreshes it, and a stop still wins from whatever live state it is in now.
             for _attempt in range(len(S)):
@@ -626,7 +645,7 @@ class EndpointService:
         now = self.clock.now()
         with self.database.session() as session:
             endpoint = self._get(session, name)
-            self._authorize(endpoint, actor, "relaunch")
+            self._authorize(endpoint, actor, "relaunch it")
             if endpoint.state != S.LOST:
                 raise InvalidRequest(
                     f"`{name}` is {endpoint.state.value.lower()}; only an endpoint whose cluster was lost can be "
@@ -677,7 +696,7 @@ class EndpointService:
             raise InvalidRequest("Extend by a positive duration, e.g. `extend NAME 2h`.")
         with self.database.session() as session:
             endpoint = self._get(session, name)
-            self._authorize(endpoint, actor, "extend")
+            self._authorize(endpoint, actor, "extend it")
             if endpoint.state.is_terminal or endpoint.state == S.STOPPING:
                 raise InvalidRequest(
                     f"`{name}` is {endpoint.state.value.lower()}; there is nothing to extend. Run `up` for a new one."
@@ -737,7 +756,7 @@ class EndpointService:
         """Owner or admin only. Reset the idle clock (last_activity_at = now), audit."""
         with self.database.session() as session:
             endpoint = self._get(session, name)
-            self._authorize(endpoint, actor, "keep alive")
+            self._authorize(endpoint, actor, "keep it alive")
             if endpoint.state not in S.live() or endpoint.state == S.STOPPING:
                 raise InvalidRequest(
                     f"`{name}` is {endpoint.state.value.lower()}; there is nothing to keep alive."
@@ -831,4 +850,6 @@ def _first_requested_at(endpoint: Any) -> datetime:
 def _usage_of(session: Any, endpoint_id: int) -> Any:
     from core.endpoints.models import EndpointUsage
 
-    return session.get(EndpointUsage, endpoint_id)
+    usage = session.get(EndpointUsage, endpoint_id)
+    # Only a baseline so far (taken after readiness): nothing has been read that could be shown.
+    return usage if usage is not None and usage.last_scrape_at is not None else None

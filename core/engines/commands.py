@@ -1,7 +1,7 @@
 """argv for `vllm serve` and `python3 -m sglang.launch_server`, built from a fit-check `Plan`.
 
 The argv never holds a secret: the API key reaches vLLM as `VLLM_API_KEY` and SGLang through
-`launch_script`, which appends `--api-key "$ENDPOINT_API_KEY"` for the shell to expand.
+`launch_script`, which writes the key into a 0600 YAML file read with `--config` (never a flag).
 
 Multi-node plans (`plan.nodes > 1`) carry a few shell references that only `launch_script` expands on
 each node: `${SKYPILOT_NODE_RANK}`, `${ENDPOINT_HEAD_IP}` and `$ENDPOINT_NODE_ARGS` (see

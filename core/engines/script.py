@@ -4,7 +4,10 @@ Every argv value is `shlex.quote`d. The API key is never in the text: the line r
 environment variable (`$ENDPOINT_API_KEY` by default) that the launcher sets as a secret, and stops
 before starting anything when that variable is empty, so an endpoint can never come up unprotected.
 vLLM reads its key from `VLLM_API_KEY`; SGLang has no such variable (its `ServerArgs.api_key` is
-only a flag), so for SGLang the shell expands `--api-key "$ENDPOINT_API_KEY"` itself.
+only a flag), and a flag would show the key to anyone running `ps` on the cluster. SGLang 0.5 reads
+`--config FILE.yaml` (its `ConfigArgumentMerger` turns `api-key: ...` into `--api-key ...` in memory), so
+the shell writes the key into a 0600 YAML file (`mktemp`, or the path the launcher gives) with the
+`printf` builtin (never a process argv) and starts SGLang with `--config FILE`.
 
 Multi-node argv from `core.engines.commands` holds three references this module expands per node:
 `${SKYPILOT_NODE_RANK}` (SkyPilot sets it), `${ENDPOINT_HEAD_IP}` (first line of SkyPilot's
@@ -24,7 +27,8 @@ VLLM_API_KEY_ENV = "VLLM_API_KEY"  # what vLLM itself reads
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 # Exactly these shapes are left for the shell to expand; anything else is quoted literally.
 _EXPANDED = re.compile(r"\$\{(SKYPILOT_NODE_RANK|ENDPOINT_HEAD_IP)\}(:[0-9]{1,5})?")
-_KEY_FLAGS = ("--api-key", "--admin-api-key")
+_KEY_FLAGS = ("--api-key", "--admin-api-key", "--config")
+KEY_FILE_ENV = "ENDPOINT_KEY_FILE"  # the shell variable naming SGLang's key file on a cluster
 
 
 def engine_key_env(engine: str) -> str | None:
@@ -66,8 +70,26 @@ def _multinode_preamble(argv: list[str]) -> list[str]:
     return lines
 
 
-def launch_script(argv: list[str], *, engine: str, api_key_env: str = API_KEY_ENV) -> str:
-    """A single shell line running `argv` with the key taken from `$api_key_env` (never inlined)."""
+def _sglang_key_file(api_key_env: str, key_file: str | None) -> tuple[str, str]:
+    """The shell that writes SGLang's 0600 `--config` file holding the key, and the file's reference."""
+    write = f"printf 'api-key: \"%s\"\\n' \"${api_key_env}\""
+    if key_file is None:  # on a cluster: a fresh private file in the temp dir (mktemp makes it 0600)
+        ref = f'"${KEY_FILE_ENV}"'
+        make = f'{KEY_FILE_ENV}=$(mktemp "${{TMPDIR:-/tmp}}/endpoint-key-XXXXXX.yaml")'
+        return f"{make} && {write} > {ref}", ref
+    if not key_file.endswith((".yaml", ".yml")):
+        raise ValueError("SGLang reads --config files only when they end in .yaml or .yml")
+    ref = shlex.quote(key_file)
+    return f"(umask 077 && rm -f {ref} && {write} > {ref})", ref
+
+
+def launch_script(
+    argv: list[str], *, engine: str, api_key_env: str = API_KEY_ENV, key_file: str | None = None
+) -> str:
+    """A single shell line running `argv` with the key taken from `$api_key_env` (never inlined).
+
+    `key_file` (SGLang only): where to write the key's `--config` file; default a `mktemp` file.
+    """
     if not argv:
         raise ValueError("argv is empty")
     if not _ENV_NAME.fullmatch(api_key_env):
@@ -80,7 +102,8 @@ def launch_script(argv: list[str], *, engine: str, api_key_env: str = API_KEY_EN
     command = " ".join(_render(token) for token in argv)
     key_env = engine_key_env(engine)
     if key_env is None:
-        parts.append(f"exec {command} --api-key {key_ref}")
+        write, ref = _sglang_key_file(api_key_env, key_file)
+        parts.append(f"{write} && exec {command} --config {ref}")
     else:
         parts.append(f"{key_env}={key_ref} exec {command}")
     return "; ".join(parts)

@@ -41,8 +41,12 @@ from pathlib import Path
 
 from core.engines import launch_script
 from core.engines.script import API_KEY_ENV, VLLM_API_KEY_ENV
+from core.errors import LaunchFailed
+from core.launcher import listeners
 from core.launcher.base import ClusterInfo, LaunchSpec
+from core.launcher.engine_env import engine_environment
 from core.launcher.errors import scrub_secrets
+from core.launcher.log_redactor import SECRET_VARIABLES
 from core.launcher.processes import (
     MARK_CLUSTER,
     MARK_ENGINE,
@@ -54,6 +58,7 @@ from core.launcher.processes import (
     start_time_of,
     tagged_processes,
 )
+from core.private_files import open_private, private_dir, private_file
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -71,8 +76,13 @@ class ClusterDoesNotExist(LookupError):
     """No live local cluster by that name (same class name as SkyPilot's, so errors explain it alike)."""
 
 
-class LocalLaunchError(RuntimeError):
-    """The engine process exited right after it was started."""
+class LocalLaunchError(LaunchFailed):
+    """A local launch that did not work, already said as a sentence; `kind` as in ExplainedLaunchFailure
+    ("invalid": retrying unchanged will not help; "cancelled"; "other")."""
+
+    def __init__(self, message: str, *, kind: str = "other") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass
@@ -108,13 +118,15 @@ class LocalLauncher:
         self.state_dir = Path(state_dir or settings.local_state_dir or default_state_dir())
         self.grace_seconds = grace_seconds
         self.public_host = public_host
-        (self.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+        private_dir(self.state_dir)  # 0700: state and engine logs are for the bot's user only
+        private_dir(self.state_dir / "logs")
         self._state_path = self.state_dir / "clusters.json"
         self._lock_path = self.state_dir / "clusters.lock"
         self._thread_lock = threading.RLock()
         self._children: dict[int, subprocess.Popen[bytes]] = {}
         self._requests: dict[str, str] = {}  # request id -> "SUCCEEDED" | "FAILED" | "CANCELLED"
         self._failures: dict[str, LocalLaunchError] = {}
+        self._redactors: dict[str, subprocess.Popen[bytes]] = {}  # cluster name -> its log redactor
 
     # -- the Launcher port ------------------------------------------------------------------------
 
@@ -129,19 +141,23 @@ class LocalLauncher:
             taken = {c.port for c in state.values() if self._is_alive(c)}
             port = _free_port(spec.port, taken=taken)
             argv = self.engine_argv(spec, port=port)
-            script = launch_script(argv, engine=spec.engine, api_key_env=API_KEY_ENV)
+            script = launch_script(
+                argv, engine=spec.engine, api_key_env=API_KEY_ENV, key_file=self._key_file(spec)
+            )
             log_path = self.state_dir / "logs" / f"{spec.cluster_name}.log"
-            with open(log_path, "ab") as log_file:
-                process = subprocess.Popen(
-                    [_shell(), "-c", script],
-                    stdin=subprocess.DEVNULL,
-                    stdout=log_file,
-                    stderr=subprocess.STDOUT,
-                    env=self._child_env(spec),
-                    start_new_session=True,  # own process group: down kills the engine and its children
-                    close_fds=True,
-                )
+            private_file(log_path)
+            child_env = self._child_env(spec)
+            process = subprocess.Popen(
+                [_shell(), "-c", script],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,  # read by the log redactor, never by the bot
+                stderr=subprocess.STDOUT,
+                env=child_env,
+                start_new_session=True,  # own process group: down kills the engine and its children
+                close_fds=True,
+            )
             self._children[process.pid] = process
+            self._redactors[spec.cluster_name] = self._start_log_redactor(process, log_path, child_env)
             cluster = LocalCluster(
                 name=spec.cluster_name,
                 pid=process.pid,
@@ -155,7 +171,9 @@ class LocalLauncher:
         self._requests[request_id] = "SUCCEEDED"
         log.info("local cluster %s: pid %s on port %s", spec.cluster_name, process.pid, port)
         if spec.autostop_minutes is not None:
-            self.set_deadline(spec.cluster_name, spec.autostop_minutes)
+            # If it exited at once there is nothing to guard: wait() reports why, with its last log lines.
+            with contextlib.suppress(ClusterDoesNotExist):
+                self.set_deadline(spec.cluster_name, spec.autostop_minutes)
         return request_id
 
     def engine_argv(self, spec: LaunchSpec, *, port: int) -> list[str]:
@@ -169,7 +187,7 @@ class LocalLauncher:
         cluster_name = _cluster_of(request_id)
         status = self._requests.get(request_id)
         if status == "CANCELLED":
-            raise LocalLaunchError(f"launch of {cluster_name} was cancelled")
+            raise LocalLaunchError(f"The launch of {cluster_name} was cancelled.", kind="cancelled")
         cluster = self._read().get(cluster_name)
         if cluster is None:
             raise ClusterDoesNotExist(f"Local cluster {cluster_name!r} does not exist.")
@@ -182,7 +200,7 @@ class LocalLauncher:
                 break
             time.sleep(0.05)
         if not self._is_alive(cluster):
-            error = LocalLaunchError(self._exit_message(cluster))
+            error = self._exit_error(cluster)
             self._requests[request_id] = "FAILED"
             self._failures[request_id] = error
             self._forget(cluster_name)
@@ -214,6 +232,7 @@ class LocalLauncher:
             for name, cluster in list(state.items()):
                 if not self._is_alive(cluster):
                     del state[name]  # it died on its own: the cluster is gone
+                    self._release(cluster)
                     continue
                 if name.startswith(prefix):
                     out.append(
@@ -248,7 +267,10 @@ class LocalLauncher:
                 while self._is_alive(cluster) and time.monotonic() < end:
                     time.sleep(0.02)
         if self._is_alive(cluster):
-            raise LocalLaunchError(f"local cluster {cluster_name} (pid {cluster.pid}) survived SIGKILL")
+            raise LocalLaunchError(
+                f"The engine of local cluster {cluster_name} (pid {cluster.pid}) survived SIGKILL; "
+                "stop it by hand (`kill -9`)."
+            )
         self._forget(cluster_name)
 
     def set_deadline(self, cluster_name: str, minutes: int) -> None:
@@ -287,6 +309,26 @@ class LocalLauncher:
             cluster.reaper_start_time = start_time_of(reaper.pid)
             state[cluster_name] = cluster
 
+    def check_serving(self, cluster_name: str) -> None:
+        """Raise LaunchFailed unless the server on the cluster's port is the engine this launcher started.
+
+        Called right before readiness sends the endpoint's API key: a program that took the port while
+        the engine was loading (or after it died) must neither get the key nor make the endpoint READY.
+        """
+        cluster = self._read().get(cluster_name)
+        if cluster is None:
+            raise ClusterDoesNotExist(f"Local cluster {cluster_name!r} does not exist.")
+        if not listeners.available():
+            log.warning("cannot tell who listens on port %s here (no /proc/net/tcp)", cluster.port)
+            return
+        alive = self._is_alive(cluster)
+        if alive and listeners.serves_port(cluster.pid, cluster.port):
+            return
+        message = foreign_server_message(cluster.port, listeners.listener_pids(cluster.port))
+        if not alive:  # e.g. it could not bind the port the other program holds
+            message = f"The engine process has exited. {message}"
+        raise LaunchFailed(message)
+
     def cancel(self, request_id: str) -> None:
         # Local launches finish inside submit(); a cancel that arrives later stops the cluster instead
         # of leaving it running unobserved.
@@ -323,11 +365,7 @@ class LocalLauncher:
             )
 
     def _child_env(self, spec: LaunchSpec) -> dict[str, str]:
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in (API_KEY_ENV, VLLM_API_KEY_ENV, "HF_TOKEN") and not k.startswith("EPB_LOCAL_")
-        }
+        env = engine_environment(os.environ, self.settings.local_engine_env)  # an allow-list: no bot secrets
         env.update(spec.envs)
         env.update(spec.secrets)
         # The cluster's tag: finds the process even if the bot died before recording it (see _adopt_strays).
@@ -342,33 +380,93 @@ class LocalLauncher:
             env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH", "")) if p)
         return env
 
+    def _start_log_redactor(
+        self, engine: subprocess.Popen[bytes], log_path: Path, engine_env: dict[str, str]
+    ) -> subprocess.Popen[bytes]:
+        """Copy the engine's output into `log_path` (0600) with its secrets removed.
+
+        A detached process of its own (it outlives the bot, like the engine) that ends when the engine's
+        output closes. It gets the secrets to remove through its environment, never its argv.
+        """
+        assert engine.stdout is not None
+        env = engine_environment(engine_env)  # the allow-listed base, without the cluster tags
+        env.update({k: engine_env[k] for k in SECRET_VARIABLES if engine_env.get(k)})
+        env["PYTHONPATH"] = str(_project_root())
+        redactor = subprocess.Popen(
+            [sys.executable, "-m", "core.launcher.log_redactor", str(log_path)],
+            stdin=engine.stdout,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+            close_fds=True,
+            cwd=_project_root(),
+        )
+        engine.stdout.close()  # the redactor holds the read end now
+        return redactor
+
+    def _key_file(self, spec: LaunchSpec) -> str | None:
+        """Where SGLang's 0600 `--config` key file goes (a 0700 folder of ours; removed with the cluster)."""
+        if spec.engine != "sglang":
+            return None
+        return str(private_dir(self.state_dir / "keys") / f"{spec.cluster_name}.yaml")
+
     def _is_alive(self, cluster: LocalCluster) -> bool:
         child = self._children.get(cluster.pid)
         if child is not None and child.poll() is not None:
             return False  # our own child, reaped
         return is_alive(cluster.pid, cluster.start_time)
 
-    def _exit_message(self, cluster: LocalCluster) -> str:
+    def _exit_error(self, cluster: LocalCluster) -> LocalLaunchError:
+        """Why the engine exited right after it started, from its exit code and last log lines."""
         child = self._children.get(cluster.pid)
         code = child.returncode if child is not None else None
-        tail = log_tail(Path(cluster.log_path))
-        how = f"with code {code}" if code is not None else "at once"
-        return scrub_secrets(f"the engine process exited {how}; last log lines: {tail or '(none)'}")
+        redactor = self._redactors.pop(cluster.name, None)
+        if redactor is not None:  # let it write the engine's last words before the tail is read
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                redactor.wait(timeout=5)
+        tail = scrub_secrets(log_tail(Path(cluster.log_path))) or "(none)"
+        if code in (126, 127):  # the shell could not run the program at all: a retry cannot help
+            return LocalLaunchError(
+                f"The engine program could not be started (exit code {code}): {tail}. Install the engine "
+                "on this host (`vllm`, or SGLang for `python -m sglang.launch_server`) or fix "
+                "ENDPOINT_BOT_LOCAL_ENGINE_COMMAND, then run `up` again.",
+                kind="invalid",
+            )
+        how = f"with exit code {code}" if code is not None else "at once"
+        said = (
+            "it printed nothing"
+            if tail == "(none)"
+            else f"its last log lines: {tail}. Fix what they say (a flag, the model, memory)"
+        )
+        return LocalLaunchError(
+            f"The engine process exited right after it started, {how}; {said}, then run `up` again.",
+            kind="invalid",
+        )
 
     def _stop_reaper(self, cluster: LocalCluster) -> None:
-        if cluster.reaper_pid and is_alive(cluster.reaper_pid, cluster.reaper_start_time):
+        if not cluster.reaper_pid:
+            return
+        if is_alive(cluster.reaper_pid, cluster.reaper_start_time):
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.kill(cluster.reaper_pid, signal.SIGTERM)
-            child = self._children.pop(cluster.reaper_pid, None)
-            if child is not None:
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    child.wait(timeout=5)
+        child = self._children.pop(cluster.reaper_pid, None)
+        if child is not None:  # ours: wait for it even if it already exited, or it stays a zombie
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.wait(timeout=5)
 
     def _forget(self, cluster_name: str) -> None:
         with self._state() as state:
             cluster = state.pop(cluster_name, None)
         if cluster is not None:
-            child = self._children.pop(cluster.pid, None)
+            self._release(cluster)
+
+    def _release(self, cluster: LocalCluster) -> None:
+        """Collect what a gone cluster leaves in this process: its reaper is stopped, and the engine,
+        reaper and log redactor are waited for, so none of them stays behind as a zombie."""
+        self._stop_reaper(cluster)
+        (self.state_dir / "keys" / f"{cluster.name}.yaml").unlink(missing_ok=True)
+        for child in (self._children.pop(cluster.pid, None), self._redactors.pop(cluster.name, None)):
             if child is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):
                     child.wait(timeout=1)
@@ -380,7 +478,7 @@ class LocalLauncher:
     @contextlib.contextmanager
     def _state(self) -> Iterator[dict[str, LocalCluster]]:
         """Read-modify-write of the state file under a thread lock and an inter-process file lock."""
-        with self._thread_lock, open(self._lock_path, "a+") as lock_file:
+        with self._thread_lock, open(private_file(self._lock_path), "a+") as lock_file:
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             try:
                 state = _load(self._state_path)
@@ -389,7 +487,8 @@ class LocalLauncher:
                 after = {k: asdict(v) for k, v in state.items()}
                 if after != before:
                     tmp = self._state_path.with_suffix(".tmp")
-                    tmp.write_text(json.dumps(after, indent=1, sort_keys=True))
+                    with os.fdopen(open_private(tmp, os.O_WRONLY | os.O_TRUNC), "w") as out:
+                        out.write(json.dumps(after, indent=1, sort_keys=True))
                     os.replace(tmp, self._state_path)
             finally:
                 fcntl.flock(lock_file, fcntl.LOCK_UN)
@@ -444,6 +543,22 @@ def _free_port(preferred: int, *, taken: Collection[int] = ()) -> int:
             if chosen not in taken:
                 return chosen
     raise OSError("no free port")
+
+
+def foreign_server_message(port: int, pids: set[int]) -> str:
+    """The sentence for a port answered by a program that is not the launched engine."""
+    who = "another program"
+    if pids:
+        pid = min(pids)
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode("utf-8", "replace").split("\0")
+            who = f"another program (pid {pid}, `{' '.join(a for a in argv if a)[:80]}`)"
+        except OSError:
+            who = f"another program (pid {pid})"
+    return (
+        f"Port {port} is answered by {who}, not by the engine this launch started, so the endpoint's API "
+        "key was not sent to it. Stop that program or free the port, then run `up` again."
+    )
 
 
 def _shell() -> str:

@@ -44,9 +44,23 @@ def task_config(spec: LaunchSpec) -> dict[str, Any]:
                 "Rendering a task needs SkyPilot: install it with `pip install 'endpoint-bot[sky]'`."
             ) from None
         raise
+    if spec.autostop_minutes is not None:
+        _with_deadline(task, spec.autostop_minutes)
     config = task.to_yaml_config()
     _tidy_image_ids(config)
     return config
+
+
+def _with_deadline(task: Any, minutes: int) -> None:
+    """The cluster-side hard deadline the bot sets at launch (`sky.launch(idle_minutes_to_autostop=...,
+    wait_for=none, down=True)`), written into the task so a copy-pasted `sky launch` keeps it too."""
+    autostop = {"idle_minutes": minutes, "down": True, "wait_for": "none"}
+    resources = task.resources
+    with_deadline = [r.copy(autostop=autostop) for r in resources]
+    if isinstance(resources, list):
+        task.set_resources(with_deadline)
+    else:
+        task.set_resources(with_deadline[0] if len(with_deadline) == 1 else set(with_deadline))
 
 
 def render_task_yaml(spec: LaunchSpec) -> str:
@@ -62,6 +76,11 @@ def render_task_yaml(spec: LaunchSpec) -> str:
         + " ".join(f"--secret {name}" for name in sorted(config.get("secrets", {})))
         + "\n"
     )
+    if spec.autostop_minutes is not None:
+        header += (
+            f"# Hard deadline: the cluster tears itself down {spec.autostop_minutes} minutes after launch "
+            "(resources.autostop with wait_for: none), as the bot's own launches do.\n"
+        )
     return header + text
 
 

@@ -37,7 +37,7 @@ def engine_run_script(spec: LaunchSpec) -> str:
     """The task's `run`: starts the engine in the foreground, every value shell-quoted.
 
     `core.engines.launch_script` writes the line; the API key is never in it (vLLM reads `VLLM_API_KEY`,
-    SGLang gets `--api-key "$ENDPOINT_API_KEY"` expanded by the shell on the cluster).
+    SGLang reads it from a 0600 `--config` YAML file the shell writes on the cluster, so `ps` never shows it).
     """
     from core.engines import launch_script
 

@@ -22,8 +22,10 @@ def at_time(when: datetime, *, now: datetime) -> str:
 
 
 def _minutes(delta: timedelta) -> str:
-    """`35 min`, `1h5m`: rounded down to whole minutes, never below 1 min."""
-    minutes = max(1, int(delta.total_seconds() // 60))
+    """`35 min`, `1h5m`: rounded down to whole minutes; under a minute in seconds (`24s`, not `1 min`)."""
+    if delta < timedelta(minutes=1):
+        return f"{max(0, int(delta.total_seconds()))}s"
+    minutes = int(delta.total_seconds() // 60)
     if minutes < 60:
         return f"{minutes} min"
     return format_duration(timedelta(minutes=minutes))

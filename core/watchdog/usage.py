@@ -60,13 +60,16 @@ def new_usage(endpoint_id: int) -> EndpointUsage:
 
 def record_scrape(usage: EndpointUsage, snapshot: EngineSnapshot, *, now: datetime) -> ScrapeOutcome:
     """Fold one successful scrape into `usage`. Active = tokens or requests grew, or work is running or
-    queued. The first scrape of an engine is a baseline (its counters include the readiness probe's
-    completion, which is not traffic); it is active only if something is in flight."""
+    queued. The first scrape of an engine is a baseline: its counters include the readiness probe's
+    completion, which is not traffic, so nothing is added; it is active only if something is in flight.
+    (The launch flow normally takes that baseline right after readiness, see `record_baseline`.)"""
     fresh = (snapshot.requests, snapshot.prompt_tokens, snapshot.generation_tokens)
     previous = (usage.raw_requests, usage.raw_prompt_tokens, usage.raw_generation_tokens)
     baseline = any(value is None for value in previous)
     restarted = not baseline and any(new < old for new, old in zip(fresh, previous, strict=True))
-    if baseline or restarted:
+    if baseline:
+        deltas = (0.0, 0.0, 0.0)
+    elif restarted:
         # A restarted engine counts from zero: everything it reports now was served since the restart.
         deltas = fresh
     else:
@@ -84,6 +87,15 @@ def record_scrape(usage: EndpointUsage, snapshot: EngineSnapshot, *, now: dateti
     usage.consecutive_scrape_failures = 0
     grew = (not baseline) and any(delta > 0 for delta in deltas)
     return ScrapeOutcome(active=grew or snapshot.in_flight > 0, restarted=restarted, baseline=baseline)
+
+
+def record_baseline(usage: EndpointUsage, snapshot: EngineSnapshot, *, now: datetime) -> None:
+    """Remember the engine's counters as they stand (after the readiness completion) without counting
+    them: the next scrape counts only what users sent since. `last_scrape_at` stays unset: no usage is
+    claimed (status, stop summary) until the watchdog has really read some."""
+    usage.raw_requests = snapshot.requests
+    usage.raw_prompt_tokens = snapshot.prompt_tokens
+    usage.raw_generation_tokens = snapshot.generation_tokens
 
 
 def record_scrape_failure(usage: EndpointUsage, *, now: datetime) -> ScrapeOutcome:

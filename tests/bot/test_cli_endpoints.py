@@ -16,6 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 from tests.bot.leftovers import alive, engine_pids, leftovers
 from tests.fakes.local_bot import local_bot_env
@@ -107,9 +108,12 @@ def test_bad_input_is_a_sentence_and_exit_code_2(cli_env: dict[str, str]) -> Non
 
 
 def test_render_prints_the_task_with_secrets_redacted(cli_env: dict[str, str]) -> None:
-    result = _cli(cli_env, "render", cli_env["MODEL_DIR"], "L4:1", "--max-model-len", "8k")
+    result = _cli(cli_env, "render", cli_env["MODEL_DIR"], "L4:1", "--max-model-len", "8k", "--ttl", "2h")
     assert result.returncode == 0, result.stderr
     assert "<redacted>" in result.stdout
+    # The hard deadline `up` sets travels with the printed task (issue 10, item 10).
+    autostop = yaml.safe_load(result.stdout)["resources"]["autostop"]
+    assert autostop == {"idle_minutes": 120, "down": True, "wait_for": "none"}
     assert HF_TOKEN not in result.stdout
     assert "epk-" not in result.stdout
     assert "run:" in result.stdout and "--max-model-len 8192" in result.stdout

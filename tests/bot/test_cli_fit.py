@@ -181,6 +181,8 @@ def test_qwen3_32b_at_32000_tokens_on_one_h100_does_not_fit(cli):
     # vLLM refuses it (no KV room after 61 GiB of weights and a ~5.6 GiB activation peak).
     code, out, _ = cli("Qwen/Qwen3-32B", "H100:1", "--max-model-len", "32000")
     assert code == 2 and "KV cache" in out
+
+
 def test_gpt_oss_120b_from_the_hubs_mxfp4_counts_fits_one_h100(cli):
     # The Hub's model_info says 120.4B parameters (two per MXFP4 `*_blocks` byte); vLLM loads the model
     # in 64.38 GiB on one H100 (llm-d's vLLM memory measurements). Not 224.7B / 121.5 GiB.
@@ -201,3 +203,10 @@ def test_rope_yarn_on_the_cli(cli):
     plan = json.loads(out)
     assert plan["rope_scaling"]["factor"] == 4.0 and plan["max_context_tokens"] == 131072
     assert "--hf-overrides" in plan["engine_command"]
+
+
+@pytest.mark.parametrize("fraction", ["1e400", "nan", "0", "1.5", "-0.2", "x"])
+def test_a_memory_fraction_outside_0_1_is_refused(cli, fraction):
+    with pytest.raises(SystemExit) as exit_info:
+        cli("meta-llama/Llama-3.1-8B-Instruct", "L4:1", "--memory-fraction", fraction)
+    assert exit_info.value.code == 1  # fit's usage error (2 means "does not fit"), before any Hub request

@@ -370,6 +370,8 @@ def test_bad_tp_or_mem_gets_a_sentence(text: str, words: str) -> None:
     with pytest.raises(CommandError) as caught:
         parse_command(f"up {MODEL} L4:1 {text}")
     assert words in str(caught.value)
+
+
 def test_one_vocabulary_for_parser_service_and_engines() -> None:
     """Engines, quantizations and KV dtypes are core.vocabulary's, wherever they are read."""
     from bot import commands
@@ -441,3 +443,54 @@ def test_an_unknown_rope_scaling_is_refused_with_the_choice() -> None:
     assert "rope=yarn" in str(info.value)
     with pytest.raises(CommandError, match="rope=yarn"):
         parse_command(f"fit {MODEL} rope-scaling=yarn")
+# --- bounded numbers and bounded echoes (issue 10, item 8) ------------------------------------------
+
+MODEL_ID = "Qwen/Qwen2.5-7B-Instruct"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"up {MODEL_ID} L4:1 idle={'1' * 4301}m",  # was ValueError (int digit limit) -> HTTP 500
+        f"up {MODEL_ID} L4:1 ctx={'1' * 400}",  # was accepted, then OverflowError
+        f"up {MODEL_ID} L4:1 max-cost={'9' * 400}",  # was max_cost=inf ("cap $inf")
+        f"up {MODEL_ID} L4:1 spec-tokens={'9' * 5000}",
+        f"up {MODEL_ID} L4:{'9' * 5000}",
+        f"fit {MODEL_ID} L4:1 ctx={'9' * 5000}k",
+        f"extend qwen {'9' * 5000}h",
+        f"up {'x' * 10_000} L4:1",  # a model id longer than any on the Hub
+    ],
+)
+def test_huge_numbers_and_tokens_are_refused_with_a_bounded_reply(text: str) -> None:
+    with pytest.raises(CommandError) as err:
+        parse_command(text)
+    reply = str(err.value)
+    assert len(reply) < 700, reply[:200]
+    assert "…" in reply, "the long value is quoted cut, with an ellipsis"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "x" * 10_000,
+        f"up {MODEL_ID} L4:1 {'k' * 10_000}=1",
+        f"up {MODEL_ID} L4:1 ctx=8k {'a' * 10_000}",
+        f"up {MODEL_ID} L4:1 engine={'v' * 10_000}",
+        f"up {MODEL_ID} L4:1 name={'n' * 10_000}",
+        f"up {MODEL_ID} L4:1 region={'r' * 10_000}",
+        f"up {MODEL_ID} {'A' * 10_000}",
+        "list " + "all " * 3000,
+        "help " + "up " * 3000,
+        f"down {'d' * 10_000}",
+    ],
+)
+def test_a_ten_thousand_character_token_is_never_echoed_whole(text: str) -> None:
+    with pytest.raises(CommandError) as err:
+        parse_command(text)
+    assert len(str(err.value)) < 1000  # the echo is cut; the usage and GPU list are fixed text
+
+
+def test_numbers_at_their_bounds_parse() -> None:
+    parsed = parse_command(f"up {MODEL_ID} L4:1 ctx=16m max-cost=1000000 idle=3650d")
+    assert isinstance(parsed, UpCommand)
+    assert parsed.max_model_len == 16 * 1024 * 1024 and parsed.max_cost == 1_000_000.0

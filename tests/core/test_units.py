@@ -58,3 +58,28 @@ def test_formatting() -> None:
     assert format_duration(timedelta(days=2, hours=4, minutes=5)) == "2d4h"
     assert format_money(1234.5) == "$1,234.50"
     assert format_money(0.001) == "<$0.01"
+
+
+# Numbers are bounded before any arithmetic: no ValueError from Python's 4,300-digit limit, no inf.
+@pytest.mark.parametrize(
+    ("parse", "text", "words"),
+    [
+        (parse_duration, "1" * 4301 + "m", "not a valid"),
+        (parse_duration, "9" * 12 + "d", "too long"),
+        (parse_tokens, "1" * 400, "not a valid"),
+        (parse_tokens, "17m", "too large"),
+        (parse_tokens, "16385k", "too large"),
+        (parse_money, "9" * 400, "not a valid"),
+        (parse_money, "1000000.01", "too large"),
+    ],
+)
+def test_huge_numbers_are_refused_with_a_bounded_message(parse, text: str, words: str) -> None:
+    with pytest.raises(InvalidRequest, match=words) as err:
+        parse(text)
+    assert len(str(err.value)) < 200, "the input is quoted, not echoed whole"
+
+
+def test_the_largest_accepted_values_parse() -> None:
+    assert parse_tokens("16m") == 16 * 1024 * 1024
+    assert parse_money("$1000000") == 1_000_000.0
+    assert parse_duration("3650d") == timedelta(days=3650)

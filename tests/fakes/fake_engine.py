@@ -19,7 +19,8 @@ In-process, the same controls are methods of `FakeEngine`.
 Three ways to run it:
 - `python -m tests.fakes.fake_engine serve MODEL --port 8000` (vLLM argv) or
   `python -m tests.fakes.fake_engine --model-path MODEL --port 30000` (SGLang argv); unknown flags are
-  ignored, the key comes from `--api-key`, `VLLM_API_KEY` or `ENDPOINT_API_KEY`.
+  ignored, the key comes from `--api-key`, `VLLM_API_KEY` or `ENDPOINT_API_KEY`. Like SGLang 0.5,
+  `--config FILE.yaml` reads `key: value` pairs as if they were `--key value` flags placed first.
 - `with start_fake_engine(engine="vllm", model="m", api_key="k") as fake:` one engine on a free port.
 - `with FakeEngineFarm(1000) as farm:` many engines on many ports served by ONE event-loop thread, cheap
   enough for the watchdog benchmark.
@@ -43,7 +44,10 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
 E2E_BUCKETS = (0.3, 0.5, 0.8, 1.0, 1.5, 2.0, 2.5, 5.0, 10.0, 15.0, 20.0, 30.0, 60.0)
@@ -718,9 +722,23 @@ def start_fake_engine(**config: Any) -> Iterator[FakeEngine]:
 # --- the command line -----------------------------------------------------------------------------
 
 
+def _with_config_file(argv: list[str]) -> list[str]:
+    """SGLang's `--config FILE.yaml`: the file's `key: value` pairs become `--key value`, ahead of the rest."""
+    if "--config" not in argv:
+        return argv
+    at = argv.index("--config")
+    path = Path(argv[at + 1])
+    if path.suffix not in (".yaml", ".yml"):
+        raise SystemExit(f"Config file must be YAML format, got: {path.suffix}")
+    loaded = yaml.safe_load(path.read_text()) or {}
+    flags = [item for key, value in loaded.items() for item in (f"--{key}", str(value))]
+    return flags + argv[:at] + argv[at + 2 :]
+
+
 def parse_argv(argv: list[str], environ: dict[str, str] | None = None) -> EngineConfig:
     """Read a real engine's argv (vLLM `serve MODEL ...` or SGLang `--model-path M ...`) plus fake flags."""
     env = os.environ if environ is None else environ
+    argv = _with_config_file(argv)
     parser = argparse.ArgumentParser(prog="fake_engine", add_help=True)
     parser.add_argument("positional", nargs="*")
     parser.add_argument("--model-path")

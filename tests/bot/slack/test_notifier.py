@@ -46,7 +46,7 @@ def test_thread_posts_and_card_updates_use_the_card(slack: FakeSlack, notifier: 
     assert reply["thread_ts"] == ref.message_ts and reply["text"] == "Provisioning L4:1…"
     (update,) = slack.calls_to("chat.update")
     assert update.args["ts"] == ref.message_ts and update.args["channel"] == "C1GENERAL"
-    assert "engine starting" in json.dumps(update.args["blocks"])
+    assert "starting (the engine is loading weights)" in json.dumps(update.args["blocks"])
 
 
 def test_card_location_from_the_store_is_used_after_a_restart(

@@ -234,7 +234,7 @@ def test_crash_during_teardown_then_restart(
     _assert_consistent(second, cloud, expected_rows=1)
     final = second.service.status(name="going")
     assert final.state is S.STOPPED
-    assert final.stop_reason == "stopped by U_OWNER"
+    assert final.stop_reason == "stopped by <@U_OWNER>"
     assert cloud.cluster(view.cluster_name) is None
     second.close()
 

@@ -213,7 +213,7 @@ def test_stop_summary_reports_uptime_and_cost(lc: Lifecycle) -> None:
 
 
 def test_stop_summary_bills_from_provisioning_and_reports_what_was_served(database: Database) -> None:
-    from core.endpoints.models import EndpointUsage
+    from core.watchdog.usage import load_usage
 
     clock = ManualClock()
     cloud = new_cloud(clock, launch_ticks=1)  # the cluster comes up only when the test says so
@@ -230,12 +230,9 @@ def test_stop_summary_bills_from_provisioning_and_reports_what_was_served(databa
         lc.join()
         assert lc.state("billed") is S.READY
         with lc.database.session() as session:  # what the watchdog folds in from the engine's metrics
-            session.add(
-                EndpointUsage(
-                    endpoint_id=view.id, requests=42.0, prompt_tokens=12_000.0, generation_tokens=500_000.0,
-                    latency={}, last_scrape_at=clock.now(), last_scrape_ok=True, consecutive_scrape_failures=0,
-                )
-            )  # fmt: skip
+            usage = load_usage(session, view.id)  # the launch's baseline row, or a new one
+            usage.requests, usage.prompt_tokens, usage.generation_tokens = 42.0, 12_000.0, 500_000.0
+            usage.last_scrape_at, usage.last_scrape_ok = clock.now(), True
         clock.advance(timedelta(hours=2))
         lc.service.down(name="billed", actor="U_OWNER")
         lc.join()

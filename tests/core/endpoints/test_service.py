@@ -87,6 +87,15 @@ def test_up_records_first_announces_then_launches_to_ready(lc: Lifecycle) -> Non
         ({"accelerators": "Z100:1"}, "Z100"),
         ({"model": "no such/model/really"}, "model"),
         ({"model": "nobody/not-in-fixtures"}, "not-in-fixtures"),
+        # Unbounded numbers from the CLI or any other caller: refused before arithmetic or the database
+        # (inf was stored as "cap $inf" on SQLite and raised DataError on PostgreSQL).
+        ({"max_cost": float("inf")}, "max_cost"),
+        ({"max_cost": float("nan")}, "max_cost"),
+        ({"max_cost": 1e400}, "max_cost"),
+        ({"max_cost": 2_000_000.0}, "max_cost"),
+        ({"max_model_len": 10**400}, "context length"),
+        ({"idle_timeout": timedelta(days=5000)}, "idle"),
+        ({"model": "x" * 10_000}, "model"),
     ],
 )
 def test_bad_input_is_refused_with_a_sentence_and_changes_nothing(
@@ -95,6 +104,7 @@ def test_bad_input_is_refused_with_a_sentence_and_changes_nothing(
     with pytest.raises(UserFacingError) as caught:
         lc.service.up(request=up_request(**overrides))
     assert words.lower() in str(caught.value).lower()
+    assert len(str(caught.value)) < 400, "what was typed is quoted, cut"
     _nothing_happened(lc)
 
 
@@ -147,7 +157,7 @@ def test_only_owner_or_admin_may_stop_extend_or_keep_alive(lc: Lifecycle) -> Non
     lc.join()
     view = lc.service.status(name=name)
     assert view.state is S.STOPPED
-    assert view.stop_reason == "stopped by U_ADMIN"
+    assert view.stop_reason == "stopped by <@U_ADMIN>"  # a mention: Slack shows the name
 
 
 def test_down_is_idempotent_and_unknown_names_are_not_found(lc: Lifecycle) -> None:
@@ -445,7 +455,7 @@ def test_down_still_stops_an_endpoint_whose_launch_moved_it_at_the_same_moment(
     assert moved, "the concurrent launch step ran"
     assert stopped.state is S.STOPPING
     assert lc.state(view.name) is S.STOPPED
-    assert lc.service.status(name=view.name).stop_reason == "stopped by U_OWNER"
+    assert lc.service.status(name=view.name).stop_reason == "stopped by <@U_OWNER>"
 
 
 @pytest.mark.parametrize("model", ["Qwen/Qwen2.5-7B-Instruct@main", "Qwen/Qwen2.5-7B-Instruct@{sha}"])

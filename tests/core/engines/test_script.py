@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from core.engines import API_KEY_ENV, build_engine_command, launch_script
 from tests.core.engines.plans import make_plan
@@ -29,9 +30,16 @@ HOSTILE = [
 SECRET = "sk-endpoint-0123456789abcdef"
 
 # A stand-in engine binary: prints the argv it got and the key variables it can see, as JSON.
+# With `--config FILE` (SGLang) it also prints the file's text and permissions.
 _RECORDER = f"""#!{sys.executable}
 import json, os, sys
-print(json.dumps({{"argv": sys.argv[1:], "vllm_key": os.environ.get("VLLM_API_KEY")}}))
+argv = sys.argv[1:]
+seen = {{"argv": argv, "vllm_key": os.environ.get("VLLM_API_KEY")}}
+if "--config" in argv:
+    path = argv[argv.index("--config") + 1]
+    seen["config"] = open(path).read()
+    seen["config_mode"] = oct(os.stat(path).st_mode & 0o777)
+print(json.dumps(seen))
 """
 
 
@@ -74,7 +82,11 @@ def test_a_real_shell_passes_hostile_values_through_unchanged(
         assert seen["argv"] == argv[1:]
         assert seen["vllm_key"] == SECRET
     else:
-        assert seen["argv"] == [*argv[1:], "--api-key", SECRET]
+        # SGLang: the key is in a 0600 YAML file SGLang reads with --config, never in its argv (`ps`).
+        assert seen["argv"][:-2] == argv[1:] and seen["argv"][-2] == "--config"
+        assert seen["argv"][-1].endswith(".yaml") and SECRET not in " ".join(seen["argv"])
+        assert yaml.safe_load(seen["config"]) == {"api-key": SECRET}
+        assert seen["config_mode"] == "0o600"
         assert seen["vllm_key"] is None
 
 
@@ -103,7 +115,7 @@ def test_custom_key_variable_and_bad_names() -> None:
     script = launch_script(
         build_engine_command(make_plan(engine="sglang")), engine="sglang", api_key_env="MY_KEY"
     )
-    assert script.endswith('--api-key "$MY_KEY"')
+    assert '"$MY_KEY"' in script and script.endswith('--config "$ENDPOINT_KEY_FILE"')
     with pytest.raises(ValueError):
         launch_script(["vllm", "serve", "m"], engine="vllm", api_key_env="X; rm -rf /")
     with pytest.raises(ValueError):
@@ -160,7 +172,7 @@ def test_sglang_multinode_rendezvous(fake_engines: Path) -> None:
     worker = _multinode_run("sglang", fake_engines, 1, tensor_parallel=16)
     assert worker[worker.index("--dist-init-addr") + 1] == "10.0.0.7:5000"
     assert worker[worker.index("--node-rank") + 1] == "1"
-    assert worker[-2:] == ["--api-key", SECRET]
+    assert worker[-2] == "--config" and SECRET not in worker
 
 
 def test_lookalike_references_in_values_stay_literal() -> None:

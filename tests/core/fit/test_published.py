@@ -300,6 +300,8 @@ def test_qwen3_235b_fp8_on_eight_h100s_gets_expert_parallelism_not_plain_dp():
 
 @pytest.mark.parametrize("log", [log for log in KV_LOGS if log.accel and log.same_generation],
                          ids=lambda log: f"{log.model}@{log.accel}")
+
+
 def test_kv_capacity_within_tolerance_of_the_logged_available_memory(log: KVLog):
     predicted = predicted_available_gib(log)
     assert abs(predicted - log.available_gib) <= tolerance_gib(log.available_gib), (predicted, log.source)
@@ -309,6 +311,8 @@ def test_kv_capacity_within_tolerance_of_the_logged_available_memory(log: KVLog)
 
 @pytest.mark.parametrize("log", [log for log in KV_LOGS if log.logged_weights_gib],
                          ids=lambda log: f"{log.model}@{log.accel}-{log.available_gib}")
+
+
 def test_older_kv_logs_agree_once_their_weights_are_counted(log: KVLog):
     # Those builds loaded more weights than the pinned vLLM; the rest of the budget must still agree.
     plan = plan_for(log.model, log.accel, log.options)

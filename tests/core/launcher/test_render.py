@@ -87,3 +87,31 @@ def test_redacted_spec_keeps_shape_but_not_values() -> None:
     assert set(safe.secrets) == set(spec.secrets)
     assert KEY not in repr(safe) and HF not in repr(safe) and ODD not in repr(safe)
     assert spec.secrets["HF_TOKEN"] == HF  # the original is untouched
+
+
+@pytest.mark.parametrize("accelerators", [["L4:1"], ["L4:1", "A10G:1"]])
+def test_the_rendered_task_carries_the_hard_deadline_for_a_copy_pasted_sky_launch(
+    accelerators: list[str],
+) -> None:
+    """Contract with SkyPilot 0.14.1: the YAML loads as a real sky.Task whose every resource has
+    autostop idle_minutes=TTL, down=True, wait_for=none (what sky.launch gets from the bot)."""
+    import sky
+    from sky.skylet.autostop_lib import AutostopWaitFor
+
+    text = render_task_yaml(_spec(accelerators=accelerators, autostop_minutes=480))
+    config = yaml.safe_load(text)
+    task = sky.Task.from_yaml_config(config)  # validates against SkyPilot's own schema
+    assert len(task.resources) == len(accelerators)
+    for resources in task.resources:
+        autostop = resources.autostop_config
+        assert autostop is not None and autostop.enabled
+        assert autostop.idle_minutes == 480 and autostop.down is True
+        assert autostop.wait_for is AutostopWaitFor.NONE
+    assert "tears itself down 480 minutes after launch" in text
+
+
+def test_without_a_deadline_the_task_has_no_autostop() -> None:
+    import sky
+
+    task = sky.Task.from_yaml_config(yaml.safe_load(render_task_yaml(_spec(autostop_minutes=None))))
+    assert all(r.autostop_config is None for r in task.resources)

@@ -71,7 +71,11 @@ def test_module_import_does_not_import_sky() -> None:
 
 def _run_under_bash(script: str, tmp_path: Path, *, key: str | None) -> dict[str, Any]:
     """Run `script` with `vllm` and `python` replaced by stubs that print the argv and key they got."""
-    stub = f"#!{sys.executable}\nimport json, os, sys\nprint(json.dumps({{'argv': sys.argv[1:], 'key': os.environ.get('VLLM_API_KEY')}}))\n"
+    stub = (
+        f"#!{sys.executable}\nimport json, os, sys\nargv = sys.argv[1:]\n"
+        "config = open(argv[argv.index('--config') + 1]).read() if '--config' in argv else None\n"
+        "print(json.dumps({'argv': argv, 'key': os.environ.get('VLLM_API_KEY'), 'config': config}))\n"
+    )
     for name in ("vllm", "python"):
         path = tmp_path / name
         path.write_text(stub)
@@ -97,7 +101,8 @@ def test_sglang_run_script_passes_key_by_reference(tmp_path: Path) -> None:
     script = engine_run_script(_spec(engine="sglang", engine_argv=argv))
     assert KEY not in script and "$ENDPOINT_API_KEY" in script
     got = _run_under_bash(script, tmp_path, key=KEY)
-    assert got["argv"] == [*argv[1:], "--api-key", KEY]
+    assert got["argv"][:-2] == argv[1:] and got["argv"][-2] == "--config" and KEY not in got["argv"]
+    assert got["config"] == f'api-key: "{KEY}"\n'  # SGLang's --config YAML: `ps` never shows the key
 
 
 def test_run_script_refuses_to_start_without_a_key(tmp_path: Path) -> None:
@@ -163,7 +168,7 @@ def test_sglang_gets_no_vllm_key_variable(sky: Any) -> None:
     )
     config = build_task(spec).to_yaml_config()
     assert set(config["secrets"]) == {"HF_TOKEN", API_KEY_ENV}
-    assert '--api-key "$ENDPOINT_API_KEY"' in config["run"]
+    assert '"$ENDPOINT_API_KEY"' in config["run"] and '--config "$ENDPOINT_KEY_FILE"' in config["run"]
 
 
 def test_launcher_submit_passes_hard_deadline(sky: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -17,6 +17,7 @@ from core.watchdog.usage import (
     billed_intervals,
     load_transitions,
     new_usage,
+    record_baseline,
     record_scrape,
     record_scrape_failure,
     settle_cost,
@@ -40,10 +41,20 @@ def test_first_scrape_is_a_baseline_not_activity() -> None:
     usage = new_usage(1)
     outcome = record_scrape(usage, snap(1, 12, 5), now=T0)  # the readiness probe's completion
     assert outcome.baseline and not outcome.active
-    assert (usage.requests, usage.prompt_tokens, usage.generation_tokens) == (1, 12, 5)
+    # The bot's own completion is not usage ("served 1 requests" for an endpoint nobody used).
+    assert (usage.requests, usage.prompt_tokens, usage.generation_tokens) == (0, 0, 0)
     assert record_scrape(usage, snap(1, 12, 5), now=T0 + H).active is False
     assert record_scrape(usage, snap(2, 20, 9), now=T0 + 2 * H).active is True
-    assert (usage.requests, usage.prompt_tokens, usage.generation_tokens) == (2, 20, 9)
+    assert (usage.requests, usage.prompt_tokens, usage.generation_tokens) == (1, 8, 4)
+
+
+def test_a_baseline_taken_after_readiness_counts_only_what_follows() -> None:
+    usage = new_usage(1)
+    record_baseline(usage, snap(1, 12, 1), now=T0)  # the launch flow, right after the readiness completion
+    assert (usage.requests, usage.prompt_tokens, usage.generation_tokens) == (0, 0, 0)
+    outcome = record_scrape(usage, snap(4, 40, 31), now=T0 + H)  # the watchdog's first scrape
+    assert not outcome.baseline and outcome.active
+    assert (usage.requests, usage.prompt_tokens, usage.generation_tokens) == (3, 28, 30)
 
 
 def test_in_flight_work_is_activity_even_without_new_tokens() -> None:
@@ -56,13 +67,13 @@ def test_in_flight_work_is_activity_even_without_new_tokens() -> None:
 
 def test_an_engine_restart_adds_the_new_counts_and_never_subtracts() -> None:
     usage = new_usage(1)
-    record_scrape(usage, snap(10, 1000, 500), now=T0)
+    record_scrape(usage, snap(10, 1000, 500), now=T0)  # baseline
     record_scrape(usage, snap(12, 1100, 600), now=T0 + H)
     outcome = record_scrape(usage, snap(3, 30, 15), now=T0 + 2 * H)  # restarted, then served 3 requests
     assert outcome.restarted and outcome.active
-    assert (usage.requests, usage.prompt_tokens, usage.generation_tokens) == (15, 1130, 615)
+    assert (usage.requests, usage.prompt_tokens, usage.generation_tokens) == (5, 130, 115)
     record_scrape(usage, snap(4, 40, 20), now=T0 + 3 * H)
-    assert (usage.requests, usage.prompt_tokens, usage.generation_tokens) == (16, 1140, 620)
+    assert (usage.requests, usage.prompt_tokens, usage.generation_tokens) == (6, 140, 120)
     assert (usage.raw_requests, usage.raw_prompt_tokens, usage.raw_generation_tokens) == (4, 40, 20)
 
 
@@ -87,7 +98,7 @@ def test_a_failed_scrape_counts_as_active_and_is_recorded() -> None:
     )
     record_scrape(usage, snap(1, 1, 1), now=T0 + 3 * H)
     assert (usage.last_scrape_ok, usage.consecutive_scrape_failures) == (True, 0)
-    assert usage.requests == 1  # counters untouched by the failures
+    assert usage.requests == 0  # counters untouched by the failures (the first scrape was the baseline)
 
 
 # --- cost ----------------------------------------------------------------------------------------

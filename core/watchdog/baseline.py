@@ -1,0 +1,38 @@
+"""The usage baseline taken by the launch flow right after readiness, before the endpoint is READY.
+
+Readiness sends one real completion with the endpoint's key; the engine counts it in its /metrics
+(1 request, a few prompt tokens, 1 generated token). Recording the counters as they stand then means
+the bot's own completion is never reported as usage ("served 1 requests ... $9,993.84 per million
+output tokens"), while everything users send after the URL is posted is. If this scrape fails, the
+watchdog's first scrape takes the baseline instead (`record_scrape`), counting nothing either.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from core.clock import Clock
+from core.db import Database
+from core.watchdog.metrics import ScrapeTarget, scrape_all
+from core.watchdog.usage import load_usage, record_baseline
+
+log = logging.getLogger(__name__)
+
+
+def take_usage_baseline(
+    *, database: Database, clock: Clock, endpoint_id: int, url: str, engine: str, timeout: float = 5.0
+) -> bool:
+    """Scrape the engine once and store its counters as the usage baseline; False when it could not."""
+    try:
+        result = scrape_all(
+            [ScrapeTarget(endpoint_id=endpoint_id, url=url, engine=engine)], timeout=timeout, concurrency=1
+        )[endpoint_id]
+    except Exception:
+        log.warning("usage baseline of endpoint %s: the scrape failed", endpoint_id, exc_info=True)
+        return False
+    if result.snapshot is None:
+        log.info("usage baseline of endpoint %s not taken: %s", endpoint_id, result.error)
+        return False
+    with database.session() as session:
+        record_baseline(load_usage(session, endpoint_id), result.snapshot, now=clock.now())
+    return True
