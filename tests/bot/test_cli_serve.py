@@ -37,10 +37,10 @@ def test_http_mode_needs_the_signing_secret(
 
 
 def test_default_start_without_slack_runs_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.shell
+    import bot.cli.shell
 
     started: list[bool] = []
-    monkeypatch.setattr(bot.shell, "run_shell", lambda **kwargs: started.append(True) or 0)
+    monkeypatch.setattr(bot.cli.shell, "run_shell", lambda **kwargs: started.append(True) or 0)
     from bot.cli.serve import run_default
 
     assert run_default() == 0
