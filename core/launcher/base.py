@@ -4,8 +4,6 @@ Implementations: `core.launcher.skypilot.SkyPilotLauncher` (production), `core.l
 (a process on this host), and `tests/fakes/fake_cloud.FakeCloud` (tests). Implementations may raise
 SkyPilot's own exception classes (or any exception); the lifecycle turns them into sentences with
 `core.launcher.errors.explain_launch_error`.
-
-CONTRACT: the names below are used by core.endpoints and the watchdog.
 """
 
 from __future__ import annotations
