@@ -53,7 +53,7 @@ def test_python_dash_m_bot_cli_is_the_same_entry_point(tmp_path) -> None:
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "fit", "--help"],
         cwd=tmp_path,
