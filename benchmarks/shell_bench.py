@@ -111,7 +111,8 @@ def _process_bench(rounds: int, launches: int) -> tuple[float, dict[str, list[fl
 
 def _print_bench(seconds: float = 2.0) -> float:
     """Lines per second 8 threads get through ShellNotifier into /dev/null."""
-    from bot.shell import Console, ShellNotifier
+    from bot.shell.console import Console
+    from bot.shell.notifier import ShellNotifier
     from tests.bot.slack.views_fixtures import view
 
     with open(os.devnull, "w") as sink:

@@ -24,6 +24,7 @@ from core.echo import shown
 from core.endpoints import service
 from core.endpoints.service import UpRequest
 from core.errors import InvalidRequest
+from core.gpus import parse_accelerators
 from core.units import parse_duration, parse_money, parse_tokens
 
 COMMAND = "/endpoint"
@@ -272,8 +273,7 @@ def parse_model(text: str, *, what: str = "model") -> str:
 def parse_accel(text: str) -> str:
     """`NAME[:COUNT]` as SkyPilot spells it; normalised to `NAME:COUNT`.
 
-    The GPU name is checked against the catalogue (`core.gpus`) when it is available, which also
-    suggests close spellings; otherwise only the shape is checked here and the service checks the name.
+    The GPU name is checked against the catalogue (`core.gpus`), which also suggests close spellings.
     """
     match = _ACCEL_RE.fullmatch(text.strip())
     # A zero count is refused without int(): a 5,000-digit count must reach the catalogue's ceiling check.
@@ -281,12 +281,7 @@ def parse_accel(text: str) -> str:
         raise InvalidRequest(
             f"`{shown(text)}` is not a valid accelerator; write it as SkyPilot does, `NAME:COUNT`, e.g. `A100-80GB:2`, `L4:1`, `H100:8`."
         )
-    try:
-        from core.gpus import parse_accelerators
-
-        return str(parse_accelerators(text.strip()))
-    except NotImplementedError:  # catalogue not filled in yet: keep the user's spelling
-        return f"{match.group(1)}:{match.group(2) or 1}"
+    return str(parse_accelerators(text.strip()))
 
 
 def parse_name(text: str) -> str:

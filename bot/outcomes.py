@@ -1,6 +1,6 @@
 """Run a parsed `/endpoint` command or a pressed button against the service; say what happened as data.
 
-Slack (bot/slack/listeners) and the shell (bot/shell.py) make the same service calls for the same
+Slack (bot/slack/listeners) and the shell (bot/shell/session.py) make the same service calls for the same
 command and the same button; only how they show the result differs. This module makes the calls
 (`run_command`, `press`) and returns an outcome dataclass; each adapter renders it (Block Kit, or plain
 lines through `bot.text`). Errors are the service's: `UserFacingError`s and `DoesNotFit` propagate

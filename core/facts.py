@@ -3,9 +3,6 @@
 `ModelFacts` is built from a config.json dict (plus, when known, per-dtype parameter counts from the
 checkpoint's safetensors metadata) by `facts_from_config`. Fetching those inputs from the Hub or a
 local directory is `core.hub`'s job; this module does no I/O.
-
-CONTRACT (shared by core.hub, core.fit, core.engines): fields may be added with defaults; existing
-names and meanings stay.
 """
 
 from __future__ import annotations

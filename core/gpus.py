@@ -1,8 +1,5 @@
 """The GPU catalogue: every accelerator clouds rent for inference, under SkyPilot's names.
 
-CONTRACT (used by core.fit, core.pricing, core.launcher, bot/): `GpuSpec`, `AcceleratorRequest`,
-`get_gpu`, `parse_accelerators`, `CATALOG`.
-
 Names are spelled exactly as SkyPilot's catalogue spells them (`catalogs/v8/common/accelerators.csv`
 and the per-cloud fetchers in `sky/catalog/data_fetchers/`), because the name we keep is the name we
 pass to `sky.Resources(accelerators=...)`. Where two clouds spell one part differently (Lambda's `A6000`,

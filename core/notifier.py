@@ -1,11 +1,9 @@
 """The notifier port: how the domain talks to people, without knowing which chat surface is there.
 
-Slack implements it in `bot/slack/notifier.py`, the shell in `bot/shell.py`; `ConsoleNotifier` (here)
+Slack implements it in `bot/slack/notifier.py`, the shell in `bot/shell/notifier.py`; `ConsoleNotifier` (here)
 prints to a stream for the CLI. Every method must swallow and log its own delivery errors: a chat
 outage never changes an endpoint's state. `thread_post`, `endpoint_ready` and `direct_message` may answer
 False when the message was not delivered, so `core.outbox` (which wraps the Slack notifier) retries it.
-
-CONTRACT: used by core.endpoints and core.watchdog.
 """
 
 from __future__ import annotations

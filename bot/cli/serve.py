@@ -1,7 +1,7 @@
 """`endpoint-bot serve [--http --port N]`: run the Slack bot (Socket Mode by default, or HTTP).
 
 Also `run_default()`, what plain `endpoint-bot` (and `make run`) does: the Slack bot when
-SLACK_BOT_TOKEN is set, else the shell adapter (`bot.shell.run_shell`).
+SLACK_BOT_TOKEN is set, else the shell adapter (`bot.cli.shell.run_shell`).
 
 Socket Mode needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN (xapp-, connections:write) and no public
 URL. HTTP mode needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET and serves `/slack/events` on a
@@ -106,6 +106,6 @@ def run_default() -> int:
         return serve(
             settings, http=settings.slack_app_token is None and settings.slack_signing_secret is not None
         )
-    from bot.shell import run_shell
+    from bot.cli.shell import run_shell
 
     return int(run_shell() or 0)

@@ -1,8 +1,8 @@
-"""Build the Bolt app: the Web API client, the dependencies listeners share, and the listener wiring.
+"""Build the Bolt app: the Web API client and the listener wiring.
 
-Only wiring lives here (bolt-python starter template style): listeners are in `listeners/`,
-Block Kit in `blocks.py`, delivery in `notifier.py`. How the app is served (Socket Mode or HTTP)
-is `bot/cli/serve.py`'s and `bot/slack/http_server.py`'s business.
+Only wiring lives here (bolt-python starter template style): listeners are in `listeners/`, what they
+share (`SlackDeps`) in `deps.py`, Block Kit in `blocks.py`, delivery in `notifier.py`. How the app is
+served (Socket Mode or HTTP) is `bot/cli/serve.py`'s and `bot/slack/http_server.py`'s business.
 
 Listeners ack at once and hand slow work to the bot's own chat worker pool (a `core.workers.WorkerPool`
 apart from the launch flows' pool, see `bot.slack.bot`), never to Bolt's listener executor. Because listeners are that thin, Bolt runs them in the request
@@ -12,8 +12,6 @@ thread before replying (`process_before_response=True`): the ack is the HTTP res
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any, Protocol
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -23,34 +21,16 @@ from slack_sdk.http_retry.builtin_handlers import (
     ServerErrorRetryHandler,
 )
 
-from bot.slack.home import HomePublisher
-from bot.slack.notifier import SlackNotifier
-from core.clock import Clock, SystemClock
-from core.endpoints.service import EndpointService
+from bot.slack import replays
+from bot.slack.deps import SlackDeps
+from bot.slack.listeners import actions, commands, events
+from core.replays import ReplayLedger
 from core.settings import Settings
 
 # slack_sdk logs whole request bodies at DEBUG, and a READY message carries an API key. This logger
 # is pinned at INFO so those lines are never even formatted, whatever the root level is.
 _web_logger = logging.getLogger("bot.slack.web")
 _web_logger.setLevel(logging.INFO)
-
-
-class TaskPool(Protocol):
-    """What listeners need from the worker pool (`core.workers.WorkerPool` satisfies it)."""
-
-    def submit(self, fn: Any, /, *args: Any, task_name: str | None = None, **kwargs: Any) -> Any: ...
-
-
-@dataclass
-class SlackDeps:
-    """Everything the listeners share. Built once at start-up."""
-
-    settings: Settings
-    service: EndpointService
-    pool: TaskPool
-    notifier: SlackNotifier
-    home: HomePublisher
-    clock: Clock = field(default_factory=SystemClock)
 
 
 def make_web_client(settings: Settings, *, rate_limit_retries: int = 3) -> WebClient:
@@ -74,10 +54,6 @@ def make_web_client(settings: Settings, *, rate_limit_retries: int = 3) -> WebCl
 
 def build_app(deps: SlackDeps, *, client: WebClient, token_verification: bool = True) -> App:
     """The Bolt app with every listener registered. Calls auth.test unless `token_verification` is off."""
-    from bot.slack import replays
-    from bot.slack.listeners import actions, commands, events
-    from core.replays import ReplayLedger
-
     signing_secret = deps.settings.slack_signing_secret
     app = App(
         client=client,

@@ -14,7 +14,8 @@ from functools import partial
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot.slack.app import SlackDeps, build_app, make_web_client
+from bot.slack.app import build_app, make_web_client
+from bot.slack.deps import SlackDeps
 from bot.slack.home import HomePublisher
 from bot.slack.notifier import SlackNotifier
 from core.clock import Clock, SystemClock

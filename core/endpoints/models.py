@@ -7,8 +7,7 @@ Rows are written through `core.endpoints.store` (state changes only through `sto
 `core.claims`; this module only describes them. Datetimes are timezone-aware UTC in and out on every
 database (`UtcDateTime`); JSON columns track top-level changes (`options["x"] = ...` is saved).
 
-CONTRACT: every other package reads these names. Schema changes go through an Alembic revision in
-core/migrations/versions/.
+Schema changes go through an Alembic revision in core/migrations/versions/.
 """
 
 from __future__ import annotations

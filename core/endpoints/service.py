@@ -3,8 +3,6 @@
 Methods are keyword-only. They validate before any side effect, record intent in the store before
 acting, hand slow work (launch, readiness, teardown) to the bot's own worker pool, and report
 progress through the `Notifier`. They raise only `core.errors.UserFacingError` subclasses.
-
-CONTRACT (used by bot/ and core.watchdog): the signatures below. Implementation owned by the lifecycle work.
 """
 
 from __future__ import annotations

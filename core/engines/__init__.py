@@ -1,9 +1,5 @@
 """Engine command lines: argv for vLLM and SGLang from a `Plan`, the shell line that starts them,
 the option combinations they refuse, and where each says it is ready.
-
-CONTRACT (used by core.fit, core.launcher, core.readiness): `build_engine_command`, `engine_rejections`,
-`hardware_rejections`,
-`launch_script`, `readiness_path`, `default_memory_fraction`, `API_KEY_ENV`, `VLLM_API_KEY_ENV`.
 """
 
 from core.engines.commands import build_engine_command, sglang_speculative_algorithm

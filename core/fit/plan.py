@@ -1,7 +1,6 @@
 """What the fit check produces: a `Plan`, with its memory breakdown, reasons and suggestions.
 
-CONTRACT (used by core.engines, core.endpoints, bot/): field names here are what `--json` prints and
-what the store keeps (`Plan.to_dict()` / `Plan.from_dict()` round-trip through JSON).
+Field names here are what `--json` prints and what the store keeps (`Plan.to_dict()` / `Plan.from_dict()` round-trip through JSON).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Implementations: `core.launcher.skypilot.SkyPilotLauncher` (production), `core.l
 SkyPilot's own exception classes (or any exception); the lifecycle turns them into sentences with
 `core.launcher.errors.explain_launch_error`.
 
-CONTRACT: the names below are used by core.endpoints and the watchdog. A launcher may also offer
+The names below are used by core.endpoints and the watchdog. A launcher may also offer
 `check_serving(cluster_name)`, raising a UserFacingError when the server on the cluster's port is not the
 engine it launched; readiness calls it before sending the API key (the local launcher has one).
 """

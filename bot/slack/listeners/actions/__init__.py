@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.slack.app import SlackDeps
 from bot.slack.blocks import ACTION_IDS
+from bot.slack.deps import SlackDeps
 from bot.slack.listeners.actions.endpoint_buttons import make_listener
 
 

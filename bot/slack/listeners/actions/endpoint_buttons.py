@@ -17,7 +17,7 @@ from slack_bolt import Ack, Respond
 
 from bot import outcomes as oc
 from bot import text as tx
-from bot.slack.app import SlackDeps
+from bot.slack.deps import SlackDeps
 from core.endpoints import messaging
 from core.errors import UserFacingError
 from core.notifier import ActionKind

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from slack_bolt import App
 
-from bot.slack.app import SlackDeps
+from bot.slack.deps import SlackDeps
 from bot.slack.listeners.commands.endpoint import COMMAND, make_listener
 
 

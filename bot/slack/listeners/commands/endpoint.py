@@ -27,7 +27,7 @@ from bot.commands import (
     parse_command,
 )
 from bot.slack import blocks as bk
-from bot.slack.app import SlackDeps
+from bot.slack.deps import SlackDeps
 from core.endpoints import messaging
 from core.endpoints.service import DoesNotFit
 from core.errors import UserFacingError

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bot.slack.app import SlackDeps
+from bot.slack.deps import SlackDeps
 
 
 def make_listener(deps: SlackDeps) -> Callable[..., None]:

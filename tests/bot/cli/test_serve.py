@@ -37,10 +37,10 @@ def test_http_mode_needs_the_signing_secret(
 
 
 def test_default_start_without_slack_runs_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
-    import bot.shell
+    import bot.cli.shell
 
     started: list[bool] = []
-    monkeypatch.setattr(bot.shell, "run_shell", lambda **kwargs: started.append(True) or 0)
+    monkeypatch.setattr(bot.cli.shell, "run_shell", lambda **kwargs: started.append(True) or 0)
     from bot.cli.serve import run_default
 
     assert run_default() == 0
@@ -53,7 +53,7 @@ def test_python_dash_m_bot_cli_is_the_same_entry_point(tmp_path) -> None:
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     result = subprocess.run(
         [sys.executable, "-m", "bot.cli", "fit", "--help"],
         cwd=tmp_path,

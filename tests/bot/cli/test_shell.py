@@ -1,18 +1,15 @@
-"""The shell adapter, driven through its standard input in a real `endpoint-bot shell` process.
+"""`endpoint-bot shell`: the shell adapter, driven through its standard input in a real process.
 
 The local launcher runs the fake engine (`ENDPOINT_BOT_LOCAL_ENGINE_COMMAND="<python> -m
 tests.fakes.fake_engine"`) as a real child process, and models are local directories holding real
 config.json files, so nothing reaches the Hub. Several runs share one database, the way a person would
 close the shell and open it again (or a colleague would, as another ENDPOINT_BOT_SHELL_USER).
-The last tests drive `Shell` and `ShellNotifier` in-process: numbering, concurrent printing, apologies.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import logging
 import os
 import pty
 import queue
@@ -22,19 +19,14 @@ import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 
-from bot.shell import SORRY, Choices, Console, Shell, ShellNotifier
-from core.clock import ManualClock
-from core.notifier import Action
 from tests.bot.leftovers import alive, engine_pids
-from tests.bot.slack.views_fixtures import view
 from tests.fakes.local_bot import local_bot_env
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = Path("/work/shared/fixtures/model_configs.json")
 HF_TOKEN = "hf_SHELLtokenNeverPrinted12345"
 KEY = re.compile(r"epk-[A-Za-z0-9_-]{20,}")
@@ -104,7 +96,9 @@ def test_piped_session_brings_an_endpoint_up_and_down(shell_env: dict[str, str])
 
     assert f"{model} fits on L4:1: vllm · TP 1" in out
     # The KV capacity the engine will log, on the fit reply and on the status card.
-    capacity = re.compile(r"KV cache [\d.]+ GiB per GPU \([\d,]+ tokens\): room for ~[\d.,]+ requests of 8k at once")
+    capacity = re.compile(
+        r"KV cache [\d.]+ GiB per GPU \([\d,]+ tokens\): room for ~[\d.,]+ requests of 8k at once"
+    )
     assert len(capacity.findall(out)) >= 2, "fit reply and status card"
     assert f"[card #shell-e2e] shell-e2e: {model} on L4:1: requested" in out
     assert "[card #shell-e2e] [1] Stop shell-e2e  [2] Extend +1h  [3] Extend +4h" in out
@@ -361,78 +355,6 @@ def test_interactive_terminal_gets_a_prompt_redrawn_under_async_lines_and_histor
     assert "Traceback" not in text
     history = Path(shell_env["HOME"]) / ".cache" / "endpoint-bot" / "shell_history"
     assert "down tty" in history.read_text()
-
-
-# --- in-process -------------------------------------------------------------------------------------
-
-
-def test_choice_numbers_are_stable_for_the_session() -> None:
-    choices = Choices()
-    first = choices.offer([Action("stop", "Stop", "a"), Action("extend_1h", "Extend +1h", "a")])
-    assert [n for n, _ in first] == [1, 2]
-    other = choices.offer([Action("keep_alive", "Keep alive", "b"), Action("stop", "Stop now", "b")])
-    assert [n for n, _ in other] == [3, 4]
-    again = choices.offer([Action("stop", "Stop now", "a"), Action("extend_1h", "Extend +1h", "a")])
-    assert [n for n, _ in again] == [1, 2], "a re-printed card keeps its numbers"
-    assert choices.get(1) == Action("stop", "Stop now", "a")
-    assert choices.get(5) is None
-
-
-@pytest.mark.timeout(30)
-def test_worker_threads_print_whole_messages() -> None:
-    stream = io.StringIO()
-    notifier = ShellNotifier(Console(stream), clock=ManualClock())
-    endpoint = view(name="qwen")
-
-    def post(worker: int) -> None:
-        for i in range(50):
-            notifier.thread_post(endpoint, f"w{worker} m{i} line one\nw{worker} m{i} line two")
-            notifier.direct_message("U1", f"w{worker} m{i} dm", actions=(Action("stop", "Stop now", "qwen"),))
-
-    threads = [threading.Thread(target=post, args=(w,)) for w in range(8)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    lines = stream.getvalue().splitlines()
-    assert len(lines) == 8 * 50 * 4
-    for i, line in enumerate(lines):
-        if line.endswith("line one"):
-            assert lines[i + 1] == line.replace("line one", "line two"), "a message's lines stay together"
-        if line.endswith(" dm"):
-            assert lines[i + 1] == "[DM to U1] [1] Stop now qwen"
-
-
-class _BrokenService:
-    """Stands in for the service only to make it fail unexpectedly (nothing else can, on demand)."""
-
-    flows: Any = None
-
-    def list(self, **_: Any) -> Any:
-        raise RuntimeError("database is on fire")
-
-
-def test_an_unexpected_error_is_one_apology_and_the_traceback_goes_to_the_log(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    stream = io.StringIO()
-    notifier = ShellNotifier(Console(stream), clock=ManualClock())
-    lines = iter(["list", "help status"])
-    shell = Shell(
-        service=_BrokenService(),  # type: ignore[arg-type]
-        notifier=notifier,
-        user_id="U1",
-        channel_id="C1",
-        reader=lambda _prompt: next(lines, None),
-        clock=ManualClock(),
-    )
-    with caplog.at_level(logging.ERROR, logger="bot.shell"):
-        shell.run()
-    out = stream.getvalue()
-    assert out.splitlines()[0] == SORRY
-    assert "fire" not in out and "Traceback" not in out
-    assert "`/endpoint status NAME`" in out, "the shell keeps going after a failure"
-    assert any(r.exc_info and "database is on fire" in str(r.exc_info[1]) for r in caplog.records)
 
 
 @pytest.mark.timeout(600)

@@ -21,7 +21,7 @@ import yaml
 from tests.bot.leftovers import alive, engine_pids, leftovers
 from tests.fakes.local_bot import local_bot_env
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = Path("/work/shared/fixtures/model_configs.json")
 HF_TOKEN = "hf_CLItokenNeverPrinted123456"
 
