@@ -119,7 +119,7 @@ def test_kill_9_right_after_the_stop_is_acknowledged_then_restart_stops_it(
             assert endpoint is not None and endpoint.state is S.STOPPED, (
                 "the acknowledged stop was carried out"
             )
-            assert endpoint.stop_reason == "stopped by U1OWNER"
+            assert endpoint.stop_reason == "stopped by <@U1OWNER>"
         _wait(lambda: not any(_pid_alive(p) for p in pids), what="the engine gone", limit=30)
     finally:
         if bot.poll() is None:

@@ -164,7 +164,7 @@ def test_an_acknowledged_stop_survives_a_crash_right_after_the_ack(harness: Slac
         assert restarted.workers.join(60)
         final = restarted.service.status(name="qwen")
         assert final.state is S.STOPPED
-        assert final.stop_reason == "stopped by U1OWNER"
+        assert final.stop_reason == "stopped by <@U1OWNER>"
         assert h.cloud.cluster(final.cluster_name) is None
         # Carried out once: a second start finds nothing left to do.
         assert restarted.service.resume_stops() == 0
