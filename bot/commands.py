@@ -21,8 +21,8 @@ from typing import Any
 
 from core import vocabulary
 from core.echo import shown
-from core.endpoints import service
-from core.endpoints.service import UpRequest
+from core.endpoints import validation
+from core.endpoints.validation import UpRequest
 from core.errors import InvalidRequest
 from core.gpus import parse_accelerators
 from core.units import parse_duration, parse_money, parse_tokens
@@ -114,16 +114,16 @@ DTYPES: dict[str, str] = {
 KV_DTYPES = vocabulary.all_kv_cache_dtypes()
 QUANTIZATIONS = vocabulary.all_quantizations()
 ROPE_SCALINGS = vocabulary.ROPE_SCALINGS
-CLOUDS = tuple(sorted(service.CLOUDS))
+CLOUDS = tuple(sorted(validation.CLOUDS))
 _TRUE = ("yes", "true", "on", "y", "1")
 _FALSE = ("no", "false", "off", "n", "0")
-MAX_SPEC_TOKENS = service.MAX_SPECULATIVE_TOKENS
-MAX_TP = service.MAX_TENSOR_PARALLEL
+MAX_SPEC_TOKENS = validation.MAX_SPECULATIVE_TOKENS
+MAX_TP = validation.MAX_TENSOR_PARALLEL
 
 _LOCAL_MODEL_RE = re.compile(r"(/|\./|~/)[A-Za-z0-9._/-]+")
 # A name (or several, comma-separated, for one part sold under several names) and an optional count.
 _ACCEL_RE = re.compile(r"([A-Za-z][A-Za-z0-9_.,-]*|\d{4})(?::(\d+))?")
-MAX_MODEL_CHARS = service.MAX_MODEL_CHARS
+MAX_MODEL_CHARS = validation.MAX_MODEL_CHARS
 
 
 class CommandError(InvalidRequest):
@@ -311,7 +311,7 @@ def _fraction(text: str) -> float:
 
 
 def _region(text: str) -> str:
-    if service.REGION_RE.fullmatch(text.lower()):
+    if validation.REGION_RE.fullmatch(text.lower()):
         return text.lower()
     raise InvalidRequest(f"`{shown(text)}` is not a valid region; write it as the cloud does, e.g. `us-central1`.")
 

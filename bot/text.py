@@ -16,10 +16,10 @@ import re
 import shlex
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
 
 from core.clock import as_utc
 from core.endpoints import messaging
+from core.endpoints.records import EndpointOptions
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView, UsageView
 from core.fit.plan import Plan
@@ -88,29 +88,31 @@ def price(view: EndpointView) -> str:
     return f"~{per_hour} (estimate)" if view.price_is_estimate else per_hour
 
 
-def parallelism(plan: dict[str, Any]) -> str:
-    """`TP 2 · DP 1 · EP 1 · PP 1` from a stored plan dict (`unknown` when there is none)."""
-    if not plan:
+def parallelism(plan: Plan | None) -> str:
+    """`TP 2 · DP 1 · EP 1 · PP 1` from a recorded plan (`unknown` when there is none)."""
+    if plan is None:
         return "unknown"
     parts = [
-        f"{label} {plan.get(key, 1)}"
-        for label, key in (
-            ("TP", "tensor_parallel"),
-            ("DP", "data_parallel"),
-            ("EP", "expert_parallel"),
-            ("PP", "pipeline_parallel"),
-        )
+        f"TP {plan.tensor_parallel}",
+        f"DP {plan.data_parallel}",
+        f"EP {plan.expert_parallel}",
+        f"PP {plan.pipeline_parallel}",
     ]
-    nodes = plan.get("nodes") or 1
+    nodes = plan.nodes or 1
     return " · ".join(parts) + (f" · {nodes} nodes" if nodes > 1 else "")
 
 
-def context(plan: dict[str, Any], options: dict[str, Any]) -> str:
-    tokens = plan.get("max_context_tokens") or options.get("max_model_len")
+def tokens_text(tokens: int) -> str:
+    """`32k tokens` for whole thousands of 1024, `8,000 tokens` otherwise."""
+    return f"{tokens // 1024}k tokens" if tokens % 1024 == 0 else f"{tokens:,} tokens"
+
+
+def context(plan: Plan | None, options: EndpointOptions) -> str:
+    tokens = (plan.max_context_tokens if plan else 0) or options.max_model_len
     if not tokens:
         return "model default"
-    text = f"{tokens // 1024}k tokens" if tokens % 1024 == 0 else f"{tokens:,} tokens"
-    rope = plan.get("rope_scaling")
+    text = tokens_text(tokens)
+    rope = plan.rope_scaling if plan else None
     return f"{text} (YaRN x{rope['factor']:g})" if isinstance(rope, dict) and rope.get("factor") else text
 
 
@@ -161,7 +163,7 @@ def card_notes(view: EndpointView, *, now: datetime, expires: Callable[[datetime
 
 def card_lines(view: EndpointView, *, now: datetime) -> list[str]:
     """The status card: what runs where, how it is split, what it costs, who owns it, where it stands."""
-    plan, options = view.plan or {}, view.options or {}
+    plan, options = view.plan, view.options
     lines = [
         f"{view.name}: {view.model} on {view.accelerators}: {STATE_WORDS[view.state]}",
         f"  {view.engine} · {parallelism(plan)} · context {context(plan, options)} · {price(view)} · "
@@ -246,28 +248,26 @@ def _requests(count: float) -> str:
     return f"~{count:,.0f}" if count >= 10 else f"~{count:.1f}".replace(".0", "")
 
 
-def capacity_line(plan: dict[str, Any]) -> str | None:
+def capacity_line(plan: Plan | None) -> str | None:
     """What the KV cache holds, as the engine will log it (None for plans recorded before it was predicted).
 
     `room for ~26 requests of 16k at once` (vLLM's "Maximum concurrency"); SGLang's figure is the KV pool
     inside --mem-fraction-static, which also holds the weights.
     """
-    tokens = plan.get("kv_cache_tokens") or 0
-    context_tokens = plan.get("max_context_tokens") or 0
-    if tokens <= 0 or context_tokens <= 0:
+    if plan is None or plan.kv_cache_tokens <= 0 or plan.max_context_tokens <= 0:
         return None
-    replicas = max(1, int(plan.get("data_parallel") or 1))
-    concurrency = float(plan.get("max_concurrency") or tokens / context_tokens) * replicas
-    gib = float(plan.get("kv_cache_capacity_gib") or 0.0)
-    ctx = context({"max_context_tokens": context_tokens}, {}).removesuffix(" tokens")
+    tokens, context_tokens = plan.kv_cache_tokens, plan.max_context_tokens
+    replicas = max(1, int(plan.data_parallel or 1))
+    concurrency = float(plan.max_concurrency or tokens / context_tokens) * replicas
+    gib = float(plan.kv_cache_capacity_gib or 0.0)
+    ctx = tokens_text(context_tokens).removesuffix(" tokens")
     room = f"room for {_requests(concurrency)} requests of {ctx} at once"
     if replicas > 1:
         room += f" over {replicas} replicas"
-    if plan.get("engine") == "sglang":
-        fraction = plan.get("memory_fraction")
+    if plan.engine == "sglang":
         return (
-            f"KV pool {gib:.1f} GiB per GPU ({tokens:,} tokens; SGLang's --mem-fraction-static {fraction:g} "
-            f"holds the weights and this pool): {room}"
+            f"KV pool {gib:.1f} GiB per GPU ({tokens:,} tokens; SGLang's --mem-fraction-static "
+            f"{plan.memory_fraction:g} holds the weights and this pool): {room}"
         )
     return f"KV cache {gib:.1f} GiB per GPU ({tokens:,} tokens): {room}"
 
@@ -301,7 +301,7 @@ def plan_lines(plan: Plan) -> list[str]:
         f"{plan.model_id} fits on {plan.accelerators}: {plan_summary(plan)}",
         f"  {memory_line(plan)}",
     ]
-    capacity = capacity_line(plan.to_dict())
+    capacity = capacity_line(plan)
     if capacity:
         lines.append(f"  {capacity}")
     lines += [f"  warning: {plain(w)}" for w in plan.warnings]

@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from core.db import MIGRATIONS_DIR, Database
 from core.endpoints import store
 from core.endpoints.models import Endpoint
+from core.endpoints.records import EndpointOptions
 
 PG_URL = os.environ.get(
     "ENDPOINT_BOT_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test?connect_timeout=2"
@@ -180,8 +181,8 @@ def create_test_endpoint(session: Any, *, now: datetime, **overrides: Any) -> En
         launcher="fake",
         owner_id="U1",
         channel_id="C1",
-        options={},
-        plan={},
+        options=EndpointOptions(),
+        plan=None,
         idle_timeout_s=2700,
         expires_at=now + timedelta(hours=8),
         max_cost=None,

@@ -199,7 +199,7 @@ def render_plan(plan: Plan, facts: ModelFacts) -> str:
         f"    total           {m.total:8.2f}",
         f"    usable          {m.usable:8.2f}   ({plan.memory_fraction:g} of the GPU)",
     ]
-    capacity = capacity_line(plan.to_dict())
+    capacity = capacity_line(plan)
     if capacity:
         lines += ["", f"  {capacity}"]
     if plan.reasons:

@@ -156,12 +156,12 @@ def card_text(view: EndpointView) -> str:
 
 def status_card(view: EndpointView, *, now: datetime) -> list[Block]:
     """The endpoint's status card: what runs where, how it is split, what it costs, who owns it."""
-    plan = view.plan or {}
+    plan = view.plan
     fields = [
         f"*Model*\n`{escape(view.model)}`",
         f"*GPUs*\n{escape(view.accelerators)}",
         f"*Parallelism*\n{parallelism_text(plan)}",
-        f"*Context*\n{context_text(plan, view.options or {})}",
+        f"*Context*\n{context_text(plan, view.options)}",
         f"*Engine*\n{escape(view.engine)}",
         f"*Price*\n{price_text(view)}",
         f"*Owner*\n<@{view.owner_id}>",
@@ -258,7 +258,7 @@ def fit_blocks(plans: Sequence[Plan]) -> list[Block]:
         head = f":white_check_mark: *`{escape(plan.model_id)}` fits on {escape(plan.accelerators)}*"
         warnings = "".join(f"\n:warning: {escape(w)}" for w in plan.warnings)
         blocks.append(_section(f"{head}\n{tx.plan_summary(plan)}{warnings}"))
-        capacity = tx.capacity_line(plan.to_dict())
+        capacity = tx.capacity_line(plan)
         blocks.append(_context(tx.memory_line(plan) + (f"\n{escape(capacity)}" if capacity else "")))
     return blocks
 

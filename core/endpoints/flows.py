@@ -38,18 +38,22 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from core import claims, outbox
 from core.apikeys import hash_api_key, new_api_key, redact_api_keys
 from core.clock import Clock, as_utc
-from core.endpoints import messaging, store
+from core.endpoints import messaging, records, store
 from core.endpoints.models import Endpoint, EndpointUsage
+from core.endpoints.records import EndpointOptions
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
-from core.errors import UserFacingError
+from core.engines import build_engine_command
+from core.errors import InvalidRequest, UserFacingError
+from core.fit.plan import Plan
+from core.gpus import parse_accelerators
 from core.launcher.base import Launcher, LaunchSpec
 from core.notifier import Notifier
 from core.settings import Settings
@@ -246,24 +250,20 @@ def build_launch_spec(
     cluster_name: str,
     model: str,
     engine: str,
-    plan: dict[str, Any],
-    options: dict[str, Any],
+    plan: Plan | None,
+    options: EndpointOptions,
     secrets: dict[str, str],
     autostop_minutes: int | None,
 ) -> LaunchSpec:
-    """The LaunchSpec for an endpoint: engine argv from the plan, pinned image, secrets as given."""
-    from core.fit.plan import Plan
-    from core.gpus import parse_accelerators
-
-    fit_plan = Plan.from_dict(plan)
-    argv = list(fit_plan.engine_command)
-    if not argv:  # plans recorded by `up` carry their argv; build it for any that do not
-        from core.engines import build_engine_command
-
-        argv = build_engine_command(fit_plan, served_model_name=model, port=settings.engine_port)
-    accel = parse_accelerators(fit_plan.accelerators)
+    """The LaunchSpec for an endpoint: the engine argv built here, from the plan and the settings (the one
+    place a launch's argv is made), pinned image, secrets as given."""
+    if plan is None:
+        raise UserFacingError(
+            f"The plan recorded for `{cluster_name}` cannot be read, so there is nothing to launch; run `up` again."
+        )
+    argv = build_engine_command(plan, served_model_name=model, port=settings.engine_port)
+    accel = parse_accelerators(plan.accelerators)
     image = settings.sglang_image if engine == "sglang" else settings.vllm_image
-    spot = options.get("spot")
     return LaunchSpec(
         cluster_name=cluster_name,
         model=model,
@@ -275,10 +275,10 @@ def build_launch_spec(
         image=image,
         envs={},
         secrets=secrets,
-        use_spot=settings.use_spot if spot is None else bool(spot),
+        use_spot=settings.use_spot if options.spot is None else bool(options.spot),
         disk_size_gb=settings.disk_size_gb,
-        cloud=options.get("cloud") or settings.default_cloud,
-        region=options.get("region") or settings.default_region,
+        cloud=options.cloud or settings.default_cloud,
+        region=options.region or settings.default_region,
         autostop_minutes=autostop_minutes,
         weights_bucket=settings.weights_bucket,
     )
@@ -352,13 +352,14 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
             now = ctx.clock.now()
             api_key = new_api_key()
             secrets = launch_secrets(settings, api_key)
+            view = _view(endpoint)
             spec = build_launch_spec(
                 settings=settings,
-                cluster_name=endpoint.cluster_name,
-                model=endpoint.model,
-                engine=endpoint.engine,
-                plan=dict(endpoint.plan),
-                options=dict(endpoint.options),
+                cluster_name=view.cluster_name,
+                model=view.model,
+                engine=view.engine,
+                plan=view.plan,
+                options=view.options,
                 secrets=secrets,
                 autostop_minutes=minutes_left(endpoint.expires_at, now),
             )
@@ -416,7 +417,11 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
         _wait_ready(ctx, view, api_key=api_key)
         # Usage counts from here: the readiness completion above was the bot's, not a user's.
         take_usage_baseline(
-            database=ctx.database, clock=ctx.clock, endpoint_id=view.id, url=view.url or "", engine=view.engine
+            database=ctx.database,
+            clock=ctx.clock,
+            endpoint_id=view.id,
+            url=view.url or "",
+            engine=view.engine,
         )
 
         # 5. READY: the URL and key are posted once.
@@ -700,3 +705,50 @@ def _safe_list(ctx: FlowContext) -> list:
     except Exception:
         log.warning("could not list clusters", exc_info=True)
         return []
+
+
+# --- a person's stop and relaunch ------------------------------------------------------------------
+
+
+def stop_whatever_its_state(
+    *, session: Any, endpoint: Endpoint, actor: str, reason: str, clock: Clock
+) -> bool:
+    """Move a live endpoint to STOPPING. A launch step (or reconcile) may move the row between our read
+    and our write: the conflict refreshes it, and a stop still wins from whatever live state it is in
+    now. False when it became terminal meanwhile (nothing left to stop)."""
+    for _attempt in range(len(S)):
+        if endpoint.state == S.STOPPING:
+            return True
+        try:
+            mark_stopping(session=session, endpoint=endpoint, actor=actor, reason=reason, now=clock.now())
+            return True
+        except store.TransitionConflict:
+            if endpoint.state.is_terminal:
+                return False
+    raise InvalidRequest(
+        f"`{endpoint.name}` kept changing state while it was being stopped; try `down {endpoint.name}` again."
+    )
+
+
+def relaunch_lost(*, session: Any, endpoint: Endpoint, actor: str, now: datetime) -> None:
+    """LOST -> REQUESTED for a launch again (same name, cluster name and options; the run's own facts
+    cleared). `requested_at` restarts with the run; the extend ceiling stays anchored to the first
+    request. Raises `store.TransitionConflict` when it is no longer LOST."""
+    view = _view(endpoint)
+    lifecycle = replace(view.lifecycle, first_requested_at=view.first_requested_at)
+    store.transition(
+        session=session,
+        endpoint=endpoint,
+        to=S.REQUESTED,
+        actor=actor,
+        message="relaunch after the cluster was lost",
+        now=now,
+        changes={
+            "url": None,
+            "sky_request_id": None,
+            "api_key_hash": None,
+            "failure_reason": None,
+            "stop_reason": None,
+            "options": records.options_to_json(view.options, lifecycle),
+        },
+    )

@@ -20,9 +20,7 @@ read the store; reading the store first could mistake a brand-new cluster for an
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 from core import claims
 from core.endpoints import flows, messaging, store
@@ -133,18 +131,10 @@ def _mark_lost(ctx: FlowContext, view: EndpointView, *, cluster_status: str | No
         lost_view = store.to_view(endpoint)
     log.warning("endpoint %s is LOST: cluster %s %s", view.name, view.cluster_name, why)
     ctx.changed(lost_view)
-    relaunch = wants_relaunch(lost_view.options)
+    relaunch = lost_view.wants_relaunch
     ctx.post(lost_view, messaging.lost(lost_view, relaunch=relaunch))
     if not relaunch:  # otherwise the watchdog DMs the owner how the relaunch went (core.watchdog.runner)
         ctx.dm(lost_view.owner_id, messaging.lost(lost_view, relaunch=False))
-
-
-def wants_relaunch(options: Mapping[str, Any]) -> bool:
-    """Did the owner ask for `relaunch=yes` (a bool from `up`, or a word in rows written by hand)?"""
-    value = options.get("relaunch")
-    if isinstance(value, str):
-        return value.strip().lower() in ("yes", "true", "1", "on")
-    return bool(value)
 
 
 def _tear_down_stray(ctx: FlowContext, name: str, view: EndpointView | None, report: ReconcileReport) -> None:

@@ -8,7 +8,6 @@ progress through the `Notifier`. They raise only `core.errors.UserFacingError` s
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
@@ -16,14 +15,15 @@ from typing import Any
 
 from sqlalchemy import select, update
 
-from core import vocabulary
 from core.clock import Clock, SystemClock, as_utc
 from core.echo import shown
 from core.endpoints import flows, messaging, store
 from core.endpoints import reconcile as reconcile_module
 from core.endpoints.flows import FlowContext
 from core.endpoints.models import StopRequest
+from core.endpoints.records import EndpointOptions, Lifecycle
 from core.endpoints.states import EndpointState
+from core.endpoints.validation import UpRequest, refuse_local_model, validate_up
 from core.endpoints.views import EndpointView
 from core.errors import (
     BudgetExceeded,
@@ -34,92 +34,23 @@ from core.errors import (
     UserFacingError,
 )
 from core.facts import ModelFacts
+from core.fit.check import check_fit
 from core.fit.plan import FitOptions, Plan
+from core.gpus import AcceleratorRequest, parse_accelerators
 from core.launcher.base import Launcher, LaunchSpec
 from core.notifier import Notifier
+from core.pricing import price_per_hour
 from core.settings import Settings
-from core.units import MAX_DURATION, MAX_MONEY, MAX_TOKENS, format_duration, format_money
+from core.units import format_duration, format_money
 from core.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
 S = EndpointState
-# The option vocabulary is core.vocabulary's; these names stay for the adapters that read them here.
-ENGINES = vocabulary.ENGINES
-DTYPES = tuple(sorted(vocabulary.DTYPES))
-QUANTIZATIONS = vocabulary.QUANTIZATIONS  # per engine
-KV_CACHE_DTYPES = vocabulary.KV_CACHE_DTYPES  # per engine
-# SkyPilot 0.14's cloud names (sky/clouds/); `infra=` takes these.
-CLOUDS = frozenset(
-    {
-        "aws",
-        "gcp",
-        "azure",
-        "lambda",
-        "runpod",
-        "kubernetes",
-        "oci",
-        "nebius",
-        "fluidstack",
-        "paperspace",
-        "cudo",
-        "vast",
-        "do",
-        "ibm",
-        "scp",
-        "vsphere",
-        "hyperbolic",
-        "seeweb",
-        "primeintellect",
-        "shadeform",
-        "mithril",
-        "verda",
-        "yotta",
-        "ssh",
-        "slurm",
-    }
-)
-REGION_RE = re.compile(r"^[a-z0-9][a-z0-9-]{1,40}[a-z0-9]$")
-MAX_SPECULATIVE_TOKENS = 16
-MAX_TENSOR_PARALLEL = 16  # TP stays inside one node; the largest nodes have 16 GPUs
-# Hub repo ids are at most 96 characters a part; local paths get a little more room.
-MAX_MODEL_CHARS = 255
-# options key: when a relaunched endpoint was first requested (its lifetime ceiling counts from then).
-FIRST_REQUESTED_AT = "first_requested_at"
-# options key: who stopped a LOST endpoint (so the watchdog's pending relaunch is called off).
-RELAUNCH_CANCELLED_BY = "relaunch_cancelled_by"
 # The bot's own components may stop any endpoint (idle, lifetime, cost cap); chat user ids never look like these.
 SYSTEM_ACTORS = frozenset({"watchdog", "reconcile"})
 
 FactsLoader = Callable[..., ModelFacts]
-
-
-@dataclass(frozen=True)
-class UpRequest:
-    """`/endpoint up MODEL ACCEL [options]`, parsed and typed (validation of values happens in `up`)."""
-
-    model: str
-    accelerators: str  # NAME:COUNT
-    owner_id: str
-    channel_id: str | None = None
-    engine: str | None = None  # None = settings.default_engine
-    max_model_len: int | None = None
-    quantization: str | None = None
-    dtype: str | None = None
-    kv_cache_dtype: str | None = None
-    tensor_parallel: int | None = None  # pinned TP; None = the fit check picks
-    memory_fraction: float | None = None  # vLLM --gpu-memory-utilization / SGLang --mem-fraction-static
-    spot: bool | None = None
-    idle_timeout: timedelta | None = None
-    ttl: timedelta | None = None
-    max_cost: float | None = None
-    name: str | None = None
-    draft_model: str | None = None
-    speculative_tokens: int | None = None
-    cloud: str | None = None
-    region: str | None = None
-    relaunch: bool = False
-    rope_scaling: str | None = None  # "yarn": beyond the native context, as the vendor documents
 
 
 @dataclass(frozen=True)
@@ -129,7 +60,8 @@ class _Prepared:
     plan: Plan
     ttl: timedelta
     idle: timedelta
-    options: dict[str, Any]
+    options: EndpointOptions
+    lifecycle: Lifecycle
     price_per_hour: float
     price_is_estimate: bool
 
@@ -221,15 +153,7 @@ class EndpointService:
         return FitOptions(**values)
 
     def _refuse_local_model(self, model: str | None) -> None:
-        """Chat users must not make the bot read its own host's disk unless the admin allows it."""
-        if not model or not _is_local_path(model):
-            return
-        if self.settings.launcher == "local" or self.settings.allow_local_models:
-            return
-        raise InvalidRequest(
-            f"`{model.strip()}` is a local directory: local model directories are only accepted with the local "
-            "launcher; use a Hub repo id like org/name (e.g. `Qwen/Qwen2.5-7B-Instruct`)."
-        )
+        refuse_local_model(model, self.settings)
 
     def _facts(self, model: str) -> ModelFacts:
         self._refuse_local_model(model)  # before anything touches the disk
@@ -264,7 +188,8 @@ class EndpointService:
                 owner_id=request.owner_id,
                 channel_id=request.channel_id,
                 options=prepared.options,
-                plan=prepared.plan.to_dict(),
+                lifecycle=prepared.lifecycle,
+                plan=prepared.plan,
                 idle_timeout_s=int(prepared.idle.total_seconds()),
                 expires_at=now + prepared.ttl,
                 max_cost=request.max_cost,
@@ -310,7 +235,7 @@ class EndpointService:
             ),
             model=request.model,
             engine=prepared.engine,
-            plan=prepared.plan.to_dict(),
+            plan=prepared.plan,
             options=prepared.options,
             secrets=secrets,
             autostop_minutes=int(prepared.ttl.total_seconds() // 60),
@@ -318,173 +243,74 @@ class EndpointService:
         return prepared.plan, spec
 
     def _prepare(self, request: UpRequest) -> _Prepared:
-        """Validation, fit check and price: everything `up` decides before touching the store."""
-        from core.engines import build_engine_command
-        from core.fit.check import check_fit
-        from core.gpus import parse_accelerators
-        from core.pricing import price_per_hour
-
+        """Validation, fit check and price: everything `up` decides before touching the store. The engine's
+        argv is not built here: `flows.build_launch_spec` builds it from the plan at launch."""
         settings = self.settings
-        engine = self._validate(request)
+        engine = validate_up(request, settings, name_taken=self._name_taken)
         accel = parse_accelerators(request.accelerators)
         ttl = request.ttl or settings.default_ttl
         idle = request.idle_timeout or settings.idle_timeout
         spot = settings.use_spot if request.spot is None else request.spot
         cloud = (request.cloud or settings.default_cloud or "").lower() or None
         region = request.region or (settings.default_region if not request.cloud else None)
-
-        facts = self._facts(request.model)
-        draft = self._facts(request.draft_model) if request.draft_model else None
-        fit_options = FitOptions(
-            engine=engine,  # type: ignore[arg-type]
+        options = EndpointOptions(
+            engine=engine,
             max_model_len=request.max_model_len,
             quantization=request.quantization,
             dtype=request.dtype,
             kv_cache_dtype=request.kv_cache_dtype,
-            memory_fraction=request.memory_fraction,
             tensor_parallel=request.tensor_parallel,
+            memory_fraction=request.memory_fraction,
+            spot=spot,
+            ttl_s=int(ttl.total_seconds()),
+            max_cost=request.max_cost,
             draft_model=request.draft_model,
             speculative_tokens=request.speculative_tokens,
+            cloud=cloud,
+            region=region,
             rope_scaling=request.rope_scaling,
         )
-        plan = check_fit(facts, accel, fit_options, draft_facts=draft)
-        if not plan.fits:
-            raise DoesNotFit(plan)
-        plan = replace(
-            plan,
-            engine_command=build_engine_command(
-                plan, served_model_name=request.model, port=settings.engine_port
-            ),
-        )
+        plan = self._checked_plan(request, accel, options)
+        # The endpoint's one price (its spot/cloud/region offer); the stored plan carries the same figure.
         price = price_per_hour(
             accel.gpu, accel.count, cloud=cloud, region=region, spot=spot, live=self.live_prices
         )
-        options = {
-            "engine": engine,
-            "max_model_len": request.max_model_len,
-            "quantization": request.quantization,
-            "dtype": request.dtype,
-            "kv_cache_dtype": request.kv_cache_dtype,
-            "tensor_parallel": request.tensor_parallel,
-            "memory_fraction": request.memory_fraction,
-            "spot": spot,
-            "idle_timeout_s": int(idle.total_seconds()),
-            "ttl_s": int(ttl.total_seconds()),
-            "max_cost": request.max_cost,
-            "draft_model": request.draft_model,
-            "speculative_tokens": request.speculative_tokens,
-            "cloud": cloud,
-            "region": region,
-            "relaunch": request.relaunch,
-            "rope_scaling": request.rope_scaling,
-        }
         return _Prepared(
             engine=engine,
             accelerators=str(accel),
-            plan=plan,
+            plan=replace(plan, price_per_hour=price.per_hour),
             ttl=ttl,
             idle=idle,
             options=options,
+            lifecycle=Lifecycle(relaunch=request.relaunch),
             price_per_hour=price.per_hour,
             price_is_estimate=price.is_estimate,
         )
 
-    def _validate(self, request: UpRequest) -> str:
-        """Every argument checked before anything happens; returns the engine."""
-        settings = self.settings
-        self._refuse_local_model(request.model)
-        self._refuse_local_model(request.draft_model)
-        for model in (request.model, request.draft_model):
-            if model is not None and len(model) > MAX_MODEL_CHARS:
-                raise InvalidRequest(
-                    f"`{shown(model)}` is too long for a model id ({len(model):,} characters; "
-                    f"at most {MAX_MODEL_CHARS})."
-                )
-        vocabulary.check_model(request.model)  # the Hub loader's own rule: `org/name@rev` is a model id
-        engine = (request.engine or settings.default_engine).lower()
-        if engine not in ENGINES:
-            raise InvalidRequest(f"Unknown engine `{shown(request.engine)}`; use `engine=vllm` or `engine=sglang`.")
-        if request.quantization is not None and request.quantization not in QUANTIZATIONS[engine]:
-            raise InvalidRequest(
-                f"{engine} does not take `quantization={shown(request.quantization)}`; it accepts "
-                f"{', '.join(sorted(QUANTIZATIONS[engine]))}."
-            )
-        if request.dtype is not None and request.dtype not in DTYPES:
-            raise InvalidRequest(f"Unknown dtype `{shown(request.dtype)}`; use one of {', '.join(DTYPES)}.")
-        if request.kv_cache_dtype is not None and request.kv_cache_dtype not in KV_CACHE_DTYPES[engine]:
-            raise InvalidRequest(
-                f"{engine} does not take `kv_cache_dtype={shown(request.kv_cache_dtype)}`; it accepts "
-                f"{', '.join(sorted(KV_CACHE_DTYPES[engine]))}."
-            )
-        if request.rope_scaling is not None and request.rope_scaling not in vocabulary.ROPE_SCALINGS:
-            raise InvalidRequest(
-                f"Unknown RoPE scaling `{shown(request.rope_scaling)}`; the bot knows `rope=yarn` (for models whose "
-                "vendor documents it, like Qwen2.5 and Qwen3)."
-            )
-        if request.max_model_len is not None and not 0 < request.max_model_len <= MAX_TOKENS:
-            raise InvalidRequest(
-                f"The context length must be from 1 to {MAX_TOKENS:,} tokens, e.g. `max_model_len=32k`."
-            )
-        if request.tensor_parallel is not None and not 1 <= request.tensor_parallel <= MAX_TENSOR_PARALLEL:
-            raise InvalidRequest(
-                f"The tensor parallel size must be a whole number from 1 to {MAX_TENSOR_PARALLEL}, e.g. `tp=2`."
-            )
-        if request.memory_fraction is not None and not 0 < request.memory_fraction < 1:
-            raise InvalidRequest(
-                f"The memory fraction must be between 0 and 1 (got {request.memory_fraction:g}), e.g. `mem=0.9`."
-            )
-        if request.idle_timeout is not None and not timedelta(0) < request.idle_timeout <= MAX_DURATION:
-            raise InvalidRequest(
-                f"The idle timeout must be positive and at most {MAX_DURATION.days} days, e.g. `idle=45m`."
-            )
-        if request.ttl is not None:
-            if request.ttl <= timedelta(0):
-                raise InvalidRequest("The lifetime must be positive, e.g. `ttl=8h`.")
-            if request.ttl > settings.max_ttl:
-                raise InvalidRequest(
-                    f"`ttl={format_duration(request.ttl)}` is over the admin ceiling of "
-                    f"{format_duration(settings.max_ttl)}; ask for at most that (you can extend later, up to it)."
-                )
-        # `not 0 < x <= MAX` also refuses NaN and infinity (a float column cannot hold them everywhere).
-        if request.max_cost is not None and not 0 < request.max_cost <= MAX_MONEY:
-            raise InvalidRequest(
-                f"`max_cost` must be a positive amount of dollars up to {format_money(MAX_MONEY)}, "
-                "e.g. `max_cost=$50`."
-            )
-        if request.name is not None:
-            store.validate_name(request.name)
-            with self.database.session() as session:
-                if store.get_by_name(session=session, name=request.name) is not None:
-                    raise InvalidRequest(
-                        f"The name `{request.name}` is already used by another endpoint; pick another, or leave "
-                        "`name=` out to get one."
-                    )
-        if request.cloud is not None and request.cloud.lower() not in CLOUDS:
-            raise InvalidRequest(
-                f"Unknown cloud `{shown(request.cloud)}`; SkyPilot calls them {', '.join(sorted(CLOUDS))}."
-            )
-        if request.region is not None:
-            if not REGION_RE.match(request.region):
-                raise InvalidRequest(f"`{shown(request.region)}` is not a region name; write it like `us-central1`.")
-            if request.cloud is None and settings.default_cloud is None:
-                raise InvalidRequest(
-                    "A region needs its cloud: add `cloud=`, e.g. `cloud=gcp region=us-central1`."
-                )
-        if request.speculative_tokens is not None:
-            if request.draft_model is None:
-                raise InvalidRequest("`speculative_tokens` needs a draft model: add `draft=ORG/MODEL`.")
-            if not 1 <= request.speculative_tokens <= MAX_SPECULATIVE_TOKENS:
-                raise InvalidRequest(f"`speculative_tokens` must be between 1 and {MAX_SPECULATIVE_TOKENS}.")
-        if request.draft_model is not None:
-            try:
-                vocabulary.check_model(request.draft_model)
-            except InvalidRequest as exc:
-                raise InvalidRequest(f"The draft model: {exc}") from None
-            if request.draft_model == request.model:
-                raise InvalidRequest("The draft model must be a smaller model than the one it speeds up.")
-        if not request.owner_id:
-            raise InvalidRequest("Who is asking? (no user id came with the request)")
-        return engine
+    def _checked_plan(self, request: UpRequest, accel: AcceleratorRequest, options: EndpointOptions) -> Plan:
+        """The fit check for `up`; `DoesNotFit` (with the plan's reasons and suggestions) when it does not."""
+        facts = self._facts(request.model)
+        draft = self._facts(request.draft_model) if request.draft_model else None
+        fit_options = FitOptions(
+            engine=options.engine,  # type: ignore[arg-type]
+            max_model_len=options.max_model_len,
+            quantization=options.quantization,
+            dtype=options.dtype,
+            kv_cache_dtype=options.kv_cache_dtype,
+            memory_fraction=options.memory_fraction,
+            tensor_parallel=options.tensor_parallel,
+            draft_model=options.draft_model,
+            speculative_tokens=options.speculative_tokens,
+            rope_scaling=options.rope_scaling,
+        )
+        plan = check_fit(facts, accel, fit_options, draft_facts=draft)
+        if not plan.fits:
+            raise DoesNotFit(plan)
+        return plan
+
+    def _name_taken(self, name: str) -> bool:
+        with self.database.session() as session:
+            return store.get_by_name(session=session, name=name) is not None
 
     def _check_budget(self, now: datetime) -> None:
         budget = self.settings.team_daily_budget
@@ -589,53 +415,41 @@ class EndpointService:
             endpoint = self._get(session, name)
             self._authorize(endpoint, actor, "stop it")
             if endpoint.state.is_terminal:
-                if endpoint.state == S.LOST and reconcile_module.wants_relaunch(endpoint.options or {}):
-                    # Told "it is launched again shortly": a stop now means "do not relaunch it".
-                    endpoint.options = {
-                        **(endpoint.options or {}),
-                        "relaunch": False,
-                        RELAUNCH_CANCELLED_BY: actor,
-                    }
-                    _audit(
-                        session,
-                        endpoint,
-                        actor=actor,
-                        kind="relaunch_cancelled",
-                        message=f"relaunch cancelled by {actor}",
-                        now=self.clock.now(),
-                    )
+                self._cancel_relaunch(session, endpoint, actor)
                 return store.to_view(
                     endpoint
                 )  # already stopped: the view says so (messaging.already_stopped)
             # A person is named as a Slack mention (`<@U123>`: Slack shows their name, the shell `@U123`).
             mention = actor if actor in SYSTEM_ACTORS else f"<@{actor}>"
-            stop_reason = reason.format(actor=actor, mention=mention)
-            # A launch step (or reconcile) may move the row between our read and our write: the
-            # conflict refreshes it, and a stop still wins from whatever live state it is in now.
-            for _attempt in range(len(S)):
-                if endpoint.state == S.STOPPING:
-                    break
-                try:
-                    flows.mark_stopping(
-                        session=session,
-                        endpoint=endpoint,
-                        actor=actor,
-                        reason=stop_reason,
-                        now=self.clock.now(),
-                    )
-                    break
-                except store.TransitionConflict:
-                    if endpoint.state.is_terminal:
-                        return store.to_view(endpoint)
-            else:
-                raise InvalidRequest(
-                    f"`{name}` kept changing state while it was being stopped; try `down {name}` again."
-                )
+            stopping = flows.stop_whatever_its_state(
+                session=session,
+                endpoint=endpoint,
+                actor=actor,
+                reason=reason.format(actor=actor, mention=mention),
+                clock=self.clock,
+            )
             view = store.to_view(endpoint)
+        if not stopping:
+            return view
         flows._guard(self.notifier.thread_post, view, messaging.stopping(view))
         flows._guard(self.notifier.endpoint_changed, view)
         self.flows.schedule(flows.TEARDOWN, view.id, flows.teardown)
         return view
+
+    def _cancel_relaunch(self, session: Any, endpoint: Any, actor: str) -> None:
+        """A LOST endpoint told "it is launched again shortly": a stop now means "do not relaunch it"."""
+        view = store.to_view(endpoint)
+        if view.state != S.LOST or not view.wants_relaunch:
+            return
+        store.set_lifecycle(endpoint, replace(view.lifecycle, relaunch=False, relaunch_cancelled_by=actor))
+        _audit(
+            session,
+            endpoint,
+            actor=actor,
+            kind="relaunch_cancelled",
+            message=f"relaunch cancelled by {actor}",
+            now=self.clock.now(),
+        )
 
     def relaunch(self, *, name: str, actor: str) -> EndpointView:
         """Owner, admin or the watchdog. Launch a LOST endpoint again (same name, cluster name, lifetime
@@ -651,7 +465,7 @@ class EndpointService:
                 )
             if as_utc(endpoint.expires_at) <= now:
                 raise InvalidRequest(f"`{name}` is past its lifetime; run `up` for a new one.")
-            if actor in SYSTEM_ACTORS and (endpoint.options or {}).get(RELAUNCH_CANCELLED_BY):
+            if actor in SYSTEM_ACTORS and store.to_view(endpoint).lifecycle.relaunch_cancelled_by:
                 raise InvalidRequest(f"`{name}` was stopped by its owner after the cluster was lost.")
         self._check_budget(now)
         already = InvalidRequest(f"`{name}` is already being relaunched; its thread says how it goes.")
@@ -659,28 +473,8 @@ class EndpointService:
             endpoint = self._get(session, name)
             if endpoint.state != S.LOST:  # relaunched (by the watchdog or a second press) meanwhile
                 raise already
-            # requested_at restarts with the run; the extend ceiling stays anchored to the first request.
-            options = {
-                **(endpoint.options or {}),
-                FIRST_REQUESTED_AT: _first_requested_at(endpoint).isoformat(),
-            }
             try:
-                store.transition(
-                    session=session,
-                    endpoint=endpoint,
-                    to=S.REQUESTED,
-                    actor=actor,
-                    message="relaunch after the cluster was lost",
-                    now=now,
-                    changes={
-                        "url": None,
-                        "sky_request_id": None,
-                        "api_key_hash": None,
-                        "failure_reason": None,
-                        "stop_reason": None,
-                        "options": options,
-                    },
-                )
+                flows.relaunch_lost(session=session, endpoint=endpoint, actor=actor, now=now)
             except store.TransitionConflict:
                 raise already from None
             view = store.to_view(endpoint)
@@ -700,7 +494,7 @@ class EndpointService:
                     f"`{name}` is {endpoint.state.value.lower()}; there is nothing to extend. Run `up` for a new one."
                 )
             now = self.clock.now()
-            ceiling = _first_requested_at(endpoint) + self.settings.max_ttl
+            ceiling = store.to_view(endpoint).first_requested_at + self.settings.max_ttl
             current = as_utc(endpoint.expires_at)
             if current >= ceiling:
                 raise InvalidRequest(
@@ -823,26 +617,10 @@ def cloud_unreachable(launcher: str, exc: BaseException) -> str:
     )
 
 
-def _is_local_path(model: str) -> bool:
-    """A local model directory (the Hub loader reads config.json and safetensors headers from it)."""
-    return vocabulary.is_local_model(model)
-
-
 def _audit(session: Any, endpoint: Any, *, actor: str, kind: str, message: str, now: datetime) -> None:
     """A person changed the row outside a transition: stamp it and record who did what."""
     endpoint.updated_at = now
     store.record_event(session=session, endpoint=endpoint, actor=actor, kind=kind, message=message, now=now)
-
-
-def _first_requested_at(endpoint: Any) -> datetime:
-    """When the endpoint was first asked for: `requested_at`, unless a relaunch kept the original."""
-    kept = (endpoint.options or {}).get(FIRST_REQUESTED_AT)
-    if isinstance(kept, str):
-        try:
-            return as_utc(datetime.fromisoformat(kept))
-        except ValueError:
-            log.warning("endpoint %s: unreadable %s %r", endpoint.name, FIRST_REQUESTED_AT, kept)
-    return as_utc(endpoint.requested_at)
 
 
 def _usage_of(session: Any, endpoint_id: int) -> Any:

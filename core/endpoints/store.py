@@ -31,10 +31,13 @@ from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from core.endpoints import records
 from core.endpoints.models import Endpoint, EndpointEvent, EndpointUsage
+from core.endpoints.records import EndpointOptions, Lifecycle
 from core.endpoints.states import EndpointState, IllegalTransition, check_transition
 from core.endpoints.views import EndpointView, UsageView
 from core.errors import InvalidRequest
+from core.fit.plan import Plan
 from core.vocabulary import NAME_MAX_LEN, check_endpoint_name
 
 CLUSTER_NAME_MAX_LEN = 50
@@ -142,8 +145,8 @@ def create_endpoint(
     launcher: str,
     owner_id: str,
     channel_id: str | None,
-    options: dict[str, Any],
-    plan: dict[str, Any],
+    options: EndpointOptions,
+    plan: Plan | None,
     idle_timeout_s: int,
     expires_at: datetime,
     max_cost: float | None,
@@ -153,6 +156,7 @@ def create_endpoint(
     name: str | None = None,
     cluster_prefix: str = "epb-",
     actor: str | None = None,
+    lifecycle: Lifecycle | None = None,
 ) -> Endpoint:
     """Record a new endpoint in REQUESTED with a unique name and cluster name, and a "created" event.
 
@@ -170,8 +174,8 @@ def create_endpoint(
         "launcher": launcher,
         "owner_id": owner_id,
         "channel_id": channel_id,
-        "options": dict(options),
-        "plan": dict(plan),
+        "options": records.options_to_json(options, lifecycle or Lifecycle()),
+        "plan": records.plan_to_json(plan),
         "state": EndpointState.REQUESTED,
         "version": 1,
         "idle_timeout_s": int(idle_timeout_s),
@@ -373,6 +377,7 @@ def record_event(
 
 def to_view(endpoint: Endpoint, usage: EndpointUsage | None = None) -> EndpointView:
     """An immutable snapshot of the row (and its usage counters) for adapters and other threads."""
+    options, lifecycle = records.options_from_json(endpoint.options)
     usage_view = None
     if usage is not None:
         per_million = None
@@ -397,8 +402,9 @@ def to_view(endpoint: Endpoint, usage: EndpointUsage | None = None) -> EndpointV
         channel_id=endpoint.channel_id,
         message_ts=endpoint.message_ts,
         url=endpoint.url,
-        plan=dict(endpoint.plan or {}),
-        options=dict(endpoint.options or {}),
+        plan=records.plan_from_json(endpoint.plan),
+        options=options,
+        lifecycle=lifecycle,
         requested_at=endpoint.requested_at,
         provisioned_at=endpoint.provisioned_at,
         ready_at=endpoint.ready_at,
@@ -419,3 +425,9 @@ def to_view(endpoint: Endpoint, usage: EndpointUsage | None = None) -> EndpointV
 def _require_aware(value: datetime, what: str) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{what} must be a timezone-aware UTC datetime, got naive {value.isoformat()}")
+
+
+def set_lifecycle(endpoint: Endpoint, lifecycle: Lifecycle) -> None:
+    """Record new lifecycle facts on the row (its options unchanged), stored in the versioned shape."""
+    options, _ = records.options_from_json(endpoint.options)
+    endpoint.options = records.options_to_json(options, lifecycle)

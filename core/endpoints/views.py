@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
+from core.endpoints.records import EndpointOptions, Lifecycle, first_requested
 from core.endpoints.states import EndpointState
+from core.fit.plan import Plan
 
 
 @dataclass(frozen=True)
@@ -34,8 +35,9 @@ class EndpointView:
     channel_id: str | None
     message_ts: str | None
     url: str | None
-    plan: dict[str, Any]
-    options: dict[str, Any]
+    plan: Plan | None  # None: none recorded (or unreadable)
+    options: EndpointOptions
+    lifecycle: Lifecycle
     requested_at: datetime
     provisioned_at: datetime | None
     ready_at: datetime | None
@@ -50,3 +52,13 @@ class EndpointView:
     failure_reason: str | None
     stop_reason: str | None
     usage: UsageView | None = None
+
+    @property
+    def first_requested_at(self) -> datetime:
+        """When it was first asked for (a relaunch restarts `requested_at`, not this)."""
+        return first_requested(self.lifecycle, self.requested_at)
+
+    @property
+    def wants_relaunch(self) -> bool:
+        """Launch it again when its cluster is lost (`relaunch=yes`, not called off by a stop)."""
+        return self.lifecycle.relaunch and self.lifecycle.relaunch_cancelled_by is None

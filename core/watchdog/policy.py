@@ -17,13 +17,11 @@ Nothing here reads the database, the clock or the network.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from core.clock import as_utc
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.notifier import Action
@@ -112,15 +110,8 @@ def idle_stop_at(
 
 def lifetime_ceiling(view: EndpointView, settings: Settings) -> datetime:
     """The latest `expires_at` extensions may reach (settings.max_ttl after the FIRST request: a relaunch
-    restarts `requested_at` but keeps the original in its options, as `EndpointService.extend` reads it)."""
-    from core.endpoints.service import FIRST_REQUESTED_AT
-
-    first = view.requested_at
-    kept = (view.options or {}).get(FIRST_REQUESTED_AT)
-    if isinstance(kept, str):
-        with contextlib.suppress(ValueError):  # unreadable: the service falls back to requested_at too
-            first = as_utc(datetime.fromisoformat(kept)) or first
-    return first + settings.max_ttl
+    restarts `requested_at` but keeps the first one, as `EndpointService.extend` reads it)."""
+    return view.first_requested_at + settings.max_ttl
 
 
 def _idle(view: EndpointView, *, now: datetime, settings: Settings, sent: SentReminders) -> Decision:

@@ -36,7 +36,6 @@ from core.clock import Clock, as_utc
 from core.db import Database
 from core.endpoints import store
 from core.endpoints.models import Endpoint, EndpointUsage
-from core.endpoints.reconcile import wants_relaunch
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.errors import UserFacingError
@@ -337,7 +336,7 @@ class Watchdog:
             rows = session.scalars(
                 select(Endpoint).where(Endpoint.state == S.LOST, Endpoint.stopped_at >= now - LOST_LOOKBACK)
             ).all()
-            lost = [store.to_view(e) for e in rows if wants_relaunch(dict(e.options or {}))]
+            lost = [view for view in map(store.to_view, rows) if view.wants_relaunch]
         for view in lost:
             key = (as_utc(view.stopped_at) or now).isoformat(timespec="seconds")
             if not self._claim(view, policy.LOST, key, now=now, audit="cluster lost; relaunch considered"):

@@ -16,6 +16,7 @@ from typing import Any
 
 from core.clock import ManualClock
 from core.endpoints import store
+from core.endpoints.records import EndpointOptions
 from core.endpoints.service import EndpointService, UpRequest
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
@@ -157,7 +158,7 @@ def up_request(**overrides: Any) -> UpRequest:
     return UpRequest(**values)
 
 
-def simple_plan(model: str = MODEL, accelerators: str = "L4:1", engine: str = "vllm") -> dict[str, Any]:
+def simple_plan(model: str = MODEL, accelerators: str = "L4:1", engine: str = "vllm") -> Plan:
     """A fitting plan written by hand (for flow tests that skip the fit check)."""
     gpu, _, count = accelerators.partition(":")
     return Plan(
@@ -179,8 +180,7 @@ def simple_plan(model: str = MODEL, accelerators: str = "L4:1", engine: str = "v
         quantization=None,
         kv_cache_dtype=None,
         memory_fraction=0.92,
-        engine_command=["vllm", "serve", model, "--served-model-name", model, "--port", "8000"],
-    ).to_dict()
+    )
 
 
 def record_endpoint(
@@ -197,7 +197,7 @@ def record_endpoint(
             launcher=lc.cloud.name,
             owner_id=owner_id,
             channel_id="C1",
-            options={"engine": "vllm", "spot": False},
+            options=EndpointOptions(engine="vllm", spot=False),
             plan=simple_plan(),
             idle_timeout_s=2700,
             expires_at=now + ttl,

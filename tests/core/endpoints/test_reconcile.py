@@ -200,7 +200,8 @@ def test_lost_endpoint_that_asked_for_relaunch_is_left_to_the_watchdog_to_announ
     cluster = _ready(lc, "spotty")
     with lc.database.session() as session:
         endpoint = store.get_by_name(session=session, name="spotty")
-        endpoint.options = {**endpoint.options, "relaunch": relaunch}
+        # A row as written before the options were versioned: the flag sat among the options.
+        endpoint.options = {"engine": "vllm", "spot": False, "relaunch": relaunch}
     lc.cloud.lose(cluster)
     lc.service.reconcile()
     assert lc.state("spotty") is S.LOST
@@ -215,7 +216,7 @@ def test_lost_endpoint_with_relaunch_no_is_told_to_run_up(lc: Lifecycle) -> None
     cluster = _ready(lc, "steady")
     with lc.database.session() as session:
         endpoint = store.get_by_name(session=session, name="steady")
-        endpoint.options = {**endpoint.options, "relaunch": "no"}  # a word, not a truthy string
+        endpoint.options = {"engine": "vllm", "relaunch": "no"}  # an old row: a word, not a truthy string
     lc.cloud.lose(cluster)
     lc.service.reconcile()
     assert "Run `up` again" in lc.notifier.thread_texts("steady")[-1]

@@ -15,6 +15,7 @@ from core.clock import ManualClock
 from core.db import Database
 from core.endpoints.service import DoesNotFit
 from core.endpoints.states import EndpointState as S
+from core.endpoints.views import EndpointView
 from core.errors import BudgetExceeded, InvalidRequest, NotFound, PermissionDenied, UserFacingError
 from tests.core.endpoints.lifecycle_fixtures import HF_TOKEN, Lifecycle, make_settings, new_cloud, up_request
 
@@ -42,6 +43,13 @@ def _up(lc: Lifecycle, **overrides: Any) -> str:
     return view.name
 
 
+def _launched_argv(lc: Lifecycle, view: EndpointView) -> list[str]:
+    """The engine argv the launch handed the cloud (built once, from the stored plan and the settings)."""
+    cluster = lc.cloud.cluster(view.cluster_name)
+    assert cluster is not None
+    return list(cluster.spec.engine_argv)
+
+
 def _nothing_happened(lc: Lifecycle) -> None:
     assert lc.service.list(include_terminal=True) == []
     assert lc.cloud.calls == []
@@ -52,15 +60,16 @@ def test_up_records_first_announces_then_launches_to_ready(lc: Lifecycle) -> Non
     view = lc.service.up(request=up_request(max_model_len=8192))
     assert view.state is S.REQUESTED  # returned at once; the launch runs on the pool
     assert view.cluster_name.startswith("epb-")
-    assert view.plan["engine_command"][:2] == ["vllm", "serve"]
+    assert view.plan is not None and view.plan.fits
     assert view.price_per_hour > 0
     lc.join()
+    assert _launched_argv(lc, view)[:2] == ["vllm", "serve"]
     final = lc.service.status(name=view.name)
     assert final.state is S.READY
     announced = lc.notifier.of("announce")
     assert len(announced) == 1 and announced[0].state is S.REQUESTED
     assert final.message_ts == "1700000000.000001", "the card's ChatRef is stored"
-    assert final.options["ttl_s"] == 8 * 3600
+    assert final.options.ttl_s == 8 * 3600
     assert final.expires_at - final.requested_at == timedelta(hours=8)
     assert len(lc.notifier.of("ready")) == 1
 
@@ -112,12 +121,13 @@ def test_tp_and_memory_fraction_reach_the_plan_and_the_engine_command(lc: Lifecy
     view = lc.service.up(
         request=up_request(accelerators="L4:2", tensor_parallel=2, memory_fraction=0.85, max_model_len=8192)
     )
-    argv = view.plan["engine_command"]
+    assert view.plan is not None
+    assert view.plan.memory_fraction == 0.85 and view.plan.kv_cache_tokens > 0
+    assert (view.options.tensor_parallel, view.options.memory_fraction) == (2, 0.85)
+    lc.join()
+    argv = _launched_argv(lc, view)
     assert argv[argv.index("--tensor-parallel-size") + 1] == "2"
     assert argv[argv.index("--gpu-memory-utilization") + 1] == "0.85"
-    assert view.plan["memory_fraction"] == 0.85 and view.plan["kv_cache_tokens"] > 0
-    assert (view.options["tensor_parallel"], view.options["memory_fraction"]) == (2, 0.85)
-    lc.join()
 
 
 def test_a_pinned_tp_the_gpus_cannot_take_is_refused_before_anything_happens(lc: Lifecycle) -> None:
@@ -474,7 +484,7 @@ def test_up_takes_a_model_pinned_to_a_revision_to_the_hub(
     assert lc.service.status(name=view.name).state is S.READY
     revision = model.partition("@")[2]
     assert fake_hub.model_requests()[0].path == f"/api/models/Qwen/Qwen2.5-7B-Instruct/revision/{revision}"
-    argv = view.plan["engine_command"]
+    argv = _launched_argv(lc, view)
     assert argv[argv.index("--revision") + 1] == sha  # the engine loads the commit the check read
 
 
@@ -491,7 +501,7 @@ def test_a_gpu_spelling_with_several_catalogue_names_launches_on_any_of_them(lc:
     lc.join()
     assert lc.service.status(name=view.name).state is S.READY
     assert view.accelerators == "H100,H100-SXM:1"
-    assert any("`H100` or `H100-SXM`" in w for w in view.plan["warnings"])
+    assert any("`H100` or `H100-SXM`" in w for w in view.plan.warnings)
     (submit,) = lc.cloud.calls_to("submit")
     assert submit.args["accelerators"] == ["H100:1", "H100-SXM:1"]
 
@@ -509,10 +519,10 @@ def test_up_with_rope_yarn_launches_the_stretched_context(lc: Lifecycle) -> None
     )
     lc.join()
     assert lc.service.status(name=view.name).state is S.READY
-    argv = view.plan["engine_command"]
+    argv = _launched_argv(lc, view)
     assert argv[argv.index("--max-model-len") + 1] == "131072"
     assert json.loads(argv[argv.index("--hf-overrides") + 1])["rope_parameters"]["factor"] == 4.0
-    assert view.options["rope_scaling"] == "yarn"
+    assert view.options.rope_scaling == "yarn"
 
 
 def test_up_beyond_the_native_context_without_yarn_is_refused_with_yarn_offered(lc: Lifecycle) -> None:

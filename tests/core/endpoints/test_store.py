@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -15,8 +16,10 @@ from core.apikeys import hash_api_key, new_api_key
 from core.db import Database
 from core.endpoints import store
 from core.endpoints.models import Endpoint, EndpointEvent, EndpointUsage
+from core.endpoints.records import EndpointOptions
 from core.endpoints.states import TRANSITIONS, EndpointState, IllegalTransition
 from core.errors import InvalidRequest
+from tests.core.endpoints.lifecycle_fixtures import simple_plan
 from tests.db_fixtures import create_test_endpoint
 
 S = EndpointState
@@ -40,8 +43,8 @@ PATH_TO: dict[EndpointState, list[EndpointState]] = {
 def create(session: Any, **overrides: Any) -> Endpoint:
     fields: dict[str, Any] = dict(
         accelerators="A100:1",
-        options={"max_model_len": 8192},
-        plan={"fits": True, "tensor_parallel": 1},
+        options=EndpointOptions(max_model_len=8192),
+        plan=None,
         max_cost=50.0,
         price_per_hour=3.67,
         cluster_prefix="epb-",
@@ -111,7 +114,8 @@ def test_create_records_requested_with_names_and_a_created_event(database: Datab
         assert row.version == 1
         assert re.fullmatch(r"epb-qwen2-5-7b-instruct-[0-9a-f]{6}", row.cluster_name)
         assert row.requested_at == row.updated_at == NOW
-        assert row.options == {"max_model_len": 8192}
+        assert row.options["v"] == 1 and row.options["options"]["max_model_len"] == 8192
+        assert store.to_view(row).options == EndpointOptions(max_model_len=8192)
         assert row.max_cost == 50.0 and row.price_per_hour == 3.67 and row.cost_so_far == 0.0
         assert [(e.kind, e.actor) for e in row.events] == [("created", "U1")]
         assert store.get_by_cluster(session=session, cluster_name=row.cluster_name).id == row.id  # type: ignore[union-attr]
@@ -429,7 +433,7 @@ def test_only_the_api_key_hash_is_stored(database: Database) -> None:
 
 def test_to_view_snapshots_the_row_and_its_usage(database: Database) -> None:
     with database.session() as session:
-        endpoint = create(session)
+        endpoint = create(session, plan=simple_plan())
         walk(session, endpoint, PATH_TO[S.READY])
         endpoint.cost_so_far = 2.0
         endpoint.url = "http://10.0.0.5:8000"
@@ -451,12 +455,13 @@ def test_to_view_snapshots_the_row_and_its_usage(database: Database) -> None:
         2.0,
     )  # type: ignore[union-attr]
     assert view.ready_at == NOW + timedelta(minutes=3) and view.ready_at.tzinfo is not None
-    assert view.plan == {"fits": True, "tensor_parallel": 1}
+    assert view.plan == simple_plan()
     assert view.usage is not None
     assert view.usage.requests == 10 and view.usage.latency == {"ttft_p50": 0.12, "e2e_p99": 4.5}
     assert view.usage.cost_per_million_output_tokens == pytest.approx(5.0)
-    view.plan["mutated"] = True  # the snapshot is a copy: the row is untouched
-    assert "mutated" not in row.plan  # type: ignore[union-attr]
+    assert view.options == EndpointOptions(max_model_len=8192)
+    with pytest.raises(FrozenInstanceError):  # the snapshot cannot be changed under other threads
+        view.plan.fits = False  # type: ignore[misc, union-attr]
     assert store.to_view(row).usage is None  # type: ignore[arg-type]
 
 

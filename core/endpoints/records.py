@@ -1,0 +1,133 @@
+"""What an endpoint row keeps as JSON, typed: the user's options, the lifecycle facts, the fit plan.
+
+The `options` column holds `{"v": 1, "options": {...}, "lifecycle": {...}}` and the `plan` column
+`{"v": 1, ...Plan fields}`. Rows written before the version hold a flat dict that mixes the options
+with lifecycle flags (`relaunch`, `first_requested_at`, `relaunch_cancelled_by`) and a plan dict with its
+argv: both still read. Everything else reads these types; nothing else indexes the stored JSON.
+
+The plan is kept without `engine_command`: the argv is built from the plan and the settings at launch
+(`core.engines.build_engine_command`, called by `core.endpoints.flows.build_launch_spec`).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from core.clock import as_utc
+from core.fit.plan import Plan
+
+log = logging.getLogger(__name__)
+
+VERSION = 1
+_YES = ("yes", "true", "1", "on")
+
+
+@dataclass(frozen=True)
+class EndpointOptions:
+    """What the user asked for with `up`, normalised (None: the engine's or the admin's default)."""
+
+    engine: str | None = None
+    max_model_len: int | None = None
+    quantization: str | None = None
+    dtype: str | None = None
+    kv_cache_dtype: str | None = None
+    tensor_parallel: int | None = None
+    memory_fraction: float | None = None
+    spot: bool | None = None  # None: settings.use_spot
+    ttl_s: int | None = None
+    max_cost: float | None = None
+    draft_model: str | None = None
+    speculative_tokens: int | None = None
+    cloud: str | None = None
+    region: str | None = None
+    rope_scaling: str | None = None
+
+
+@dataclass(frozen=True)
+class Lifecycle:
+    """Facts about the endpoint's life that the bot keeps beside the options."""
+
+    relaunch: bool = False  # launch it again if its cluster is lost (`relaunch=yes`; off once stopped)
+    first_requested_at: datetime | None = None  # a relaunch keeps the first request (the ttl ceiling's start)
+    relaunch_cancelled_by: str | None = None  # who stopped it while LOST (the pending relaunch is off)
+
+
+def first_requested(lifecycle: Lifecycle, requested_at: datetime) -> datetime:
+    """When the endpoint was first asked for: `requested_at`, unless a relaunch kept the original."""
+    return as_utc(lifecycle.first_requested_at or requested_at)
+
+
+# --- the options column ----------------------------------------------------------------------------
+
+
+def options_to_json(options: EndpointOptions, lifecycle: Lifecycle) -> dict[str, Any]:
+    life = asdict(lifecycle)
+    if lifecycle.first_requested_at is not None:
+        life["first_requested_at"] = as_utc(lifecycle.first_requested_at).isoformat()
+    return {"v": VERSION, "options": asdict(options), "lifecycle": life}
+
+
+def options_from_json(data: dict[str, Any] | None) -> tuple[EndpointOptions, Lifecycle]:
+    """The typed options and lifecycle of a row, versioned or written before the version."""
+    data = dict(data or {})
+    if data.get("v") == VERSION:
+        stored, life = dict(data.get("options") or {}), dict(data.get("lifecycle") or {})
+    else:  # the flat dict of rows written before the version; `idle_timeout_s` is the column's
+        life = {
+            k: data.pop(k) for k in ("relaunch", "first_requested_at", "relaunch_cancelled_by") if k in data
+        }
+        stored = data
+    return _known(EndpointOptions, stored), Lifecycle(
+        relaunch=_truthy(life.get("relaunch")),
+        first_requested_at=_when(life.get("first_requested_at")),
+        relaunch_cancelled_by=life.get("relaunch_cancelled_by") or None,
+    )
+
+
+def _truthy(value: Any) -> bool:
+    """A bool from `up`, or a word in rows written by hand (`"yes"`; `"no"` is not truthy)."""
+    if isinstance(value, str):
+        return value.strip().lower() in _YES
+    return bool(value)
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return as_utc(value)
+    if isinstance(value, str):
+        try:
+            return as_utc(datetime.fromisoformat(value))
+        except ValueError:
+            log.warning("unreadable first_requested_at %r; requested_at counts instead", value)
+    return None
+
+
+def _known(cls: Any, data: dict[str, Any]) -> Any:
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+# --- the plan column -------------------------------------------------------------------------------
+
+
+def plan_to_json(plan: Plan | None) -> dict[str, Any]:
+    if plan is None:
+        return {}
+    data = plan.to_dict()
+    data.pop("engine_command", None)
+    return {"v": VERSION, **data}
+
+
+def plan_from_json(data: dict[str, Any] | None) -> Plan | None:
+    """The fit plan a row recorded; None when there is none or it cannot be read (logged)."""
+    if not data:
+        return None
+    known = {f.name for f in fields(Plan)} - {"engine_command"}
+    try:
+        return Plan.from_dict({k: v for k, v in data.items() if k in known})
+    except (TypeError, KeyError, ValueError):
+        log.warning("unreadable stored plan (keys %s)", sorted(data)[:12])
+        return None
