@@ -35,9 +35,6 @@ class EndpointView:
     channel_id: str | None
     message_ts: str | None
     url: str | None
-    plan: Plan | None  # None: none recorded (or unreadable)
-    options: EndpointOptions
-    lifecycle: Lifecycle
     requested_at: datetime
     provisioned_at: datetime | None
     ready_at: datetime | None
@@ -52,6 +49,9 @@ class EndpointView:
     failure_reason: str | None
     stop_reason: str | None
     usage: UsageView | None = None
+    plan: Plan | None = None  # the fit check's plan; None: none recorded (or unreadable)
+    options: EndpointOptions = field(default_factory=EndpointOptions)
+    lifecycle: Lifecycle = field(default_factory=Lifecycle)
 
     @property
     def first_requested_at(self) -> datetime:

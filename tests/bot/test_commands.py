@@ -326,14 +326,15 @@ def test_the_parser_accepts_only_what_the_service_accepts() -> None:
     """The enumerations come from the service: a value the parser lets through is never refused later
     for its spelling, and one the service refuses is answered here, with the usage."""
     from bot import commands
-    from core.endpoints import service
+    from core import vocabulary
+    from core.endpoints import validation
 
-    assert set(commands.DTYPES.values()) <= set(service.DTYPES)
-    assert set(commands.QUANTIZATIONS) == set().union(*service.QUANTIZATIONS.values())
-    assert set(commands.CLOUDS) == set(service.CLOUDS)
-    assert set(commands.KV_DTYPES) == set().union(*service.KV_CACHE_DTYPES.values())
-    too_many = service.MAX_SPECULATIVE_TOKENS + 1
-    with pytest.raises(CommandError, match=f"from 1 to {service.MAX_SPECULATIVE_TOKENS}"):
+    assert set(commands.DTYPES.values()) <= set(vocabulary.DTYPES)
+    assert set(commands.QUANTIZATIONS) == set().union(*vocabulary.QUANTIZATIONS.values())
+    assert set(commands.CLOUDS) == set(validation.CLOUDS)
+    assert set(commands.KV_DTYPES) == set().union(*vocabulary.KV_CACHE_DTYPES.values())
+    too_many = validation.MAX_SPECULATIVE_TOKENS + 1
+    with pytest.raises(CommandError, match=f"from 1 to {validation.MAX_SPECULATIVE_TOKENS}"):
         parse_command(f"up {MODEL} L4:1 draft=Qwen/Qwen2.5-0.5B-Instruct spec-tokens={too_many}")
     with pytest.raises(CommandError, match="not a valid region"):
         parse_command(f"up {MODEL} L4:1 cloud=gcp region=x")
@@ -376,15 +377,14 @@ def test_one_vocabulary_for_parser_service_and_engines() -> None:
     """Engines, quantizations and KV dtypes are core.vocabulary's, wherever they are read."""
     from bot import commands
     from core import vocabulary
-    from core.endpoints import service
     from core.engines import names
 
-    assert commands.ENGINES == service.ENGINES == names.ENGINES == vocabulary.ENGINES
-    assert service.QUANTIZATIONS["vllm"] is names.VLLM_QUANTIZATION is vocabulary.VLLM_QUANTIZATION
-    assert service.QUANTIZATIONS["sglang"] is names.SGLANG_QUANTIZATION
-    assert service.KV_CACHE_DTYPES["vllm"] is names.VLLM_KV_CACHE_DTYPES
+    assert commands.ENGINES == names.ENGINES == vocabulary.ENGINES
+    assert vocabulary.QUANTIZATIONS["vllm"] is names.VLLM_QUANTIZATION is vocabulary.VLLM_QUANTIZATION
+    assert vocabulary.QUANTIZATIONS["sglang"] is names.SGLANG_QUANTIZATION
+    assert vocabulary.KV_CACHE_DTYPES["vllm"] is names.VLLM_KV_CACHE_DTYPES
     # SGLang's aliases ("fp8" -> fp8_e4m3) are accepted wherever SGLang's dtypes are.
-    assert "fp8" in service.KV_CACHE_DTYPES["sglang"] and "fp8_inc" not in service.KV_CACHE_DTYPES["sglang"]
+    assert "fp8" in vocabulary.KV_CACHE_DTYPES["sglang"] and "fp8_inc" not in vocabulary.KV_CACHE_DTYPES["sglang"]
     assert set(commands.DTYPES.values()) <= vocabulary.DTYPES
 
 

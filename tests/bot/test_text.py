@@ -160,14 +160,14 @@ def test_replies() -> None:
 
 def test_capacity_line_counts_requests_per_replica_and_explains_sglang() -> None:
     vllm = plan(kv_cache_capacity_gib=3.5, kv_cache_tokens=28672, max_concurrency=0.88,
-                max_context_tokens=32768).to_dict()  # fmt: skip
+                max_context_tokens=32768)  # fmt: skip
     assert tx.capacity_line(vllm) == "KV cache 3.5 GiB per GPU (28,672 tokens): room for ~0.9 requests of 32k at once"
-    replicas = {**vllm, "data_parallel": 4, "max_concurrency": 3.0}
+    replicas = replace(vllm, data_parallel=4, max_concurrency=3.0)
     assert tx.capacity_line(replicas).endswith("room for ~12 requests of 32k at once over 4 replicas")
-    sglang = {**vllm, "engine": "sglang", "memory_fraction": 0.84}
+    sglang = replace(vllm, engine="sglang", memory_fraction=0.84)
     line = tx.capacity_line(sglang)
     assert line is not None and line.startswith("KV pool 3.5 GiB per GPU")
     assert "--mem-fraction-static 0.84 holds the weights and this pool" in line
-    assert tx.capacity_line(plan().to_dict()) is None  # nothing predicted: nothing said
+    assert tx.capacity_line(plan()) is None  # nothing predicted: nothing said
     card = tx.card_lines(view(plan=vllm), now=NOW)
     assert any("room for ~0.9 requests of 32k at once" in line for line in card)

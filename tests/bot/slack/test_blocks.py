@@ -66,7 +66,7 @@ def test_failed_card_says_why() -> None:
 
 def test_card_survives_an_empty_plan_and_huge_failure_reason() -> None:
     card = bk.to_dicts(
-        bk.status_card(view(plan={}, state=EndpointState.FAILED, failure_reason="x" * 10_000), now=NOW)
+        bk.status_card(view(plan=None, state=EndpointState.FAILED, failure_reason="x" * 10_000), now=NOW)
     )
     assert "unknown" in json.dumps(card)
     assert all(len(b.get("text", {}).get("text", "")) <= 3000 for b in card)
@@ -175,7 +175,7 @@ def test_card_and_fit_reply_say_how_many_requests_the_kv_cache_holds() -> None:
     # vLLM logs "Maximum concurrency for 16,384 tokens per request: 26.40x": the card says it in words.
     kv = {"kv_cache_capacity_gib": 52.8, "kv_cache_tokens": 432537, "max_concurrency": 26.4,
           "max_context_tokens": 16384}  # fmt: skip
-    card = _json(bk.status_card(view(plan={**plan().to_dict(), **kv}), now=NOW))
+    card = _json(bk.status_card(view(plan=replace(plan(), **kv)), now=NOW))
     assert "*KV cache*" in card and "room for ~26 requests of 16k at once" in card
     fit = _json(bk.fit_blocks([plan(**kv)]))
     assert "KV cache 52.8 GiB per GPU (432,537 tokens): room for ~26 requests of 16k at once" in fit

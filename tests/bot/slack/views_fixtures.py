@@ -53,8 +53,7 @@ def view(**overrides: Any) -> EndpointView:
         "channel_id": "C1GENERAL",
         "message_ts": "1767600000.000001",
         "url": "http://10.0.0.2:8000",
-        "plan": plan().to_dict(),
-        "options": {},
+        "plan": plan(),
         "requested_at": NOW - timedelta(hours=1),
         "provisioned_at": NOW - timedelta(minutes=55),
         "ready_at": NOW - timedelta(minutes=50),
@@ -74,8 +73,8 @@ def view(**overrides: Any) -> EndpointView:
     return EndpointView(**values)
 
 
-def tp4_plan() -> dict[str, Any]:
-    return plan(accelerators="A100-80GB:4", gpu_name="A100-80GB", gpu_count=4, tensor_parallel=4).to_dict()
+def tp4_plan() -> Plan:
+    return plan(accelerators="A100-80GB:4", gpu_name="A100-80GB", gpu_count=4, tensor_parallel=4)
 
 
 def suggestions() -> list[Suggestion]:

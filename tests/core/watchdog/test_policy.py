@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from core.endpoints.records import Lifecycle
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.settings import load_settings
@@ -31,8 +32,6 @@ def view(**overrides: Any) -> EndpointView:
         "channel_id": "C1",
         "message_ts": "1.1",
         "url": "http://127.0.0.1:1",
-        "plan": {},
-        "options": {},
         "requested_at": T0,
         "provisioned_at": T0,
         "ready_at": T0,
@@ -216,7 +215,7 @@ def test_a_relaunched_endpoint_keeps_its_first_requests_ceiling() -> None:
         ready_at=relaunched_at,
         expires_at=T0 + SETTINGS.max_ttl,  # already at the first request's ceiling
         last_activity_at=T0 + SETTINGS.max_ttl,
-        options={"first_requested_at": T0.isoformat()},
+        lifecycle=Lifecycle(first_requested_at=T0),
     )
     assert policy.lifetime_ceiling(v, SETTINGS) == T0 + SETTINGS.max_ttl
     (notice,) = decide(v, T0 + SETTINGS.max_ttl - timedelta(minutes=10)).notices

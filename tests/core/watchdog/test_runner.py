@@ -18,7 +18,7 @@ import pytest
 
 from core.clock import ManualClock
 from core.db import Database
-from core.endpoints import flows, store
+from core.endpoints import flows, records, store
 from core.endpoints.models import Endpoint, EndpointUsage, Reminder
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
@@ -332,7 +332,7 @@ def test_a_preempted_endpoint_with_relaunch_comes_back_a_bounded_number_of_times
 ) -> None:
     rig = make_sqlite_rig()
     view = rig.launch()
-    rig.set_row(view, options={**view.options, "relaunch": True}, idle_timeout_s=0)
+    rig.set_row(view, options=records.options_to_json(view.options, records.Lifecycle(relaunch=True)), idle_timeout_s=0)
     rig.run(10)
     relaunches: list[tuple[int, str]] = []
     for _ in range(MAX_RELAUNCHES + 1):
@@ -441,7 +441,7 @@ def test_stopping_a_lost_endpoint_cancels_its_pending_relaunch(make_sqlite_rig: 
     """Told "it is launched again shortly", the owner runs `down`: the watchdog must not relaunch it."""
     rig = make_sqlite_rig()
     view = rig.launch()
-    rig.set_row(view, options={**view.options, "relaunch": True}, idle_timeout_s=0)
+    rig.set_row(view, options=records.options_to_json(view.options, records.Lifecycle(relaunch=True)), idle_timeout_s=0)
     rig.run(10)
     rig.lc.cloud.lose(rig.lc.service.status(name=view.name).cluster_name)
     rig.lc.service.reconcile()
