@@ -15,7 +15,9 @@ from sqlalchemy import inspect, select, text
 from sqlalchemy.exc import StatementError
 
 from core.db import Database
+from core.endpoints import store
 from core.endpoints.models import Base, Endpoint, EndpointEvent
+from core.endpoints.records import EndpointOptions
 from core.settings import load_settings
 from tests.db_fixtures import create_test_endpoint
 
@@ -175,13 +177,15 @@ def test_naive_datetimes_are_refused(database: Database) -> None:
 
 
 def test_json_columns_save_in_place_changes(database: Database) -> None:
-    endpoint_id = _new_endpoint(database, options={"spot": False})
+    endpoint_id = _new_endpoint(database, options=EndpointOptions(spot=False))
     with database.session() as session:
         row = session.get(Endpoint, endpoint_id)
         assert row is not None
-        row.options["spot"] = True
+        row.options["options"] = {"spot": True}
     with database.session() as session:
-        assert session.get(Endpoint, endpoint_id).options == {"spot": True}  # type: ignore[union-attr]
+        row = session.get(Endpoint, endpoint_id)
+        assert row is not None and row.options["options"] == {"spot": True}
+        assert store.to_view(row).options == EndpointOptions(spot=True)
 
 
 @pytest.mark.timeout(60)
