@@ -20,7 +20,7 @@ from core.echo import shown
 from core.endpoints import flows, messaging, store
 from core.endpoints import reconcile as reconcile_module
 from core.endpoints.flows import FlowContext
-from core.endpoints.models import StopRequest
+from core.endpoints.models import EndpointUsage, StopRequest
 from core.endpoints.records import EndpointOptions, Lifecycle
 from core.endpoints.states import EndpointState
 from core.endpoints.validation import UpRequest, refuse_local_model, validate_up
@@ -624,8 +624,6 @@ def _audit(session: Any, endpoint: Any, *, actor: str, kind: str, message: str, 
 
 
 def _usage_of(session: Any, endpoint_id: int) -> Any:
-    from core.endpoints.models import EndpointUsage
-
     usage = session.get(EndpointUsage, endpoint_id)
     # Only a baseline so far (taken after readiness): nothing has been read that could be shown.
     return usage if usage is not None and usage.last_scrape_at is not None else None

@@ -14,8 +14,10 @@ from sqlalchemy import text
 from core.apikeys import hash_api_key
 from core.clock import ManualClock
 from core.db import Database
-from core.endpoints import flows
+from core.endpoints import flows, store
 from core.endpoints.states import EndpointState as S
+from core.endpoints.views import EndpointView
+from core.engines import build_engine_command
 from tests.core.endpoints.lifecycle_fixtures import (
     HF_TOKEN,
     MODEL,
@@ -23,6 +25,7 @@ from tests.core.endpoints.lifecycle_fixtures import (
     make_settings,
     new_cloud,
     record_endpoint,
+    simple_plan,
 )
 from tests.fakes.fake_cloud import no_capacity
 
@@ -341,3 +344,35 @@ def test_a_second_teardown_in_the_same_process_waits_for_the_running_one(databas
         slow.release.set()
         lc.close()
         cloud.close()
+
+
+def test_a_row_in_the_shape_before_records_were_versioned_launches_with_its_argv_built_now(lc: Lifecycle) -> None:
+    """Databases hold rows written before `"v": 1`: flat options with lifecycle flags among them, a plan
+    with its argv. They launch, and the argv comes from the plan and today's settings, not the stored one."""
+    view = record_endpoint(lc, name="old")
+    stale_argv = ["vllm", "serve", MODEL, "--port", "1"]
+    with lc.database.session() as session:
+        row = store.get_endpoint(session=session, endpoint_id=view.id)
+        assert row is not None
+        row.options = {"engine": "vllm", "spot": False, "idle_timeout_s": 2700, "relaunch": "yes"}
+        row.plan = {**simple_plan().to_dict(), "engine_command": stale_argv}
+    old = store_view(lc, view.id)
+    assert old.options.spot is False and old.wants_relaunch and old.plan == simple_plan()
+    lc.service.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+    lc.join()
+    assert lc.state("old") is S.READY
+    cluster = lc.cloud.cluster(view.cluster_name)
+    assert cluster is not None
+    assert cluster.spec.engine_argv == build_engine_command(
+        simple_plan(), served_model_name=MODEL, port=lc.settings.engine_port
+    )
+    lc.service.down(name="old", actor="U_OWNER")
+    lc.join()
+    assert lc.state("old") is S.STOPPED
+
+
+def store_view(lc: Lifecycle, endpoint_id: int) -> EndpointView:
+    with lc.database.session() as session:
+        row = store.get_endpoint(session=session, endpoint_id=endpoint_id)
+        assert row is not None
+        return store.to_view(row)
