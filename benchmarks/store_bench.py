@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from core import claims
 from core.db import Database
 from core.endpoints import store
+from core.endpoints.records import EndpointOptions
 from core.endpoints.states import EndpointState as S
 
 P99_TARGET_MS = 100.0
@@ -59,8 +60,8 @@ def _create(session: Session, n: int, i: int) -> int:
         launcher="fake",
         owner_id=f"U{n}",
         channel_id="C1",
-        options={"i": i},
-        plan={"fits": True},
+        options=EndpointOptions(max_model_len=1024 + i),
+        plan=None,
         idle_timeout_s=2700,
         expires_at=NOW + timedelta(hours=8),
         max_cost=None,
