@@ -224,8 +224,8 @@ class EndpointService:
             )
 
     def preview(self, *, request: UpRequest) -> tuple[Plan, LaunchSpec]:
-        """What `up` would launch, without recording anything: the plan and the LaunchSpec with every
-        secret replaced by `<redacted>` (for `render`)."""
+        """What `up` would launch, without recording anything: the plan (its `engine_command` the launch's
+        argv) and the LaunchSpec with every secret replaced by `<redacted>` (for `render`)."""
         prepared = self._prepare(request)
         secrets = {k: "<redacted>" for k in flows.launch_secrets(self.settings, "x")}
         spec = flows.build_launch_spec(
@@ -240,7 +240,7 @@ class EndpointService:
             secrets=secrets,
             autostop_minutes=int(prepared.ttl.total_seconds() // 60),
         )
-        return prepared.plan, spec
+        return replace(prepared.plan, engine_command=list(spec.engine_argv)), spec  # the argv it would run
 
     def _prepare(self, request: UpRequest) -> _Prepared:
         """Validation, fit check and price: everything `up` decides before touching the store. The engine's

@@ -265,7 +265,8 @@ def test_preview_redacts_every_secret(lc: Lifecycle) -> None:
     from core.launcher.render import render_task_yaml
 
     plan, spec = lc.service.preview(request=up_request(max_model_len=8192))
-    assert plan.fits
+    assert plan.fits and plan.engine_command == spec.engine_argv  # one argv: the one the launch would run
+    assert spec.engine_argv[spec.engine_argv.index("--port") + 1] == str(lc.settings.engine_port)
     assert set(spec.secrets.values()) == {"<redacted>"}
     text = render_task_yaml(spec)
     assert HF_TOKEN not in text and "epk-" not in text
