@@ -36,6 +36,7 @@ from core.errors import (
 )
 from core.facts import ModelFacts
 from core.fit.plan import FitOptions, Plan
+from core.hub.refs import check_model
 from core.launcher.base import Launcher, LaunchSpec
 from core.notifier import Notifier
 from core.settings import Settings
@@ -393,7 +394,7 @@ class EndpointService:
         settings = self.settings
         self._refuse_local_model(request.model)
         self._refuse_local_model(request.draft_model)
-        vocabulary.check_model(request.model)  # the Hub loader's own rule: `org/name@rev` is a model id
+        check_model(request.model)  # the Hub loader's own rule: `org/name@rev` is a model id
         engine = (request.engine or settings.default_engine).lower()
         if engine not in ENGINES:
             raise InvalidRequest(f"Unknown engine `{request.engine}`; use `engine=vllm` or `engine=sglang`.")
@@ -462,7 +463,7 @@ class EndpointService:
                 raise InvalidRequest(f"`speculative_tokens` must be between 1 and {MAX_SPECULATIVE_TOKENS}.")
         if request.draft_model is not None:
             try:
-                vocabulary.check_model(request.draft_model)
+                check_model(request.draft_model)
             except InvalidRequest as exc:
                 raise InvalidRequest(f"The draft model: {exc}") from None
             if request.draft_model == request.model:

@@ -23,9 +23,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
+import core.hub.cache as cache
+import core.hub.remote as remote
 from core.errors import GatedModel, HubUnreachable, InvalidRequest
 from core.facts import ModelFacts
-from core.hub import cache, remote
 from core.hub.local import read_local_model
 from core.hub.refs import ModelRef, parse_model_ref
 from core.hub.source import ModelSource
