@@ -14,7 +14,6 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bot.text import counted
 from core.errors import UserFacingError
 from core.units import format_duration, format_money, parse_duration, parse_money, parse_tokens
 from core.vocabulary import ENGINES, ROPE_SCALINGS
@@ -299,6 +298,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 @_guarded
 def run_reconcile(args: argparse.Namespace) -> int:
+    from bot.text import counted  # bot.text imports the endpoint layer: only when a command runs
+
     runtime, _me = _runtime()
     try:
         runtime.service.reconcile()

@@ -4,6 +4,9 @@ With ACCEL: one plan (layout, context, memory per GPU, engine command, price); e
 2 when it does not (with every reason and the changes that would fit). Without ACCEL: the cheapest
 catalogue shapes that fit. `--json` prints one JSON object instead of the table. Errors (unknown GPU,
 model not found, gated model, bad option) print one line on stderr and exit 1.
+
+The check is `core.fit.service.fit`, the entry point every surface uses; it needs no database, so this
+command never imports the endpoint layer, SQLAlchemy, Slack or SkyPilot (tests/bot/cli/test_lazy_imports.py).
 """
 
 from __future__ import annotations
@@ -12,14 +15,16 @@ import argparse
 import json
 import shlex
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from bot.plan_text import capacity_line
 from core.errors import UserFacingError
-from core.facts import ModelFacts
-from core.fit.assess import format_tokens
 from core.fit.plan import FitOptions, Plan
-from core.units import parse_tokens
+from core.units import format_tokens, parse_tokens
 from core.vocabulary import ENGINES, ROPE_SCALINGS
+
+if TYPE_CHECKING:
+    from core.facts import ModelFacts
 
 EXIT_FITS = 0
 EXIT_ERROR = 1
@@ -87,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # Late imports: `endpoint-bot --help` should not pay for the fit check and the settings.
+    # Late imports: `endpoint-bot --help` and the other commands should not pay for the fit check,
+    # the Hub loader and the settings.
     from core.fit.service import FitRequest, fit
     from core.settings import load_settings
 
@@ -158,8 +164,6 @@ def _layout(plan: Plan) -> str:
 
 
 def render_plan(plan: Plan, facts: ModelFacts) -> str:
-    from bot.text import capacity_line  # late: the CLI's --help should not import the endpoint layer
-
     m = plan.memory_per_gpu_gib
     verdict = "FITS" if plan.fits else "DOES NOT FIT"
     lines = [
