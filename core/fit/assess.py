@@ -195,6 +195,15 @@ class _Window:
     def room(self, s: Sizing) -> int:
         return s.max_tokens if self.asked is not None else s.safe_tokens
 
+    def served(self, chosen: Sizing) -> int:
+        """The context a fitting layout serves: the one asked for, else the longest it holds (rounded)."""
+        return self.asked if self.asked is not None else _round_context(chosen.safe_tokens, self.model_max)
+
+    @property
+    def shortest(self) -> int:
+        """When nothing fits, the context the reasons speak of: the one asked for, else the shortest useful."""
+        return self.asked if self.asked is not None else self.floor
+
 
 def _context_window(facts: ModelFacts, options: FitOptions, notes: _Notes) -> _Window:
     model_max = facts.max_position_embeddings
@@ -302,7 +311,7 @@ def _nothing_fits(
     problems: list[str],
     notes: _Notes,
 ) -> Sizing | None:
-    """Say why no layout fits; the layout that needs the least memory per GPU is the one reported."""
+    """Say why no layout fits; returns the layout that needs the least memory per GPU (None: no layout)."""
     chosen = min(sized, key=lambda s: (s.weights_gib, -s.max_tokens), default=None)
     pinned = options.tensor_parallel
     if chosen is not None:
@@ -325,27 +334,12 @@ def _nothing_fits(
     return chosen
 
 
-def _choose(
-    facts: ModelFacts,
-    accel: AcceleratorRequest,
-    options: FitOptions,
-    window: _Window,
-    sized: list[Sizing],
-    problems: list[str],
-    notes: _Notes,
-) -> tuple[Sizing | None, int]:
-    """The layout to report and the context it serves (the first that serves the whole window)."""
+def _choose(sized: list[Sizing], window: _Window, notes: _Notes) -> Sizing | None:
+    """The first layout that serves the whole window; with no context asked for, else the roomiest."""
     chosen = next((s for s in sized if window.room(s) >= window.cap), None)
     if chosen is None and window.asked is None:
         chosen = _pick_best_effort(sized, window, notes)
-    if chosen is not None:
-        context = (
-            window.asked if window.asked is not None else _round_context(chosen.safe_tokens, window.model_max)
-        )
-        return chosen, context
-    # Nothing fits. With no length asked for, report the shortest useful one: what the reasons are about.
-    context = window.asked if window.asked is not None else window.floor
-    return _nothing_fits(facts, accel, options, window, sized, problems, notes), context
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -423,9 +417,9 @@ def assess(
     decision, dtype, dtype_bytes = _weights_as_run(facts, accel.gpu, options, notes)
     window = _context_window(facts, options, notes)
     pin_problem = _pinned_tp_problem(options.tensor_parallel, accel) if options.tensor_parallel else None
+    chosen: Sizing | None = None
+    context = window.shortest
     if pin_problem:
-        sized: list[Sizing] = []
-        chosen, context = None, window.asked if window.asked is not None else window.floor
         notes.refuse(ReasonKind.PINNED_LAYOUT, [pin_problem])
     else:
         sized, problems = _size_candidates(
@@ -437,7 +431,11 @@ def assess(
             draft=draft_facts,
             cap=window.cap,
         )
-        chosen, context = _choose(facts, accel, options, window, sized, problems, notes)
+        chosen = _choose(sized, window, notes)
+        if chosen is not None:
+            context = window.served(chosen)
+        else:  # report the layout that needs the least memory per GPU, and why it does not fit
+            chosen = _nothing_fits(facts, accel, options, window, sized, problems, notes)
     if window.asked is not None and window.asked < window.floor:
         # The user's choice (SkyPilot's own Qwen examples serve at 1,024): a note, never a refusal.
         notes.warnings.append(
@@ -464,7 +462,7 @@ def _plan(
     notes: _Notes,
     rope_params: dict[str, Any] | None,
 ) -> Plan:
-    layout, capacity = outcome.layout, outcome.capacity
+    layout, capacity, memory, fraction = outcome.layout, outcome.capacity, outcome.memory, outcome.fraction
     return Plan(
         model_id=facts.model_id,
         revision=facts.revision,
@@ -479,12 +477,12 @@ def _plan(
         expert_parallel=expert_parallel_size(options.engine, layout),
         nodes=accel.nodes,
         max_context_tokens=int(context),
-        memory_per_gpu_gib=outcome.memory,
+        memory_per_gpu_gib=memory,
         price_per_hour=price_per_hour(accel.gpu, accel.count, live=False).per_hour,
         dtype=dtype,
         quantization=decision.flag,
         kv_cache_dtype=options.kv_cache_dtype,
-        memory_fraction=outcome.fraction,
+        memory_fraction=fraction,
         draft_model=options.draft_model,
         speculative_tokens=options.speculative_tokens,
         speculative_method=options.speculative_method,
