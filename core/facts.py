@@ -10,7 +10,7 @@ names and meanings stay.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -518,11 +518,11 @@ class _Dimensions:
     """The transformer's shape as config.json states it (under whichever of the usual key names)."""
 
     num_layers: int
-    hidden: int
-    heads: int
-    kv_heads: int
+    hidden_size: int
+    num_attention_heads: int
+    num_kv_heads: int
     head_dim: int
-    vocab: int
+    vocab_size: int
 
 
 def _dimensions(t: dict[str, Any], model_id: str) -> _Dimensions:
@@ -548,7 +548,7 @@ class _Identity:
     model_type: str
     architecture: str | None
     torch_dtype: str
-    tied: bool
+    tie_word_embeddings: bool
 
 
 def _identity(config: dict[str, Any], t: dict[str, Any]) -> _Identity:
@@ -568,11 +568,11 @@ def _identity(config: dict[str, Any], t: dict[str, Any]) -> _Identity:
 class _Context:
     """How long a context the model serves, and which layers keep only a window of it."""
 
-    max_context: int
-    model_max_length: int | None  # an explicit context may reach this (beyond max_context)
-    window: int | None
-    sliding: int
-    kv_free: int
+    max_position_embeddings: int  # the derived maximum context
+    model_max_length: int | None  # an explicit context may reach this (beyond the maximum)
+    sliding_window: int | None
+    num_sliding_layers: int
+    num_kv_free_layers: int
 
 
 def _context_of(t: dict[str, Any], num_layers: int) -> _Context:
@@ -586,7 +586,7 @@ def _context_of(t: dict[str, Any], num_layers: int) -> _Context:
     )
     if window and window >= max_context:
         window, sliding = None, 0  # a window as long as the context is no window at all
-    return _Context(max_context, model_max_length, window, sliding, kv_free)
+    return _Context(max_context, model_max_length, window, sliding if window else 0, kv_free)
 
 
 @dataclass(frozen=True)
@@ -604,7 +604,7 @@ class _Estimate:
 class _Weights:
     """What the engine loads: parameters, bytes, and the bytes of MTP layers it skips by default."""
 
-    source: str  # "safetensors" (the Hub's per-dtype counts) or "config" (estimated)
+    param_source: str  # "safetensors" (the Hub's per-dtype counts) or "config" (estimated)
     param_count: int
     weight_bytes: int
     mtp_bytes: int
@@ -622,7 +622,9 @@ def _weights_from_counts(
     # MTP layers are in the checkpoint counts but the engine skips them unless asked for MTP.
     mtp_fraction = est.mtp / logical if est.mtp and logical > est.total * 0.99 else 0.0
     mtp_bytes = int(weight_bytes * mtp_fraction)
-    return _Weights("safetensors", logical - int(logical * mtp_fraction), weight_bytes - mtp_bytes, mtp_bytes)
+    return _Weights(
+        "safetensors", int(logical - int(logical * mtp_fraction)), int(weight_bytes - mtp_bytes), mtp_bytes
+    )
 
 
 def _weights_from_config(quant: QuantizationInfo | None, t: dict[str, Any], est: _Estimate) -> _Weights:
@@ -632,7 +634,8 @@ def _weights_from_config(quant: QuantizationInfo | None, t: dict[str, Any], est:
             weight_bytes += int(est.expert * 4.25 / 8 * (_mxfp4_padding(t) - 1.0))
     else:
         weight_bytes = est.total * 2
-    return _Weights("config", est.total, weight_bytes, int(weight_bytes * est.mtp / max(1, est.total)))
+    mtp_bytes = int(weight_bytes * est.mtp / max(1, est.total))
+    return _Weights("config", int(est.total), int(weight_bytes), mtp_bytes)
 
 
 def _estimate(
@@ -645,8 +648,8 @@ def _estimate(
     multimodal: bool,
 ) -> _Estimate:
     total, expert, embedding = estimate_params(
-        t, num_layers=dims.num_layers, hidden=dims.hidden, heads=dims.heads, kv_heads=dims.kv_heads,
-        head_dim=dims.head_dim, vocab=dims.vocab, moe=moe, tied=tied,
+        t, num_layers=dims.num_layers, hidden=dims.hidden_size, heads=dims.num_attention_heads,
+        kv_heads=dims.num_kv_heads, head_dim=dims.head_dim, vocab=dims.vocab_size, moe=moe, tied=tied,
     )  # fmt: skip
     total += _vision_params(config) if multimodal else 0
     mtp_layers, mtp = _mtp_params(t, total, embedding, dims.num_layers)
@@ -685,47 +688,32 @@ def facts_from_config(
         else None
     )
     ctx = _context_of(t, dims.num_layers)
-    est = _estimate(config, t, dims, moe, tied=who.tied, multimodal=multimodal)
+    est = _estimate(config, t, dims, moe, tied=who.tie_word_embeddings, multimodal=multimodal)
     counts = {k.upper(): int(v) for k, v in (dtype_params or {}).items() if v}
     weights = _weights_from_counts(counts, quant, t, est) if counts else _weights_from_config(quant, t, est)
     if moe:
         moe = MoEInfo(**{**moe.__dict__, "expert_params": est.expert})
     rope_theta, rope_scaling_type = _rope_facts(t)
     yarn_original, yarn_max = documented_yarn(
-        t, native=ctx.max_context, params=int(weights.param_count), config_scaling=rope_scaling_type
+        t, native=ctx.max_position_embeddings, params=weights.param_count, config_scaling=rope_scaling_type
     )
     return ModelFacts(
         model_id=model_id,
-        model_type=who.model_type,
-        architecture=who.architecture,
-        num_layers=dims.num_layers,
-        hidden_size=dims.hidden,
-        num_attention_heads=dims.heads,
-        num_kv_heads=dims.kv_heads,
-        head_dim=dims.head_dim,
-        vocab_size=dims.vocab,
-        max_position_embeddings=ctx.max_context,
-        torch_dtype=who.torch_dtype,
-        param_count=int(weights.param_count),
-        weight_bytes=int(weights.weight_bytes),
-        param_source=weights.source,
+        **asdict(dims),
+        **asdict(who),
+        **asdict(ctx),
+        **asdict(weights),
         intermediate_size=int(t["intermediate_size"]) if t.get("intermediate_size") else None,
         dtype_params=counts,
         quantization=quant,
         moe=moe,
         mla=mla,
-        sliding_window=ctx.window,
-        num_sliding_layers=ctx.sliding if ctx.window else 0,
-        num_kv_free_layers=ctx.kv_free,
         is_multimodal=multimodal,
         needs_trust_remote_code=_needs_remote_code(config, t, who.architecture),
         gated=gated,
         revision=revision,
         embedding_params=est.embedding,
-        tie_word_embeddings=who.tied,
         num_mtp_layers=est.mtp_layers,
-        mtp_bytes=weights.mtp_bytes,
-        model_max_length=ctx.model_max_length,
         rope_theta=rope_theta,
         rope_scaling_type=rope_scaling_type,
         yarn_original_context=yarn_original,

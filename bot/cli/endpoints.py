@@ -14,8 +14,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from bot.cli.options import model_options
 from core.errors import UserFacingError
-from core.units import format_duration, format_money, parse_duration, parse_money, parse_tokens
+from core.units import format_duration, format_money, parse_duration, parse_money
 from core.vocabulary import ENGINES, ROPE_SCALINGS
 
 UP_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -155,23 +156,16 @@ def _up_request(args: argparse.Namespace, owner_id: str) -> Any:
         owner_id=owner_id,
         channel_id=None,
         engine=args.engine,
-        max_model_len=parse_tokens(args.max_model_len) if args.max_model_len else None,
-        quantization=args.quantization,
-        dtype=args.dtype,
-        kv_cache_dtype=args.kv_cache_dtype,
-        tensor_parallel=args.tensor_parallel_size,
-        memory_fraction=args.memory_fraction,
+        **model_options(args),
         spot=args.spot,
         idle_timeout=parse_duration(args.idle, what="idle timeout") if args.idle else None,
         ttl=parse_duration(args.ttl, what="lifetime") if args.ttl else None,
         max_cost=parse_money(args.max_cost, what="cost cap") if args.max_cost else None,
         name=args.name,
-        draft_model=args.draft_model,
         speculative_tokens=args.speculative_tokens,
         cloud=args.cloud,
         region=args.region,
         relaunch=args.relaunch,
-        rope_scaling=args.rope,
     )
 
 

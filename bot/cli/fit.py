@@ -17,10 +17,11 @@ import shlex
 import sys
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from bot.cli.options import model_options
 from bot.plan_text import capacity_line
 from core.errors import UserFacingError
 from core.fit.plan import FitOptions, Plan
-from core.units import format_tokens, parse_tokens
+from core.units import format_tokens
 from core.vocabulary import ENGINES, ROPE_SCALINGS
 
 if TYPE_CHECKING:
@@ -98,17 +99,7 @@ def _run(args: argparse.Namespace) -> int:
     from core.settings import load_settings
 
     settings = load_settings()
-    options = FitOptions(
-        engine=args.engine or settings.default_engine,
-        max_model_len=parse_tokens(args.max_model_len) if args.max_model_len else None,
-        quantization=args.quantization,
-        dtype=args.dtype,
-        kv_cache_dtype=args.kv_cache_dtype,
-        memory_fraction=args.memory_fraction,
-        tensor_parallel=args.tensor_parallel_size,
-        draft_model=args.draft_model,
-        rope_scaling=args.rope,
-    )
+    options = FitOptions(engine=args.engine or settings.default_engine, **model_options(args))
     if options.tensor_parallel is not None and options.tensor_parallel < 1:
         raise UserFacingError(f"--tensor-parallel-size must be 1 or more (got {options.tensor_parallel}).")
     if options.memory_fraction is not None and not 0 < options.memory_fraction < 1:
