@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from bot.cli.options import model_options
@@ -313,6 +314,4 @@ def run_reconcile(args: argparse.Namespace) -> int:
 
 
 def format_duration_s(seconds: int) -> str:
-    from datetime import timedelta
-
     return format_duration(timedelta(seconds=seconds))
