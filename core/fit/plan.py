@@ -1,7 +1,8 @@
 """What the fit check produces: a `Plan`, with its memory breakdown, reasons and suggestions.
 
-CONTRACT (used by core.engines, core.endpoints, bot/): field names here are what `--json` prints and
-what the store keeps (`Plan.to_dict()` / `Plan.from_dict()` round-trip through JSON).
+Read by core.engines, core.endpoints and bot/. Field names here are what `--json` prints and what the
+store keeps (`Plan.to_dict()` / `Plan.from_dict()` round-trip through JSON); the reasons, held as
+`Reason`s (core.fit.reasons), are written as `reasons` (the sentences) and `reason_kinds` beside them.
 """
 
 from __future__ import annotations
