@@ -25,6 +25,7 @@ from core.endpoints import service
 from core.endpoints.service import UpRequest
 from core.errors import InvalidRequest
 from core.gpus import parse_accelerators
+from core.hub.refs import check_model
 from core.units import parse_duration, parse_money, parse_tokens
 
 COMMAND = "/endpoint"
@@ -262,7 +263,7 @@ def parse_model(text: str, *, what: str = "model") -> str:
             if not _LOCAL_MODEL_RE.fullmatch(text) or ".." in text.split("/"):
                 raise InvalidRequest("bad local path")
             return text
-        return vocabulary.check_model(text)
+        return check_model(text)
     except InvalidRequest:
         raise InvalidRequest(
             f"`{shown(text)}` is not a valid {what}; give a Hugging Face repo id like `Qwen/Qwen2.5-7B-Instruct` "

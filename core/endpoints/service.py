@@ -35,6 +35,9 @@ from core.errors import (
 )
 from core.facts import ModelFacts
 from core.fit.plan import FitOptions, Plan
+from core.fit.service import FitRequest
+from core.fit.service import fit as fit_check
+from core.hub.refs import check_model
 from core.launcher.base import Launcher, LaunchSpec
 from core.notifier import Notifier
 from core.settings import Settings
@@ -191,23 +194,12 @@ class EndpointService:
     # --- fit ----------------------------------------------------------------------------------------
 
     def fit(self, *, model: str, accelerators: str | None, options: dict) -> list[Plan]:
-        """One plan for ACCEL, or the cheapest fitting shapes when ACCEL is None."""
-        from core.fit.check import check_fit
-        from core.gpus import parse_accelerators
-
-        fit_options = self._fit_options(options)
-        facts = self._facts(model)
-        draft = self._facts(fit_options.draft_model) if fit_options.draft_model else None
-        if accelerators is None:
-            from core.fit.rope import yarn_hint
-            from core.fit.shapes import cheapest_shapes
-
-            shapes = list(cheapest_shapes(facts, fit_options, draft_facts=draft))
-            hint = None if fit_options.rope_scaling else yarn_hint(facts, fit_options.max_model_len or 0)
-            if not shapes and hint:
-                raise InvalidRequest(hint)  # beyond the native context: say what would reach it
-            return shapes
-        return [check_fit(facts, parse_accelerators(accelerators), fit_options, draft_facts=draft)]
+        """One plan for ACCEL, or the cheapest fitting shapes when ACCEL is None (core.fit.service)."""
+        request = FitRequest(model, accelerators, self._fit_options(options))
+        result = fit_check(request, settings=self.settings, load_facts=self._facts)
+        if result.accel is None and not result.plans and result.yarn_hint:
+            raise InvalidRequest(result.yarn_hint)  # beyond the native context: say what would reach it
+        return result.plans
 
     def _fit_options(self, options: dict) -> FitOptions:
         known = set(FitOptions.__dataclass_fields__)
@@ -320,21 +312,16 @@ class EndpointService:
     def _prepare(self, request: UpRequest) -> _Prepared:
         """Validation, fit check and price: everything `up` decides before touching the store."""
         from core.engines import build_engine_command
-        from core.fit.check import check_fit
-        from core.gpus import parse_accelerators
         from core.pricing import price_per_hour
 
         settings = self.settings
         engine = self._validate(request)
-        accel = parse_accelerators(request.accelerators)
         ttl = request.ttl or settings.default_ttl
         idle = request.idle_timeout or settings.idle_timeout
         spot = settings.use_spot if request.spot is None else request.spot
         cloud = (request.cloud or settings.default_cloud or "").lower() or None
         region = request.region or (settings.default_region if not request.cloud else None)
 
-        facts = self._facts(request.model)
-        draft = self._facts(request.draft_model) if request.draft_model else None
         fit_options = FitOptions(
             engine=engine,  # type: ignore[arg-type]
             max_model_len=request.max_model_len,
@@ -347,7 +334,13 @@ class EndpointService:
             speculative_tokens=request.speculative_tokens,
             rope_scaling=request.rope_scaling,
         )
-        plan = check_fit(facts, accel, fit_options, draft_facts=draft)
+        checked = fit_check(
+            FitRequest(request.model, request.accelerators, fit_options),
+            settings=settings,
+            load_facts=self._facts,
+        )
+        accel, plan = checked.accel, checked.plan
+        assert accel is not None  # `up` always names its GPUs
         if not plan.fits:
             raise DoesNotFit(plan)
         plan = replace(
@@ -400,7 +393,7 @@ class EndpointService:
                     f"`{shown(model)}` is too long for a model id ({len(model):,} characters; "
                     f"at most {MAX_MODEL_CHARS})."
                 )
-        vocabulary.check_model(request.model)  # the Hub loader's own rule: `org/name@rev` is a model id
+        check_model(request.model)  # the Hub loader's own rule: `org/name@rev` is a model id
         engine = (request.engine or settings.default_engine).lower()
         if engine not in ENGINES:
             raise InvalidRequest(f"Unknown engine `{shown(request.engine)}`; use `engine=vllm` or `engine=sglang`.")
@@ -477,7 +470,7 @@ class EndpointService:
                 raise InvalidRequest(f"`speculative_tokens` must be between 1 and {MAX_SPECULATIVE_TOKENS}.")
         if request.draft_model is not None:
             try:
-                vocabulary.check_model(request.draft_model)
+                check_model(request.draft_model)
             except InvalidRequest as exc:
                 raise InvalidRequest(f"The draft model: {exc}") from None
             if request.draft_model == request.model:
