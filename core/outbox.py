@@ -32,15 +32,15 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, delete, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core import claims
 from core.clock import Clock
 from core.endpoints import store
-from core.endpoints.models import OutboxMessage
 from core.endpoints.views import EndpointView
 from core.notifier import Action, ChatRef, Notifier
+from core.tables import Base, UtcDateTime
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,34 @@ MESSAGE_DEADLINE = timedelta(hours=1)  # a thread post or DM still undelivered a
 KEEP_SETTLED = timedelta(days=7)  # delivered and abandoned rows are deleted after this (the audit log stays)
 
 KeyLost = Callable[[int, str], None]
+
+
+class OutboxMessage(Base):
+    """One message the bot owes a person (a thread post, a DM, an endpoint's API key) and how its delivery goes.
+
+    See the module docstring. An API key is never stored: a "key" row records only that the key is owed, by which
+    process (`owner`, whose memory holds the key) and until when (`deliver_by`).
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_id: Mapped[int | None] = mapped_column(
+        ForeignKey("endpoints.id", ondelete="CASCADE"), index=True, default=None
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # "key" | "thread" | "dm"
+    recipient: Mapped[str | None] = mapped_column(String(64), default=None)  # a DM's user id
+    text: Mapped[str | None] = mapped_column(Text, default=None)  # thread posts and DMs only
+    actions: Mapped[list[Any] | None] = mapped_column(JSON, default=None)  # a DM's buttons
+    state: Mapped[str] = mapped_column(String(16), index=True)  # "pending" | "delivered" | "abandoned"
+    owner: Mapped[str] = mapped_column(String(160))  # the process delivering it (core.claims identity)
+    lease_until: Mapped[datetime] = mapped_column(UtcDateTime)  # renewed by the owner while it is alive
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    deliver_by: Mapped[datetime] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    last_error: Mapped[str | None] = mapped_column(String(255), default=None)
 
 
 def key_undelivered_reason(deadline: timedelta) -> str:

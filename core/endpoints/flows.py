@@ -46,15 +46,16 @@ from core import claims, outbox
 from core.apikeys import hash_api_key, new_api_key, redact_api_keys
 from core.clock import Clock, as_utc
 from core.endpoints import messaging, store
-from core.endpoints.models import Endpoint, EndpointUsage
+from core.endpoints.models import Endpoint
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.errors import UserFacingError
 from core.launcher.base import Launcher, LaunchSpec
 from core.notifier import Notifier
 from core.settings import Settings
-from core.watchdog.baseline import take_usage_baseline
-from core.watchdog.usage import settle_cost
+from core.usage.baseline import take_usage_baseline
+from core.usage.cost import settle_cost
+from core.usage.models import EndpointUsage
 from core.workers import WorkerPool
 
 log = logging.getLogger(__name__)

@@ -39,6 +39,8 @@ from core.launcher.base import Launcher, LaunchSpec
 from core.notifier import Notifier
 from core.settings import Settings
 from core.units import MAX_DURATION, MAX_MONEY, MAX_TOKENS, format_duration, format_money
+from core.usage.cost import team_spend_today
+from core.usage.models import EndpointUsage
 from core.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -501,8 +503,6 @@ class EndpointService:
     def spent_today(self, *, now: datetime | None = None) -> float:
         """Dollars spent since 00:00 UTC across every endpoint: the watchdog's one definition of team
         spend (price x the billed part of each endpoint's life that falls inside today)."""
-        from core.watchdog.usage import team_spend_today
-
         with self.database.session() as session:
             return team_spend_today(session=session, now=now or self.clock.now())
 
@@ -846,8 +846,6 @@ def _first_requested_at(endpoint: Any) -> datetime:
 
 
 def _usage_of(session: Any, endpoint_id: int) -> Any:
-    from core.endpoints.models import EndpointUsage
-
     usage = session.get(EndpointUsage, endpoint_id)
     # Only a baseline so far (taken after readiness): nothing has been read that could be shown.
     return usage if usage is not None and usage.last_scrape_at is not None else None

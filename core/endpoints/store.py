@@ -31,10 +31,11 @@ from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from core.endpoints.models import Endpoint, EndpointEvent, EndpointUsage
+from core.endpoints.models import Endpoint, EndpointEvent
 from core.endpoints.states import EndpointState, IllegalTransition, check_transition
 from core.endpoints.views import EndpointView, UsageView
 from core.errors import InvalidRequest
+from core.usage.models import EndpointUsage
 from core.vocabulary import NAME_MAX_LEN, check_endpoint_name
 
 CLUSTER_NAME_MAX_LEN = 50

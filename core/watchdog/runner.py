@@ -35,7 +35,7 @@ from sqlalchemy import or_, select
 from core.clock import Clock, as_utc
 from core.db import Database
 from core.endpoints import store
-from core.endpoints.models import Endpoint, EndpointUsage
+from core.endpoints.models import Endpoint
 from core.endpoints.reconcile import wants_relaunch
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
@@ -43,15 +43,11 @@ from core.errors import UserFacingError
 from core.notifier import Action, Notifier
 from core.settings import Settings
 from core.units import format_money
+from core.usage.cost import accrue_cost, load_transitions
+from core.usage.counters import new_usage, record_scrape, record_scrape_failure
+from core.usage.metrics import ScrapeResult, ScrapeTarget, scrape_all
+from core.usage.models import EndpointUsage
 from core.watchdog import messaging, policy, reminders
-from core.watchdog.metrics import ScrapeResult, ScrapeTarget, scrape_all
-from core.watchdog.usage import (
-    accrue_cost,
-    load_transitions,
-    new_usage,
-    record_scrape,
-    record_scrape_failure,
-)
 
 if TYPE_CHECKING:
     from core.endpoints.service import EndpointService
