@@ -39,7 +39,7 @@ from core import claims
 from core.clock import Clock
 from core.endpoints import store
 from core.endpoints.views import EndpointView
-from core.notifier import Action, ChatRef, Notifier
+from core.notifier import Action, ChatRef, Delivery, Notifier, deliver
 from core.tables import Base, UtcDateTime
 
 log = logging.getLogger(__name__)
@@ -281,7 +281,7 @@ class Outbox:
         with self._lock:
             cards, self._cards = list(self._cards.values()), {}
         for view in cards:
-            _call(self.inner.endpoint_changed, view)
+            deliver(self.inner.endpoint_changed, view)
         return len(cards)
 
     def _bookkeeping(self, now: datetime) -> tuple[list[tuple[int, str]], list[_Due]]:
@@ -367,9 +367,9 @@ class Outbox:
         return lost, due
 
     def _deliver(self, message: _Due, now: datetime) -> bool:
-        ok, error = self._send(message)
+        sent = self._send(message)
         with self.database.session() as session:
-            if ok:
+            if sent.delivered:
                 settle(session=session, message_id=message.id, delivered=True, now=self.clock.now())
                 if message.kind == KEY:
                     with self._lock:
@@ -387,7 +387,7 @@ class Outbox:
                 session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == message.id)
-                    .values(attempts=attempts, next_attempt_at=next_at, last_error=error[:255])
+                    .values(attempts=attempts, next_attempt_at=next_at, last_error=sent.why_not[:255])
                     .execution_options(synchronize_session=False)
                 )
                 abandoned = False
@@ -398,9 +398,9 @@ class Outbox:
                 self._key_lost(message.endpoint_id, key_undelivered_reason(self.key_deadline))
         return False
 
-    def _send(self, message: _Due) -> tuple[bool, str]:
+    def _send(self, message: _Due) -> Delivery:
         if message.kind == DM:
-            return _call(
+            return deliver(
                 self.inner.direct_message,
                 message.recipient or "",
                 message.text or "",
@@ -411,12 +411,12 @@ class Outbox:
             with self._lock:
                 held = self._keys.get(message.id)
             if held is None:
-                return False, "the key is not in this process"
+                return Delivery(error="the key is not in this process")
             remembered, api_key = held
-            return _call(self.inner.endpoint_ready, view or remembered, api_key=api_key)
+            return deliver(self.inner.endpoint_ready, view or remembered, api_key=api_key)
         if view is None:
-            return True, ""  # the endpoint is gone from the store: nothing to post under
-        return _call(self.inner.thread_post, view, message.text or "")
+            return Delivery()  # the endpoint is gone from the store: nothing to post under
+        return deliver(self.inner.thread_post, view, message.text or "")
 
     def _view(self, endpoint_id: int | None) -> EndpointView | None:
         if endpoint_id is None:
@@ -460,13 +460,3 @@ class Outbox:
 def _conversation(kind: str, recipient: str | None, endpoint_id: int | None) -> tuple[str, Any]:
     """Messages delivered in order among themselves: a person's DMs, or an endpoint's thread."""
     return ("dm", recipient) if kind == DM else ("endpoint", endpoint_id)
-
-
-def _call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, str]:
-    """Call a notifier method: (delivered, why not). `False` from the method or an exception = not delivered."""
-    try:
-        result = method(*args, **kwargs)
-    except Exception as exc:
-        log.warning("notifier call %s failed", getattr(method, "__name__", method), exc_info=True)
-        return False, type(exc).__name__
-    return (result is not False), ("" if result is not False else "not delivered")

@@ -51,7 +51,7 @@ from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.errors import UserFacingError
 from core.launcher.base import Launcher, LaunchSpec
-from core.notifier import Notifier
+from core.notifier import Notifier, deliver
 from core.settings import Settings
 from core.usage.baseline import take_usage_baseline
 from core.usage.cost import settle_cost
@@ -215,22 +215,13 @@ class FlowContext:
 
     # --- telling people (never changes state) ---------------------------------------------------
     def post(self, view: EndpointView, text: str) -> None:
-        _guard(self.notifier.thread_post, view, text)
+        deliver(self.notifier.thread_post, view, text)
 
     def changed(self, view: EndpointView) -> None:
-        _guard(self.notifier.endpoint_changed, view)
+        deliver(self.notifier.endpoint_changed, view)
 
     def dm(self, user_id: str, text: str) -> None:
-        _guard(self.notifier.direct_message, user_id, text)
-
-
-def _guard(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call a notifier method; a chat failure is logged and never changes an endpoint's state."""
-    try:
-        return method(*args, **kwargs)
-    except Exception:
-        log.warning("notifier call %s failed", getattr(method, "__name__", method), exc_info=True)
-        return None
+        deliver(self.notifier.direct_message, user_id, text)
 
 
 # --- building the launch ---------------------------------------------------------------------------
@@ -463,7 +454,7 @@ def _hand_over_key(ctx: FlowContext, message_id: int, view: EndpointView, api_ke
     if isinstance(ctx.notifier, outbox.Outbox):
         ctx.notifier.hand_over_key(message_id, view, api_key)
         return
-    delivered = _guard(ctx.notifier.endpoint_ready, view, api_key=api_key) is not False
+    delivered = deliver(ctx.notifier.endpoint_ready, view, api_key=api_key).delivered
     with ctx.database.session() as session:
         outbox.settle(session=session, message_id=message_id, delivered=delivered, now=ctx.clock.now())
 

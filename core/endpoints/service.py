@@ -36,7 +36,7 @@ from core.errors import (
 from core.facts import ModelFacts
 from core.fit.plan import FitOptions, Plan
 from core.launcher.base import Launcher, LaunchSpec
-from core.notifier import Notifier
+from core.notifier import Notifier, deliver
 from core.settings import Settings
 from core.units import MAX_DURATION, MAX_MONEY, MAX_TOKENS, format_duration, format_money
 from core.usage.cost import team_spend_today
@@ -278,7 +278,7 @@ class EndpointService:
             )
             view = store.to_view(endpoint)
 
-        ref = flows._guard(self.notifier.announce, view)
+        ref = deliver(self.notifier.announce, view).answer
         if ref is not None:
             with self.database.session() as session:
                 endpoint = self._get(session, view.name)
@@ -294,7 +294,7 @@ class EndpointService:
             return
         ahead = self.flows.queued_ahead(view.id)
         if ahead is not None:
-            flows._guard(
+            deliver(
                 self.notifier.thread_post,
                 view,
                 messaging.queued(view, ahead=ahead, threads=self.workers.size),
@@ -632,8 +632,8 @@ class EndpointService:
                     f"`{name}` kept changing state while it was being stopped; try `down {name}` again."
                 )
             view = store.to_view(endpoint)
-        flows._guard(self.notifier.thread_post, view, messaging.stopping(view))
-        flows._guard(self.notifier.endpoint_changed, view)
+        deliver(self.notifier.thread_post, view, messaging.stopping(view))
+        deliver(self.notifier.endpoint_changed, view)
         self.flows.schedule(flows.TEARDOWN, view.id, flows.teardown)
         return view
 
@@ -684,7 +684,7 @@ class EndpointService:
             except store.TransitionConflict:
                 raise already from None
             view = store.to_view(endpoint)
-        flows._guard(self.notifier.endpoint_changed, view)
+        deliver(self.notifier.endpoint_changed, view)
         self._schedule_launch(view)
         return view
 
@@ -722,12 +722,12 @@ class EndpointService:
             )
             view = store.to_view(endpoint)
             cluster_up = endpoint.state in (S.STARTING, S.READY)
-        flows._guard(
+        deliver(
             self.notifier.thread_post,
             view,
             messaging.extended(view, by=by, capped=capped, ceiling=ceiling, span=self.settings.max_ttl),
         )
-        flows._guard(self.notifier.endpoint_changed, view)
+        deliver(self.notifier.endpoint_changed, view)
         if cluster_up:  # while provisioning, the launch flow sets the deadline once the cluster is up
             self.workers.submit(self._reset_deadline, view, task_name=f"deadline:{view.id}")
         return view
@@ -763,7 +763,7 @@ class EndpointService:
             endpoint.last_activity_at = now
             _audit(session, endpoint, actor=actor, kind="keep_alive", message="idle clock reset", now=now)
             view = store.to_view(endpoint)
-        flows._guard(self.notifier.endpoint_changed, view)
+        deliver(self.notifier.endpoint_changed, view)
         return view
 
     # --- reading --------------------------------------------------------------------------------
