@@ -27,7 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, delete, or_, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.tables import Base, UtcDateTime
+from core.tables import Base, UtcDateTime, upsert_into
 
 
 class WorkClaim(Base):
@@ -94,14 +94,7 @@ def acquire(
 ) -> bool:
     """Take the claim if it is free, expired, or already ours (then it is extended). True if we hold it."""
     _check(ttl=ttl, now=now)
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover
-        raise NotImplementedError(f"claims need SQLite or PostgreSQL, not {dialect}")
-    stmt = insert(WorkClaim).values(endpoint_id=endpoint_id, kind=kind, owner=owner, expires_at=now + ttl)
+    stmt = upsert_into(session, WorkClaim).values(endpoint_id=endpoint_id, kind=kind, owner=owner, expires_at=now + ttl)
     stmt = stmt.on_conflict_do_update(
         index_elements=[WorkClaim.endpoint_id, WorkClaim.kind],
         set_={"owner": stmt.excluded.owner, "expires_at": stmt.excluded.expires_at},

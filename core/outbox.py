@@ -41,6 +41,7 @@ from core.endpoints import store
 from core.endpoints.views import EndpointView
 from core.notifier import Action, ChatRef, Delivery, Notifier, deliver
 from core.tables import Base, UtcDateTime
+from core.units import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -82,8 +83,6 @@ class OutboxMessage(Base):
 
 
 def key_undelivered_reason(deadline: timedelta) -> str:
-    from core.units import format_duration
-
     return (
         f"Slack would not take the endpoint's API key for {format_duration(deadline)}, so nobody could use "
         "the endpoint. It was torn down so it stops billing; please run `up` again."

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import String, delete
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.tables import Base, UtcDateTime
+from core.tables import Base, UtcDateTime, upsert_into
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,8 @@ class ReplayLedger:
         now = datetime.now(UTC)
         self._prune(now)
         with self.database.session() as session:
-            dialect = session.get_bind().dialect.name
-            if dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert
             stmt = (
-                insert(SeenRequest)
+                upsert_into(session, SeenRequest)
                 .values(key=key[:MAX_KEY], seen_at=now)
                 .on_conflict_do_nothing()
                 .returning(SeenRequest.key)

@@ -3,7 +3,7 @@ the column types `UtcDateTime` and `JsonDict`.
 
 Each table lives with the module that owns it (`core.endpoints.models`, `core.claims`, `core.usage.models`,
 `core.watchdog.reminders`, `core.outbox`, `core.replays`); `core.schema` gathers them all for Alembic.
-Datetimes are timezone-aware UTC in and out on every database (`UtcDateTime`); JSON columns track
+`upsert_into` gives the dialect's `INSERT ... ON CONFLICT` for atomic claims. Datetimes are timezone-aware UTC in and out on every database (`UtcDateTime`); JSON columns track
 top-level changes (`options["x"] = ...` is saved).
 """
 
@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, DateTime, Dialect, MetaData, TypeDecorator
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.mutable import MutableDict
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session
 
 # Stable constraint names, so Alembic revisions can refer to them on every backend.
 NAMING_CONVENTION = {
@@ -68,3 +69,14 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JsonDict}  # noqa: RUF012
+
+
+def upsert_into(session: Session, table: type[Base]) -> postgresql.Insert | sqlite.Insert:
+    """An `INSERT` on `table` with the `ON CONFLICT` clauses of the session's database (SQLite or
+    PostgreSQL, the two the bot supports), for the atomic claims of `core.claims`, the store and replays."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(table)
+    if dialect == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"the store needs SQLite or PostgreSQL, not {dialect}")  # pragma: no cover

@@ -17,18 +17,20 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.clock import Clock, SystemClock
+from core.db import Database
+from core.endpoints import flows
 from core.endpoints.service import EndpointService
 from core.launcher.base import Launcher
+from core.launcher.local import LocalLauncher
+from core.launcher.skypilot import SkyPilotLauncher
 from core.notifier import ConsoleNotifier, Notifier
 from core.outbox import Outbox
 from core.settings import Settings
+from core.watchdog.runner import Watchdog
 from core.workers import WorkerPool
-
-if TYPE_CHECKING:
-    from core.watchdog.runner import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +38,7 @@ log = logging.getLogger(__name__)
 def build_launcher(settings: Settings) -> Launcher:
     """The launcher named by `settings.launcher` (SkyPilot is imported lazily inside it)."""
     if settings.launcher == "local":
-        from core.launcher.local import LocalLauncher
-
         return LocalLauncher(settings)
-    from core.launcher.skypilot import SkyPilotLauncher
-
     return SkyPilotLauncher(settings)
 
 
@@ -140,8 +138,6 @@ def build_runtime(
 ) -> Runtime:
     """Everything the service needs, from settings unless given; with `outbox`, the notifier is wrapped in
     a core.outbox.Outbox (for a chat that can refuse messages: Slack)."""
-    from core.db import Database
-
     database = database or Database.from_settings(settings)
     launcher = launcher or build_launcher(settings)
     notifier = notifier or ConsoleNotifier()
@@ -166,9 +162,6 @@ def build_runtime(
         clock=clock,
         **service_options,
     )
-    from core.endpoints import flows
-    from core.watchdog.runner import Watchdog
-
     if sender is not None:
         sender.owner = service.flows.owner
         sender.on_key_lost = lambda endpoint_id, reason: flows.key_lost(

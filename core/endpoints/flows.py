@@ -49,9 +49,14 @@ from core.endpoints import messaging, store
 from core.endpoints.models import Endpoint
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
+from core.engines import build_engine_command
 from core.errors import UserFacingError
+from core.fit.plan import Plan
+from core.gpus import parse_accelerators
 from core.launcher.base import Launcher, LaunchSpec
+from core.launcher.errors import explain_launch_error
 from core.notifier import Notifier, deliver
+from core.readiness import wait_until_ready
 from core.settings import Settings
 from core.usage.baseline import take_usage_baseline
 from core.usage.cost import settle_cost
@@ -244,14 +249,9 @@ def build_launch_spec(
     autostop_minutes: int | None,
 ) -> LaunchSpec:
     """The LaunchSpec for an endpoint: engine argv from the plan, pinned image, secrets as given."""
-    from core.fit.plan import Plan
-    from core.gpus import parse_accelerators
-
     fit_plan = Plan.from_dict(plan)
     argv = list(fit_plan.engine_command)
     if not argv:  # plans recorded by `up` carry their argv; build it for any that do not
-        from core.engines import build_engine_command
-
         argv = build_engine_command(fit_plan, served_model_name=model, port=settings.engine_port)
     accel = parse_accelerators(fit_plan.accelerators)
     image = settings.sglang_image if engine == "sglang" else settings.vllm_image
@@ -295,8 +295,6 @@ def _explain(exc: BaseException, spec: LaunchSpec | None) -> str:
     if isinstance(exc, UserFacingError):
         return str(exc)
     try:
-        from core.launcher.errors import explain_launch_error
-
         return str(explain_launch_error(exc, spec=spec))
     except Exception:
         log.warning("could not explain a launch error", exc_info=True)
@@ -470,8 +468,6 @@ def key_lost(ctx: FlowContext, *, endpoint_id: int, reason: str) -> None:
 
 
 def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
-    from core.readiness import wait_until_ready
-
     deadline = as_utc(view.requested_at) + ctx.settings.readiness_deadline
     # What is left of the launch's readiness budget (at least a minute: the engine just came up).
     remaining = max(deadline - ctx.clock.now(), timedelta(minutes=1))

@@ -24,7 +24,8 @@ from core.endpoints import reconcile as reconcile_module
 from core.endpoints.flows import FlowContext
 from core.endpoints.models import StopRequest
 from core.endpoints.states import EndpointState
-from core.endpoints.views import EndpointView
+from core.endpoints.views import FIRST_REQUESTED_AT, RELAUNCH_CANCELLED_BY, EndpointView
+from core.engines import build_engine_command
 from core.errors import (
     BudgetExceeded,
     CloudUnreachable,
@@ -34,9 +35,15 @@ from core.errors import (
     UserFacingError,
 )
 from core.facts import ModelFacts
+from core.fit.check import check_fit
 from core.fit.plan import FitOptions, Plan
+from core.fit.rope import yarn_hint
+from core.fit.shapes import cheapest_shapes
+from core.gpus import parse_accelerators
+from core.hub import load_model_facts
 from core.launcher.base import Launcher, LaunchSpec
 from core.notifier import Notifier, deliver
+from core.pricing import price_per_hour
 from core.settings import Settings
 from core.units import MAX_DURATION, MAX_MONEY, MAX_TOKENS, format_duration, format_money
 from core.usage.cost import team_spend_today
@@ -86,10 +93,6 @@ MAX_SPECULATIVE_TOKENS = 16
 MAX_TENSOR_PARALLEL = 16  # TP stays inside one node; the largest nodes have 16 GPUs
 # Hub repo ids are at most 96 characters a part; local paths get a little more room.
 MAX_MODEL_CHARS = 255
-# options key: when a relaunched endpoint was first requested (its lifetime ceiling counts from then).
-FIRST_REQUESTED_AT = "first_requested_at"
-# options key: who stopped a LOST endpoint (so the watchdog's pending relaunch is called off).
-RELAUNCH_CANCELLED_BY = "relaunch_cancelled_by"
 # The bot's own components may stop any endpoint (idle, lifetime, cost cap); chat user ids never look like these.
 SYSTEM_ACTORS = frozenset({"watchdog", "reconcile"})
 
@@ -145,8 +148,6 @@ class DoesNotFit(Exception):
 
 
 def _default_facts_loader(model: str, *, settings: Settings) -> ModelFacts:
-    from core.hub import load_model_facts
-
     return load_model_facts(model, settings=settings)
 
 
@@ -194,16 +195,10 @@ class EndpointService:
 
     def fit(self, *, model: str, accelerators: str | None, options: dict) -> list[Plan]:
         """One plan for ACCEL, or the cheapest fitting shapes when ACCEL is None."""
-        from core.fit.check import check_fit
-        from core.gpus import parse_accelerators
-
         fit_options = self._fit_options(options)
         facts = self._facts(model)
         draft = self._facts(fit_options.draft_model) if fit_options.draft_model else None
         if accelerators is None:
-            from core.fit.rope import yarn_hint
-            from core.fit.shapes import cheapest_shapes
-
             shapes = list(cheapest_shapes(facts, fit_options, draft_facts=draft))
             hint = None if fit_options.rope_scaling else yarn_hint(facts, fit_options.max_model_len or 0)
             if not shapes and hint:
@@ -321,11 +316,6 @@ class EndpointService:
 
     def _prepare(self, request: UpRequest) -> _Prepared:
         """Validation, fit check and price: everything `up` decides before touching the store."""
-        from core.engines import build_engine_command
-        from core.fit.check import check_fit
-        from core.gpus import parse_accelerators
-        from core.pricing import price_per_hour
-
         settings = self.settings
         engine = self._validate(request)
         accel = parse_accelerators(request.accelerators)

@@ -27,7 +27,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -35,6 +35,7 @@ from core.endpoints.models import Endpoint, EndpointEvent
 from core.endpoints.states import EndpointState, IllegalTransition, check_transition
 from core.endpoints.views import EndpointView, UsageView
 from core.errors import InvalidRequest
+from core.tables import upsert_into
 from core.usage.models import EndpointUsage
 from core.vocabulary import NAME_MAX_LEN, check_endpoint_name
 
@@ -122,15 +123,7 @@ def make_cluster_name(*, prefix: str, name: str) -> str:
 
 def _insert_if_free(session: Session, values: dict[str, Any]) -> int | None:
     """Insert an endpoint row unless its name or cluster name is taken (atomically); its id or None."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        stmt = insert(Endpoint).values(**values).returning(Endpoint.id)
-        return session.execute(stmt).scalar_one()
-    stmt = dialect_insert(Endpoint).values(**values).on_conflict_do_nothing().returning(Endpoint.id)
+    stmt = upsert_into(session, Endpoint).values(**values).on_conflict_do_nothing().returning(Endpoint.id)
     return session.execute(stmt).scalar_one_or_none()
 
 
