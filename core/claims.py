@@ -94,7 +94,9 @@ def acquire(
 ) -> bool:
     """Take the claim if it is free, expired, or already ours (then it is extended). True if we hold it."""
     _check(ttl=ttl, now=now)
-    stmt = upsert_into(session, WorkClaim).values(endpoint_id=endpoint_id, kind=kind, owner=owner, expires_at=now + ttl)
+    stmt = upsert_into(session, WorkClaim).values(
+        endpoint_id=endpoint_id, kind=kind, owner=owner, expires_at=now + ttl
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=[WorkClaim.endpoint_id, WorkClaim.kind],
         set_={"owner": stmt.excluded.owner, "expires_at": stmt.excluded.expires_at},
