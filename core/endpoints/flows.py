@@ -329,122 +329,146 @@ def launch(ctx: FlowContext, *, endpoint_id: int) -> None:
 
 
 def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
-    settings, launcher = ctx.settings, ctx.launcher
+    """The launch, step by step (see the module docstring); any failure ends in `fail_launch`."""
+    api_key = new_api_key()
+    secrets = launch_secrets(ctx.settings, api_key)
     spec: LaunchSpec | None = None
-    secrets: dict[str, str] = {}
     try:
-        # 1. API key and spec; PROVISIONING is recorded before the cloud is asked for anything.
-        with ctx.database.session() as session:
-            endpoint = _load(session, endpoint_id)
-            if endpoint.state != S.REQUESTED:
-                log.info("endpoint %s is %s, not launching it", endpoint.name, endpoint.state)
-                return
-            now = ctx.clock.now()
-            api_key = new_api_key()
-            secrets = launch_secrets(settings, api_key)
-            spec = build_launch_spec(
-                settings=settings,
-                cluster_name=endpoint.cluster_name,
-                model=endpoint.model,
-                engine=endpoint.engine,
-                plan=dict(endpoint.plan),
-                options=dict(endpoint.options),
-                secrets=secrets,
-                autostop_minutes=minutes_left(endpoint.expires_at, now),
-            )
-            store.transition(
-                session=session,
-                endpoint=endpoint,
-                to=S.PROVISIONING,
-                actor=ACTOR,
-                message=f"launch submitted for cluster {endpoint.cluster_name}",
-                now=now,
-                changes={"api_key_hash": hash_api_key(api_key)},
-            )
-            view = _view(endpoint)
-        where = "/".join(p for p in (spec.cloud, spec.region) if p) or None
-        ctx.post(view, messaging.provisioning(view, where=where))
-        ctx.changed(view)
-
-        # 2. Submit; the request id is persisted the moment it exists.
-        request_id = launcher.submit(spec)
-        with ctx.database.session() as session:
-            endpoint = _load(session, endpoint_id)
-            endpoint.sky_request_id = request_id
-            still_ours = endpoint.state == S.PROVISIONING
-        if not still_ours:
-            raise _Abandon("stopped while submitting")
-
-        # 3. Wait for the cluster.
-        launcher.wait(request_id, timeout=settings.readiness_deadline.total_seconds())
-        url = launcher.endpoint_url(spec.cluster_name, settings.engine_port)  # no transaction held meanwhile
-        with ctx.database.session() as session:
-            endpoint = _load(session, endpoint_id)
-            if endpoint.state != S.PROVISIONING:
-                raise _Abandon("stopped while provisioning")
-            store.transition(
-                session=session,
-                endpoint=endpoint,
-                to=S.STARTING,
-                actor=ACTOR,
-                message=f"cluster up; engine starting at {url}",
-                now=ctx.clock.now(),
-                changes={"url": url},
-            )
-            view = _view(endpoint)
-            deadline_minutes = minutes_left(endpoint.expires_at, ctx.clock.now())
-        ctx.post(view, messaging.engine_starting(view))
-        ctx.changed(view)
-        # The lifetime may have been extended while provisioning: keep the cluster's timer in step.
-        try:
-            launcher.set_deadline(view.cluster_name, deadline_minutes)
-        except Exception:
-            log.warning("could not reset the hard deadline of %s", view.cluster_name, exc_info=True)
-
-        # 4. Readiness: a real completion with the key.
-        ctx.post(view, messaging.weights_loading(view))
-        _wait_ready(ctx, view, api_key=api_key)
-        # Usage counts from here: the readiness completion above was the bot's, not a user's.
-        take_usage_baseline(
-            database=ctx.database, clock=ctx.clock, endpoint_id=view.id, url=view.url or "", engine=view.engine
-        )
-
-        # 5. READY: the URL and key are posted once.
-        with ctx.database.session() as session:
-            endpoint = _load(session, endpoint_id)
-            if endpoint.state != S.STARTING:
-                raise _Abandon("stopped while starting")
-            now = ctx.clock.now()
-            store.transition(
-                session=session,
-                endpoint=endpoint,
-                to=S.READY,
-                actor=ACTOR,
-                message="answered a completion",
-                now=now,
-                changes={"last_activity_at": now},  # the idle clock starts when it can first be used
-            )
-            # The key is owed from this commit on: a crash before it is delivered leaves this row,
-            # and the next start tears the endpoint down (core.outbox) instead of leaving it unusable.
-            key_message = outbox.record_key(
-                session=session,
-                endpoint_id=endpoint_id,
-                owner=ctx.owner,
-                now=now,
-                deliver_by=now + settings.key_delivery_deadline,
-                lease=ctx.claim_ttl,
-            )
-            view = _view(endpoint)
-        took = (as_utc(view.ready_at) - as_utc(view.requested_at)) if view.ready_at else None
-        _hand_over_key(ctx, key_message, view, api_key)
-        ctx.post(view, messaging.ready(view, took=took))
-        ctx.changed(view)
+        spec = _begin_provisioning(ctx, endpoint_id, api_key=api_key, secrets=secrets)
+        if spec is None:
+            return
+        request_id = _submit(ctx, endpoint_id, spec)
+        view = _await_cluster(ctx, endpoint_id, spec, request_id)
+        _await_engine(ctx, view, api_key=api_key)
+        _make_ready(ctx, endpoint_id, api_key=api_key)
     except (_Abandon, store.TransitionConflict) as why:
         log.info("endpoint %s: launch abandoned (%s)", endpoint_id, why)
         _after_abandon(ctx, endpoint_id)
     except Exception as exc:
         log.warning("endpoint %s: launch failed: %s", endpoint_id, _scrub(repr(exc), secrets))
         fail_launch(ctx, endpoint_id=endpoint_id, reason=_scrub(_explain(exc, spec), secrets))
+
+
+def _begin_provisioning(
+    ctx: FlowContext, endpoint_id: int, *, api_key: str, secrets: dict[str, str]
+) -> LaunchSpec | None:
+    """Step 1: the spec, and PROVISIONING (with the key's hash) recorded before the cloud is asked for
+    anything. None when the endpoint is not REQUESTED any more."""
+    with ctx.database.session() as session:
+        endpoint = _load(session, endpoint_id)
+        if endpoint.state != S.REQUESTED:
+            log.info("endpoint %s is %s, not launching it", endpoint.name, endpoint.state)
+            return None
+        now = ctx.clock.now()
+        spec = build_launch_spec(
+            settings=ctx.settings,
+            cluster_name=endpoint.cluster_name,
+            model=endpoint.model,
+            engine=endpoint.engine,
+            plan=dict(endpoint.plan),
+            options=dict(endpoint.options),
+            secrets=secrets,
+            autostop_minutes=minutes_left(endpoint.expires_at, now),
+        )
+        store.transition(
+            session=session,
+            endpoint=endpoint,
+            to=S.PROVISIONING,
+            actor=ACTOR,
+            message=f"launch submitted for cluster {endpoint.cluster_name}",
+            now=now,
+            changes={"api_key_hash": hash_api_key(api_key)},
+        )
+        view = _view(endpoint)
+    where = "/".join(p for p in (spec.cloud, spec.region) if p) or None
+    ctx.post(view, messaging.provisioning(view, where=where))
+    ctx.changed(view)
+    return spec
+
+
+def _submit(ctx: FlowContext, endpoint_id: int, spec: LaunchSpec) -> str:
+    """Step 2: submit; the request id is persisted the moment it exists."""
+    request_id = ctx.launcher.submit(spec)
+    with ctx.database.session() as session:
+        endpoint = _load(session, endpoint_id)
+        endpoint.sky_request_id = request_id
+        still_ours = endpoint.state == S.PROVISIONING
+    if not still_ours:
+        raise _Abandon("stopped while submitting")
+    return request_id
+
+
+def _await_cluster(ctx: FlowContext, endpoint_id: int, spec: LaunchSpec, request_id: str) -> EndpointView:
+    """Step 3: wait for the cluster, then STARTING with its URL."""
+    settings, launcher = ctx.settings, ctx.launcher
+    launcher.wait(request_id, timeout=settings.readiness_deadline.total_seconds())
+    url = launcher.endpoint_url(spec.cluster_name, settings.engine_port)  # no transaction held meanwhile
+    with ctx.database.session() as session:
+        endpoint = _load(session, endpoint_id)
+        if endpoint.state != S.PROVISIONING:
+            raise _Abandon("stopped while provisioning")
+        store.transition(
+            session=session,
+            endpoint=endpoint,
+            to=S.STARTING,
+            actor=ACTOR,
+            message=f"cluster up; engine starting at {url}",
+            now=ctx.clock.now(),
+            changes={"url": url},
+        )
+        view = _view(endpoint)
+        deadline_minutes = minutes_left(endpoint.expires_at, ctx.clock.now())
+    ctx.post(view, messaging.engine_starting(view))
+    ctx.changed(view)
+    # The lifetime may have been extended while provisioning: keep the cluster's timer in step.
+    try:
+        launcher.set_deadline(view.cluster_name, deadline_minutes)
+    except Exception:
+        log.warning("could not reset the hard deadline of %s", view.cluster_name, exc_info=True)
+    return view
+
+
+def _await_engine(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
+    """Step 4: readiness, a real completion with the key; then the usage baseline."""
+    ctx.post(view, messaging.weights_loading(view))
+    _wait_ready(ctx, view, api_key=api_key)
+    # Usage counts from here: the readiness completion above was the bot's, not a user's.
+    take_usage_baseline(
+        database=ctx.database, clock=ctx.clock, endpoint_id=view.id, url=view.url or "", engine=view.engine
+    )
+
+
+def _make_ready(ctx: FlowContext, endpoint_id: int, *, api_key: str) -> None:
+    """Step 5: READY; the URL and key are posted once."""
+    with ctx.database.session() as session:
+        endpoint = _load(session, endpoint_id)
+        if endpoint.state != S.STARTING:
+            raise _Abandon("stopped while starting")
+        now = ctx.clock.now()
+        store.transition(
+            session=session,
+            endpoint=endpoint,
+            to=S.READY,
+            actor=ACTOR,
+            message="answered a completion",
+            now=now,
+            changes={"last_activity_at": now},  # the idle clock starts when it can first be used
+        )
+        # The key is owed from this commit on: a crash before it is delivered leaves this row,
+        # and the next start tears the endpoint down (core.outbox) instead of leaving it unusable.
+        key_message = outbox.record_key(
+            session=session,
+            endpoint_id=endpoint_id,
+            owner=ctx.owner,
+            now=now,
+            deliver_by=now + ctx.settings.key_delivery_deadline,
+            lease=ctx.claim_ttl,
+        )
+        view = _view(endpoint)
+    took = (as_utc(view.ready_at) - as_utc(view.requested_at)) if view.ready_at else None
+    _hand_over_key(ctx, key_message, view, api_key)
+    ctx.post(view, messaging.ready(view, took=took))
+    ctx.changed(view)
 
 
 def _hand_over_key(ctx: FlowContext, message_id: int, view: EndpointView, api_key: str) -> None:
