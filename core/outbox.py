@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -284,86 +284,110 @@ class Outbox:
         return len(cards)
 
     def _bookkeeping(self, now: datetime) -> tuple[list[tuple[int, str]], list[_Due]]:
-        lost: list[tuple[int, str]] = []
+        """Prune old rows, renew our leases, settle what dead processes owed; (keys lost, messages due)."""
         with self._lock:
             in_memory = set(self._keys)
-        if self._pruned_at is None or now - self._pruned_at >= timedelta(hours=1):
-            self._pruned_at = now
-            with self.database.session() as session:
-                session.execute(
-                    delete(OutboxMessage).where(
-                        OutboxMessage.state != PENDING, OutboxMessage.created_at < now - KEEP_SETTLED
-                    )
-                )
+        self._prune(now)
         with self.database.session() as session:
             pending = session.scalars(
                 select(OutboxMessage).where(OutboxMessage.state == PENDING).order_by(OutboxMessage.id)
             ).all()
             if not pending:
-                return lost, []  # the usual case: one read, no write
-            if self._renewed_at is None or now - self._renewed_at >= self.lease / 3:
-                # Our pending rows stay ours while we live (renewed a few times per lease).
-                session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.owner == self.owner, OutboxMessage.state == PENDING)
-                    .values(lease_until=now + self.lease)
-                    .execution_options(synchronize_session=False)
-                )
-                self._renewed_at = now
-            for row in (r for r in pending if r.owner != self.owner):
-                if row.lease_until > now and not claims.owner_is_gone(row.owner):
-                    continue  # a live process delivers it
-                if row.kind == KEY:  # the key died with its process
-                    if settle(session=session, message_id=row.id, delivered=False, now=now):
-                        log.warning("API key of endpoint %s died with process %s", row.endpoint_id, row.owner)
-                        if row.endpoint_id is not None:
-                            lost.append((row.endpoint_id, key_lost_in_restart_reason()))
-                else:  # adopt a dead process's thread posts and DMs
-                    session.execute(
-                        update(OutboxMessage)
-                        .where(OutboxMessage.id == row.id, OutboxMessage.owner == row.owner)
-                        .values(owner=self.owner, lease_until=now + self.lease)
-                        .execution_options(synchronize_session=False)
-                    )
-            mine = session.scalars(
-                select(OutboxMessage)
-                .where(OutboxMessage.owner == self.owner, OutboxMessage.state == PENDING)
-                .order_by(OutboxMessage.id)
-            ).all()
-            due: list[_Due] = []
-            waiting: set[tuple[str, Any]] = set()  # conversations with an earlier message in backoff
-            for row in mine:
-                conversation = _conversation(row.kind, row.recipient, row.endpoint_id)
-                if row.kind != KEY and (conversation in waiting or row.next_attempt_at > now):
-                    waiting.add(conversation)  # keep a conversation's order
-                    continue
-                if row.kind == KEY and row.next_attempt_at > now and row.deliver_by > now:
-                    continue
-                if row.kind == KEY and (row.deliver_by <= now or row.id not in in_memory):
-                    # Past its bound (even if held back behind other messages), or recorded by a launch
-                    # that is about to hand the key over.
-                    if row.deliver_by <= now and settle(
-                        session=session, message_id=row.id, delivered=False, now=now
-                    ):
-                        with self._lock:
-                            self._keys.pop(row.id, None)  # erased with the endpoint
-                        if row.endpoint_id is not None:
-                            lost.append((row.endpoint_id, key_undelivered_reason(self.key_deadline)))
-                    continue
-                due.append(
-                    _Due(
-                        id=row.id,
-                        kind=row.kind,
-                        endpoint_id=row.endpoint_id,
-                        recipient=row.recipient,
-                        text=row.text,
-                        actions=tuple(Action(**a) for a in (row.actions or [])),
-                        attempts=row.attempts,
-                        deliver_by=row.deliver_by,
-                    )
-                )
+                return [], []  # the usual case: one read, no write
+            self._renew_leases(session, now)
+            lost = self._take_over_from_the_dead(session, pending, now)
+            due = self._due(session, now, in_memory=in_memory, lost=lost)
         due.sort(key=lambda m: m.kind != KEY)  # keys first: progress posts stuck ahead must not delay them
         return lost, due
+
+    def _prune(self, now: datetime) -> None:
+        """Delete delivered and abandoned rows older than KEEP_SETTLED (at most once an hour)."""
+        if self._pruned_at is not None and now - self._pruned_at < timedelta(hours=1):
+            return
+        self._pruned_at = now
+        with self.database.session() as session:
+            session.execute(
+                delete(OutboxMessage).where(
+                    OutboxMessage.state != PENDING, OutboxMessage.created_at < now - KEEP_SETTLED
+                )
+            )
+
+    def _renew_leases(self, session: Session, now: datetime) -> None:
+        """Our pending rows stay ours while we live (renewed a few times per lease)."""
+        if self._renewed_at is not None and now - self._renewed_at < self.lease / 3:
+            return
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.owner == self.owner, OutboxMessage.state == PENDING)
+            .values(lease_until=now + self.lease)
+            .execution_options(synchronize_session=False)
+        )
+        self._renewed_at = now
+
+    def _take_over_from_the_dead(
+        self, session: Session, pending: Sequence[OutboxMessage], now: datetime
+    ) -> list[tuple[int, str]]:
+        """Abandon the keys a dead process owed (the endpoints to tear down) and adopt its other messages."""
+        lost: list[tuple[int, str]] = []
+        for row in (r for r in pending if r.owner != self.owner):
+            if row.lease_until > now and not claims.owner_is_gone(row.owner):
+                continue  # a live process delivers it
+            if row.kind == KEY:  # the key died with its process
+                if settle(session=session, message_id=row.id, delivered=False, now=now):
+                    log.warning("API key of endpoint %s died with process %s", row.endpoint_id, row.owner)
+                    if row.endpoint_id is not None:
+                        lost.append((row.endpoint_id, key_lost_in_restart_reason()))
+            else:  # adopt a dead process's thread posts and DMs
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == row.id, OutboxMessage.owner == row.owner)
+                    .values(owner=self.owner, lease_until=now + self.lease)
+                    .execution_options(synchronize_session=False)
+                )
+        return lost
+
+    def _due(
+        self, session: Session, now: datetime, *, in_memory: set[int], lost: list[tuple[int, str]]
+    ) -> list[_Due]:
+        """Our messages due now, a conversation's in order; keys past their bound are abandoned (to `lost`)."""
+        mine = session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.owner == self.owner, OutboxMessage.state == PENDING)
+            .order_by(OutboxMessage.id)
+        ).all()
+        due: list[_Due] = []
+        waiting: set[tuple[str, Any]] = set()  # conversations with an earlier message in backoff
+        for row in mine:
+            conversation = _conversation(row.kind, row.recipient, row.endpoint_id)
+            if row.kind != KEY and (conversation in waiting or row.next_attempt_at > now):
+                waiting.add(conversation)  # keep a conversation's order
+                continue
+            if row.kind == KEY and row.next_attempt_at > now and row.deliver_by > now:
+                continue
+            if row.kind == KEY and (row.deliver_by <= now or row.id not in in_memory):
+                # Past its bound (even if held back behind other messages), or recorded by a launch
+                # that is about to hand the key over.
+                if row.deliver_by <= now and settle(
+                    session=session, message_id=row.id, delivered=False, now=now
+                ):
+                    with self._lock:
+                        self._keys.pop(row.id, None)  # erased with the endpoint
+                    if row.endpoint_id is not None:
+                        lost.append((row.endpoint_id, key_undelivered_reason(self.key_deadline)))
+                continue
+            due.append(
+                _Due(
+                    id=row.id,
+                    kind=row.kind,
+                    endpoint_id=row.endpoint_id,
+                    recipient=row.recipient,
+                    text=row.text,
+                    actions=tuple(Action(**a) for a in (row.actions or [])),
+                    attempts=row.attempts,
+                    deliver_by=row.deliver_by,
+                )
+            )
+        return due
 
     def _deliver(self, message: _Due, now: datetime) -> bool:
         sent = self._send(message)

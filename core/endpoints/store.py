@@ -177,6 +177,27 @@ def create_endpoint(
         "requested_at": now,
         "updated_at": now,
     }
+    endpoint_id = _insert_under_a_free_name(
+        session, common, model=model, name=name, cluster_prefix=cluster_prefix
+    )
+    endpoint = session.get(Endpoint, endpoint_id)
+    assert endpoint is not None
+    record_event(
+        session=session,
+        endpoint=endpoint,
+        actor=actor or owner_id,
+        kind="created",
+        message=f"requested {model} on {accelerators} ({engine}, {launcher}) as {endpoint.name}",
+        now=now,
+    )
+    return endpoint
+
+
+def _insert_under_a_free_name(
+    session: Session, common: dict[str, Any], *, model: str, name: str | None, cluster_prefix: str
+) -> int:
+    """Insert the row under `name` (InvalidRequest when taken) or the first free name derived from the
+    model, with a fresh cluster name; the new row's id."""
     session.flush()
     if name is None:
         _queue_for_name(session, derive_name(model))
@@ -201,17 +222,7 @@ def create_endpoint(
         # Otherwise the name was taken meanwhile, or (astronomically rarely) the random cluster name.
     if endpoint_id is None:  # pragma: no cover - needs 50 clashes in a row
         raise InvalidRequest(f"Could not find a free name for `{model}` right now; give one with `name=`.")
-    endpoint = session.get(Endpoint, endpoint_id)
-    assert endpoint is not None
-    record_event(
-        session=session,
-        endpoint=endpoint,
-        actor=actor or owner_id,
-        kind="created",
-        message=f"requested {model} on {accelerators} ({engine}, {launcher}) as {endpoint.name}",
-        now=now,
-    )
-    return endpoint
+    return endpoint_id
 
 
 def _queue_for_name(session: Session, base: str) -> None:
