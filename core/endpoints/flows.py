@@ -321,11 +321,19 @@ def _load(session: Any, endpoint_id: int) -> Endpoint:
 
 def launch(ctx: FlowContext, *, endpoint_id: int) -> None:
     """Follow a REQUESTED endpoint to READY (or to FAILED with the cluster gone)."""
-    with ctx.claim(endpoint_id, LAUNCH) as held:
+    _run_claimed(ctx, endpoint_id, LAUNCH, _launch_claimed, busy="another process follows its launch")
+
+
+def _run_claimed(
+    ctx: FlowContext, endpoint_id: int, kind: str, work: Callable[[FlowContext, int], None], *, busy: str
+) -> None:
+    """`work(ctx, endpoint_id)` while holding the (endpoint, kind) claim; nothing (but a log line) when
+    another holds it."""
+    with ctx.claim(endpoint_id, kind) as held:
         if not held:
-            log.info("endpoint %s: another process follows its launch", endpoint_id)
+            log.info("endpoint %s: %s", endpoint_id, busy)
             return
-        _launch_claimed(ctx, endpoint_id)
+        work(ctx, endpoint_id)
 
 
 def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
@@ -591,11 +599,7 @@ def mark_stopping(
 
 def teardown(ctx: FlowContext, *, endpoint_id: int) -> None:
     """Tear a STOPPING endpoint's cluster down (retried with backoff); STOPPED/FAILED once it is gone."""
-    with ctx.claim(endpoint_id, TEARDOWN) as held:
-        if not held:
-            log.info("endpoint %s: another process is tearing it down", endpoint_id)
-            return
-        _teardown_claimed(ctx, endpoint_id)
+    _run_claimed(ctx, endpoint_id, TEARDOWN, _teardown_claimed, busy="another process is tearing it down")
 
 
 def _teardown_claimed(ctx: FlowContext, endpoint_id: int) -> None:

@@ -729,16 +729,14 @@ class EndpointService:
         except Exception as exc:
             log.error("could not reset the hard deadline of %s: %s", view.cluster_name, exc)
             with self.database.session() as session:
-                endpoint = store.get_endpoint(session=session, endpoint_id=view.id)
-                if endpoint is not None:
-                    store.record_event(
-                        session=session,
-                        endpoint=endpoint,
-                        actor=flows.ACTOR,
-                        kind="deadline_failed",
-                        message=f"could not reset the cluster's deadline to {minutes} min: {type(exc).__name__}",
-                        now=self.clock.now(),
-                    )
+                store.record_event_for(
+                    session=session,
+                    endpoint_id=view.id,
+                    actor=flows.ACTOR,
+                    kind="deadline_failed",
+                    message=f"could not reset the cluster's deadline to {minutes} min: {type(exc).__name__}",
+                    now=self.clock.now(),
+                )
 
     def keep_alive(self, *, name: str, actor: str) -> EndpointView:
         """Owner or admin only. Reset the idle clock (last_activity_at = now), audit."""

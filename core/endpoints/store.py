@@ -33,9 +33,10 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from core.endpoints.models import Endpoint, EndpointEvent
 from core.endpoints.states import EndpointState, IllegalTransition, check_transition
-from core.endpoints.views import EndpointView, UsageView
+from core.endpoints.views import EndpointView
 from core.errors import InvalidRequest
 from core.tables import upsert_into
+from core.usage.counters import build_usage_view
 from core.usage.models import EndpointUsage
 from core.vocabulary import NAME_MAX_LEN, check_endpoint_name
 
@@ -373,23 +374,23 @@ def record_event(
     return event
 
 
+def record_event_for(
+    *, session: Session, endpoint_id: int, actor: str, kind: str, message: str, now: datetime
+) -> bool:
+    """`record_event` on the endpoint with this id, if it still exists; False when it does not."""
+    endpoint = get_endpoint(session=session, endpoint_id=endpoint_id)
+    if endpoint is None:
+        return False
+    record_event(session=session, endpoint=endpoint, actor=actor, kind=kind, message=message, now=now)
+    return True
+
+
 # --- views ---------------------------------------------------------------------------------------
 
 
 def to_view(endpoint: Endpoint, usage: EndpointUsage | None = None) -> EndpointView:
     """An immutable snapshot of the row (and its usage counters) for adapters and other threads."""
-    usage_view = None
-    if usage is not None:
-        per_million = None
-        if usage.generation_tokens and usage.generation_tokens > 0:
-            per_million = endpoint.cost_so_far / usage.generation_tokens * 1_000_000
-        usage_view = UsageView(
-            requests=usage.requests or 0.0,
-            prompt_tokens=usage.prompt_tokens or 0.0,
-            generation_tokens=usage.generation_tokens or 0.0,
-            latency={str(k): float(v) for k, v in (usage.latency or {}).items()},
-            cost_per_million_output_tokens=per_million,
-        )
+    usage_view = None if usage is None else build_usage_view(usage, cost_so_far=endpoint.cost_so_far or 0.0)
     return EndpointView(
         id=endpoint.id,
         name=endpoint.name,

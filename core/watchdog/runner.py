@@ -372,11 +372,9 @@ class Watchdog:
             return False
         try:
             with self.database.session() as session:
-                endpoint = store.get_endpoint(session=session, endpoint_id=view.id)
-                if endpoint is not None:
-                    store.record_event(
-                        session=session, endpoint=endpoint, actor=ACTOR, kind=kind, message=audit, now=now
-                    )
+                store.record_event_for(
+                    session=session, endpoint_id=view.id, actor=ACTOR, kind=kind, message=audit, now=now
+                )
         except Exception:
             log.warning("could not audit %s %s of %s", kind, key, view.name, exc_info=True)
         return True
