@@ -44,19 +44,38 @@ def build_launcher(settings: Settings) -> Launcher:
 
 @dataclass
 class Runtime:
-    """The wired core of one bot process."""
+    """The wired core of one bot process: the service (whose flows hold the settings, database, launcher,
+    notifier, worker pool and clock everything shares), the watchdog and the outbox."""
 
-    settings: Settings
-    database: Any  # core.db.Database
-    launcher: Launcher
-    notifier: Notifier
-    workers: WorkerPool
-    clock: Clock
     service: EndpointService
     watchdog: Watchdog | None = None  # built by build_runtime; started by start() unless told not to
     outbox: Outbox | None = None  # the notifier the core uses, when the adapter's chat can fail
     _stop: threading.Event = field(default_factory=threading.Event)
     _reconciler: threading.Thread | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.service.flows.settings
+
+    @property
+    def database(self) -> Any:  # core.db.Database
+        return self.service.flows.database
+
+    @property
+    def launcher(self) -> Launcher:
+        return self.service.flows.launcher
+
+    @property
+    def notifier(self) -> Notifier:
+        return self.service.flows.notifier
+
+    @property
+    def workers(self) -> WorkerPool:
+        return self.service.flows.workers
+
+    @property
+    def clock(self) -> Clock:
+        return self.service.flows.clock
 
     def start(
         self,
@@ -168,12 +187,6 @@ def build_runtime(
             service.flows, endpoint_id=endpoint_id, reason=reason
         )
     return Runtime(
-        settings=settings,
-        database=database,
-        launcher=launcher,
-        notifier=notifier,
-        workers=workers,
-        clock=clock,
         service=service,
         watchdog=Watchdog(settings, database, service, notifier, clock),
         outbox=sender,

@@ -312,6 +312,21 @@ def _view(endpoint: Endpoint) -> EndpointView:
     return store.to_view(endpoint)
 
 
+def _move(
+    session: Any,
+    endpoint: Endpoint,
+    to: EndpointState,
+    message: str,
+    *,
+    now: datetime,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """A state change the bot's own flow makes (`store.transition` by ACTOR)."""
+    store.transition(
+        session=session, endpoint=endpoint, to=to, actor=ACTOR, message=message, now=now, changes=changes
+    )
+
+
 def _load(session: Any, endpoint_id: int) -> Endpoint:
     endpoint = store.get_endpoint(session=session, endpoint_id=endpoint_id)
     if endpoint is None:
@@ -378,15 +393,9 @@ def _begin_provisioning(
             secrets=secrets,
             autostop_minutes=minutes_left(endpoint.expires_at, now),
         )
-        store.transition(
-            session=session,
-            endpoint=endpoint,
-            to=S.PROVISIONING,
-            actor=ACTOR,
-            message=f"launch submitted for cluster {endpoint.cluster_name}",
-            now=now,
-            changes={"api_key_hash": hash_api_key(api_key)},
-        )
+        submitted = f"launch submitted for cluster {endpoint.cluster_name}"
+        key_hash = {"api_key_hash": hash_api_key(api_key)}
+        _move(session, endpoint, S.PROVISIONING, submitted, now=now, changes=key_hash)
         view = _view(endpoint)
     where = "/".join(p for p in (spec.cloud, spec.region) if p) or None
     ctx.post(view, messaging.provisioning(view, where=where))
@@ -415,15 +424,8 @@ def _await_cluster(ctx: FlowContext, endpoint_id: int, spec: LaunchSpec, request
         endpoint = _load(session, endpoint_id)
         if endpoint.state != S.PROVISIONING:
             raise _Abandon("stopped while provisioning")
-        store.transition(
-            session=session,
-            endpoint=endpoint,
-            to=S.STARTING,
-            actor=ACTOR,
-            message=f"cluster up; engine starting at {url}",
-            now=ctx.clock.now(),
-            changes={"url": url},
-        )
+        up = f"cluster up; engine starting at {url}"
+        _move(session, endpoint, S.STARTING, up, now=ctx.clock.now(), changes={"url": url})
         view = _view(endpoint)
         deadline_minutes = minutes_left(endpoint.expires_at, ctx.clock.now())
     ctx.post(view, messaging.engine_starting(view))
@@ -453,15 +455,8 @@ def _make_ready(ctx: FlowContext, endpoint_id: int, *, api_key: str) -> None:
         if endpoint.state != S.STARTING:
             raise _Abandon("stopped while starting")
         now = ctx.clock.now()
-        store.transition(
-            session=session,
-            endpoint=endpoint,
-            to=S.READY,
-            actor=ACTOR,
-            message="answered a completion",
-            now=now,
-            changes={"last_activity_at": now},  # the idle clock starts when it can first be used
-        )
+        # The idle clock starts when it can first be used.
+        _move(session, endpoint, S.READY, "answered a completion", now=now, changes={"last_activity_at": now})
         # The key is owed from this commit on: a crash before it is delivered leaves this row,
         # and the next start tears the endpoint down (core.outbox) instead of leaving it unusable.
         key_message = outbox.record_key(
@@ -655,14 +650,7 @@ def _teardown_claimed(ctx: FlowContext, endpoint_id: int) -> None:
             return
         now = ctx.clock.now()
         final = S.FAILED if endpoint.failure_reason else S.STOPPED
-        store.transition(
-            session=session,
-            endpoint=endpoint,
-            to=final,
-            actor=ACTOR,
-            message=f"cluster {cluster} is gone",
-            now=now,
-        )
+        _move(session, endpoint, final, f"cluster {cluster} is gone", now=now)
         # Close the books in the same transaction: price x every billed span of the audit log (from
         # entering PROVISIONING to now), the watchdog's one definition, so the summary is exact.
         settle_cost(session=session, endpoint_id=endpoint_id, now=now)
