@@ -24,7 +24,8 @@ from core.endpoints import reconcile as reconcile_module
 from core.endpoints.flows import FlowContext
 from core.endpoints.models import StopRequest
 from core.endpoints.states import EndpointState
-from core.endpoints.views import EndpointView
+from core.endpoints.views import FIRST_REQUESTED_AT, RELAUNCH_CANCELLED_BY, EndpointView
+from core.engines import build_engine_command
 from core.errors import (
     BudgetExceeded,
     CloudUnreachable,
@@ -37,11 +38,15 @@ from core.facts import ModelFacts
 from core.fit.plan import FitOptions, Plan
 from core.fit.service import FitRequest
 from core.fit.service import fit as fit_check
+from core.hub import load_model_facts
 from core.hub.refs import check_model
 from core.launcher.base import Launcher, LaunchSpec
-from core.notifier import Notifier
+from core.notifier import Notifier, deliver
+from core.pricing import price_per_hour
 from core.settings import Settings
 from core.units import MAX_DURATION, MAX_MONEY, MAX_TOKENS, format_duration, format_money
+from core.usage.cost import team_spend_today
+from core.usage.models import EndpointUsage
 from core.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -87,10 +92,6 @@ MAX_SPECULATIVE_TOKENS = 16
 MAX_TENSOR_PARALLEL = 16  # TP stays inside one node; the largest nodes have 16 GPUs
 # Hub repo ids are at most 96 characters a part; local paths get a little more room.
 MAX_MODEL_CHARS = 255
-# options key: when a relaunched endpoint was first requested (its lifetime ceiling counts from then).
-FIRST_REQUESTED_AT = "first_requested_at"
-# options key: who stopped a LOST endpoint (so the watchdog's pending relaunch is called off).
-RELAUNCH_CANCELLED_BY = "relaunch_cancelled_by"
 # The bot's own components may stop any endpoint (idle, lifetime, cost cap); chat user ids never look like these.
 SYSTEM_ACTORS = frozenset({"watchdog", "reconcile"})
 
@@ -146,8 +147,6 @@ class DoesNotFit(Exception):
 
 
 def _default_facts_loader(model: str, *, settings: Settings) -> ModelFacts:
-    from core.hub import load_model_facts
-
     return load_model_facts(model, settings=settings)
 
 
@@ -268,7 +267,7 @@ class EndpointService:
             )
             view = store.to_view(endpoint)
 
-        ref = flows._guard(self.notifier.announce, view)
+        ref = deliver(self.notifier.announce, view).answer
         if ref is not None:
             with self.database.session() as session:
                 endpoint = self._get(session, view.name)
@@ -284,7 +283,7 @@ class EndpointService:
             return
         ahead = self.flows.queued_ahead(view.id)
         if ahead is not None:
-            flows._guard(
+            deliver(
                 self.notifier.thread_post,
                 view,
                 messaging.queued(view, ahead=ahead, threads=self.workers.size),
@@ -311,9 +310,6 @@ class EndpointService:
 
     def _prepare(self, request: UpRequest) -> _Prepared:
         """Validation, fit check and price: everything `up` decides before touching the store."""
-        from core.engines import build_engine_command
-        from core.pricing import price_per_hour
-
         settings = self.settings
         engine = self._validate(request)
         ttl = request.ttl or settings.default_ttl
@@ -494,8 +490,6 @@ class EndpointService:
     def spent_today(self, *, now: datetime | None = None) -> float:
         """Dollars spent since 00:00 UTC across every endpoint: the watchdog's one definition of team
         spend (price x the billed part of each endpoint's life that falls inside today)."""
-        from core.watchdog.usage import team_spend_today
-
         with self.database.session() as session:
             return team_spend_today(session=session, now=now or self.clock.now())
 
@@ -625,8 +619,8 @@ class EndpointService:
                     f"`{name}` kept changing state while it was being stopped; try `down {name}` again."
                 )
             view = store.to_view(endpoint)
-        flows._guard(self.notifier.thread_post, view, messaging.stopping(view))
-        flows._guard(self.notifier.endpoint_changed, view)
+        deliver(self.notifier.thread_post, view, messaging.stopping(view))
+        deliver(self.notifier.endpoint_changed, view)
         self.flows.schedule(flows.TEARDOWN, view.id, flows.teardown)
         return view
 
@@ -677,7 +671,7 @@ class EndpointService:
             except store.TransitionConflict:
                 raise already from None
             view = store.to_view(endpoint)
-        flows._guard(self.notifier.endpoint_changed, view)
+        deliver(self.notifier.endpoint_changed, view)
         self._schedule_launch(view)
         return view
 
@@ -715,12 +709,12 @@ class EndpointService:
             )
             view = store.to_view(endpoint)
             cluster_up = endpoint.state in (S.STARTING, S.READY)
-        flows._guard(
+        deliver(
             self.notifier.thread_post,
             view,
             messaging.extended(view, by=by, capped=capped, ceiling=ceiling, span=self.settings.max_ttl),
         )
-        flows._guard(self.notifier.endpoint_changed, view)
+        deliver(self.notifier.endpoint_changed, view)
         if cluster_up:  # while provisioning, the launch flow sets the deadline once the cluster is up
             self.workers.submit(self._reset_deadline, view, task_name=f"deadline:{view.id}")
         return view
@@ -732,16 +726,14 @@ class EndpointService:
         except Exception as exc:
             log.error("could not reset the hard deadline of %s: %s", view.cluster_name, exc)
             with self.database.session() as session:
-                endpoint = store.get_endpoint(session=session, endpoint_id=view.id)
-                if endpoint is not None:
-                    store.record_event(
-                        session=session,
-                        endpoint=endpoint,
-                        actor=flows.ACTOR,
-                        kind="deadline_failed",
-                        message=f"could not reset the cluster's deadline to {minutes} min: {type(exc).__name__}",
-                        now=self.clock.now(),
-                    )
+                store.record_event_for(
+                    session=session,
+                    endpoint_id=view.id,
+                    actor=flows.ACTOR,
+                    kind="deadline_failed",
+                    message=f"could not reset the cluster's deadline to {minutes} min: {type(exc).__name__}",
+                    now=self.clock.now(),
+                )
 
     def keep_alive(self, *, name: str, actor: str) -> EndpointView:
         """Owner or admin only. Reset the idle clock (last_activity_at = now), audit."""
@@ -756,7 +748,7 @@ class EndpointService:
             endpoint.last_activity_at = now
             _audit(session, endpoint, actor=actor, kind="keep_alive", message="idle clock reset", now=now)
             view = store.to_view(endpoint)
-        flows._guard(self.notifier.endpoint_changed, view)
+        deliver(self.notifier.endpoint_changed, view)
         return view
 
     # --- reading --------------------------------------------------------------------------------
@@ -839,8 +831,6 @@ def _first_requested_at(endpoint: Any) -> datetime:
 
 
 def _usage_of(session: Any, endpoint_id: int) -> Any:
-    from core.endpoints.models import EndpointUsage
-
     usage = session.get(EndpointUsage, endpoint_id)
     # Only a baseline so far (taken after readiness): nothing has been read that could be shown.
     return usage if usage is not None and usage.last_scrape_at is not None else None

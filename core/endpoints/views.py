@@ -11,6 +11,12 @@ from typing import Any
 
 from core.endpoints.states import EndpointState
 
+# Lifecycle keys the service keeps in an endpoint's `options`:
+# when a relaunched endpoint was first requested (its lifetime ceiling counts from then),
+FIRST_REQUESTED_AT = "first_requested_at"
+# and who stopped a LOST endpoint (so the watchdog's pending relaunch is called off).
+RELAUNCH_CANCELLED_BY = "relaunch_cancelled_by"
+
 
 @dataclass(frozen=True)
 class UsageView:

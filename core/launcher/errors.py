@@ -87,6 +87,33 @@ def explain_launch_error(exc: BaseException, *, spec: LaunchSpec | None = None) 
 
     if "ResourcesUnavailableError" in names:
         return _resources_unavailable(exc, spec=spec, secrets=secrets, gpus=gpus, where=where)
+    explained = (
+        _setup_problem(exc, names=names, first=first, cause=cause)
+        or _cluster_problem(names=names, spec=spec, first=first, cause=cause)
+        or _refused(
+            exc, names=names, spec=spec, secrets=secrets, first=first, gpus=gpus, where=where, cause=cause
+        )
+    )
+    if explained is not None:
+        return explained
+    if isinstance(exc, TimeoutError):
+        return ExplainedLaunchFailure(
+            f"The launch{_named(spec)} took too long and was given up ({first}). Retry, or try another GPU "
+            "type or region.",
+            kind="other",
+            cause=cause,
+        )
+    return ExplainedLaunchFailure(
+        f"The launch failed ({cause}): {first}. Check the bot's logs; retrying may help.",
+        kind="other",
+        cause=cause,
+    )
+
+
+def _setup_problem(
+    exc: BaseException, *, names: set[str], first: str, cause: str
+) -> ExplainedLaunchFailure | None:
+    """SkyPilot itself cannot work: no cloud enabled, no credentials, or its API server unreachable."""
     if "NoCloudAccessError" in names:
         return ExplainedLaunchFailure(
             "No cloud is set up for SkyPilot on the bot's host, so nothing can be launched. An admin should "
@@ -108,6 +135,13 @@ def explain_launch_error(exc: BaseException, *, spec: LaunchSpec | None = None) 
             kind="api_server",
             cause=cause,
         )
+    return None
+
+
+def _cluster_problem(
+    *, names: set[str], spec: LaunchSpec | None, first: str, cause: str
+) -> ExplainedLaunchFailure | None:
+    """The request or its cluster went away: cancelled, gone, not up."""
     if "RequestCancelled" in names:
         return ExplainedLaunchFailure(
             "The launch request was cancelled before it finished.", kind="cancelled", cause=cause
@@ -126,6 +160,21 @@ def explain_launch_error(exc: BaseException, *, spec: LaunchSpec | None = None) 
             kind="cluster_not_up",
             cause=cause,
         )
+    return None
+
+
+def _refused(
+    exc: BaseException,
+    *,
+    names: set[str],
+    spec: LaunchSpec | None,
+    secrets: list[str],
+    first: str,
+    gpus: str,
+    where: str,
+    cause: str,
+) -> ExplainedLaunchFailure | None:
+    """A cloud or SkyPilot said no: a cloud error (or its quota), an invalid request, a policy, prechecks."""
     if "CloudError" in names:
         provider = getattr(exc, "cloud_provider", None) or (spec.cloud if spec else None) or "the cloud"
         error_type = str(getattr(exc, "error_type", "") or "")
@@ -155,18 +204,7 @@ def explain_launch_error(exc: BaseException, *, spec: LaunchSpec | None = None) 
             kind="no_cloud_access",
             cause=cause,
         )
-    if isinstance(exc, TimeoutError):
-        return ExplainedLaunchFailure(
-            f"The launch{_named(spec)} took too long and was given up ({first}). Retry, or try another GPU "
-            "type or region.",
-            kind="other",
-            cause=cause,
-        )
-    return ExplainedLaunchFailure(
-        f"The launch failed ({cause}): {first}. Check the bot's logs; retrying may help.",
-        kind="other",
-        cause=cause,
-    )
+    return None
 
 
 def _resources_unavailable(

@@ -25,7 +25,7 @@ from datetime import datetime, timedelta
 
 from core.clock import as_utc
 from core.endpoints.states import EndpointState
-from core.endpoints.views import EndpointView
+from core.endpoints.views import FIRST_REQUESTED_AT, EndpointView
 from core.notifier import Action
 from core.settings import Settings
 from core.watchdog import messaging
@@ -113,8 +113,6 @@ def idle_stop_at(
 def lifetime_ceiling(view: EndpointView, settings: Settings) -> datetime:
     """The latest `expires_at` extensions may reach (settings.max_ttl after the FIRST request: a relaunch
     restarts `requested_at` but keeps the original in its options, as `EndpointService.extend` reads it)."""
-    from core.endpoints.service import FIRST_REQUESTED_AT
-
     first = view.requested_at
     kept = (view.options or {}).get(FIRST_REQUESTED_AT)
     if isinstance(kept, str):
