@@ -86,6 +86,12 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated user ids who may stop or extend anyone's endpoint. Default: none.",
     )
+    policy_file: Path | None = Field(
+        None,
+        description="Team policy (YAML): admins, channels, per-user and per-group limits, allowed GPUs and "
+        "models, where API keys go. Checked at start (a bad file refuses to start), re-read when it "
+        "changes. Default: unset (no rules beyond these settings).",
+    )
     shell_user: str = Field(
         "U_SHELL",
         description="Who you are in the shell adapter (`ENDPOINT_BOT_SHELL_USER`). Default: U_SHELL.",

@@ -40,6 +40,8 @@ from core.fit.service import fit as fit_check
 from core.hub.refs import check_model
 from core.launcher.base import Launcher, LaunchSpec
 from core.notifier import Notifier
+from core.policy.gate import PolicyGate
+from core.policy.loader import PolicySource
 from core.settings import Settings
 from core.units import MAX_DURATION, MAX_MONEY, MAX_TOKENS, format_duration, format_money
 from core.workers import WorkerPool
@@ -174,6 +176,8 @@ class EndpointService:
         self.workers = workers
         self.clock = clock or SystemClock()
         self.facts_loader = facts_loader
+        # The team policy (ENDPOINT_BOT_POLICY_FILE): a bad file refuses the start here.
+        self.policy = PolicyGate(PolicySource(settings.policy_file), settings_admins=settings.admin_user_ids)
         # Live catalogue prices import SkyPilot: only worth it when SkyPilot launches.
         self.live_prices = (launcher.name == "skypilot") if live_prices is None else live_prices
         tuning: dict[str, Any] = {
@@ -242,7 +246,13 @@ class EndpointService:
         """Validate, fit-check, record REQUESTED, announce the card, schedule the launch; return at once."""
         if self.cloud_problem is not None:
             raise CloudUnreachable(self.cloud_problem)
-        prepared = self._prepare(request)
+        request = self.policy.before_fit(request, default_ttl=self.settings.default_ttl,
+                                         default_idle=self.settings.idle_timeout, default_spot=self.settings.use_spot)  # fmt: skip
+        try:
+            prepared = self._prepare(request)
+        except DoesNotFit as exc:  # "what would fit" names only shapes the policy allows
+            raise DoesNotFit(self.policy.allowed_suggestions(exc.plan, user=request.owner_id)) from None
+        self.policy.after_fit(request, prepared.plan)
         now = self.clock.now()
         self._check_budget(now)
         # Intent first: the row (and its reserved cluster name) exists before anything else happens.
@@ -265,6 +275,8 @@ class EndpointService:
                 now=now,
                 name=request.name,
                 cluster_prefix=self.settings.cluster_prefix,
+                admission=self.policy.admit(request, accelerators=prepared.accelerators,
+                                            price_per_hour=prepared.price_per_hour, now=now),  # fmt: skip
             )
             view = store.to_view(endpoint)
 
@@ -508,7 +520,7 @@ class EndpointService:
         return endpoint
 
     def _authorize(self, endpoint: Any, actor: str, verb: str) -> None:
-        if actor == endpoint.owner_id or actor in self.settings.admin_user_ids or actor in SYSTEM_ACTORS:
+        if actor == endpoint.owner_id or actor in SYSTEM_ACTORS or self.policy.is_admin(actor):
             return
         raise PermissionDenied(
             f"Only <@{endpoint.owner_id}> (who launched `{endpoint.name}`) or an admin may {verb}."
