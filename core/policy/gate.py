@@ -49,7 +49,9 @@ class PolicyGate:
             return rules.is_admin(policy, Membership(), user, settings_admins=self.settings_admins)
         return rules.is_admin(policy, self.membership(policy), user, settings_admins=self.settings_admins)
 
-    def before_fit(self, request: Any, *, default_ttl: timedelta, default_idle: timedelta, default_spot: bool) -> Any:
+    def before_fit(
+        self, request: Any, *, default_ttl: timedelta, default_idle: timedelta, default_spot: bool
+    ) -> Any:
         """`request` (a service UpRequest) with its left-out ttl / idle / spot brought under the
         person's ceilings; PolicyRefused when what they asked for is not allowed."""
         policy = self.policy
@@ -74,7 +76,9 @@ class PolicyGate:
         if not plan.trust_remote_code:
             return
         ask = replace(self._ask(request, timedelta(0), timedelta(0), True), trust_remote_code=True)
-        decision = rules.check_request(self.policy, self.membership(), ask, settings_admins=self.settings_admins)
+        decision = rules.check_request(
+            self.policy, self.membership(), ask, settings_admins=self.settings_admins
+        )
         if decision is not None:
             raise PolicyRefused(decision)
 
@@ -86,18 +90,27 @@ class PolicyGate:
         members = self.membership(policy)
         if rules.is_admin(policy, members, user, settings_admins=self.settings_admins):
             return plan
-        caps = [s.rules.limits.gpus for s in rules.scopes(policy, members, user) if s.rules.limits.gpus is not None]
+        caps = [
+            s.rules.limits.gpus
+            for s in rules.scopes(policy, members, user)
+            if s.rules.limits.gpus is not None
+        ]
         kept = []
         for suggestion in plan.suggestions:
             accel = parse_accelerators(suggestion.accelerators)
             if caps and accel.count > min(caps):
                 continue
-            if any(rules._pattern_refusal(s.rules.gpus, accel.gpu.name) for s in rules.scopes(policy, members, user)):
+            if any(
+                rules._pattern_refusal(s.rules.gpus, accel.gpu.name)
+                for s in rules.scopes(policy, members, user)
+            ):
                 continue
             kept.append(suggestion)
         return replace(plan, suggestions=kept)
 
-    def admit(self, request: Any, *, accelerators: str, price_per_hour: float, now: datetime) -> Callable[[Session], None]:
+    def admit(
+        self, request: Any, *, accelerators: str, price_per_hour: float, now: datetime
+    ) -> Callable[[Session], None]:
         """The limits check to run inside the transaction that inserts the endpoint row."""
         policy = self.policy
         members = self.membership(policy)
@@ -108,7 +121,10 @@ class PolicyGate:
         def check(session: Session) -> None:
             if not applied:
                 return
-            lock_limits(session, [s.path if s.path.startswith("groups.") else f"user:{request.owner_id}" for s in applied])
+            lock_limits(
+                session,
+                [s.path if s.path.startswith("groups.") else f"user:{request.owner_id}" for s in applied],
+            )
             decision = rules.check_limits(
                 policy, members, ask, lambda owners: use_of(session, owners, now=now),
                 settings_admins=self.settings_admins,

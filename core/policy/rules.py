@@ -97,14 +97,16 @@ class PolicyRefused(PermissionDenied):
         self.decision = decision
 
 
-def is_admin(policy: Policy, members: Membership, user: str, *, settings_admins: Collection[str] = ()) -> bool:
+def is_admin(
+    policy: Policy, members: Membership, user: str, *, settings_admins: Collection[str] = ()
+) -> bool:
     if user in settings_admins or user in policy.admins.users:
         return True
     return any(user in members.members.get(group, frozenset()) for group in policy.admins.groups)
 
 
 def who_can_change(policy: Policy, *, settings_admins: Collection[str] = ()) -> str:
-    """"Ask an admin: <@U1>, <@U2> (or anyone in `platform`)", or who to ask when none is named."""
+    """ "Ask an admin: <@U1>, <@U2> (or anyone in `platform`)", or who to ask when none is named."""
     users = list(dict.fromkeys([*policy.admins.users, *settings_admins]))
     parts = [", ".join(f"<@{u}>" for u in users)] if users else []
     if policy.admins.groups:
@@ -119,7 +121,9 @@ def scopes(policy: Policy, members: Membership, user: str) -> list[Scope]:
     """The scopes that apply to `user`, broadest first."""
     out = [Scope("everyone", "everyone", policy.everyone, frozenset({user}))]
     for name in members.groups_of(user):
-        out.append(Scope(f"groups.{name}", f"your group `{name}`", policy.groups[name], members.members[name]))
+        out.append(
+            Scope(f"groups.{name}", f"your group `{name}`", policy.groups[name], members.members[name])
+        )
     if user in policy.users:
         out.append(Scope(f"users.{user}", "you", policy.users[user], frozenset({user})))
     return out
@@ -130,7 +134,7 @@ def _matches(patterns: list[str], value: str) -> bool:
 
 
 def _pattern_refusal(patterns: Patterns, value: str) -> str | None:
-    """"deny" or "allow" when `value` is refused by that list, else None."""
+    """ "deny" or "allow" when `value` is refused by that list, else None."""
     if _matches(patterns.deny, value):
         return "deny"
     if patterns.allow is not None and not _matches(patterns.allow, value):
@@ -138,15 +142,23 @@ def _pattern_refusal(patterns: Patterns, value: str) -> str | None:
     return None
 
 
-def ceilings(policy: Policy, members: Membership, user: str) -> tuple[timedelta | None, timedelta | None, bool]:
+def ceilings(
+    policy: Policy, members: Membership, user: str
+) -> tuple[timedelta | None, timedelta | None, bool]:
     """(lowest max_ttl, lowest max_idle, spot only?) over the scopes that apply to `user`."""
     applied = scopes(policy, members, user)
     ttls = [s.rules.max_ttl for s in applied if s.rules.max_ttl is not None]
     idles = [s.rules.max_idle for s in applied if s.rules.max_idle is not None]
-    return (min(ttls) if ttls else None, min(idles) if idles else None, any(s.rules.spot_only for s in applied))
+    return (
+        min(ttls) if ttls else None,
+        min(idles) if idles else None,
+        any(s.rules.spot_only for s in applied),
+    )
 
 
-def check_request(policy: Policy, members: Membership, ask: Ask, *, settings_admins: Collection[str] = ()) -> Decision | None:
+def check_request(
+    policy: Policy, members: Membership, ask: Ask, *, settings_admins: Collection[str] = ()
+) -> Decision | None:
     """The first rule (channel, model, GPU type, spot, ttl, idle, remote code) that refuses `ask`."""
     if is_admin(policy, members, ask.user, settings_admins=settings_admins):
         return None
@@ -171,7 +183,9 @@ def check_request(policy: Policy, members: Membership, ask: Ask, *, settings_adm
             return refuse(f"{path}.gpus.{which}", getattr(r.gpus, which), ask.gpu,
                           f"{_cap(who)} may not use {ask.gpu} GPUs{allowed}")  # fmt: skip
         if r.spot_only and not ask.spot:
-            return refuse(f"{path}.spot_only", True, False, f"{_cap(who)} may only use spot instances (`spot=yes`)")
+            return refuse(
+                f"{path}.spot_only", True, False, f"{_cap(who)} may only use spot instances (`spot=yes`)"
+            )
         if r.max_ttl is not None and ask.ttl > r.max_ttl:
             return refuse(f"{path}.max_ttl", r.max_ttl, ask.ttl,
                           f"{_cap(who)} may ask for a lifetime of at most {format_duration(r.max_ttl)}, "

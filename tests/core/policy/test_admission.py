@@ -102,8 +102,17 @@ def test_two_processes_against_a_group_limit(
     context = multiprocessing.get_context("fork")
     start, out = context.Barrier(2), context.Queue()
     processes = [
-        context.Process(target=_process_main, args=(url, INTERNS_TWO_GPUS.replace("gpus: 2", "gpus: 1"), owner,
-                                                     f"proc-{owner.lower()}", start, out))  # fmt: skip
+        context.Process(
+            target=_process_main,
+            args=(
+                url,
+                INTERNS_TWO_GPUS.replace("gpus: 2", "gpus: 1"),
+                owner,
+                f"proc-{owner.lower()}",
+                start,
+                out,
+            ),
+        )  # fmt: skip
         for owner in ("U1", "U2")
     ]
     for p in processes:
@@ -125,7 +134,9 @@ def test_refusal_names_the_rule_the_use_and_who_can_change_it(sqlite_database: D
     with pytest.raises(PolicyRefused) as refused, sqlite_database.session() as session:
         create_test_endpoint(session, now=NOW, owner_id="U2", name="c", admission=admit)
     message = str(refused.value)
-    assert message.startswith("Your group `ml-interns` may use at most 2 GPUs at once; it has 2 GPUs in use (`a`, `b`)")
+    assert message.startswith(
+        "Your group `ml-interns` may use at most 2 GPUs at once; it has 2 GPUs in use (`a`, `b`)"
+    )
     assert "`groups.ml-interns.limits.gpus`" in message and "Ask an admin: <@U9ADMIN>" in message
     assert refused.value.decision.limit == 2 and refused.value.decision.current == 2
     assert _count(sqlite_database) == 2  # nothing recorded for the refused launch
