@@ -275,8 +275,12 @@ class EndpointService:
                 now=now,
                 name=request.name,
                 cluster_prefix=self.settings.cluster_prefix,
-                admission=self.policy.admit(request, accelerators=prepared.accelerators,
-                                            price_per_hour=prepared.price_per_hour, now=now),  # fmt: skip
+                admission=self.policy.admit(
+                    request,
+                    accelerators=prepared.accelerators,
+                    price_per_hour=prepared.price_per_hour,
+                    now=now,
+                ),
             )
             view = store.to_view(endpoint)
 
@@ -408,7 +412,9 @@ class EndpointService:
         check_model(request.model)  # the Hub loader's own rule: `org/name@rev` is a model id
         engine = (request.engine or settings.default_engine).lower()
         if engine not in ENGINES:
-            raise InvalidRequest(f"Unknown engine `{shown(request.engine)}`; use `engine=vllm` or `engine=sglang`.")
+            raise InvalidRequest(
+                f"Unknown engine `{shown(request.engine)}`; use `engine=vllm` or `engine=sglang`."
+            )
         if request.quantization is not None and request.quantization not in QUANTIZATIONS[engine]:
             raise InvalidRequest(
                 f"{engine} does not take `quantization={shown(request.quantization)}`; it accepts "
@@ -470,7 +476,9 @@ class EndpointService:
             )
         if request.region is not None:
             if not REGION_RE.match(request.region):
-                raise InvalidRequest(f"`{shown(request.region)}` is not a region name; write it like `us-central1`.")
+                raise InvalidRequest(
+                    f"`{shown(request.region)}` is not a region name; write it like `us-central1`."
+                )
             if request.cloud is None and settings.default_cloud is None:
                 raise InvalidRequest(
                     "A region needs its cloud: add `cloud=`, e.g. `cloud=gcp region=us-central1`."

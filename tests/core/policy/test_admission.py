@@ -74,8 +74,14 @@ def test_concurrent_ups_in_threads_pass_a_limit_of_one_once(
 
     def run(i: int) -> None:
         barrier.wait()
-        results.append(_try_launch(str(database.engine.url.render_as_string(hide_password=False)),
-                                   ONE_AT_A_TIME, "U1", f"race-{i}"))  # fmt: skip
+        results.append(
+            _try_launch(
+                str(database.engine.url.render_as_string(hide_password=False)),
+                ONE_AT_A_TIME,
+                "U1",
+                f"race-{i}",
+            )
+        )
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(4)]
     for t in threads:
@@ -112,7 +118,7 @@ def test_two_processes_against_a_group_limit(
                 start,
                 out,
             ),
-        )  # fmt: skip
+        )
         for owner in ("U1", "U2")
     ]
     for p in processes:
