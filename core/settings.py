@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
+from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.errors import InvalidRequest
@@ -34,6 +34,15 @@ def _csv(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+def _check_policy_file(path: Path | None) -> Path | None:
+    """A policy file that cannot be used refuses the start, naming the line and the reason."""
+    if path is not None:
+        from core.policy.loader import load_policy  # the policy model reads this module's types
+
+        load_policy(path)  # PolicyError (a ValueError): pydantic reports it under policy_file
+    return path
 
 
 # What engines commonly read from their environment (see `local_engine_env`).
@@ -86,7 +95,7 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Comma-separated user ids who may stop or extend anyone's endpoint. Default: none.",
     )
-    policy_file: Path | None = Field(
+    policy_file: Annotated[Path | None, AfterValidator(_check_policy_file)] = Field(
         None,
         description="Team policy (YAML): admins, channels, per-user and per-group limits, allowed GPUs and "
         "models, where API keys go. Checked at start (a bad file refuses to start), re-read when it "
