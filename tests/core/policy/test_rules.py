@@ -127,7 +127,7 @@ def test_defaults_are_brought_under_the_ceilings_and_spot_only_turns_spot_on() -
     shaped = _gate().before_fit(request, default_ttl=timedelta(hours=24), default_idle=timedelta(hours=3),
                                 default_spot=False)  # fmt: skip
     assert (shaped.ttl, shaped.idle_timeout, shaped.spot) == (timedelta(hours=8), timedelta(hours=1), True)
-    with pytest.raises(PolicyRefused, match="groups.ml-interns.spot_only"):
+    with pytest.raises(PolicyRefused, match=r"groups\.ml-interns\.spot_only"):
         _gate().before_fit(replace(request, spot=False), default_ttl=timedelta(hours=1),
                            default_idle=timedelta(hours=1), default_spot=False)  # fmt: skip
 
