@@ -713,11 +713,12 @@ class EndpointService:
                     f"`{name}` is {endpoint.state.value.lower()}; there is nothing to extend. Run `up` for a new one."
                 )
             now = self.clock.now()
-            ceiling = _first_requested_at(endpoint) + self.settings.max_ttl
+            span = self.policy.ttl_ceiling(owner=endpoint.owner_id, actor=actor, ceiling=self.settings.max_ttl)
+            ceiling = _first_requested_at(endpoint) + span
             current = as_utc(endpoint.expires_at)
             if current >= ceiling:
                 raise InvalidRequest(
-                    f"`{name}` already runs to the {format_duration(self.settings.max_ttl)} ceiling "
+                    f"`{name}` already runs to the {format_duration(span)} ceiling "
                     f"({ceiling:%Y-%m-%d %H:%M} UTC); it cannot be extended further."
                 )
             wanted = max(current, now) + by
@@ -738,7 +739,7 @@ class EndpointService:
         flows._guard(
             self.notifier.thread_post,
             view,
-            messaging.extended(view, by=by, capped=capped, ceiling=ceiling, span=self.settings.max_ttl),
+            messaging.extended(view, by=by, capped=capped, ceiling=ceiling, span=span),
         )
         flows._guard(self.notifier.endpoint_changed, view)
         if cluster_up:  # while provisioning, the launch flow sets the deadline once the cluster is up

@@ -39,7 +39,7 @@ def report(gate: PolicyGate, database: Any, *, user: str, now: datetime) -> Poli
     with database.session() as session:
         if admin:
             lines.append("You are an admin: the rules below do not bind you.")
-            everyone = [Scope("everyone", "everyone (each person)", policy.everyone, frozenset({user}))]
+            everyone = [Scope("everyone", "everyone", policy.everyone, frozenset({user}))]
             everyone += [
                 Scope(f"groups.{n}", f"group `{n}`", g, members.members.get(n, frozenset()))
                 for n, g in policy.groups.items()
@@ -62,10 +62,18 @@ def report(gate: PolicyGate, database: Any, *, user: str, now: datetime) -> Poli
 
 def _scope_line(scope: Scope, use: Use | None) -> str:
     parts = _rule_parts(scope.rules)
-    text = f"*{scope.label}* (`{scope.path}`): " + ("; ".join(parts) if parts else "no rules")
+    text = f"*{_title(scope)}* (`{scope.path}`): " + ("; ".join(parts) if parts else "no rules")
     if use is not None:
         text += f". In use now: {_use(use)}"
     return text
+
+
+def _title(scope: Scope) -> str:
+    """How a scope is headed: whose endpoints its limits count."""
+    if scope.path == "everyone":
+        return "Everyone (each person)"
+    title = "You" if scope.label == "you" else scope.label[:1].upper() + scope.label[1:]
+    return title + (" (all members together)" if scope.path.startswith("groups.") else "")
 
 
 def _rule_parts(r: Rules) -> list[str]:

@@ -49,6 +49,18 @@ class PolicyGate:
             return rules.is_admin(policy, Membership(), user, settings_admins=self.settings_admins)
         return rules.is_admin(policy, self.membership(policy), user, settings_admins=self.settings_admins)
 
+    def ttl_ceiling(self, *, owner: str, actor: str, ceiling: timedelta) -> timedelta:
+        """How long `owner`'s endpoint may live in all (extensions included): the settings' ceiling, or
+        the owner's policy `max_ttl` when lower (unless an admin extends it)."""
+        policy = self.policy
+        members = self.membership(policy)
+        if rules.is_admin(policy, members, actor, settings_admins=self.settings_admins):
+            return ceiling
+        if rules.is_admin(policy, members, owner, settings_admins=self.settings_admins):
+            return ceiling
+        cap, _, _ = rules.ceilings(policy, members, owner)
+        return min(ceiling, cap) if cap is not None else ceiling
+
     def before_fit(
         self, request: Any, *, default_ttl: timedelta, default_idle: timedelta, default_spot: bool
     ) -> Any:

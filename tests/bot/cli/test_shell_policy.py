@@ -3,6 +3,8 @@ that name their rule, a limit of one, `log` and `policy`; a malformed file refus
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,3 +69,22 @@ def test_a_malformed_policy_file_refuses_to_start(policy_env: dict[str, str], tm
     assert result.returncode == 1
     assert "policy.yaml line 3: everyone.limits.gpus: Input should be a valid integer" in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "bot.cli", *args], env=env, capture_output=True, text=True,
+                          timeout=120, check=False, cwd=str(Path(env["HOME"]).parent))  # fmt: skip
+
+
+def test_policy_check_and_show_at_the_terminal(policy_env: dict[str, str], tmp_path: Path) -> None:
+    good = _cli(policy_env, "policy", "check", policy_env["ENDPOINT_BOT_POLICY_FILE"])
+    assert good.returncode == 0 and "policy.yaml: OK (0 group(s), 0 user entries, keys go in the thread)" in good.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("admins:\n  users: [U0ALICE]\nkey_delivery: pigeon\n")
+    refused = _cli(policy_env, "policy", "check", str(bad))
+    assert refused.returncode == 1
+    assert "bad.yaml line 3: key_delivery: Input should be 'thread' or 'dm'" in refused.stderr
+    shown = _cli(policy_env, "policy", "show", "--user", "U0BOB")
+    assert shown.returncode == 0, shown.stderr
+    assert "Everyone (each person) (`everyone`): at most 1 endpoint(s); GPUs denied: H100. In use now: 0 endpoint(s)" in shown.stdout
+    assert "Ask an admin: @U0ALICE" in shown.stdout

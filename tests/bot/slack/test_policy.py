@@ -118,6 +118,9 @@ def test_key_by_dm_a_limit_of_one_the_log_and_the_policy_view(policed: SlackHarn
     assert "at most 1 endpoint(s)" in mine and "1 endpoint(s) (`qwen`)" in mine and "Live endpoints" not in mine
     admin = _all_text(_answer(h, "policy", key="admin", user_id="U9ADMIN"))
     assert "Live endpoints (1)" in admin and "`qwen` · <@U1OWNER> · L4:1" in admin and "so far" in admin
+    # The policy's lifetime ceiling binds extensions too.
+    extended = _answer(h, "extend qwen 8h", key="extend")
+    assert "already runs to the 4h ceiling" in extended["text"]  # the settings allow 72h
     # An admin may stop anyone's endpoint, through the policy's Slack group too.
     stop = _answer(h, "down qwen", key="down", user_id="U4PLAT")
     assert "Stopping" in stop["text"] or "stop" in stop["text"].lower()

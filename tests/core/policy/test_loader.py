@@ -102,3 +102,11 @@ def test_the_source_rereads_a_changed_file_and_keeps_the_last_good_one(tmp_path:
 
 def test_no_file_is_no_rules() -> None:
     assert PolicySource(None).current() == parse_policy("")
+
+
+def test_the_readme_example_is_a_valid_policy() -> None:
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
+    section = readme.split("### Team policy", 1)[1]
+    example = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    policy = parse_policy(example, source="README")
+    assert policy.key_delivery == "dm" and policy.groups["ml-interns"].limits.gpus == 2

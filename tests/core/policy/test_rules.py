@@ -149,3 +149,11 @@ def test_what_would_fit_only_names_shapes_the_policy_allows() -> None:
     everyone = _gate().allowed_suggestions(plan, user="U0ZED").suggestions
     assert [s.accelerators for s in everyone] == ["L4:2", "L4:4", "A100-80GB:1", "L4:1"]
     assert _gate().allowed_suggestions(plan, user="U0ALICE").suggestions == suggestions
+
+
+def test_the_lifetime_ceiling_binds_extensions_unless_an_admin_extends() -> None:
+    gate = _gate()
+    settings_cap = timedelta(hours=72)
+    assert gate.ttl_ceiling(owner="U0DAN", actor="U0DAN", ceiling=settings_cap) == timedelta(hours=8)
+    assert gate.ttl_ceiling(owner="U0DAN", actor="U0ERIN", ceiling=settings_cap) == settings_cap  # admin by group
+    assert gate.ttl_ceiling(owner="U0DAN", actor="U0DAN", ceiling=timedelta(hours=2)) == timedelta(hours=2)
