@@ -131,7 +131,10 @@ def run_command(
         plans = service.fit(
             model=parsed.model, accelerators=parsed.accelerators, options=dict(parsed.options)
         )
-        return Fitted(parsed.model, list(plans))
+        return Fitted(
+            parsed.model,
+            service.policy.allowed_plans(list(plans), user=user_id, named=parsed.accelerators is not None),
+        )
     if isinstance(parsed, ListCommand):
         return Listed(list(service.list(include_terminal=parsed.include_terminal)), parsed.include_terminal)
     if isinstance(parsed, StatusCommand):

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.errors import PermissionDenied
 from core.fit.plan import Plan
 from core.gpus import parse_accelerators
 from core.policy import rules
@@ -96,29 +97,44 @@ class PolicyGate:
 
     def allowed_suggestions(self, plan: Plan, *, user: str) -> Plan:
         """`plan` with only the suggestions whose GPUs the policy lets `user` launch."""
-        policy = self.policy
         if not plan.suggestions:
             return plan
+        allowed = self._shape_filter(user)
+        return replace(plan, suggestions=[s for s in plan.suggestions if allowed(s.accelerators)])
+
+    def allowed_plans(self, plans: list[Plan], *, user: str, named: bool) -> list[Plan]:
+        """`/endpoint fit`: the cheapest shapes `user` may launch (when no GPU was `named`: a named
+        one keeps its verdict), each plan's "what would fit" filtered the same way. PermissionDenied
+        when shapes fit but the policy allows none of them."""
+        allowed = self._shape_filter(user)
+        shapes = plans if named else [p for p in plans if allowed(p.accelerators)]
+        if plans and not shapes:
+            raise PermissionDenied(
+                f"{_count(len(plans), 'shape')} would fit ({', '.join(p.accelerators for p in plans)}), but the "
+                f"team policy lets you launch none of them (GPU types or GPU limits; `/endpoint policy` shows "
+                f"yours). {rules.who_can_change(self.policy, settings_admins=self.settings_admins)}"
+            )
+        return [self.allowed_suggestions(p, user=user) for p in shapes]
+
+    def _shape_filter(self, user: str) -> Callable[[str], bool]:
+        """NAME:COUNT -> may `user` launch that shape (GPU type allowed, count within every GPU limit)."""
+        policy = self.policy
         members = self.membership(policy)
         if rules.is_admin(policy, members, user, settings_admins=self.settings_admins):
-            return plan
-        caps = [
-            s.rules.limits.gpus
-            for s in rules.scopes(policy, members, user)
-            if s.rules.limits.gpus is not None
-        ]
-        kept = []
-        for suggestion in plan.suggestions:
-            accel = parse_accelerators(suggestion.accelerators)
+            return lambda _accelerators: True
+        applied = rules.scopes(policy, members, user)
+        caps = [s.rules.limits.gpus for s in applied if s.rules.limits.gpus is not None]
+
+        def allowed(accelerators: str) -> bool:
+            try:
+                accel = parse_accelerators(accelerators)
+            except Exception:
+                return True  # not ours to judge: the fit check made it
             if caps and accel.count > min(caps):
-                continue
-            if any(
-                rules._pattern_refusal(s.rules.gpus, accel.gpu.name)
-                for s in rules.scopes(policy, members, user)
-            ):
-                continue
-            kept.append(suggestion)
-        return replace(plan, suggestions=kept)
+                return False
+            return not any(rules.pattern_refusal(s.rules.gpus, accel.gpu.name) for s in applied)
+
+        return allowed
 
     def admit(
         self, request: Any, *, accelerators: str, price_per_hour: float, now: datetime
@@ -163,3 +179,7 @@ class PolicyGate:
             ttl=request.ttl or default_ttl,
             idle=request.idle_timeout or default_idle,
         )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")

@@ -133,7 +133,7 @@ def _matches(patterns: list[str], value: str) -> bool:
     return any(fnmatch.fnmatchcase(value.lower(), p.lower()) for p in patterns)
 
 
-def _pattern_refusal(patterns: Patterns, value: str) -> str | None:
+def pattern_refusal(patterns: Patterns, value: str) -> str | None:
     """ "deny" or "allow" when `value` is refused by that list, else None."""
     if _matches(patterns.deny, value):
         return "deny"
@@ -173,11 +173,11 @@ def check_request(
         return refuse("channels", policy.channels, ask.channel, f"Endpoints may only be launched in {where}")
     for scope in scopes(policy, members, ask.user):
         r, path, who = scope.rules, scope.path, scope.label
-        which = _pattern_refusal(r.models, ask.model)
+        which = pattern_refusal(r.models, ask.model)
         if which:
             return refuse(f"{path}.models.{which}", getattr(r.models, which), ask.model,
                           f"{_cap(who)} may not launch `{ask.model}`")  # fmt: skip
-        which = _pattern_refusal(r.gpus, ask.gpu) if ask.gpu else None
+        which = pattern_refusal(r.gpus, ask.gpu) if ask.gpu else None
         if which:
             allowed = f"; allowed: {', '.join(r.gpus.allow)}" if r.gpus.allow else ""
             return refuse(f"{path}.gpus.{which}", getattr(r.gpus, which), ask.gpu,
