@@ -412,9 +412,7 @@ class EndpointService:
         check_model(request.model)  # the Hub loader's own rule: `org/name@rev` is a model id
         engine = (request.engine or settings.default_engine).lower()
         if engine not in ENGINES:
-            raise InvalidRequest(
-                f"Unknown engine `{shown(request.engine)}`; use `engine=vllm` or `engine=sglang`."
-            )
+            raise InvalidRequest(f"Unknown engine `{shown(request.engine)}`; use `engine=vllm` or `engine=sglang`.")
         if request.quantization is not None and request.quantization not in QUANTIZATIONS[engine]:
             raise InvalidRequest(
                 f"{engine} does not take `quantization={shown(request.quantization)}`; it accepts "
@@ -476,9 +474,7 @@ class EndpointService:
             )
         if request.region is not None:
             if not REGION_RE.match(request.region):
-                raise InvalidRequest(
-                    f"`{shown(request.region)}` is not a region name; write it like `us-central1`."
-                )
+                raise InvalidRequest(f"`{shown(request.region)}` is not a region name; write it like `us-central1`.")
             if request.cloud is None and settings.default_cloud is None:
                 raise InvalidRequest(
                     "A region needs its cloud: add `cloud=`, e.g. `cloud=gcp region=us-central1`."
@@ -672,6 +668,10 @@ class EndpointService:
             endpoint = self._get(session, name)
             if endpoint.state != S.LOST:  # relaunched (by the watchdog or a second press) meanwhile
                 raise already
+            # It holds GPUs again: the team policy's limits, in the transaction that moves it.
+            again = UpRequest(endpoint.model, endpoint.accelerators, endpoint.owner_id, endpoint.channel_id)
+            self.policy.admit(again, accelerators=endpoint.accelerators,
+                              price_per_hour=endpoint.price_per_hour or 0.0, now=now)(session)  # fmt: skip
             # requested_at restarts with the run; the extend ceiling stays anchored to the first request.
             options = {
                 **(endpoint.options or {}),
@@ -713,7 +713,9 @@ class EndpointService:
                     f"`{name}` is {endpoint.state.value.lower()}; there is nothing to extend. Run `up` for a new one."
                 )
             now = self.clock.now()
-            span = self.policy.ttl_ceiling(owner=endpoint.owner_id, actor=actor, ceiling=self.settings.max_ttl)
+            span = self.policy.ttl_ceiling(
+                owner=endpoint.owner_id, actor=actor, ceiling=self.settings.max_ttl
+            )
             ceiling = _first_requested_at(endpoint) + span
             current = as_utc(endpoint.expires_at)
             if current >= ceiling:
