@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -125,3 +126,41 @@ def test_key_by_dm_a_limit_of_one_the_log_and_the_policy_view(policed: SlackHarn
     stop = _answer(h, "down qwen", key="down", user_id="U4PLAT")
     assert "Stopping" in stop["text"] or "stop" in stop["text"].lower()
     h.settle()
+
+
+MORE_RULES = """\
+everyone:
+  models: {deny: ["meta-llama/*"]}
+  max_idle: 1h
+  limits: {dollars_per_hour: 0.5}
+groups:
+  ml-interns: {members: [U2INTERN], spot_only: true}
+"""
+
+
+def test_more_rules_by_name_and_a_changed_file_applies_at_once(tmp_path: Path, fake_hub: object) -> None:
+    path = tmp_path / "policy.yaml"
+    path.write_text(MORE_RULES)
+    h = SlackHarness(tmp_path, settings_overrides={"policy_file": path})
+    try:
+        llama = _answer(h, "up meta-llama/Llama-3.1-70B-Instruct A100-80GB:4", key="llama")
+        assert "Everyone may not launch `meta-llama/Llama-3.1-70B-Instruct` (policy rule `everyone.models.deny`)" in llama["text"]
+        idle = _answer(h, f"up {MODEL} L4:1 idle=2h", key="idle")
+        assert "at most 1h, not 2h (policy rule `everyone.max_idle`)" in idle["text"]
+        spot = _answer(h, f"up {MODEL} L4:1 spot=no", key="spot", user_id="U2INTERN")
+        assert "Your group `ml-interns` may only use spot instances (`spot=yes`) (policy rule `groups.ml-interns.spot_only`)" in spot["text"]
+        money = _answer(h, f"up {MODEL} L4:1", key="money")
+        assert re.search(r"Everyone may use at most \$0\.50/hour at once; you have \$0\.00/hour in use, and this "
+                         r"launch needs \$\d+\.\d\d/hour more \(policy rule `everyone.limits.dollars_per_hour`\)",
+                         money["text"]), money["text"]  # fmt: skip
+        assert h.service.list(include_terminal=True) == []
+        # The admin raises the limit: the next command reads the changed file.
+        path.write_text(MORE_RULES.replace("dollars_per_hour: 0.5", "dollars_per_hour: 50"))
+        stamp = path.stat().st_mtime + 5
+        os.utime(path, (stamp, stamp))
+        launched = _answer(h, f"up {MODEL} L4:1 name=allowed", key="allowed")
+        assert "Launching `allowed`" in launched["text"]
+        h.slack.wait_for(lambda s: _state(h, "allowed") == EndpointState.READY, what="READY")
+        h.settle()
+    finally:
+        h.close()
