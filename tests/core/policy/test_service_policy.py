@@ -74,3 +74,19 @@ def test_policy_admins_may_stop_anyones_endpoint(lc: Lifecycle) -> None:
         lc.service.down(name="mine", actor="U_STRANGER")
     assert lc.service.down(name="mine", actor="U_OPS").state is S.STOPPING
     lc.join()
+
+
+def test_a_model_that_runs_its_own_code_is_refused_after_the_fit_check(lc: Lifecycle, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from tests.core.endpoints.lifecycle_fixtures import MODEL, fixture_facts
+
+    Path(lc.settings.policy_file).write_text(POLICY + "users:\n  U_OWNER: {trust_remote_code: false}\n")
+    lc.service.policy.source._mtime = None  # read again now (the test does not wait for a new mtime)
+    lc.service.facts_loader = lambda model, settings: replace(fixture_facts(MODEL), needs_trust_remote_code=True)
+    with pytest.raises(PolicyRefused, match=r"You may not run models that need their own code") as refused:
+        lc.service.up(request=up_request())
+    assert refused.value.decision.rule == "users.U_OWNER.trust_remote_code"
+    assert lc.service.list(include_terminal=True) == []
+    lc.service.up(request=up_request(owner_id="U_OTHER"))  # the rule is U_OWNER's only
+    lc.join()
