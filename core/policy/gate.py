@@ -29,6 +29,8 @@ GroupLookup = Callable[[Collection[str]], Mapping[str, Collection[str]]]
 
 
 class PolicyGate:
+    """The service's one handle on the policy: the current file, who is in which group, the checks."""
+
     def __init__(self, source: PolicySource, *, settings_admins: Collection[str] = ()) -> None:
         self.source = source
         self.settings_admins = tuple(settings_admins)
@@ -110,7 +112,7 @@ class PolicyGate:
         shapes = plans if named else [p for p in plans if allowed(p.accelerators)]
         if plans and not shapes:
             raise PermissionDenied(
-                f"{_count(len(plans), 'shape')} would fit ({', '.join(p.accelerators for p in plans)}), but the "
+                f"{rules.counted(len(plans), 'shape')} would fit ({', '.join(p.accelerators for p in plans)}), but the "
                 f"team policy lets you launch none of them (GPU types or GPU limits; `/endpoint policy` shows "
                 f"yours). {rules.who_can_change(self.policy, settings_admins=self.settings_admins)}"
             )
@@ -180,6 +182,3 @@ class PolicyGate:
             idle=request.idle_timeout or default_idle,
         )
 
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" + ("" if n == 1 else "s")

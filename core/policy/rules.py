@@ -220,8 +220,8 @@ def check_limits(
         use = use_of(scope.owners)
         held = _held(scope, use)
         checks = (
-            ("endpoints", limits.endpoints, len(use.endpoints), 1, lambda n: _count(n, "endpoint") + " at once"),
-            ("gpus", limits.gpus, use.gpus, ask.gpus, lambda n: _count(n, "GPU") + " at once"),
+            ("endpoints", limits.endpoints, len(use.endpoints), 1, lambda n: counted(n, "endpoint") + " at once"),
+            ("gpus", limits.gpus, use.gpus, ask.gpus, lambda n: counted(n, "GPU") + " at once"),
             ("dollars_per_hour", limits.dollars_per_hour, use.dollars_per_hour, ask.price_per_hour,
              lambda n: f"{format_money(n)}/hour at once"),
             ("dollars_per_day", limits.dollars_per_day, use.dollars_today, 0.0, lambda n: f"{format_money(n)} a day"),
@@ -255,13 +255,14 @@ def _in_use(key: str, current: float, held: str, scope: Scope) -> str:
 
 def _amount(key: str, value: float) -> str:
     if key == "endpoints":
-        return _count(int(value), "endpoint")
+        return counted(int(value), "endpoint")
     if key == "gpus":
-        return _count(int(value), "GPU")
+        return counted(int(value), "GPU")
     return f"{format_money(value)}/hour" if key == "dollars_per_hour" else format_money(value)
 
 
-def _count(n: float, noun: str) -> str:
+def counted(n: float, noun: str) -> str:
+    """"1 GPU", "2 GPUs"."""
     n = int(n)
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
