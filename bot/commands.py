@@ -40,6 +40,8 @@ USAGE: dict[str, str] = {
     "status": "`/endpoint status NAME`",
     "down": "`/endpoint down NAME`",
     "extend": "`/endpoint extend NAME 2h`",
+    "log": "`/endpoint log NAME`",
+    "policy": "`/endpoint policy`",
     "help": "`/endpoint help [COMMAND]`",
 }
 
@@ -50,6 +52,8 @@ SUMMARY: dict[str, str] = {
     "status": "one endpoint's state, URL, cost and usage",
     "down": "stop an endpoint and tear its cluster down",
     "extend": "push an endpoint's lifetime out",
+    "log": "an endpoint's audit trail (owner and admins)",
+    "policy": "the team rules that apply to you and what you use now (admins: everyone's)",
     "help": "this message",
 }
 
@@ -68,6 +72,11 @@ _SUBCOMMAND_HINTS = {
     "info": "status",
     "show": "status",
     "check": "fit",
+    "events": "log",
+    "history": "log",
+    "audit": "log",
+    "rules": "policy",
+    "limits": "policy",
 }
 _OPTION_HINTS = {
     "max-model-len": "ctx",
@@ -207,11 +216,31 @@ class ExtendCommand:
 
 
 @dataclass(frozen=True)
+class LogCommand:
+    name: str
+
+
+@dataclass(frozen=True)
+class PolicyCommand:
+    pass
+
+
+@dataclass(frozen=True)
 class HelpCommand:
     topic: str | None = None  # a subcommand name, or None for the overview
 
 
-Command = UpCommand | FitCommand | ListCommand | StatusCommand | DownCommand | ExtendCommand | HelpCommand
+Command = (
+    UpCommand
+    | FitCommand
+    | ListCommand
+    | StatusCommand
+    | DownCommand
+    | ExtendCommand
+    | LogCommand
+    | PolicyCommand
+    | HelpCommand
+)
 
 
 # --- value parsers -------------------------------------------------------------------------------
@@ -393,12 +422,14 @@ def parse_command(text: str) -> Command:
         "status": _parse_status,
         "down": _parse_down,
         "extend": _parse_extend,
+        "log": _parse_log,
+        "policy": _parse_policy,
     }
     if sub not in parsers:
         raise CommandError(
             f"`{shown(tokens[0])}` is not an `{COMMAND}` command.",
             suggestion=_closest(sub, list(USAGE), _SUBCOMMAND_HINTS),
-            usage=" · ".join(USAGE[name] for name in ("up", "fit", "list", "status", "down", "extend")),
+            usage=" · ".join(USAGE[name] for name in ("up", "fit", "list", "status", "down", "extend", "log", "policy")),
         )
     return parsers[sub](args)
 
@@ -527,6 +558,16 @@ def _parse_status(args: list[str]) -> StatusCommand:
 
 def _parse_down(args: list[str]) -> DownCommand:
     return DownCommand(name=_one_name(args, "down"))
+
+
+def _parse_log(args: list[str]) -> LogCommand:
+    return LogCommand(name=_one_name(args, "log"))
+
+
+def _parse_policy(args: list[str]) -> PolicyCommand:
+    if args:
+        raise CommandError(f"`policy` takes nothing, not `{shown(' '.join(args))}`.", usage=USAGE["policy"])
+    return PolicyCommand()
 
 
 def _parse_extend(args: list[str]) -> ExtendCommand:

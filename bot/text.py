@@ -331,3 +331,12 @@ def confirm_stop_question(endpoint_name: str) -> str:
         f"Stop `{endpoint_name}`? This tears down its GPUs; the URL and API key stop working. "
         "It cannot be undone. [y/N]"
     )
+
+
+def log_lines(name: str, events: Sequence[dict[str, Any]]) -> list[str]:
+    """`log NAME`: who launched, extended, kept alive, stopped; the watchdog's decisions; relaunches."""
+    if not events:
+        return [f"`{name}` has no recorded events."]
+    return [f"Audit trail of `{name}` ({counted(len(events), 'event')}, times UTC):"] + [
+        f"{e['at']:%Y-%m-%d %H:%M:%S} · {e['actor']} · {e['kind']} · {e['message']}" for e in events
+    ]

@@ -40,6 +40,8 @@ CORE_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "core.private_files",
             "core.workers",
             "core.vocabulary",
+            "core.policy.model",
+            "core.policy.loader",
             "core.settings",
         ),
     ),
@@ -59,7 +61,7 @@ CORE_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "core.usage",
         ),
     ),
-    ("endpoint lifecycle", ("core.endpoints", "core.outbox")),
+    ("endpoint lifecycle", ("core.endpoints", "core.outbox", "core.policy")),
     ("watchdog", ("core.watchdog",)),
     ("wiring", ("core.wiring", "core.schema", "core.migrations", "core.settings_doc")),
 )

@@ -57,7 +57,11 @@ def missing_settings(settings: Settings, *, http: bool) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from core.settings import load_settings
 
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except Exception as exc:  # pydantic's message names the variable and the bad value (a policy file: its line)
+        print(f"The settings are not valid: {exc}", file=sys.stderr)
+        return 1
     return serve(settings, http=args.http, port=args.port, host=args.host)
 
 

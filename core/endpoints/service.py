@@ -42,6 +42,8 @@ from core.hub import load_model_facts
 from core.hub.refs import check_model
 from core.launcher.base import Launcher, LaunchSpec
 from core.notifier import Notifier, deliver
+from core.policy.gate import PolicyGate
+from core.policy.loader import PolicySource
 from core.pricing import price_per_hour
 from core.settings import Settings
 from core.units import MAX_DURATION, MAX_MONEY, MAX_TOKENS, format_duration, format_money
@@ -173,6 +175,8 @@ class EndpointService:
         self.workers = workers
         self.clock = clock or SystemClock()
         self.facts_loader = facts_loader
+        # The team policy (ENDPOINT_BOT_POLICY_FILE): a bad file refuses the start here.
+        self.policy = PolicyGate(PolicySource(settings.policy_file), settings_admins=settings.admin_user_ids)
         # Live catalogue prices import SkyPilot: only worth it when SkyPilot launches.
         self.live_prices = (launcher.name == "skypilot") if live_prices is None else live_prices
         tuning: dict[str, Any] = {
@@ -241,7 +245,13 @@ class EndpointService:
         """Validate, fit-check, record REQUESTED, announce the card, schedule the launch; return at once."""
         if self.cloud_problem is not None:
             raise CloudUnreachable(self.cloud_problem)
-        prepared = self._prepare(request)
+        request = self.policy.before_fit(request, default_ttl=self.settings.default_ttl,
+                                         default_idle=self.settings.idle_timeout, default_spot=self.settings.use_spot)  # fmt: skip
+        try:
+            prepared = self._prepare(request)
+        except DoesNotFit as exc:  # "what would fit" names only shapes the policy allows
+            raise DoesNotFit(self.policy.allowed_suggestions(exc.plan, user=request.owner_id)) from None
+        self.policy.after_fit(request, prepared.plan)
         now = self.clock.now()
         self._check_budget(now)
         # Intent first: the row (and its reserved cluster name) exists before anything else happens.
@@ -264,6 +274,12 @@ class EndpointService:
                 now=now,
                 name=request.name,
                 cluster_prefix=self.settings.cluster_prefix,
+                admission=self.policy.admit(
+                    request,
+                    accelerators=prepared.accelerators,
+                    price_per_hour=prepared.price_per_hour,
+                    now=now,
+                ),
             )
             view = store.to_view(endpoint)
 
@@ -502,7 +518,7 @@ class EndpointService:
         return endpoint
 
     def _authorize(self, endpoint: Any, actor: str, verb: str) -> None:
-        if actor == endpoint.owner_id or actor in self.settings.admin_user_ids or actor in SYSTEM_ACTORS:
+        if actor == endpoint.owner_id or actor in SYSTEM_ACTORS or self.policy.is_admin(actor):
             return
         raise PermissionDenied(
             f"Only <@{endpoint.owner_id}> (who launched `{endpoint.name}`) or an admin may {verb}."
@@ -646,6 +662,10 @@ class EndpointService:
             endpoint = self._get(session, name)
             if endpoint.state != S.LOST:  # relaunched (by the watchdog or a second press) meanwhile
                 raise already
+            # It holds GPUs again: the team policy's limits, in the transaction that moves it.
+            again = UpRequest(endpoint.model, endpoint.accelerators, endpoint.owner_id, endpoint.channel_id)
+            self.policy.admit(again, accelerators=endpoint.accelerators,
+                              price_per_hour=endpoint.price_per_hour or 0.0, now=now)(session)  # fmt: skip
             # requested_at restarts with the run; the extend ceiling stays anchored to the first request.
             options = {
                 **(endpoint.options or {}),
@@ -687,11 +707,14 @@ class EndpointService:
                     f"`{name}` is {endpoint.state.value.lower()}; there is nothing to extend. Run `up` for a new one."
                 )
             now = self.clock.now()
-            ceiling = _first_requested_at(endpoint) + self.settings.max_ttl
+            span = self.policy.ttl_ceiling(
+                owner=endpoint.owner_id, actor=actor, ceiling=self.settings.max_ttl
+            )
+            ceiling = _first_requested_at(endpoint) + span
             current = as_utc(endpoint.expires_at)
             if current >= ceiling:
                 raise InvalidRequest(
-                    f"`{name}` already runs to the {format_duration(self.settings.max_ttl)} ceiling "
+                    f"`{name}` already runs to the {format_duration(span)} ceiling "
                     f"({ceiling:%Y-%m-%d %H:%M} UTC); it cannot be extended further."
                 )
             wanted = max(current, now) + by
@@ -712,7 +735,7 @@ class EndpointService:
         deliver(
             self.notifier.thread_post,
             view,
-            messaging.extended(view, by=by, capped=capped, ceiling=ceiling, span=self.settings.max_ttl),
+            messaging.extended(view, by=by, capped=capped, ceiling=ceiling, span=span),
         )
         deliver(self.notifier.endpoint_changed, view)
         if cluster_up:  # while provisioning, the launch flow sets the deadline once the cluster is up

@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -148,11 +148,13 @@ def create_endpoint(
     name: str | None = None,
     cluster_prefix: str = "epb-",
     actor: str | None = None,
+    admission: Callable[[Session], None] | None = None,
 ) -> Endpoint:
     """Record a new endpoint in REQUESTED with a unique name and cluster name, and a "created" event.
 
     A given `name` must be valid and free (InvalidRequest otherwise); without one, a name is derived
-    from the model, with "-2", "-3", ... on a clash.
+    from the model, with "-2", "-3", ... on a clash. `admission` (the team policy's limits) runs first
+    in the same transaction and may refuse by raising.
     """
     _require_aware(now, "now")
     _require_aware(expires_at, "expires_at")
@@ -178,6 +180,9 @@ def create_endpoint(
         "requested_at": now,
         "updated_at": now,
     }
+    if admission is not None:  # the policy's limits, read under its lock, before the row goes in
+        session.flush()
+        admission(session)
     endpoint_id = _insert_under_a_free_name(
         session, common, model=model, name=name, cluster_prefix=cluster_prefix
     )

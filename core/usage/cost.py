@@ -131,14 +131,16 @@ def utc_day_start(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def team_spend_today(*, session: Session, now: datetime) -> float:
-    """Dollars spent since 00:00 UTC today across every endpoint (the whole bot is one team): price x
-    the part of each billed span (see `billed_intervals`) that falls inside today."""
+def team_spend_today(*, session: Session, now: datetime, owners: Collection[str] | None = None) -> float:
+    """Dollars spent since 00:00 UTC today across every endpoint (the whole bot is one team), or those
+    of `owners` (a team policy's limits): price x the part of each billed span (see `billed_intervals`)
+    that falls inside today."""
     now = as_utc(now) or now
     midnight = utc_day_start(now)
-    endpoints = session.scalars(
-        select(Endpoint).where(or_(Endpoint.stopped_at.is_(None), Endpoint.stopped_at >= midnight))
-    ).all()
+    stmt = select(Endpoint).where(or_(Endpoint.stopped_at.is_(None), Endpoint.stopped_at >= midnight))
+    if owners is not None:
+        stmt = stmt.where(Endpoint.owner_id.in_(list(owners)))
+    endpoints = session.scalars(stmt).all()
     history = load_transitions(session=session, endpoint_ids=[e.id for e in endpoints])
     total = 0.0
     for endpoint in endpoints:
