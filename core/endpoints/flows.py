@@ -448,6 +448,12 @@ def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
     deadline = as_utc(view.requested_at) + ctx.settings.readiness_deadline
     # What is left of the launch's readiness budget (at least a minute: the engine just came up).
     remaining = max(deadline - ctx.clock.now(), timedelta(minutes=1))
+    options: dict[str, Any] = {
+        "first_delay": ctx.settings.readiness_poll_first,
+        "max_delay": ctx.settings.readiness_poll_max,
+        "gone": _engine_gone(ctx.launcher, view.cluster_name),
+        **ctx.readiness_options,
+    }
     wait_until_ready(
         url=view.url or "",
         engine=view.engine,
@@ -455,8 +461,17 @@ def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
         model_name=view.model,
         deadline=remaining,
         progress=lambda step: ctx.post(view, messaging.readiness_step(step)),
-        **ctx.readiness_options,
+        **options,
     )
+
+
+def _engine_gone(launcher: Launcher, cluster_name: str) -> Callable[[], str | None] | None:
+    """For launchers that can see the engine process (the local one): why it exited, asked between
+    readiness probes, so a crashed start fails with the engine's own reason instead of a timeout."""
+    exit_reason = getattr(launcher, "engine_exit_reason", None)
+    if exit_reason is None:
+        return None
+    return lambda: exit_reason(cluster_name)
 
 
 def _after_abandon(ctx: FlowContext, endpoint_id: int) -> None:

@@ -4,7 +4,8 @@
 `ExplainedLaunchFailure`, which also carries a machine-readable `kind`) whose message says what failed
 and what to try next: no capacity (which GPU, cloud and regions were tried; another GPU type, spot=no,
 another region, retry later), no quota (request an increase for that GPU in that region), no cloud
-access (`sky check`), API server unreachable (`SKYPILOT_API_SERVER_ENDPOINT`), cluster gone, cancelled.
+access (`sky check`), the catalogue unreachable from the API server (its network), API server unreachable
+(`SKYPILOT_API_SERVER_ENDPOINT`), cluster gone, cancelled.
 Anything else gets a generic sentence with the exception's first line.
 
 Classes are matched by NAME along the exception's MRO, so this module never imports `sky` (it works
@@ -32,14 +33,27 @@ _SECRET_ASSIGNMENT = re.compile(
 _LOCATION = re.compile(
     r"(?:\bin|\bregion|\bzone)\s+(?:region\s+|zone\s+)?([a-z]{2,}(?:-[a-z0-9]+)*-[a-z]*\d+[a-z]?(?:-[a-z])?)\b"
 )
+# Where SkyPilot downloads its catalogue CSVs from (sky.skylet.constants.HOSTED_CATALOG_DIR_URL).
+CATALOG_HOST = "raw.githubusercontent.com"
+_CATALOG_FETCH = re.compile(r"(?i)failed to fetch \S+ catalog|catalogs/v\d+/")
+_NETWORK_CAUSES = (
+    ("ProxyError", "the HTTPS proxy refused the connection"),
+    ("NameResolutionError", "the host name did not resolve"),
+    ("Failed to resolve", "the host name did not resolve"),
+    ("ConnectTimeout", "the connection timed out"),
+    ("timed out", "the connection timed out"),
+    ("Connection refused", "the connection was refused"),
+    ("SSLError", "the TLS handshake failed"),
+    ("Max retries exceeded", "the connection failed"),
+)
 _QUOTA = re.compile(r"(?i)quota|QUOTA_EXCEEDED|limit exceeded|VcpuLimitExceeded|InsufficientQuota")
 
 
 class ExplainedLaunchFailure(LaunchFailed):
     """A `LaunchFailed` with the kind of failure, for code that decides what to do next.
 
-    kind: "capacity" | "quota" | "no_cloud_access" | "credentials" | "api_server" | "cancelled" |
-    "cluster_gone" | "cluster_not_up" | "invalid" | "other".
+    kind: "capacity" | "quota" | "no_cloud_access" | "catalog" | "credentials" | "api_server" |
+    "cancelled" | "cluster_gone" | "cluster_not_up" | "invalid" | "other".
     """
 
     def __init__(self, message: str, *, kind: str, cause: str) -> None:
@@ -50,7 +64,7 @@ class ExplainedLaunchFailure(LaunchFailed):
     @property
     def retryable(self) -> bool:
         """True when the same request may succeed later unchanged."""
-        return self.kind in {"capacity", "api_server", "other"}
+        return self.kind in {"capacity", "api_server", "catalog", "other"}
 
 
 def strip_ansi(text: str) -> str:
@@ -89,9 +103,19 @@ def explain_launch_error(exc: BaseException, *, spec: LaunchSpec | None = None) 
         return _resources_unavailable(exc, spec=spec, secrets=secrets, gpus=gpus, where=where)
     if "NoCloudAccessError" in names:
         return ExplainedLaunchFailure(
-            "No cloud is set up for SkyPilot on the bot's host, so nothing can be launched. An admin should "
-            "run `sky check` there and enable at least one cloud with GPU access.",
+            "No cloud is enabled for SkyPilot, so nothing was launched and nothing bills. An admin should "
+            "run `sky check` on the SkyPilot API server's host (the bot's host when the server is local) "
+            "and enable at least one cloud with GPU access.",
             kind="no_cloud_access",
+            cause=cause,
+        )
+    if _is_catalog_fetch(exc, names):
+        return ExplainedLaunchFailure(
+            "SkyPilot's API server could not download its catalogue of clouds, GPUs and prices "
+            f"({_network_cause(exc)}), so nothing was launched and nothing bills. Give the API server's "
+            f"host outbound HTTPS to {CATALOG_HOST} (check its network, DNS and HTTPS_PROXY), then retry; "
+            "`sky check` there shows which clouds it can reach.",
+            kind="catalog",
             cause=cause,
         )
     if names & {"InvalidCloudCredentials", "CloudUserIdentityError", "ApiServerAuthenticationError"}:
@@ -222,6 +246,23 @@ def _quota(
         kind="quota",
         cause=cause,
     )
+
+
+def _is_catalog_fetch(exc: BaseException, names: set[str]) -> bool:
+    """SkyPilot failed to fetch a catalogue CSV (it raises the requests error, or a CloudError naming it)."""
+    if not names & {"CloudError", "RequestException", "ConnectionError", "ProxyError", "Timeout"}:
+        return False
+    text = strip_ansi(str(exc))
+    return CATALOG_HOST in text or "skypilot-catalog" in text or bool(_CATALOG_FETCH.search(text))
+
+
+def _network_cause(exc: BaseException) -> str:
+    """A few words on why a download failed, from the requests/urllib3 error text (no URL, no secret)."""
+    text = strip_ansi(str(exc))
+    for needle, words in _NETWORK_CAUSES:
+        if needle in text:
+            return words
+    return f"{type(exc).__name__} while connecting"
 
 
 def _kind_of_user_error(exc: UserFacingError) -> str:

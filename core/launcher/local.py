@@ -42,6 +42,7 @@ from pathlib import Path
 from core.engines import launch_script
 from core.engines.script import API_KEY_ENV, VLLM_API_KEY_ENV
 from core.launcher.base import ClusterInfo, LaunchSpec
+from core.launcher.engine_log import engine_error, read_tail
 from core.launcher.errors import scrub_secrets
 from core.launcher.processes import (
     MARK_CLUSTER,
@@ -348,11 +349,28 @@ class LocalLauncher:
             return False  # our own child, reaped
         return is_alive(cluster.pid, cluster.start_time)
 
-    def _exit_message(self, cluster: LocalCluster) -> str:
+    def engine_exit_reason(self, cluster_name: str) -> str | None:
+        """None while the cluster's engine runs (or the cluster is not ours); once its process has
+        exited, why, in the engine's own words from its log. Asked between readiness probes
+        (core.endpoints.flows), so an engine that dies while loading fails the launch at once."""
+        cluster = self._read().get(cluster_name)
+        if cluster is None or self._is_alive(cluster):
+            return None
+        return self._exit_message(cluster, starting=True)
+
+    def _exit_message(self, cluster: LocalCluster, *, starting: bool = False) -> str:
         child = self._children.get(cluster.pid)
         code = child.returncode if child is not None else None
-        tail = log_tail(Path(cluster.log_path))
         how = f"with code {code}" if code is not None else "at once"
+        reason = engine_error(read_tail(Path(cluster.log_path)))
+        if starting and reason:
+            return scrub_secrets(
+                f"The engine exited while starting ({how.removeprefix('with ')}): {reason} "
+                f"The whole log is {cluster.log_path} on the bot's host."
+            )
+        if starting:
+            how = f"{how} while starting"
+        tail = log_tail(Path(cluster.log_path))
         return scrub_secrets(f"the engine process exited {how}; last log lines: {tail or '(none)'}")
 
     def _stop_reaper(self, cluster: LocalCluster) -> None:
