@@ -16,12 +16,13 @@ import json
 import sys
 from pathlib import Path
 
-WORDS = tuple(
+_WORDS_TEXT = (
     "the a an and or but if then so yes no ok hello hi world model answer question says is are was "
     "it this that what who why how when where here there good bad fast slow big small one two three "
     "four five red green blue cat dog bird fish tree sun moon star sky sea rain snow wind fire water "
-    "earth light dark day night time year home work play read write think know see hear say tell".split()
+    "earth light dark day night time year home work play read write think know see hear say tell"
 )
+WORDS = tuple(_WORDS_TEXT.split())
 SPECIALS = ("<unk>", "<s>", "</s>", "<pad>")
 PUNCTUATION = (":", ".", ",", "?", "!", "'")
 VOCAB_SIZE = 512
