@@ -298,13 +298,13 @@ def _scrub(text: str, secrets: dict[str, str]) -> str:
     return redact_api_keys(text)
 
 
-def _explain(exc: BaseException, spec: LaunchSpec | None) -> str:
+def _explain(exc: BaseException, spec: LaunchSpec | None, *, submitted: bool = False) -> str:
     if isinstance(exc, UserFacingError):
         return str(exc)
     try:
         from core.launcher.errors import explain_launch_error
 
-        return str(explain_launch_error(exc, spec=spec))
+        return str(explain_launch_error(exc, spec=spec, submitted=submitted))
     except Exception:
         log.warning("could not explain a launch error", exc_info=True)
         return f"The launch failed ({type(exc).__name__}). Check the bot's logs, then try `up` again."
@@ -341,6 +341,7 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
     settings, launcher = ctx.settings, ctx.launcher
     spec: LaunchSpec | None = None
     secrets: dict[str, str] = {}
+    submitted = False  # the launcher holds a request: a failure from here on may have started machines
     try:
         # 1. API key and spec; PROVISIONING is recorded before the cloud is asked for anything.
         with ctx.database.session() as session:
@@ -377,6 +378,7 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
 
         # 2. Submit; the request id is persisted the moment it exists.
         request_id = launcher.submit(spec)
+        submitted = True
         with ctx.database.session() as session:
             endpoint = _load(session, endpoint_id)
             endpoint.sky_request_id = request_id
@@ -438,8 +440,11 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
         log.info("endpoint %s: launch abandoned (%s)", endpoint_id, why)
         _after_abandon(ctx, endpoint_id)
     except Exception as exc:
-        log.warning("endpoint %s: launch failed: %s", endpoint_id, _scrub(repr(exc), secrets))
-        fail_launch(ctx, endpoint_id=endpoint_id, reason=_scrub(_explain(exc, spec), secrets))
+        reason = _scrub(_explain(exc, spec, submitted=submitted), secrets)
+        # The sentence at WARNING (a CLI user's terminal shows it); the raw exception only in the log.
+        log.warning("endpoint %s: launch failed: %s", endpoint_id, reason)
+        log.info("endpoint %s: launch failure cause: %s", endpoint_id, _scrub(repr(exc), secrets))
+        fail_launch(ctx, endpoint_id=endpoint_id, reason=reason)
 
 
 def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:

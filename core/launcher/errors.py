@@ -87,8 +87,11 @@ def scrub_secrets(text: str, secrets: Iterable[str] = (), *, assignments: bool =
     return text
 
 
-def explain_launch_error(exc: BaseException, *, spec: LaunchSpec | None = None) -> LaunchFailed:
-    """A sentence for `exc` (never a traceback, never a secret). `spec` adds the GPU/cloud/region tried."""
+def explain_launch_error(
+    exc: BaseException, *, spec: LaunchSpec | None = None, submitted: bool = False
+) -> LaunchFailed:
+    """A sentence for `exc` (never a traceback, never a secret). `spec` adds the GPU/cloud/region tried;
+    `submitted` says the launch request had reached the API server (so machines may exist)."""
     secrets = list(spec.secrets.values()) if spec else []
     cause = type(exc).__name__
     if isinstance(exc, UserFacingError):  # already written for people (e.g. readiness.NotReady)
@@ -123,6 +126,16 @@ def explain_launch_error(exc: BaseException, *, spec: LaunchSpec | None = None) 
             f"SkyPilot could not authenticate ({first}). An admin should refresh the cloud credentials "
             "(`sky check`) or log in to the API server (`sky api login`).",
             kind="credentials",
+            cause=cause,
+        )
+    if ("ApiServerConnectionError" in names or _looks_like_connection_error(exc, names)) and submitted:
+        return ExplainedLaunchFailure(
+            f"The SkyPilot API server stopped answering during the launch{_named(spec)}, so the bot cannot "
+            "tell whether machines were started. Check that it is running (`sky api status`; its log is "
+            "~/.sky/api_server/server.log on its host) and reachable at SKYPILOT_API_SERVER_ENDPOINT; the "
+            "bot tears the cluster down as soon as the server answers again (`endpoint-bot reconcile` "
+            "retries at once).",
+            kind="api_server",
             cause=cause,
         )
     if "ApiServerConnectionError" in names or _looks_like_connection_error(exc, names):
