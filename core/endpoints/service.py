@@ -371,7 +371,12 @@ class EndpointService:
             ),
         )
         price = price_per_hour(
-            accel.gpu, accel.count, cloud=cloud, region=region, spot=spot, live=self.live_prices and live_price
+            accel.gpu,
+            accel.count,
+            cloud=cloud,
+            region=region,
+            spot=spot,
+            live=self.live_prices and live_price,
         )
         options = {
             "engine": engine,

@@ -16,7 +16,9 @@ from pathlib import Path
 _PREFIX = re.compile(r"^(?:\([A-Za-z_0-9]+ pid=\d+\)\s*)?(?:\[[^\]]*\]\s*)?")
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 # `ValueError: ...`, `torch.OutOfMemoryError: ...`, `RuntimeError: ...`; not `ERROR 12-04 ...` log lines.
-_EXCEPTION = re.compile(r"^((?:[A-Za-z_][A-Za-z0-9_]*\.)*[A-Za-z_][A-Za-z0-9_]*(?:Error|Exception)):\s+(\S.*)$")
+_EXCEPTION = re.compile(
+    r"^((?:[A-Za-z_][A-Za-z0-9_]*\.)*[A-Za-z_][A-Za-z0-9_]*(?:Error|Exception)):\s+(\S.*)$"
+)
 # Lines that only say "see above": the root cause is an earlier line.
 _WRAPPERS = re.compile(
     r"(?i)see root cause above|engine core initialization failed|initialization failed\.? see|"

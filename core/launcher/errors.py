@@ -46,6 +46,8 @@ _NETWORK_CAUSES = (
     ("SSLError", "the TLS handshake failed"),
     ("Max retries exceeded", "the connection failed"),
 )
+# requests/urllib3 wording of a connection that broke after the request was sent.
+_DROPPED = ("Connection aborted", "RemoteDisconnected", "Connection reset by peer", "ChunkedEncodingError")
 _QUOTA = re.compile(r"(?i)quota|QUOTA_EXCEEDED|limit exceeded|VcpuLimitExceeded|InsufficientQuota")
 
 
@@ -128,7 +130,9 @@ def explain_launch_error(
             kind="credentials",
             cause=cause,
         )
-    if ("ApiServerConnectionError" in names or _looks_like_connection_error(exc, names)) and submitted:
+    if ("ApiServerConnectionError" in names or _looks_like_connection_error(exc, names)) and (
+        submitted or _dropped_mid_request(exc)
+    ):
         return ExplainedLaunchFailure(
             f"The SkyPilot API server stopped answering during the launch{_named(spec)}, so the bot cannot "
             "tell whether machines were started. Check that it is running (`sky api status`; its log is "
@@ -287,6 +291,13 @@ def _looks_like_connection_error(exc: BaseException, names: set[str]) -> bool:
     return bool(names & {"ConnectionError", "ConnectError", "NewConnectionError", "MaxRetryError"}) and (
         type(exc).__module__.split(".")[0] in {"requests", "urllib3", "httpx", "sky"}
     )
+
+
+def _dropped_mid_request(exc: BaseException) -> bool:
+    """The server was reached and the connection broke while it worked on the request (it died, or was
+    restarted): unlike a refused connection, the request may have been acted on."""
+    text = strip_ansi(str(exc))
+    return any(mark in text for mark in _DROPPED)
 
 
 def _gpus(spec: LaunchSpec | None) -> str:

@@ -55,6 +55,7 @@ class BlackHole:
         self._sock.listen(64)
         self.port = self._sock.getsockname()[1]
         self._held: list[socket.socket] = []
+        self.accepted = 0  # connections taken so far (each a download now hanging)
         self._stop = threading.Event()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -65,6 +66,16 @@ class BlackHole:
             except OSError:
                 return
             self._held.append(conn)
+            self.accepted += 1
+
+    def wait_for_new(self, after: int, timeout: float = 120) -> bool:
+        """True once more than `after` connections were accepted."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if self.accepted > after:
+                return True
+            time.sleep(0.1)
+        return False
 
     def close(self) -> None:
         self._stop.set()

@@ -64,7 +64,9 @@ def _up(env: dict[str, str], name: str) -> tuple[str, str]:
     keys = KEY.findall(up.stdout)
     assert len(keys) == 1, "the key is printed exactly once"
     # READY came after a real completion with that key, not after the port opened.
-    assert up.stdout.index("A test completion with the endpoint's key succeeded") < up.stdout.index("READY at")
+    assert up.stdout.index("A test completion with the endpoint's key succeeded") < up.stdout.index(
+        "READY at"
+    )
     return url, keys[0]
 
 
@@ -74,7 +76,9 @@ def _assert_gone(url: str, home: str) -> None:
         httpx.get(f"{url}/health", timeout=5)
 
 
-def test_shell_up_key_traffic_then_idle_dm_and_teardown(engine_env: EngineEnv, no_process_left_behind: str) -> None:
+def test_shell_up_key_traffic_then_idle_dm_and_teardown(
+    engine_env: EngineEnv, no_process_left_behind: str
+) -> None:
     env = engine_env(
         ENDPOINT_BOT_WATCHDOG_INTERVAL="2s",
         ENDPOINT_BOT_IDLE_TIMEOUT="50s",
@@ -109,8 +113,12 @@ def test_shell_up_key_traffic_then_idle_dm_and_teardown(engine_env: EngineEnv, n
 
         # Silence: the idle warning first, then the teardown, with what vLLM's /metrics counted.
         chat.expect(r"^\[DM to U_SHELL\] `real-shell` has had no requests for", timeout=180)
-        summary = chat.expect(r"^\[thread #real-shell\] `real-shell` stopped; the cluster is gone.*", timeout=180)
-        served = re.search(r"served ([\d,]+) requests \(([\d,]+) prompt tokens, ([\d,]+) generated\)", summary.group(0))
+        summary = chat.expect(
+            r"^\[thread #real-shell\] `real-shell` stopped; the cluster is gone.*", timeout=180
+        )
+        served = re.search(
+            r"served ([\d,]+) requests \(([\d,]+) prompt tokens, ([\d,]+) generated\)", summary.group(0)
+        )
         assert served, summary.group(0)
         # The readiness completion and ours (the 401 never reached the model).
         assert int(served.group(1).replace(",", "")) == requests + 1

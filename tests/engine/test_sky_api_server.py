@@ -18,10 +18,8 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.engine.sky_server import BlackHole, SkyServer, client_env, closed_port, seed_catalog
@@ -58,19 +56,6 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _launch_running(url: str, timeout: float = 120) -> bool:
-    """Wait until the server lists a RUNNING launch request (its own /api/status, as `sky api status`)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        response = httpx.get(f"{url}/api/status", params={"all_status": "true"}, timeout=10)
-        if response.status_code == 200 and any(
-            "launch" in str(r.get("name")) and r.get("status") == "RUNNING" for r in response.json()
-        ):
-            return True
-        time.sleep(0.5)
-    return False
-
-
 def _assert_failed_cleanly(result: subprocess.CompletedProcess[str], name: str, *needles: str) -> str:
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
@@ -84,11 +69,12 @@ def _assert_failed_cleanly(result: subprocess.CompletedProcess[str], name: str, 
 
 
 def test_first_errors_against_the_real_api_server(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+    home, bot_home = tmp_path / "server", tmp_path / "bot"  # the bot and the server: two hosts
+    bot_home.mkdir()
     server = SkyServer(home, proxy_port=closed_port()).start()
     try:
-        env = client_env(home, server.url)
-        model = _model(home)
+        env = client_env(bot_home, server.url)
+        model = _model(bot_home)
 
         # 1. The server cannot download SkyPilot's catalogue (its HTTPS goes nowhere).
         up = _cli(env, "up", model, "L4:1", "--name", "no-catalog")
@@ -123,14 +109,16 @@ def test_first_errors_against_the_real_api_server(tmp_path: Path) -> None:
 
 
 def test_api_server_gone_mid_launch(tmp_path: Path) -> None:
-    home = tmp_path / "home"
+    home, bot_home = tmp_path / "server", tmp_path / "bot"  # the bot and the server: two hosts
+    bot_home.mkdir()
     hole = BlackHole()  # the server's catalogue download hangs there: the launch stays in flight
     server = SkyServer(home, proxy_port=hole.port).start()
     restarted: SkyServer | None = None
     try:
-        env = client_env(home, server.url)
+        env = client_env(bot_home, server.url)
+        before = hole.accepted
         up = subprocess.Popen(
-            [sys.executable, "-m", "bot.cli", "up", _model(home), "L4:1", "--name", "orphan"],
+            [sys.executable, "-m", "bot.cli", "up", _model(bot_home), "L4:1", "--name", "orphan"],
             env=env,
             cwd=env["HOME"],
             stdout=subprocess.PIPE,
@@ -143,8 +131,9 @@ def test_api_server_gone_mid_launch(tmp_path: Path) -> None:
             seen.append(line)
             if "state: PROVISIONING" in line:
                 break
-        # The launch request is on the server, its catalogue download hanging in the black hole.
-        assert _launch_running(server.url), "the launch request never reached the server"
+        # `sky.launch` asks the server to validate the task first; the server's catalogue download for
+        # that hangs in the black hole, so the launch request is in flight when the server dies.
+        assert hole.wait_for_new(before), "the launch never reached the server's catalogue download"
         server.kill()
         rest, err = up.communicate(timeout=600)
         out = "".join(seen) + rest
