@@ -364,6 +364,8 @@ class LocalLauncher:
         how = f"with code {code}" if code is not None else "at once"
         reason = engine_error(read_tail(Path(cluster.log_path)))
         if starting and reason:
+            if not reason.endswith((".", "!", "?")):
+                reason += "."
             return scrub_secrets(
                 f"The engine exited while starting ({how.removeprefix('with ')}): {reason} "
                 f"The whole log is {cluster.log_path} on the bot's host."

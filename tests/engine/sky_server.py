@@ -41,6 +41,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _queue_manager_port(server_port: int) -> int:
+    """The second port a server on `server_port` binds: its request-queue manager's, derived from it
+    (sky.server.requests.queues.mp_queue.get_queue_manager_port)."""
+    from sky.server import common as server_common
+    from sky.server.requests.queues import mp_queue
+
+    offset = server_port - server_common.DEFAULT_SERVER_PORT
+    base = mp_queue.DEFAULT_QUEUE_MANAGER_PORT
+    return base if offset == 0 else 50000 + (base - 50000 + offset) % 10000
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _server_port() -> int:
+    """A free port whose derived queue-manager port is free too (other processes hold random ports)."""
+    for _ in range(50):
+        port = free_port()
+        if _bindable(_queue_manager_port(port)):
+            return port
+    raise RuntimeError("no free pair of ports for a SkyPilot API server")
+
+
 def closed_port() -> int:
     """A loopback port nothing listens on (bound, then released)."""
     return free_port()
@@ -119,7 +148,7 @@ class SkyServer:
     def __init__(self, home: Path, *, proxy_port: int, port: int | None = None) -> None:
         self.home = home
         self.proxy_port = proxy_port
-        self.port = port or free_port()
+        self.port = port or _server_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = home / "sky-api-server.log"
         self.proc: subprocess.Popen[bytes] | None = None
