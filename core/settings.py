@@ -179,6 +179,16 @@ class Settings(BaseSettings):
     readiness_deadline: Duration = Field(
         timedelta(minutes=30), description="How long a launch may take to answer a completion. Default: 30m."
     )
+    readiness_poll_first: float = Field(
+        0.25,
+        description="Seconds before the second readiness probe of a starting engine; the gap doubles up to "
+        "`readiness_poll_max`. A probe waits for its answer before the next is sent. Default: 0.25.",
+    )
+    readiness_poll_max: float = Field(
+        1.0,
+        description="Longest gap in seconds between readiness probes (the engine's health route, one request "
+        "at a time): a ready engine is noticed within about this long. Default: 1.",
+    )
     claim_ttl: Duration = Field(
         timedelta(minutes=3),
         description="How long a bot process's hold on a launch or teardown lasts without renewal (renewed "

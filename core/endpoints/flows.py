@@ -291,11 +291,11 @@ def _scrub(text: str, secrets: dict[str, str]) -> str:
     return redact_api_keys(text)
 
 
-def _explain(exc: BaseException, spec: LaunchSpec | None) -> str:
+def _explain(exc: BaseException, spec: LaunchSpec | None, *, submitted: bool = False) -> str:
     if isinstance(exc, UserFacingError):
         return str(exc)
     try:
-        return str(explain_launch_error(exc, spec=spec))
+        return str(explain_launch_error(exc, spec=spec, submitted=submitted))
     except Exception:
         log.warning("could not explain a launch error", exc_info=True)
         return f"The launch failed ({type(exc).__name__}). Check the bot's logs, then try `up` again."
@@ -356,11 +356,14 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
     api_key = new_api_key()
     secrets = launch_secrets(ctx.settings, api_key)
     spec: LaunchSpec | None = None
+    submitted = False  # the launcher holds a request: a failure from here on may have started machines
     try:
         spec = _begin_provisioning(ctx, endpoint_id, api_key=api_key, secrets=secrets)
         if spec is None:
             return
-        request_id = _submit(ctx, endpoint_id, spec)
+        request_id = ctx.launcher.submit(spec)
+        submitted = True
+        _record_request(ctx, endpoint_id, request_id)
         view = _await_cluster(ctx, endpoint_id, spec, request_id)
         _await_engine(ctx, view, api_key=api_key)
         _make_ready(ctx, endpoint_id, api_key=api_key)
@@ -368,8 +371,11 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
         log.info("endpoint %s: launch abandoned (%s)", endpoint_id, why)
         _after_abandon(ctx, endpoint_id)
     except Exception as exc:
-        log.warning("endpoint %s: launch failed: %s", endpoint_id, _scrub(repr(exc), secrets))
-        fail_launch(ctx, endpoint_id=endpoint_id, reason=_scrub(_explain(exc, spec), secrets))
+        reason = _scrub(_explain(exc, spec, submitted=submitted), secrets)
+        # The sentence at WARNING (a CLI user's terminal shows it); the raw exception only in the log.
+        log.warning("endpoint %s: launch failed: %s", endpoint_id, reason)
+        log.info("endpoint %s: launch failure cause: %s", endpoint_id, _scrub(repr(exc), secrets))
+        fail_launch(ctx, endpoint_id=endpoint_id, reason=reason)
 
 
 def _begin_provisioning(
@@ -403,16 +409,14 @@ def _begin_provisioning(
     return spec
 
 
-def _submit(ctx: FlowContext, endpoint_id: int, spec: LaunchSpec) -> str:
-    """Step 2: submit; the request id is persisted the moment it exists."""
-    request_id = ctx.launcher.submit(spec)
+def _record_request(ctx: FlowContext, endpoint_id: int, request_id: str) -> None:
+    """Step 2 (after the submit): the request id is persisted the moment it exists."""
     with ctx.database.session() as session:
         endpoint = _load(session, endpoint_id)
         endpoint.sky_request_id = request_id
         still_ours = endpoint.state == S.PROVISIONING
     if not still_ours:
         raise _Abandon("stopped while submitting")
-    return request_id
 
 
 def _await_cluster(ctx: FlowContext, endpoint_id: int, spec: LaunchSpec, request_id: str) -> EndpointView:
@@ -498,6 +502,12 @@ def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
     deadline = as_utc(view.requested_at) + ctx.settings.readiness_deadline
     # What is left of the launch's readiness budget (at least a minute: the engine just came up).
     remaining = max(deadline - ctx.clock.now(), timedelta(minutes=1))
+    options: dict[str, Any] = {
+        "first_delay": ctx.settings.readiness_poll_first,
+        "max_delay": ctx.settings.readiness_poll_max,
+        "gone": _engine_gone(ctx.launcher, view.cluster_name),
+        **ctx.readiness_options,
+    }
     wait_until_ready(
         url=view.url or "",
         engine=view.engine,
@@ -506,7 +516,7 @@ def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
         deadline=remaining,
         progress=lambda step: ctx.post(view, messaging.readiness_step(step)),
         check_server=_server_check(ctx.launcher, view.cluster_name),
-        **ctx.readiness_options,
+        **options,
     )
 
 
@@ -514,6 +524,15 @@ def _server_check(launcher: Launcher, cluster_name: str) -> Callable[[], None] |
     """The launcher's own "is the server on the port really the engine?" check, where it has one."""
     check = getattr(launcher, "check_serving", None)
     return None if check is None else (lambda: check(cluster_name))
+
+
+def _engine_gone(launcher: Launcher, cluster_name: str) -> Callable[[], str | None] | None:
+    """For launchers that can see the engine process (the local one): why it exited, asked between
+    readiness probes, so a crashed start fails with the engine's own reason instead of a timeout."""
+    exit_reason = getattr(launcher, "engine_exit_reason", None)
+    if exit_reason is None:
+        return None
+    return lambda: exit_reason(cluster_name)
 
 
 def _after_abandon(ctx: FlowContext, endpoint_id: int) -> None:

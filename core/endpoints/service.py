@@ -308,7 +308,9 @@ class EndpointService:
     def preview(self, *, request: UpRequest) -> tuple[Plan, LaunchSpec]:
         """What `up` would launch, without recording anything: the plan and the LaunchSpec with every
         secret replaced by `<redacted>` (for `render`)."""
-        prepared = self._prepare(request)
+        # No live price: the YAML carries none, and a live look-up would reach SkyPilot's catalogue
+        # (downloads, and AWS's identity probe of the instance-metadata address) just to print a file.
+        prepared = self._prepare(request, live_price=False)
         secrets = {k: "<redacted>" for k in flows.launch_secrets(self.settings, "x")}
         spec = flows.build_launch_spec(
             settings=self.settings,
@@ -324,8 +326,9 @@ class EndpointService:
         )
         return prepared.plan, spec
 
-    def _prepare(self, request: UpRequest) -> _Prepared:
-        """Validation, fit check and price: everything `up` decides before touching the store."""
+    def _prepare(self, request: UpRequest, *, live_price: bool = True) -> _Prepared:
+        """Validation, fit check and price: everything `up` decides before touching the store.
+        `live_price=False` takes the bundled price table even where live prices are on."""
         settings = self.settings
         engine = self._validate(request)
         ttl = request.ttl or settings.default_ttl
@@ -362,7 +365,12 @@ class EndpointService:
             ),
         )
         price = price_per_hour(
-            accel.gpu, accel.count, cloud=cloud, region=region, spot=spot, live=self.live_prices
+            accel.gpu,
+            accel.count,
+            cloud=cloud,
+            region=region,
+            spot=spot,
+            live=self.live_prices and live_price,
         )
         options = {
             "engine": engine,
