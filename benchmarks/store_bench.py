@@ -34,6 +34,7 @@ from core.db import Database
 from core.endpoints import store
 from core.endpoints.records import EndpointOptions
 from core.endpoints.states import EndpointState as S
+from tests.db_fixtures import create_test_endpoint
 
 P99_TARGET_MS = 100.0
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
@@ -52,22 +53,15 @@ MODELS = [
 
 
 def _create(session: Session, n: int, i: int) -> int:
-    return store.create_endpoint(
-        session=session,
+    return create_test_endpoint(
+        session,
+        now=NOW,
         model=MODELS[(n + i) % len(MODELS)],
         accelerators="A100:1",
-        engine="vllm",
-        launcher="fake",
         owner_id=f"U{n}",
-        channel_id="C1",
         options=EndpointOptions(max_model_len=1024 + i),
         plan=None,
-        idle_timeout_s=2700,
-        expires_at=NOW + timedelta(hours=8),
-        max_cost=None,
         price_per_hour=3.0,
-        price_is_estimate=False,
-        now=NOW,
     ).id
 
 

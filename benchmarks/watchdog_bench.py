@@ -89,26 +89,18 @@ def _seed(database: Any, urls: list[str], engine: str, clock: Any) -> None:
     """N endpoints walked to READY through the store, as the launch flow leaves them."""
     from core.endpoints import store
     from core.endpoints.states import EndpointState as S
+    from tests.db_fixtures import create_test_endpoint
 
     now = clock.now()
     with database.session() as session:
         for i, url in enumerate(urls):
-            endpoint = store.create_endpoint(
-                session=session,
-                model="bench/model",
-                accelerators="L4:1",
-                engine=engine,
-                launcher="fake",
-                owner_id=f"U{i % 50}",
-                channel_id="C1",
-                options={},
-                plan={},
-                idle_timeout_s=2700,
-                expires_at=now + timedelta(hours=8),
-                max_cost=None,
-                price_per_hour=0.8,
-                price_is_estimate=False,
+            endpoint = create_test_endpoint(
+                session,
                 now=now,
+                model="bench/model",
+                engine=engine,
+                owner_id=f"U{i % 50}",
+                price_per_hour=0.8,
                 name=f"bench-{i}",
             )
             for state in (S.PROVISIONING, S.STARTING, S.READY):

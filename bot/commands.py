@@ -25,6 +25,7 @@ from core.endpoints import validation
 from core.endpoints.validation import UpRequest
 from core.errors import InvalidRequest
 from core.gpus import parse_accelerators
+from core.hub.refs import check_model
 from core.units import parse_duration, parse_money, parse_tokens
 
 COMMAND = "/endpoint"
@@ -39,6 +40,8 @@ USAGE: dict[str, str] = {
     "status": "`/endpoint status NAME`",
     "down": "`/endpoint down NAME`",
     "extend": "`/endpoint extend NAME 2h`",
+    "log": "`/endpoint log NAME`",
+    "policy": "`/endpoint policy`",
     "help": "`/endpoint help [COMMAND]`",
 }
 
@@ -49,6 +52,8 @@ SUMMARY: dict[str, str] = {
     "status": "one endpoint's state, URL, cost and usage",
     "down": "stop an endpoint and tear its cluster down",
     "extend": "push an endpoint's lifetime out",
+    "log": "an endpoint's audit trail (owner and admins)",
+    "policy": "the team rules that apply to you and what you use now (admins: everyone's)",
     "help": "this message",
 }
 
@@ -67,6 +72,11 @@ _SUBCOMMAND_HINTS = {
     "info": "status",
     "show": "status",
     "check": "fit",
+    "events": "log",
+    "history": "log",
+    "audit": "log",
+    "rules": "policy",
+    "limits": "policy",
 }
 _OPTION_HINTS = {
     "max-model-len": "ctx",
@@ -206,11 +216,31 @@ class ExtendCommand:
 
 
 @dataclass(frozen=True)
+class LogCommand:
+    name: str
+
+
+@dataclass(frozen=True)
+class PolicyCommand:
+    pass
+
+
+@dataclass(frozen=True)
 class HelpCommand:
     topic: str | None = None  # a subcommand name, or None for the overview
 
 
-Command = UpCommand | FitCommand | ListCommand | StatusCommand | DownCommand | ExtendCommand | HelpCommand
+Command = (
+    UpCommand
+    | FitCommand
+    | ListCommand
+    | StatusCommand
+    | DownCommand
+    | ExtendCommand
+    | LogCommand
+    | PolicyCommand
+    | HelpCommand
+)
 
 
 # --- value parsers -------------------------------------------------------------------------------
@@ -262,7 +292,7 @@ def parse_model(text: str, *, what: str = "model") -> str:
             if not _LOCAL_MODEL_RE.fullmatch(text) or ".." in text.split("/"):
                 raise InvalidRequest("bad local path")
             return text
-        return vocabulary.check_model(text)
+        return check_model(text)
     except InvalidRequest:
         raise InvalidRequest(
             f"`{shown(text)}` is not a valid {what}; give a Hugging Face repo id like `Qwen/Qwen2.5-7B-Instruct` "
@@ -392,12 +422,14 @@ def parse_command(text: str) -> Command:
         "status": _parse_status,
         "down": _parse_down,
         "extend": _parse_extend,
+        "log": _parse_log,
+        "policy": _parse_policy,
     }
     if sub not in parsers:
         raise CommandError(
             f"`{shown(tokens[0])}` is not an `{COMMAND}` command.",
             suggestion=_closest(sub, list(USAGE), _SUBCOMMAND_HINTS),
-            usage=" · ".join(USAGE[name] for name in ("up", "fit", "list", "status", "down", "extend")),
+            usage=" · ".join(USAGE[name] for name in ("up", "fit", "list", "status", "down", "extend", "log", "policy")),
         )
     return parsers[sub](args)
 
@@ -526,6 +558,16 @@ def _parse_status(args: list[str]) -> StatusCommand:
 
 def _parse_down(args: list[str]) -> DownCommand:
     return DownCommand(name=_one_name(args, "down"))
+
+
+def _parse_log(args: list[str]) -> LogCommand:
+    return LogCommand(name=_one_name(args, "log"))
+
+
+def _parse_policy(args: list[str]) -> PolicyCommand:
+    if args:
+        raise CommandError(f"`policy` takes nothing, not `{shown(' '.join(args))}`.", usage=USAGE["policy"])
+    return PolicyCommand()
 
 
 def _parse_extend(args: list[str]) -> ExtendCommand:

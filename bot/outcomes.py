@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from bot.commands import (
     Command,
@@ -19,14 +20,19 @@ from bot.commands import (
     FitCommand,
     HelpCommand,
     ListCommand,
+    LogCommand,
+    PolicyCommand,
     StatusCommand,
     UpCommand,
 )
 from core.endpoints.service import EndpointService
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
+from core.errors import PermissionDenied
 from core.fit.plan import Plan
 from core.notifier import ActionKind
+from core.policy.explain import PolicyReport
+from core.policy.explain import report as policy_report
 
 # What each Extend button adds to an endpoint's lifetime.
 EXTENSIONS: dict[ActionKind, timedelta] = {"extend_1h": timedelta(hours=1), "extend_4h": timedelta(hours=4)}
@@ -84,8 +90,23 @@ class Listed:
     include_terminal: bool
 
 
+@dataclass(frozen=True)
+class Logged:
+    """`log NAME`: the endpoint's audit trail, oldest first (at, actor, kind, message)."""
+
+    name: str
+    events: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class PolicyShown:
+    report: PolicyReport
+
+
 Outcome = (
     Helped
+    | Logged
+    | PolicyShown
     | Launched
     | Fitted
     | Listed
@@ -110,7 +131,10 @@ def run_command(
         plans = service.fit(
             model=parsed.model, accelerators=parsed.accelerators, options=dict(parsed.options)
         )
-        return Fitted(parsed.model, list(plans))
+        return Fitted(
+            parsed.model,
+            service.policy.allowed_plans(list(plans), user=user_id, named=parsed.accelerators is not None),
+        )
     if isinstance(parsed, ListCommand):
         return Listed(list(service.list(include_terminal=parsed.include_terminal)), parsed.include_terminal)
     if isinstance(parsed, StatusCommand):
@@ -122,6 +146,17 @@ def run_command(
         return Stopping(service.down(name=parsed.name, actor=user_id))
     if isinstance(parsed, ExtendCommand):
         return Extended(service.extend(name=parsed.name, actor=user_id, by=parsed.by))
+    if isinstance(parsed, LogCommand):
+        view = service.status(name=parsed.name)
+        if user_id != view.owner_id and not service.policy.is_admin(user_id):
+            raise PermissionDenied(
+                f"Only <@{view.owner_id}> (who launched `{view.name}`) or an admin may read its log."
+            )
+        return Logged(view.name, service.events(name=view.name))
+    if isinstance(parsed, PolicyCommand):
+        return PolicyShown(
+            policy_report(service.policy, service.database, user=user_id, now=service.clock.now())
+        )
     raise TypeError(f"not a command: {parsed!r}")
 
 

@@ -16,10 +16,11 @@ import re
 import shlex
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
+from bot.plan_text import capacity_line, context
 from core.clock import as_utc
 from core.endpoints import messaging
-from core.endpoints.records import EndpointOptions
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView, UsageView
 from core.fit.plan import Plan
@@ -102,20 +103,6 @@ def parallelism(plan: Plan | None) -> str:
     return " · ".join(parts) + (f" · {nodes} nodes" if nodes > 1 else "")
 
 
-def tokens_text(tokens: int) -> str:
-    """`32k tokens` for whole thousands of 1024, `8,000 tokens` otherwise."""
-    return f"{tokens // 1024}k tokens" if tokens % 1024 == 0 else f"{tokens:,} tokens"
-
-
-def context(plan: Plan | None, options: EndpointOptions) -> str:
-    tokens = (plan.max_context_tokens if plan else 0) or options.max_model_len
-    if not tokens:
-        return "model default"
-    text = tokens_text(tokens)
-    rope = plan.rope_scaling if plan else None
-    return f"{text} (YaRN x{rope['factor']:g})" if isinstance(rope, dict) and rope.get("factor") else text
-
-
 def utc(when: datetime) -> str:
     return f"{as_utc(when):%Y-%m-%d %H:%M} UTC"
 
@@ -166,7 +153,7 @@ def card_lines(view: EndpointView, *, now: datetime) -> list[str]:
     plan, options = view.plan, view.options
     lines = [
         f"{view.name}: {view.model} on {view.accelerators}: {STATE_WORDS[view.state]}",
-        f"  {view.engine} · {parallelism(plan)} · context {context(plan, options)} · {price(view)} · "
+        f"  {view.engine} · {parallelism(plan)} · context {context(plan, options.max_model_len)} · {price(view)} · "
         f"owner @{view.owner_id}",
     ]
     capacity = capacity_line(plan)
@@ -242,34 +229,6 @@ def memory_line(plan: Plan) -> str:
         f"per GPU: weights {mem.weights:.1f} GiB + KV {mem.kv_cache:.1f} GiB + overhead {mem.overhead:.1f} GiB"
         f" = {mem.total:.1f} of {mem.usable:.1f} GiB usable"
     )
-
-
-def _requests(count: float) -> str:
-    return f"~{count:,.0f}" if count >= 10 else f"~{count:.1f}".replace(".0", "")
-
-
-def capacity_line(plan: Plan | None) -> str | None:
-    """What the KV cache holds, as the engine will log it (None for plans recorded before it was predicted).
-
-    `room for ~26 requests of 16k at once` (vLLM's "Maximum concurrency"); SGLang's figure is the KV pool
-    inside --mem-fraction-static, which also holds the weights.
-    """
-    if plan is None or plan.kv_cache_tokens <= 0 or plan.max_context_tokens <= 0:
-        return None
-    tokens, context_tokens = plan.kv_cache_tokens, plan.max_context_tokens
-    replicas = max(1, int(plan.data_parallel or 1))
-    concurrency = float(plan.max_concurrency or tokens / context_tokens) * replicas
-    gib = float(plan.kv_cache_capacity_gib or 0.0)
-    ctx = tokens_text(context_tokens).removesuffix(" tokens")
-    room = f"room for {_requests(concurrency)} requests of {ctx} at once"
-    if replicas > 1:
-        room += f" over {replicas} replicas"
-    if plan.engine == "sglang":
-        return (
-            f"KV pool {gib:.1f} GiB per GPU ({tokens:,} tokens; SGLang's --mem-fraction-static "
-            f"{plan.memory_fraction:g} holds the weights and this pool): {room}"
-        )
-    return f"KV cache {gib:.1f} GiB per GPU ({tokens:,} tokens): {room}"
 
 
 def does_not_fit_lines(plan: Plan) -> list[str]:
@@ -369,3 +328,12 @@ def confirm_stop_question(endpoint_name: str) -> str:
         f"Stop `{endpoint_name}`? This tears down its GPUs; the URL and API key stop working. "
         "It cannot be undone. [y/N]"
     )
+
+
+def log_lines(name: str, events: Sequence[dict[str, Any]]) -> list[str]:
+    """`log NAME`: who launched, extended, kept alive, stopped; the watchdog's decisions; relaunches."""
+    if not events:
+        return [f"`{name}` has no recorded events."]
+    return [f"Audit trail of `{name}` ({counted(len(events), 'event')}, times UTC):"] + [
+        f"{e['at']:%Y-%m-%d %H:%M:%S} · {e['actor']} · {e['kind']} · {e['message']}" for e in events
+    ]

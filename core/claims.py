@@ -24,10 +24,28 @@ import socket
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, delete, or_, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.endpoints.models import WorkClaim
+from core.tables import Base, UtcDateTime, upsert_into
+
+
+class WorkClaim(Base):
+    """A lease on long-running work (following a launch, a teardown) held by one bot process.
+
+    A second process may take over a claim only once it has expired; the holder renews it while it works.
+    See the module docstring.
+    """
+
+    __tablename__ = "work_claims"
+    __table_args__ = (UniqueConstraint("endpoint_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "launch" | "teardown"
+    owner: Mapped[str] = mapped_column(String(128))  # "<hostname>:<pid>:<uuid>"
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
 
 LAUNCH = "launch"
 TEARDOWN = "teardown"
@@ -76,14 +94,9 @@ def acquire(
 ) -> bool:
     """Take the claim if it is free, expired, or already ours (then it is extended). True if we hold it."""
     _check(ttl=ttl, now=now)
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:  # pragma: no cover
-        raise NotImplementedError(f"claims need SQLite or PostgreSQL, not {dialect}")
-    stmt = insert(WorkClaim).values(endpoint_id=endpoint_id, kind=kind, owner=owner, expires_at=now + ttl)
+    stmt = upsert_into(session, WorkClaim).values(
+        endpoint_id=endpoint_id, kind=kind, owner=owner, expires_at=now + ttl
+    )
     stmt = stmt.on_conflict_do_update(
         index_elements=[WorkClaim.endpoint_id, WorkClaim.kind],
         set_={"owner": stmt.excluded.owner, "expires_at": stmt.excluded.expires_at},

@@ -25,6 +25,7 @@ from sqlalchemy.pool import StaticPool
 
 from core.private_files import private_dir, private_file
 
+# Alembic (~0.3 s to import) is imported inside the methods that migrate, on purpose: most commands never do.
 if TYPE_CHECKING:
     from alembic.config import Config
 

@@ -7,7 +7,7 @@ local directory is `core.hub`'s job; this module does no I/O.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 
@@ -510,6 +510,156 @@ def _mxfp4_padding(t: dict[str, Any]) -> float:
     return (-(-hidden // 256) * 256) / hidden
 
 
+@dataclass(frozen=True)
+class _Dimensions:
+    """The transformer's shape as config.json states it (under whichever of the usual key names)."""
+
+    num_layers: int
+    hidden_size: int
+    num_attention_heads: int
+    num_kv_heads: int
+    head_dim: int
+    vocab_size: int
+
+
+def _dimensions(t: dict[str, Any], model_id: str) -> _Dimensions:
+    num_layers = int(_first(t, "num_hidden_layers", "n_layer", "num_layers", "n_layers", default=0) or 0)
+    hidden = int(_first(t, "hidden_size", "n_embd", "d_model", "dim", default=0) or 0)
+    heads = int(_first(t, "num_attention_heads", "n_head", "num_heads", "n_heads", default=0) or 0)
+    if not (num_layers and hidden and heads):
+        missing = [n for n, v in (("num_hidden_layers", num_layers), ("hidden_size", hidden),
+                                  ("num_attention_heads", heads)) if not v]  # fmt: skip
+        raise ValueError(f"config.json of {model_id} has no {', '.join(missing)}: is it a language model?")
+    kv_heads = int(_first(t, "num_key_value_heads", "num_kv_heads", "n_head_kv", default=heads))
+    if t.get("multi_query"):
+        kv_heads = 1
+    head_dim = int(_first(t, "head_dim", "attention_head_dim", default=hidden // heads) or hidden // heads)
+    vocab = int(_first(t, "vocab_size", "padded_vocab_size", "n_vocab", default=32000))
+    return _Dimensions(num_layers, hidden, heads, kv_heads, head_dim, vocab)
+
+
+@dataclass(frozen=True)
+class _Identity:
+    """What the model is: its type and architecture, its dtype, whether its embeddings are tied."""
+
+    model_type: str
+    architecture: str | None
+    torch_dtype: str
+    tie_word_embeddings: bool
+
+
+def _identity(config: dict[str, Any], t: dict[str, Any]) -> _Identity:
+    model_type = str(t.get("model_type") or config.get("model_type") or "unknown")
+    tied_default = model_type.startswith("gemma")
+    tied = bool(
+        _first(t, "tie_word_embeddings", default=_first(config, "tie_word_embeddings", default=tied_default))
+    )
+    archs = config.get("architectures") or t.get("architectures") or []
+    torch_dtype = str(
+        _first(t, "torch_dtype", "dtype", default=_first(config, "torch_dtype", "dtype", default="bfloat16"))
+    )
+    return _Identity(model_type, archs[0] if archs else None, torch_dtype.replace("torch.", ""), tied)
+
+
+@dataclass(frozen=True)
+class _Context:
+    """How long a context the model serves, and which layers keep only a window of it."""
+
+    max_position_embeddings: int  # the derived maximum context
+    model_max_length: int | None  # an explicit context may reach this (beyond the maximum)
+    sliding_window: int | None
+    num_sliding_layers: int
+    num_kv_free_layers: int
+
+
+def _context_of(t: dict[str, Any], num_layers: int) -> _Context:
+    window, sliding, kv_free = _layer_kinds(t, num_layers)
+    max_context = derived_max_context(t)
+    # vLLM (`_get_and_verify_max_len`) and SGLang (`get_context_length`) both let an explicit context
+    # reach `model_max_length` when the config states one beyond the derived maximum.
+    long_max = t.get("model_max_length")
+    model_max_length = (
+        int(long_max) if isinstance(long_max, int) and max_context < long_max <= 16 * 1024 * 1024 else None
+    )
+    if window and window >= max_context:
+        window, sliding = None, 0  # a window as long as the context is no window at all
+    return _Context(max_context, model_max_length, window, sliding if window else 0, kv_free)
+
+
+@dataclass(frozen=True)
+class _Estimate:
+    """Parameter counts estimated from the config's dimensions."""
+
+    total: int
+    expert: int
+    embedding: int
+    mtp_layers: int
+    mtp: int  # parameters of the MTP layers (in the checkpoint, loaded only for MTP drafting)
+
+
+@dataclass(frozen=True)
+class _Weights:
+    """What the engine loads: parameters, bytes, and the bytes of MTP layers it skips by default."""
+
+    param_source: str  # "safetensors" (the Hub's per-dtype counts) or "config" (estimated)
+    param_count: int
+    weight_bytes: int
+    mtp_bytes: int
+
+
+def _weights_from_counts(
+    counts: dict[str, int], quant: QuantizationInfo | None, t: dict[str, Any], est: _Estimate
+) -> _Weights:
+    logical = _logical_params(counts, quant, expert_params=est.expert)
+    stored = _stored_bytes(counts, quant, expert_params=est.expert)
+    weight_bytes = stored if quant else logical * 2  # unquantized: auto dtype loads 16-bit
+    if quant and quant.method == "mxfp4":
+        u8_bytes = mxfp4_u8_values(counts.get("U8", 0), est.expert)[1]
+        weight_bytes += int(u8_bytes * (_mxfp4_padding(t) - 1.0))
+    # MTP layers are in the checkpoint counts but the engine skips them unless asked for MTP.
+    mtp_fraction = est.mtp / logical if est.mtp and logical > est.total * 0.99 else 0.0
+    mtp_bytes = int(weight_bytes * mtp_fraction)
+    return _Weights(
+        "safetensors", int(logical - int(logical * mtp_fraction)), int(weight_bytes - mtp_bytes), mtp_bytes
+    )
+
+
+def _weights_from_config(quant: QuantizationInfo | None, t: dict[str, Any], est: _Estimate) -> _Weights:
+    if quant:
+        weight_bytes = _quantized_bytes(quant, total=est.total, expert=est.expert, embedding=est.embedding)
+        if quant.method == "mxfp4":
+            weight_bytes += int(est.expert * 4.25 / 8 * (_mxfp4_padding(t) - 1.0))
+    else:
+        weight_bytes = est.total * 2
+    mtp_bytes = int(weight_bytes * est.mtp / max(1, est.total))
+    return _Weights("config", int(est.total), int(weight_bytes), mtp_bytes)
+
+
+def _estimate(
+    config: dict[str, Any],
+    t: dict[str, Any],
+    dims: _Dimensions,
+    moe: MoEInfo | None,
+    *,
+    tied: bool,
+    multimodal: bool,
+) -> _Estimate:
+    total, expert, embedding = estimate_params(
+        t, num_layers=dims.num_layers, hidden=dims.hidden_size, heads=dims.num_attention_heads,
+        kv_heads=dims.num_kv_heads, head_dim=dims.head_dim, vocab=dims.vocab_size, moe=moe, tied=tied,
+    )  # fmt: skip
+    total += _vision_params(config) if multimodal else 0
+    mtp_layers, mtp = _mtp_params(t, total, embedding, dims.num_layers)
+    return _Estimate(total, expert, embedding, mtp_layers, mtp)
+
+
+def _needs_remote_code(config: dict[str, Any], t: dict[str, Any], architecture: str | None) -> bool:
+    """The engine has no implementation of the architecture, or the config class itself comes from the
+    repo (AutoConfig in auto_map: Kimi-K2, DeepSeek-V3 repos)."""
+    auto_map = config.get("auto_map") or t.get("auto_map")
+    return bool(auto_map) and (architecture not in BUILTIN_ARCHITECTURES or "AutoConfig" in auto_map)
+
+
 def facts_from_config(
     config: dict[str, Any],
     *,
@@ -523,126 +673,44 @@ def facts_from_config(
     Raises ValueError when the config lacks the dimensions a language model must have.
     """
     t, multimodal = text_config_of(config)
-    num_layers = int(_first(t, "num_hidden_layers", "n_layer", "num_layers", "n_layers", default=0) or 0)
-    hidden = int(_first(t, "hidden_size", "n_embd", "d_model", "dim", default=0) or 0)
-    heads = int(_first(t, "num_attention_heads", "n_head", "num_heads", "n_heads", default=0) or 0)
-    if not (num_layers and hidden and heads):
-        missing = [n for n, v in (("num_hidden_layers", num_layers), ("hidden_size", hidden),
-                                  ("num_attention_heads", heads)) if not v]  # fmt: skip
-        raise ValueError(f"config.json of {model_id} has no {', '.join(missing)}: is it a language model?")
-    kv_heads = int(_first(t, "num_key_value_heads", "num_kv_heads", "n_head_kv", default=heads))
-    if t.get("multi_query"):
-        kv_heads = 1
-    head_dim = int(_first(t, "head_dim", "attention_head_dim", default=hidden // heads) or hidden // heads)
-    vocab = int(_first(t, "vocab_size", "padded_vocab_size", "n_vocab", default=32000))
-    model_type = str(t.get("model_type") or config.get("model_type") or "unknown")
-    tied_default = model_type.startswith("gemma")
-    tied = bool(
-        _first(t, "tie_word_embeddings", default=_first(config, "tie_word_embeddings", default=tied_default))
-    )
-    archs = config.get("architectures") or t.get("architectures") or []
-    architecture = archs[0] if archs else None
-    torch_dtype = str(
-        _first(t, "torch_dtype", "dtype", default=_first(config, "torch_dtype", "dtype", default="bfloat16"))
-    )
-    torch_dtype = torch_dtype.replace("torch.", "")
-
+    dims = _dimensions(t, model_id)
+    who = _identity(config, t)
     quant = normalise_quantization(
         _first(config, "quantization_config", "compression_config") or t.get("quantization_config")
     )
-    moe = _moe_info(t, num_layers)
+    moe = _moe_info(t, dims.num_layers)
     mla = (
         MLAInfo(kv_lora_rank=int(t["kv_lora_rank"]), qk_rope_head_dim=int(t.get("qk_rope_head_dim", 64)))
         if t.get("kv_lora_rank")
         else None
     )
-    window, sliding, kv_free = _layer_kinds(t, num_layers)
-    max_context = derived_max_context(t)
-    # vLLM (`_get_and_verify_max_len`) and SGLang (`get_context_length`) both let an explicit context
-    # reach `model_max_length` when the config states one beyond the derived maximum.
-    long_max = t.get("model_max_length")
-    model_max_length = (
-        int(long_max) if isinstance(long_max, int) and max_context < long_max <= 16 * 1024 * 1024 else None
-    )
-    if window and window >= max_context:
-        window, sliding = None, 0  # a window as long as the context is no window at all
-
-    est_total, est_expert, embedding = estimate_params(
-        t, num_layers=num_layers, hidden=hidden, heads=heads, kv_heads=kv_heads, head_dim=head_dim,
-        vocab=vocab, moe=moe, tied=tied,
-    )  # fmt: skip
-    est_total += _vision_params(config) if multimodal else 0
-    num_mtp, mtp_params = _mtp_params(t, est_total, embedding, num_layers)
+    ctx = _context_of(t, dims.num_layers)
+    est = _estimate(config, t, dims, moe, tied=who.tie_word_embeddings, multimodal=multimodal)
     counts = {k.upper(): int(v) for k, v in (dtype_params or {}).items() if v}
-
-    if counts:
-        param_source = "safetensors"
-        logical = _logical_params(counts, quant, expert_params=est_expert)
-        stored = _stored_bytes(counts, quant, expert_params=est_expert)
-        weight_bytes = stored if quant else logical * 2  # unquantized: auto dtype loads 16-bit
-        if quant and quant.method == "mxfp4":
-            u8_bytes = mxfp4_u8_values(counts.get("U8", 0), est_expert)[1]
-            weight_bytes += int(u8_bytes * (_mxfp4_padding(t) - 1.0))
-        # MTP layers are in the checkpoint counts but the engine skips them unless asked for MTP.
-        mtp_fraction = mtp_params / logical if mtp_params and logical > est_total * 0.99 else 0.0
-        mtp_bytes = int(weight_bytes * mtp_fraction)
-        weight_bytes -= mtp_bytes
-        param_count = logical - int(logical * mtp_fraction)
-    else:
-        param_source = "config"
-        param_count = est_total
-        if quant:
-            weight_bytes = _quantized_bytes(quant, total=est_total, expert=est_expert, embedding=embedding)
-            if quant.method == "mxfp4":
-                weight_bytes += int(est_expert * 4.25 / 8 * (_mxfp4_padding(t) - 1.0))
-        else:
-            weight_bytes = est_total * 2
-        mtp_bytes = int(weight_bytes * mtp_params / max(1, est_total))
-
+    weights = _weights_from_counts(counts, quant, t, est) if counts else _weights_from_config(quant, t, est)
     if moe:
-        moe = MoEInfo(**{**moe.__dict__, "expert_params": est_expert})
+        moe = MoEInfo(**{**moe.__dict__, "expert_params": est.expert})
     rope_theta, rope_scaling_type = _rope_facts(t)
     yarn_original, yarn_max = documented_yarn(
-        t, native=max_context, params=int(param_count), config_scaling=rope_scaling_type
+        t, native=ctx.max_position_embeddings, params=weights.param_count, config_scaling=rope_scaling_type
     )
-
-    auto_map = config.get("auto_map") or t.get("auto_map")
-    # Remote code is needed when the engine has no implementation of the architecture, or when the
-    # config class itself comes from the repo (AutoConfig in auto_map: Kimi-K2, DeepSeek-V3 repos).
-    needs_remote = bool(auto_map) and (architecture not in BUILTIN_ARCHITECTURES or "AutoConfig" in auto_map)
-
     return ModelFacts(
         model_id=model_id,
-        model_type=model_type,
-        architecture=architecture,
-        num_layers=num_layers,
-        hidden_size=hidden,
-        num_attention_heads=heads,
-        num_kv_heads=kv_heads,
-        head_dim=head_dim,
-        vocab_size=vocab,
-        max_position_embeddings=max_context,
-        torch_dtype=torch_dtype,
-        param_count=int(param_count),
-        weight_bytes=int(weight_bytes),
-        param_source=param_source,
+        **asdict(dims),
+        **asdict(who),
+        **asdict(ctx),
+        **asdict(weights),
         intermediate_size=int(t["intermediate_size"]) if t.get("intermediate_size") else None,
         dtype_params=counts,
         quantization=quant,
         moe=moe,
         mla=mla,
-        sliding_window=window,
-        num_sliding_layers=sliding if window else 0,
-        num_kv_free_layers=kv_free,
         is_multimodal=multimodal,
-        needs_trust_remote_code=needs_remote,
+        needs_trust_remote_code=_needs_remote_code(config, t, who.architecture),
         gated=gated,
         revision=revision,
-        embedding_params=embedding,
-        tie_word_embeddings=tied,
-        num_mtp_layers=num_mtp,
-        mtp_bytes=mtp_bytes,
-        model_max_length=model_max_length,
+        embedding_params=est.embedding,
+        num_mtp_layers=est.mtp_layers,
         rope_theta=rope_theta,
         rope_scaling_type=rope_scaling_type,
         yarn_original_context=yarn_original,

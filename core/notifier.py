@@ -4,6 +4,7 @@ Slack implements it in `bot/slack/notifier.py`, the shell in `bot/shell/notifier
 prints to a stream for the CLI. Every method must swallow and log its own delivery errors: a chat
 outage never changes an endpoint's state. `thread_post`, `endpoint_ready` and `direct_message` may answer
 False when the message was not delivered, so `core.outbox` (which wraps the Slack notifier) retries it.
+The core calls them through `deliver`, the one guard that logs and swallows a failure.
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, Protocol, TextIO
+from typing import Any, Literal, Protocol, TextIO
 
 from core.endpoints.views import EndpointView
 
@@ -53,6 +55,35 @@ class Notifier(Protocol):
 
     def direct_message(self, user_id: str, text: str, *, actions: tuple[Action, ...] = ()) -> bool | None:
         """DM a person, optionally with buttons."""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one guarded notifier call came to: the method's answer, or the exception it raised."""
+
+    answer: Any = None
+    error: str | None = None  # the exception's type name
+
+    @property
+    def delivered(self) -> bool:
+        """False when the method raised or answered False; anything else counts as delivered."""
+        return self.error is None and self.answer is not False
+
+    @property
+    def why_not(self) -> str:
+        return "" if self.delivered else (self.error or "not delivered")
+
+
+def deliver(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Delivery:
+    """Call one notifier method, never raising: the one guard in front of every chat delivery in core/.
+
+    A chat failure is logged and reported in the `Delivery`; it never changes an endpoint's state.
+    """
+    try:
+        return Delivery(answer=method(*args, **kwargs))
+    except Exception as exc:
+        log.warning("notifier call %s failed", getattr(method, "__name__", method), exc_info=True)
+        return Delivery(error=type(exc).__name__)
 
 
 class ConsoleNotifier:

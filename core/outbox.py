@@ -27,20 +27,21 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import JSON, ForeignKey, Integer, String, Text, delete, select, update
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core import claims
 from core.clock import Clock
 from core.endpoints import store
-from core.endpoints.models import OutboxMessage
 from core.endpoints.views import EndpointView
-from core.notifier import Action, ChatRef, Notifier
+from core.notifier import Action, ChatRef, Delivery, Notifier, deliver
+from core.tables import Base, UtcDateTime
+from core.units import format_duration
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,35 @@ KEEP_SETTLED = timedelta(days=7)  # delivered and abandoned rows are deleted aft
 KeyLost = Callable[[int, str], None]
 
 
-def key_undelivered_reason(deadline: timedelta) -> str:
-    from core.units import format_duration
+class OutboxMessage(Base):
+    """One message the bot owes a person (a thread post, a DM, an endpoint's API key) and how its delivery goes.
 
+    See the module docstring. An API key is never stored: a "key" row records only that the key is owed, by which
+    process (`owner`, whose memory holds the key) and until when (`deliver_by`).
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_id: Mapped[int | None] = mapped_column(
+        ForeignKey("endpoints.id", ondelete="CASCADE"), index=True, default=None
+    )
+    kind: Mapped[str] = mapped_column(String(16))  # "key" | "thread" | "dm"
+    recipient: Mapped[str | None] = mapped_column(String(64), default=None)  # a DM's user id
+    text: Mapped[str | None] = mapped_column(Text, default=None)  # thread posts and DMs only
+    actions: Mapped[list[Any] | None] = mapped_column(JSON, default=None)  # a DM's buttons
+    state: Mapped[str] = mapped_column(String(16), index=True)  # "pending" | "delivered" | "abandoned"
+    owner: Mapped[str] = mapped_column(String(160))  # the process delivering it (core.claims identity)
+    lease_until: Mapped[datetime] = mapped_column(UtcDateTime)  # renewed by the owner while it is alive
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    deliver_by: Mapped[datetime] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
+    last_error: Mapped[str | None] = mapped_column(String(255), default=None)
+
+
+def key_undelivered_reason(deadline: timedelta) -> str:
     return (
         f"Slack would not take the endpoint's API key for {format_duration(deadline)}, so nobody could use "
         "the endpoint. It was torn down so it stops billing; please run `up` again."
@@ -253,95 +280,119 @@ class Outbox:
         with self._lock:
             cards, self._cards = list(self._cards.values()), {}
         for view in cards:
-            _call(self.inner.endpoint_changed, view)
+            deliver(self.inner.endpoint_changed, view)
         return len(cards)
 
     def _bookkeeping(self, now: datetime) -> tuple[list[tuple[int, str]], list[_Due]]:
-        lost: list[tuple[int, str]] = []
+        """Prune old rows, renew our leases, settle what dead processes owed; (keys lost, messages due)."""
         with self._lock:
             in_memory = set(self._keys)
-        if self._pruned_at is None or now - self._pruned_at >= timedelta(hours=1):
-            self._pruned_at = now
-            with self.database.session() as session:
-                session.execute(
-                    delete(OutboxMessage).where(
-                        OutboxMessage.state != PENDING, OutboxMessage.created_at < now - KEEP_SETTLED
-                    )
-                )
+        self._prune(now)
         with self.database.session() as session:
             pending = session.scalars(
                 select(OutboxMessage).where(OutboxMessage.state == PENDING).order_by(OutboxMessage.id)
             ).all()
             if not pending:
-                return lost, []  # the usual case: one read, no write
-            if self._renewed_at is None or now - self._renewed_at >= self.lease / 3:
-                # Our pending rows stay ours while we live (renewed a few times per lease).
-                session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.owner == self.owner, OutboxMessage.state == PENDING)
-                    .values(lease_until=now + self.lease)
-                    .execution_options(synchronize_session=False)
-                )
-                self._renewed_at = now
-            for row in (r for r in pending if r.owner != self.owner):
-                if row.lease_until > now and not claims.owner_is_gone(row.owner):
-                    continue  # a live process delivers it
-                if row.kind == KEY:  # the key died with its process
-                    if settle(session=session, message_id=row.id, delivered=False, now=now):
-                        log.warning("API key of endpoint %s died with process %s", row.endpoint_id, row.owner)
-                        if row.endpoint_id is not None:
-                            lost.append((row.endpoint_id, key_lost_in_restart_reason()))
-                else:  # adopt a dead process's thread posts and DMs
-                    session.execute(
-                        update(OutboxMessage)
-                        .where(OutboxMessage.id == row.id, OutboxMessage.owner == row.owner)
-                        .values(owner=self.owner, lease_until=now + self.lease)
-                        .execution_options(synchronize_session=False)
-                    )
-            mine = session.scalars(
-                select(OutboxMessage)
-                .where(OutboxMessage.owner == self.owner, OutboxMessage.state == PENDING)
-                .order_by(OutboxMessage.id)
-            ).all()
-            due: list[_Due] = []
-            waiting: set[tuple[str, Any]] = set()  # conversations with an earlier message in backoff
-            for row in mine:
-                conversation = _conversation(row.kind, row.recipient, row.endpoint_id)
-                if row.kind != KEY and (conversation in waiting or row.next_attempt_at > now):
-                    waiting.add(conversation)  # keep a conversation's order
-                    continue
-                if row.kind == KEY and row.next_attempt_at > now and row.deliver_by > now:
-                    continue
-                if row.kind == KEY and (row.deliver_by <= now or row.id not in in_memory):
-                    # Past its bound (even if held back behind other messages), or recorded by a launch
-                    # that is about to hand the key over.
-                    if row.deliver_by <= now and settle(
-                        session=session, message_id=row.id, delivered=False, now=now
-                    ):
-                        with self._lock:
-                            self._keys.pop(row.id, None)  # erased with the endpoint
-                        if row.endpoint_id is not None:
-                            lost.append((row.endpoint_id, key_undelivered_reason(self.key_deadline)))
-                    continue
-                due.append(
-                    _Due(
-                        id=row.id,
-                        kind=row.kind,
-                        endpoint_id=row.endpoint_id,
-                        recipient=row.recipient,
-                        text=row.text,
-                        actions=tuple(Action(**a) for a in (row.actions or [])),
-                        attempts=row.attempts,
-                        deliver_by=row.deliver_by,
-                    )
-                )
+                return [], []  # the usual case: one read, no write
+            self._renew_leases(session, now)
+            lost = self._take_over_from_the_dead(session, pending, now)
+            due = self._due(session, now, in_memory=in_memory, lost=lost)
         due.sort(key=lambda m: m.kind != KEY)  # keys first: progress posts stuck ahead must not delay them
         return lost, due
 
-    def _deliver(self, message: _Due, now: datetime) -> bool:
-        ok, error = self._send(message)
+    def _prune(self, now: datetime) -> None:
+        """Delete delivered and abandoned rows older than KEEP_SETTLED (at most once an hour)."""
+        if self._pruned_at is not None and now - self._pruned_at < timedelta(hours=1):
+            return
+        self._pruned_at = now
         with self.database.session() as session:
-            if ok:
+            session.execute(
+                delete(OutboxMessage).where(
+                    OutboxMessage.state != PENDING, OutboxMessage.created_at < now - KEEP_SETTLED
+                )
+            )
+
+    def _renew_leases(self, session: Session, now: datetime) -> None:
+        """Our pending rows stay ours while we live (renewed a few times per lease)."""
+        if self._renewed_at is not None and now - self._renewed_at < self.lease / 3:
+            return
+        session.execute(
+            update(OutboxMessage)
+            .where(OutboxMessage.owner == self.owner, OutboxMessage.state == PENDING)
+            .values(lease_until=now + self.lease)
+            .execution_options(synchronize_session=False)
+        )
+        self._renewed_at = now
+
+    def _take_over_from_the_dead(
+        self, session: Session, pending: Sequence[OutboxMessage], now: datetime
+    ) -> list[tuple[int, str]]:
+        """Abandon the keys a dead process owed (the endpoints to tear down) and adopt its other messages."""
+        lost: list[tuple[int, str]] = []
+        for row in (r for r in pending if r.owner != self.owner):
+            if row.lease_until > now and not claims.owner_is_gone(row.owner):
+                continue  # a live process delivers it
+            if row.kind == KEY:  # the key died with its process
+                if settle(session=session, message_id=row.id, delivered=False, now=now):
+                    log.warning("API key of endpoint %s died with process %s", row.endpoint_id, row.owner)
+                    if row.endpoint_id is not None:
+                        lost.append((row.endpoint_id, key_lost_in_restart_reason()))
+            else:  # adopt a dead process's thread posts and DMs
+                session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == row.id, OutboxMessage.owner == row.owner)
+                    .values(owner=self.owner, lease_until=now + self.lease)
+                    .execution_options(synchronize_session=False)
+                )
+        return lost
+
+    def _due(
+        self, session: Session, now: datetime, *, in_memory: set[int], lost: list[tuple[int, str]]
+    ) -> list[_Due]:
+        """Our messages due now, a conversation's in order; keys past their bound are abandoned (to `lost`)."""
+        mine = session.scalars(
+            select(OutboxMessage)
+            .where(OutboxMessage.owner == self.owner, OutboxMessage.state == PENDING)
+            .order_by(OutboxMessage.id)
+        ).all()
+        due: list[_Due] = []
+        waiting: set[tuple[str, Any]] = set()  # conversations with an earlier message in backoff
+        for row in mine:
+            conversation = _conversation(row.kind, row.recipient, row.endpoint_id)
+            if row.kind != KEY and (conversation in waiting or row.next_attempt_at > now):
+                waiting.add(conversation)  # keep a conversation's order
+                continue
+            if row.kind == KEY and row.next_attempt_at > now and row.deliver_by > now:
+                continue
+            if row.kind == KEY and (row.deliver_by <= now or row.id not in in_memory):
+                # Past its bound (even if held back behind other messages), or recorded by a launch
+                # that is about to hand the key over.
+                if row.deliver_by <= now and settle(
+                    session=session, message_id=row.id, delivered=False, now=now
+                ):
+                    with self._lock:
+                        self._keys.pop(row.id, None)  # erased with the endpoint
+                    if row.endpoint_id is not None:
+                        lost.append((row.endpoint_id, key_undelivered_reason(self.key_deadline)))
+                continue
+            due.append(
+                _Due(
+                    id=row.id,
+                    kind=row.kind,
+                    endpoint_id=row.endpoint_id,
+                    recipient=row.recipient,
+                    text=row.text,
+                    actions=tuple(Action(**a) for a in (row.actions or [])),
+                    attempts=row.attempts,
+                    deliver_by=row.deliver_by,
+                )
+            )
+        return due
+
+    def _deliver(self, message: _Due, now: datetime) -> bool:
+        sent = self._send(message)
+        with self.database.session() as session:
+            if sent.delivered:
                 settle(session=session, message_id=message.id, delivered=True, now=self.clock.now())
                 if message.kind == KEY:
                     with self._lock:
@@ -359,7 +410,7 @@ class Outbox:
                 session.execute(
                     update(OutboxMessage)
                     .where(OutboxMessage.id == message.id)
-                    .values(attempts=attempts, next_attempt_at=next_at, last_error=error[:255])
+                    .values(attempts=attempts, next_attempt_at=next_at, last_error=sent.why_not[:255])
                     .execution_options(synchronize_session=False)
                 )
                 abandoned = False
@@ -370,9 +421,9 @@ class Outbox:
                 self._key_lost(message.endpoint_id, key_undelivered_reason(self.key_deadline))
         return False
 
-    def _send(self, message: _Due) -> tuple[bool, str]:
+    def _send(self, message: _Due) -> Delivery:
         if message.kind == DM:
-            return _call(
+            return deliver(
                 self.inner.direct_message,
                 message.recipient or "",
                 message.text or "",
@@ -383,12 +434,12 @@ class Outbox:
             with self._lock:
                 held = self._keys.get(message.id)
             if held is None:
-                return False, "the key is not in this process"
+                return Delivery(error="the key is not in this process")
             remembered, api_key = held
-            return _call(self.inner.endpoint_ready, view or remembered, api_key=api_key)
+            return deliver(self.inner.endpoint_ready, view or remembered, api_key=api_key)
         if view is None:
-            return True, ""  # the endpoint is gone from the store: nothing to post under
-        return _call(self.inner.thread_post, view, message.text or "")
+            return Delivery()  # the endpoint is gone from the store: nothing to post under
+        return deliver(self.inner.thread_post, view, message.text or "")
 
     def _view(self, endpoint_id: int | None) -> EndpointView | None:
         if endpoint_id is None:
@@ -432,13 +483,3 @@ class Outbox:
 def _conversation(kind: str, recipient: str | None, endpoint_id: int | None) -> tuple[str, Any]:
     """Messages delivered in order among themselves: a person's DMs, or an endpoint's thread."""
     return ("dm", recipient) if kind == DM else ("endpoint", endpoint_id)
-
-
-def _call(method: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[bool, str]:
-    """Call a notifier method: (delivered, why not). `False` from the method or an exception = not delivered."""
-    try:
-        result = method(*args, **kwargs)
-    except Exception as exc:
-        log.warning("notifier call %s failed", getattr(method, "__name__", method), exc_info=True)
-        return False, type(exc).__name__
-    return (result is not False), ("" if result is not False else "not delivered")

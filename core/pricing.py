@@ -5,6 +5,8 @@ without importing SkyPilot, so the fit check stays fast. With `live=True` it rea
 price CSVs (`~/.sky/catalogs/v8/<cloud>/vms.csv`, downloaded on first use, offline afterwards) and takes
 the cheapest matching offer; any failure (SkyPilot not installed, no network, no such offer) falls back
 to the bundled table and says the figure is an estimate. Live answers are cached in-process.
+SkyPilot's catalogue code prints its own "Failed to fetch ... catalog" lines to the terminal through
+its logger; those are kept out (`_quiet_catalog`): the one line that matters is logged here.
 
 Not for billing: what a running endpoint has cost is the watchdog's job.
 """
@@ -120,6 +122,12 @@ def _live_or_bundled(gpu: GpuSpec, count: int, *, cloud: str | None, region: str
     return bundled_price(gpu, count, spot=spot)
 
 
+def _quiet_catalog() -> None:
+    """Silence SkyPilot's catalogue loggers (they write to the terminal, not to our logging): a missing
+    catalogue is expected here (no network, cloud not enabled) and is reported once by `_live_or_bundled`."""
+    logging.getLogger("sky.catalog").setLevel(logging.CRITICAL)
+
+
 def _nodes_and_per_node(gpu: GpuSpec, count: int) -> tuple[int, int]:
     nodes = -(-count // gpu.gpus_per_node)
     return nodes, count // nodes
@@ -131,6 +139,7 @@ def _live_price(
     """The cheapest catalogue offer for this shape, or None when no catalogue lists one."""
     from sky import catalog as sky_catalog  # lazy: `import sky` takes over a second
 
+    _quiet_catalog()
     nodes, per_node = _nodes_and_per_node(gpu, count)
     clouds: Sequence[str] = [cloud.lower()] if cloud else LIVE_PRICE_CLOUDS
     rows: list[Any] = []

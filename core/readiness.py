@@ -6,6 +6,14 @@ until a deadline, then sends one real chat completion with the endpoint's API ke
 Only when that succeeds is the endpoint ready. Failures raise `NotReady` with a sentence a person can
 act on; the API key never appears in it.
 
+How fast a ready engine is noticed: the gap between probes starts at `first_delay` and doubles up to
+`max_delay` (settings `readiness_poll_first` / `readiness_poll_max`: 0.25 s and 1 s), so the URL and key
+follow within about a second of the engine answering. That is no burden on a loading engine: one probe
+at a time, each a refused connection (nothing listens yet) or one tiny GET; and a probe that reached a
+socket the engine has bound but not yet serves waits there and is answered the moment serving starts.
+`gone`, when given, is asked between probes whether the engine process has exited (with its own reason):
+a crashed start fails at once with that reason instead of running out the deadline.
+
 Not for: following the cloud launch itself (the launcher does that) or watching traffic (the watchdog).
 """
 
@@ -22,13 +30,14 @@ from core.clock import Clock, SystemClock
 from core.engines import readiness_path
 from core.errors import UserFacingError
 
-FIRST_DELAY_S = 1.0
-MAX_DELAY_S = 15.0  # backoff cap: a ready engine is noticed within this long
+FIRST_DELAY_S = 0.25  # settings.readiness_poll_first
+MAX_DELAY_S = 1.0  # settings.readiness_poll_max: a ready engine is noticed within this long
 PROBE_TIMEOUT_S = 10.0
 # The first completion after warm-up can be slow (CUDA graphs, compilation): be generous.
 COMPLETION_TIMEOUT_S = 120.0
 
 Progress = Callable[[str], None]
+Gone = Callable[[], str | None]  # None while the engine process runs; else why it exited
 
 
 class NotReady(UserFacingError):
@@ -53,6 +62,7 @@ def wait_until_ready(
     first_delay: float = FIRST_DELAY_S,
     max_delay: float = MAX_DELAY_S,
     check_server: Callable[[], None] | None = None,
+    gone: Gone | None = None,
 ) -> None:
     """Return once `url` answers its readiness route and one chat completion; raise `NotReady` otherwise.
 
@@ -89,6 +99,7 @@ def wait_until_ready(
             say=say,
             first_delay=first_delay,
             max_delay=max_delay,
+            gone=gone,
         )
         if check_server is not None:
             check_server()  # whoever answered /health must be the engine before it gets the key
@@ -111,6 +122,7 @@ def _poll_readiness(
     say: Progress,
     first_delay: float,
     max_delay: float,
+    gone: Gone | None,
 ) -> None:
     delay = first_delay
     last_seen = "no answer yet (the port is not open: the engine is still starting or loading weights)"
@@ -132,6 +144,9 @@ def _poll_readiness(
             last_seen = f"`{route}` answered HTTP {response.status_code}"
             if response.status_code in (502, 503):
                 say("weights loading")
+        exited = gone() if gone is not None else None
+        if exited:
+            raise NotReady(exited)
         now = clock.now()
         if now >= give_up_at:
             raise NotReady(

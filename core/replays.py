@@ -16,15 +16,27 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import String, delete
+from sqlalchemy.orm import Mapped, mapped_column
 
-from core.endpoints.models import SeenRequest
+from core.tables import Base, UtcDateTime, upsert_into
 
 log = logging.getLogger(__name__)
 
 KEEP = timedelta(minutes=10)  # twice Slack's five-minute replay window
 PRUNE_EVERY = timedelta(minutes=1)
 MAX_KEY = 160
+
+
+class SeenRequest(Base):
+    """A signed chat request already handled (HTTP: signature + timestamp; Socket Mode: envelope id), so a
+    replay is recognised by every bot process sharing the store. Rows older than Slack's replay window
+    are pruned."""
+
+    __tablename__ = "seen_requests"
+
+    key: Mapped[str] = mapped_column(String(160), primary_key=True)
+    seen_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
 class ReplayLedger:
@@ -39,13 +51,8 @@ class ReplayLedger:
         now = datetime.now(UTC)
         self._prune(now)
         with self.database.session() as session:
-            dialect = session.get_bind().dialect.name
-            if dialect == "postgresql":
-                from sqlalchemy.dialects.postgresql import insert
-            else:
-                from sqlalchemy.dialects.sqlite import insert
             stmt = (
-                insert(SeenRequest)
+                upsert_into(session, SeenRequest)
                 .values(key=key[:MAX_KEY], seen_at=now)
                 .on_conflict_do_nothing()
                 .returning(SeenRequest.key)

@@ -12,28 +12,25 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, BeforeValidator, Field, SecretStr
+from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, SecretStr
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from core.errors import InvalidRequest
-from core.units import parse_duration
-
-
-def _duration(value: object) -> object:
-    if isinstance(value, str) and not value.strip().isdigit():
-        try:
-            return parse_duration(value)
-        except InvalidRequest as exc:  # pydantic reports ValueErrors with the field's name
-            raise ValueError(str(exc)) from None
-    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
-        return timedelta(seconds=float(value))
-    return value
+from core.policy.loader import load_policy
+from core.units import coerce_duration
 
 
 def _csv(value: object) -> object:
     if isinstance(value, str):
         return [item.strip() for item in value.split(",") if item.strip()]
     return value
+
+
+def _check_policy_file(path: Path | None) -> Path | None:
+    """A policy file that cannot be used refuses the start, naming the line and the reason."""
+    if path is not None:
+
+        load_policy(path)  # PolicyError (a ValueError): pydantic reports it under policy_file
+    return path
 
 
 # What engines commonly read from their environment (see `local_engine_env`).
@@ -50,7 +47,7 @@ DEFAULT_ENGINE_ENV = (
     "LD_PRELOAD",
 )
 
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Duration = Annotated[timedelta, BeforeValidator(coerce_duration)]
 CsvList = Annotated[list[str], NoDecode, BeforeValidator(_csv)]
 
 
@@ -85,6 +82,12 @@ class Settings(BaseSettings):
     admin_user_ids: CsvList = Field(
         default_factory=list,
         description="Comma-separated user ids who may stop or extend anyone's endpoint. Default: none.",
+    )
+    policy_file: Annotated[Path | None, AfterValidator(_check_policy_file)] = Field(
+        None,
+        description="Team policy (YAML): admins, channels, per-user and per-group limits, allowed GPUs and "
+        "models, where API keys go. Checked at start (a bad file refuses to start), re-read when it "
+        "changes. Default: unset (no rules beyond these settings).",
     )
     shell_user: str = Field(
         "U_SHELL",
@@ -175,6 +178,16 @@ class Settings(BaseSettings):
     )
     readiness_deadline: Duration = Field(
         timedelta(minutes=30), description="How long a launch may take to answer a completion. Default: 30m."
+    )
+    readiness_poll_first: float = Field(
+        0.25,
+        description="Seconds before the second readiness probe of a starting engine; the gap doubles up to "
+        "`readiness_poll_max`. A probe waits for its answer before the next is sent. Default: 0.25.",
+    )
+    readiness_poll_max: float = Field(
+        1.0,
+        description="Longest gap in seconds between readiness probes (the engine's health route, one request "
+        "at a time): a ready engine is noticed within about this long. Default: 1.",
     )
     claim_ttl: Duration = Field(
         timedelta(minutes=3),

@@ -101,3 +101,16 @@ def format_money(amount: float) -> str:
     if 0 < amount < 0.005:
         return "<$0.01"
     return f"${amount:,.2f}"
+
+
+def coerce_duration(value: object) -> object:
+    """A settings or policy value as a duration: `45m`, `8h`, or a number of seconds (pydantic's
+    BeforeValidator; a bad text is a ValueError pydantic reports under the field's name)."""
+    if isinstance(value, str) and not value.strip().isdigit():
+        try:
+            return parse_duration(value)
+        except InvalidRequest as exc:  # pydantic reports ValueErrors with the field's name
+            raise ValueError(str(exc)) from None
+    if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().isdigit()):
+        return timedelta(seconds=float(value))
+    return value

@@ -3,7 +3,9 @@ model references and endpoint names.
 
 The chat parser (bot/commands.py), the CLI, the service's validation (core/endpoints/service.py), the
 engines' rules (core/engines/rules.py) and the Hub loader (core/hub/refs.py) all read these, so a value
-one of them accepts is never refused by another as "not a ...". Engine tables come from the released
+one of them accepts is never refused by another as "not a ...". This module imports nothing of the
+project but its errors: the model-reference checks built on its patterns live in core/hub/refs.py
+(`check_model`, `parse_model_ref`), which imports it, never the other way round. Engine tables come from the released
 engines' source (vLLM 0.33 `vllm/config/cache.py`, `vllm/model_executor/layers/quantization/`; SGLang
 0.5.23 `python/sglang/srt/server_args.py`; see /work/shared/reference/engines.md).
 """
@@ -97,14 +99,6 @@ MODEL_FORMS: Final = (
 def is_local_model(model: str) -> bool:
     """A local model directory rather than a Hub repo id."""
     return model.strip().startswith(LOCAL_MODEL_PREFIXES)
-
-
-def check_model(model: str) -> str:
-    """`model` trimmed, if it is a Hub repo id (optionally `@revision`) or a local path; else
-    InvalidRequest with the accepted forms. The same rule the Hub loader applies before any request."""
-    from core.hub.refs import parse_model_ref
-
-    return parse_model_ref(model).text
 
 
 # --- endpoint names ------------------------------------------------------------------------------

@@ -17,18 +17,20 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.clock import Clock, SystemClock
+from core.db import Database
+from core.endpoints import flows
 from core.endpoints.service import EndpointService
 from core.launcher.base import Launcher
+from core.launcher.local import LocalLauncher
+from core.launcher.skypilot import SkyPilotLauncher
 from core.notifier import ConsoleNotifier, Notifier
 from core.outbox import Outbox
 from core.settings import Settings
+from core.watchdog.runner import Watchdog
 from core.workers import WorkerPool
-
-if TYPE_CHECKING:
-    from core.watchdog.runner import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -36,29 +38,44 @@ log = logging.getLogger(__name__)
 def build_launcher(settings: Settings) -> Launcher:
     """The launcher named by `settings.launcher` (SkyPilot is imported lazily inside it)."""
     if settings.launcher == "local":
-        from core.launcher.local import LocalLauncher
-
         return LocalLauncher(settings)
-    from core.launcher.skypilot import SkyPilotLauncher
-
     return SkyPilotLauncher(settings)
 
 
 @dataclass
 class Runtime:
-    """The wired core of one bot process."""
+    """The wired core of one bot process: the service (whose flows hold the settings, database, launcher,
+    notifier, worker pool and clock everything shares), the watchdog and the outbox."""
 
-    settings: Settings
-    database: Any  # core.db.Database
-    launcher: Launcher
-    notifier: Notifier
-    workers: WorkerPool
-    clock: Clock
     service: EndpointService
     watchdog: Watchdog | None = None  # built by build_runtime; started by start() unless told not to
     outbox: Outbox | None = None  # the notifier the core uses, when the adapter's chat can fail
     _stop: threading.Event = field(default_factory=threading.Event)
     _reconciler: threading.Thread | None = None
+
+    @property
+    def settings(self) -> Settings:
+        return self.service.flows.settings
+
+    @property
+    def database(self) -> Any:  # core.db.Database
+        return self.service.flows.database
+
+    @property
+    def launcher(self) -> Launcher:
+        return self.service.flows.launcher
+
+    @property
+    def notifier(self) -> Notifier:
+        return self.service.flows.notifier
+
+    @property
+    def workers(self) -> WorkerPool:
+        return self.service.flows.workers
+
+    @property
+    def clock(self) -> Clock:
+        return self.service.flows.clock
 
     def start(
         self,
@@ -140,8 +157,6 @@ def build_runtime(
 ) -> Runtime:
     """Everything the service needs, from settings unless given; with `outbox`, the notifier is wrapped in
     a core.outbox.Outbox (for a chat that can refuse messages: Slack)."""
-    from core.db import Database
-
     database = database or Database.from_settings(settings)
     launcher = launcher or build_launcher(settings)
     notifier = notifier or ConsoleNotifier()
@@ -166,21 +181,12 @@ def build_runtime(
         clock=clock,
         **service_options,
     )
-    from core.endpoints import flows
-    from core.watchdog.runner import Watchdog
-
     if sender is not None:
         sender.owner = service.flows.owner
         sender.on_key_lost = lambda endpoint_id, reason: flows.key_lost(
             service.flows, endpoint_id=endpoint_id, reason=reason
         )
     return Runtime(
-        settings=settings,
-        database=database,
-        launcher=launcher,
-        notifier=notifier,
-        workers=workers,
-        clock=clock,
         service=service,
         watchdog=Watchdog(settings, database, service, notifier, clock),
         outbox=sender,

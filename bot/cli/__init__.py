@@ -3,6 +3,11 @@
 Each subcommand lives in its own module of this package exposing `register(subparsers)`, which adds
 a parser and sets `func(args) -> int` on it. With no subcommand, the bot starts: the Slack app when
 Slack tokens are set, otherwise the shell adapter.
+
+Every command builds the whole parser, so these modules import only what their parsers need
+(argparse, the vocabulary, units); what a command runs on (settings, the fit check, the database,
+Slack, SkyPilot) is imported when it runs. `endpoint-bot fit` never loads the endpoint layer or
+SQLAlchemy (tests/bot/cli/test_lazy_imports.py; timing: benchmarks/cli_fit_bench.py).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "bot.cli.db",
     "bot.cli.serve",
     "bot.cli.shell",
+    "bot.cli.policy",
 )
 
 
@@ -30,13 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in SUBCOMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name == module_name:
-                continue  # subcommand not built yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(module_name).register(subparsers)
     return parser
 
 
@@ -44,11 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        try:
-            from bot.cli.serve import run_default
-        except ModuleNotFoundError:
-            parser.print_help()
-            return 1
+        from bot.cli.serve import run_default
+
         return run_default()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     return int(args.func(args) or 0)

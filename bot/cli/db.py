@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sqlalchemy.engine import make_url
-
-from core.db import Database
-from core.settings import load_settings
+# SQLAlchemy, Alembic and the settings are imported when a db command runs: every `endpoint-bot`
+# command builds the whole parser, and `endpoint-bot fit` must stay free of them.
+if TYPE_CHECKING:
+    from core.db import Database
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -33,8 +34,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _database(args: argparse.Namespace) -> Database:
-    url = args.url or load_settings().sqlalchemy_url
-    return Database(url)
+    from core.db import Database
+
+    return Database(_url(args))
+
+
+def _url(args: argparse.Namespace) -> str:
+    from core.settings import load_settings
+
+    return args.url or load_settings().sqlalchemy_url
 
 
 def run_upgrade(args: argparse.Namespace) -> int:
@@ -57,7 +65,9 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_current(args: argparse.Namespace) -> int:
-    url = make_url(args.url or load_settings().sqlalchemy_url)
+    from sqlalchemy.engine import make_url
+
+    url = make_url(_url(args))
     if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).expanduser().exists():
         # Looking must not create the file (or its directory).
         print(

@@ -12,12 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
-from bot import text as tx
-from bot.text import counted
+from bot.cli.options import model_options
 from core.errors import UserFacingError
-from core.units import format_duration, format_money, parse_duration, parse_money, parse_tokens
+from core.units import format_duration, format_money, parse_duration, parse_money
 from core.vocabulary import ENGINES, ROPE_SCALINGS
 
 UP_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -157,23 +157,16 @@ def _up_request(args: argparse.Namespace, owner_id: str) -> Any:
         owner_id=owner_id,
         channel_id=None,
         engine=args.engine,
-        max_model_len=parse_tokens(args.max_model_len) if args.max_model_len else None,
-        quantization=args.quantization,
-        dtype=args.dtype,
-        kv_cache_dtype=args.kv_cache_dtype,
-        tensor_parallel=args.tensor_parallel_size,
-        memory_fraction=args.memory_fraction,
+        **model_options(args),
         spot=args.spot,
         idle_timeout=parse_duration(args.idle, what="idle timeout") if args.idle else None,
         ttl=parse_duration(args.ttl, what="lifetime") if args.ttl else None,
         max_cost=parse_money(args.max_cost, what="cost cap") if args.max_cost else None,
         name=args.name,
-        draft_model=args.draft_model,
         speculative_tokens=args.speculative_tokens,
         cloud=args.cloud,
         region=args.region,
         relaunch=args.relaunch,
-        rope_scaling=args.rope,
     )
 
 
@@ -288,7 +281,9 @@ def run_status(args: argparse.Namespace) -> int:
     if v.failure_reason:
         rows.append(("failure", v.failure_reason))
     if v.stop_reason:
-        rows.append(("stop reason", tx.plain(v.stop_reason)))
+        from bot.text import plain  # bot.text imports the endpoint layer: only when a command runs
+
+        rows.append(("stop reason", plain(v.stop_reason)))
     for key, value in rows:
         print(f"{key + ':':<14} {value}")
     for event in events:
@@ -300,6 +295,8 @@ def run_status(args: argparse.Namespace) -> int:
 
 @_guarded
 def run_reconcile(args: argparse.Namespace) -> int:
+    from bot.text import counted  # bot.text imports the endpoint layer: only when a command runs
+
     runtime, _me = _runtime()
     try:
         runtime.service.reconcile()
@@ -319,6 +316,4 @@ def run_reconcile(args: argparse.Namespace) -> int:
 
 
 def format_duration_s(seconds: int) -> str:
-    from datetime import timedelta
-
     return format_duration(timedelta(seconds=seconds))

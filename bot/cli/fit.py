@@ -4,6 +4,9 @@ With ACCEL: one plan (layout, context, memory per GPU, engine command, price); e
 2 when it does not (with every reason and the changes that would fit). Without ACCEL: the cheapest
 catalogue shapes that fit. `--json` prints one JSON object instead of the table. Errors (unknown GPU,
 model not found, gated model, bad option) print one line on stderr and exit 1.
+
+The check is `core.fit.service.fit`, the entry point every surface uses; it needs no database, so this
+command never imports the endpoint layer, SQLAlchemy, Slack or SkyPilot (tests/bot/cli/test_lazy_imports.py).
 """
 
 from __future__ import annotations
@@ -12,20 +15,21 @@ import argparse
 import json
 import shlex
 import sys
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
+from bot.cli.options import model_options
+from bot.plan_text import capacity_line
 from core.errors import UserFacingError
-from core.facts import ModelFacts
-from core.fit.assess import format_tokens
 from core.fit.plan import FitOptions, Plan
-from core.fit.rope import yarn_hint
-from core.units import parse_tokens
+from core.units import format_tokens
 from core.vocabulary import ENGINES, ROPE_SCALINGS
+
+if TYPE_CHECKING:
+    from core.facts import ModelFacts
 
 EXIT_FITS = 0
 EXIT_ERROR = 1
 EXIT_DOES_NOT_FIT = 2
-NO_SHAPE = "No catalogue shape of up to 8 nodes fits this model with these options."
 
 
 
@@ -100,59 +104,42 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    # Late imports: `endpoint-bot --help` should not pay for huggingface_hub.
-    from core.fit.check import check_fit
-    from core.fit.shapes import cheapest_shapes
-    from core.gpus import parse_accelerators
-    from core.hub import load_model_facts
+    # Late imports: `endpoint-bot --help` and the other commands should not pay for the fit check,
+    # the Hub loader and the settings.
+    from core.fit.service import FitRequest, fit
     from core.settings import load_settings
 
     settings = load_settings()
-    options = FitOptions(
-        engine=args.engine or settings.default_engine,
-        max_model_len=parse_tokens(args.max_model_len) if args.max_model_len else None,
-        quantization=args.quantization,
-        dtype=args.dtype,
-        kv_cache_dtype=args.kv_cache_dtype,
-        memory_fraction=args.memory_fraction,
-        tensor_parallel=args.tensor_parallel_size,
-        draft_model=args.draft_model,
-        rope_scaling=args.rope,
-    )
+    options = FitOptions(engine=args.engine or settings.default_engine, **model_options(args))
     if options.tensor_parallel is not None and options.tensor_parallel < 1:
         raise UserFacingError(f"--tensor-parallel-size must be 1 or more (got {options.tensor_parallel}).")
     if options.memory_fraction is not None and not 0 < options.memory_fraction < 1:
         raise UserFacingError(f"--memory-fraction must be between 0 and 1 (got {options.memory_fraction:g}).")
-    accel = parse_accelerators(args.accel) if args.accel else None  # validate before any Hub request
-    facts = load_model_facts(args.model, settings=settings)
-    draft = load_model_facts(args.draft_model, settings=settings) if args.draft_model else None
+    result = fit(FitRequest(args.model, args.accel, options), settings=settings)
 
-    if accel is not None:
-        plan = check_fit(facts, accel, options, draft_facts=draft)
-        print(json.dumps(plan.to_dict(), indent=2) if args.json else render_plan(plan, facts))
+    if result.accel is not None:
+        plan = result.plan
+        print(json.dumps(plan.to_dict(), indent=2) if args.json else render_plan(plan, result.facts))
         return EXIT_FITS if plan.fits else EXIT_DOES_NOT_FIT
 
-    shapes = cheapest_shapes(facts, options, draft_facts=draft)
-    reasons = [NO_SHAPE]
-    if (
-        options.max_model_len
-        and options.max_model_len > facts.max_context_allowed
-        and not options.rope_scaling
-    ):
-        reasons.append(
-            yarn_hint(facts, options.max_model_len)
-            or f"{facts.model_id} supports at most {facts.max_context_allowed:,} tokens; ask for less."
-        )
+    shapes = result.plans
+    reasons = result.shape_reasons()
     if args.json:
         best: dict[str, Any] = (
             shapes[0].to_dict()
             if shapes
-            else {"fits": False, "model_id": facts.model_id, "reasons": reasons, "suggestions": []}
+            else {
+                "fits": False,
+                "model_id": result.facts.model_id,
+                "reasons": [r.text for r in reasons],
+                "reason_kinds": [str(r.kind) for r in reasons],
+                "suggestions": [],
+            }
         )
         best["shapes"] = [plan.to_dict() for plan in shapes]
         print(json.dumps(best, indent=2))
     else:
-        print(render_shapes(shapes, facts, reasons=reasons))
+        print(render_shapes(shapes, result.facts, reasons=[r.text for r in reasons]))
     return EXIT_FITS if shapes else EXIT_DOES_NOT_FIT
 
 
@@ -179,8 +166,6 @@ def _layout(plan: Plan) -> str:
 
 
 def render_plan(plan: Plan, facts: ModelFacts) -> str:
-    from bot.text import capacity_line  # late: the CLI's --help should not import the endpoint layer
-
     m = plan.memory_per_gpu_gib
     verdict = "FITS" if plan.fits else "DOES NOT FIT"
     lines = [
@@ -214,10 +199,10 @@ def render_plan(plan: Plan, facts: ModelFacts) -> str:
     return "\n".join(lines)
 
 
-def render_shapes(shapes: list[Plan], facts: ModelFacts, *, reasons: list[str] | None = None) -> str:
+def render_shapes(shapes: list[Plan], facts: ModelFacts, *, reasons: list[str]) -> str:
     lines = [describe_model(facts), ""]
     if not shapes:
-        lines += reasons or [NO_SHAPE]
+        lines += reasons
         return "\n".join(lines)
     lines.append(f"  {'GPUs':<18} {'$/hour':>9}  {'layout':<28} {'context':>8}  {'GiB/GPU':>8}")
     for plan in shapes:

@@ -15,9 +15,10 @@ import logging
 import signal
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.settings import Settings, load_settings
+if TYPE_CHECKING:  # the settings are loaded when the bot starts, not when any command's parser is built
+    from core.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,13 @@ def missing_settings(settings: Settings, *, http: bool) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    settings = load_settings()
+    from core.settings import load_settings
+
+    try:
+        settings = load_settings()
+    except Exception as exc:  # pydantic's message names the variable and the bad value (a policy file: its line)
+        print(f"The settings are not valid: {exc}", file=sys.stderr)
+        return 1
     return serve(settings, http=args.http, port=args.port, host=args.host)
 
 
@@ -101,6 +108,8 @@ def serve(settings: Settings, *, http: bool = False, port: int | None = None, ho
 
 def run_default() -> int:
     """`endpoint-bot` with no subcommand: Slack when SLACK_BOT_TOKEN is set, else the shell adapter."""
+    from core.settings import load_settings
+
     settings = load_settings()
     if settings.has_slack:
         return serve(

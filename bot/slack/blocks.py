@@ -161,7 +161,7 @@ def status_card(view: EndpointView, *, now: datetime) -> list[Block]:
         f"*Model*\n`{escape(view.model)}`",
         f"*GPUs*\n{escape(view.accelerators)}",
         f"*Parallelism*\n{parallelism_text(plan)}",
-        f"*Context*\n{context_text(plan, view.options)}",
+        f"*Context*\n{context_text(plan, view.options.max_model_len)}",
         f"*Engine*\n{escape(view.engine)}",
         f"*Price*\n{price_text(view)}",
         f"*Owner*\n<@{view.owner_id}>",

@@ -18,6 +18,7 @@ from bot.slack.app import build_app, make_web_client
 from bot.slack.deps import SlackDeps
 from bot.slack.home import HomePublisher
 from bot.slack.notifier import SlackNotifier
+from bot.slack.usergroups import UserGroups
 from core.clock import Clock, SystemClock
 from core.settings import Settings
 from core.watchdog.runner import Watchdog
@@ -75,6 +76,9 @@ def build_bot(
     runtime = (runtime_factory or partial(_production_runtime, watchdog=start_watchdog))(
         settings, notifier, clock
     )
+    policy = runtime.service.policy
+    notifier.key_delivery = lambda: policy.policy.key_delivery
+    policy.groups = UserGroups(client)  # Slack user groups named in the policy file, cached
     home = HomePublisher(client=client, service=runtime.service, clock=clock)
     notifier.home_refresher = home.publish
     # Chat work (fit checks, lists, stops) gets its own WorkerPool: launch flows hold a worker thread

@@ -60,6 +60,8 @@ class SlackNotifier:
         self._locks: dict[int, threading.Lock] = {}
         self._guard = threading.Lock()
         self.delivery_problems: dict[int, str] = {}  # endpoint id -> what the user should do
+        # Where API keys go: "thread" or "dm" (the team policy's `key_delivery`, read at each key).
+        self.key_delivery: Callable[[], str] = lambda: "thread"
 
     # --- the port ---------------------------------------------------------------------------------
 
@@ -116,6 +118,8 @@ class SlackNotifier:
             "text": bk.ready_text(endpoint),
         }
         ref = self._ref(endpoint)
+        if self.key_delivery() == "dm":
+            return self._key_by_dm(endpoint, payload, ref)
         if ref is not None and self._safely(
             f"post the key of {endpoint.name}",
             self.client.chat_postMessage,
@@ -133,6 +137,28 @@ class SlackNotifier:
             )
             is not None
         )
+
+    def _key_by_dm(self, endpoint: EndpointView, payload: dict[str, Any], ref: ChatRef | None) -> bool:
+        """The policy wants keys by DM: never in the channel; the thread says where the key went."""
+        channel = self._open_dm(endpoint.owner_id)
+        if (
+            not channel
+            or self._safely(
+                f"DM the key of {endpoint.name}", self.client.chat_postMessage, channel=channel, **payload
+            )
+            is None
+        ):
+            return False
+        if ref is not None:
+            self._safely(
+                f"say where the key of {endpoint.name} went",
+                self.client.chat_postMessage,
+                channel=ref.channel_id,
+                thread_ts=ref.message_ts,
+                text=f":key: `{endpoint.name}` is ready; its API key was sent to <@{endpoint.owner_id}> by DM "
+                "(the team policy keeps keys out of channels).",
+            )
+        return True
 
     def direct_message(self, user_id: str, text: str, *, actions: tuple[Action, ...] = ()) -> bool:
         channel = self._open_dm(user_id)

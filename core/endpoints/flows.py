@@ -46,7 +46,7 @@ from core import claims, outbox
 from core.apikeys import hash_api_key, new_api_key, redact_api_keys
 from core.clock import Clock, as_utc
 from core.endpoints import messaging, records, store
-from core.endpoints.models import Endpoint, EndpointUsage
+from core.endpoints.models import Endpoint
 from core.endpoints.records import EndpointOptions
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
@@ -55,10 +55,13 @@ from core.errors import InvalidRequest, UserFacingError
 from core.fit.plan import Plan
 from core.gpus import parse_accelerators
 from core.launcher.base import Launcher, LaunchSpec
-from core.notifier import Notifier
+from core.launcher.errors import explain_launch_error
+from core.notifier import Notifier, deliver
+from core.readiness import wait_until_ready
 from core.settings import Settings
-from core.watchdog.baseline import take_usage_baseline
-from core.watchdog.usage import settle_cost
+from core.usage.baseline import take_usage_baseline
+from core.usage.cost import settle_cost
+from core.usage.models import EndpointUsage
 from core.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -218,22 +221,13 @@ class FlowContext:
 
     # --- telling people (never changes state) ---------------------------------------------------
     def post(self, view: EndpointView, text: str) -> None:
-        _guard(self.notifier.thread_post, view, text)
+        deliver(self.notifier.thread_post, view, text)
 
     def changed(self, view: EndpointView) -> None:
-        _guard(self.notifier.endpoint_changed, view)
+        deliver(self.notifier.endpoint_changed, view)
 
     def dm(self, user_id: str, text: str) -> None:
-        _guard(self.notifier.direct_message, user_id, text)
-
-
-def _guard(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-    """Call a notifier method; a chat failure is logged and never changes an endpoint's state."""
-    try:
-        return method(*args, **kwargs)
-    except Exception:
-        log.warning("notifier call %s failed", getattr(method, "__name__", method), exc_info=True)
-        return None
+        deliver(self.notifier.direct_message, user_id, text)
 
 
 # --- building the launch ---------------------------------------------------------------------------
@@ -299,13 +293,11 @@ def _scrub(text: str, secrets: dict[str, str]) -> str:
     return redact_api_keys(text)
 
 
-def _explain(exc: BaseException, spec: LaunchSpec | None) -> str:
+def _explain(exc: BaseException, spec: LaunchSpec | None, *, submitted: bool = False) -> str:
     if isinstance(exc, UserFacingError):
         return str(exc)
     try:
-        from core.launcher.errors import explain_launch_error
-
-        return str(explain_launch_error(exc, spec=spec))
+        return str(explain_launch_error(exc, spec=spec, submitted=submitted))
     except Exception:
         log.warning("could not explain a launch error", exc_info=True)
         return f"The launch failed ({type(exc).__name__}). Check the bot's logs, then try `up` again."
@@ -322,6 +314,21 @@ def _view(endpoint: Endpoint) -> EndpointView:
     return store.to_view(endpoint)
 
 
+def _move(
+    session: Any,
+    endpoint: Endpoint,
+    to: EndpointState,
+    message: str,
+    *,
+    now: datetime,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """A state change the bot's own flow makes (`store.transition` by ACTOR)."""
+    store.transition(
+        session=session, endpoint=endpoint, to=to, actor=ACTOR, message=message, now=now, changes=changes
+    )
+
+
 def _load(session: Any, endpoint_id: int) -> Endpoint:
     endpoint = store.get_endpoint(session=session, endpoint_id=endpoint_id)
     if endpoint is None:
@@ -331,135 +338,147 @@ def _load(session: Any, endpoint_id: int) -> Endpoint:
 
 def launch(ctx: FlowContext, *, endpoint_id: int) -> None:
     """Follow a REQUESTED endpoint to READY (or to FAILED with the cluster gone)."""
-    with ctx.claim(endpoint_id, LAUNCH) as held:
+    _run_claimed(ctx, endpoint_id, LAUNCH, _launch_claimed, busy="another process follows its launch")
+
+
+def _run_claimed(
+    ctx: FlowContext, endpoint_id: int, kind: str, work: Callable[[FlowContext, int], None], *, busy: str
+) -> None:
+    """`work(ctx, endpoint_id)` while holding the (endpoint, kind) claim; nothing (but a log line) when
+    another holds it."""
+    with ctx.claim(endpoint_id, kind) as held:
         if not held:
-            log.info("endpoint %s: another process follows its launch", endpoint_id)
+            log.info("endpoint %s: %s", endpoint_id, busy)
             return
-        _launch_claimed(ctx, endpoint_id)
+        work(ctx, endpoint_id)
 
 
 def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
-    settings, launcher = ctx.settings, ctx.launcher
+    """The launch, step by step (see the module docstring); any failure ends in `fail_launch`."""
+    api_key = new_api_key()
+    secrets = launch_secrets(ctx.settings, api_key)
     spec: LaunchSpec | None = None
-    secrets: dict[str, str] = {}
+    submitted = False  # the launcher holds a request: a failure from here on may have started machines
     try:
-        # 1. API key and spec; PROVISIONING is recorded before the cloud is asked for anything.
-        with ctx.database.session() as session:
-            endpoint = _load(session, endpoint_id)
-            if endpoint.state != S.REQUESTED:
-                log.info("endpoint %s is %s, not launching it", endpoint.name, endpoint.state)
-                return
-            now = ctx.clock.now()
-            api_key = new_api_key()
-            secrets = launch_secrets(settings, api_key)
-            view = _view(endpoint)
-            spec = build_launch_spec(
-                settings=settings,
-                cluster_name=view.cluster_name,
-                model=view.model,
-                engine=view.engine,
-                plan=view.plan,
-                options=view.options,
-                secrets=secrets,
-                autostop_minutes=minutes_left(endpoint.expires_at, now),
-            )
-            store.transition(
-                session=session,
-                endpoint=endpoint,
-                to=S.PROVISIONING,
-                actor=ACTOR,
-                message=f"launch submitted for cluster {endpoint.cluster_name}",
-                now=now,
-                changes={"api_key_hash": hash_api_key(api_key)},
-            )
-            view = _view(endpoint)
-        where = "/".join(p for p in (spec.cloud, spec.region) if p) or None
-        ctx.post(view, messaging.provisioning(view, where=where))
-        ctx.changed(view)
-
-        # 2. Submit; the request id is persisted the moment it exists.
-        request_id = launcher.submit(spec)
-        with ctx.database.session() as session:
-            endpoint = _load(session, endpoint_id)
-            endpoint.sky_request_id = request_id
-            still_ours = endpoint.state == S.PROVISIONING
-        if not still_ours:
-            raise _Abandon("stopped while submitting")
-
-        # 3. Wait for the cluster.
-        launcher.wait(request_id, timeout=settings.readiness_deadline.total_seconds())
-        url = launcher.endpoint_url(spec.cluster_name, settings.engine_port)  # no transaction held meanwhile
-        with ctx.database.session() as session:
-            endpoint = _load(session, endpoint_id)
-            if endpoint.state != S.PROVISIONING:
-                raise _Abandon("stopped while provisioning")
-            store.transition(
-                session=session,
-                endpoint=endpoint,
-                to=S.STARTING,
-                actor=ACTOR,
-                message=f"cluster up; engine starting at {url}",
-                now=ctx.clock.now(),
-                changes={"url": url},
-            )
-            view = _view(endpoint)
-            deadline_minutes = minutes_left(endpoint.expires_at, ctx.clock.now())
-        ctx.post(view, messaging.engine_starting(view))
-        ctx.changed(view)
-        # The lifetime may have been extended while provisioning: keep the cluster's timer in step.
-        try:
-            launcher.set_deadline(view.cluster_name, deadline_minutes)
-        except Exception:
-            log.warning("could not reset the hard deadline of %s", view.cluster_name, exc_info=True)
-
-        # 4. Readiness: a real completion with the key.
-        ctx.post(view, messaging.weights_loading(view))
-        _wait_ready(ctx, view, api_key=api_key)
-        # Usage counts from here: the readiness completion above was the bot's, not a user's.
-        take_usage_baseline(
-            database=ctx.database,
-            clock=ctx.clock,
-            endpoint_id=view.id,
-            url=view.url or "",
-            engine=view.engine,
-        )
-
-        # 5. READY: the URL and key are posted once.
-        with ctx.database.session() as session:
-            endpoint = _load(session, endpoint_id)
-            if endpoint.state != S.STARTING:
-                raise _Abandon("stopped while starting")
-            now = ctx.clock.now()
-            store.transition(
-                session=session,
-                endpoint=endpoint,
-                to=S.READY,
-                actor=ACTOR,
-                message="answered a completion",
-                now=now,
-                changes={"last_activity_at": now},  # the idle clock starts when it can first be used
-            )
-            # The key is owed from this commit on: a crash before it is delivered leaves this row,
-            # and the next start tears the endpoint down (core.outbox) instead of leaving it unusable.
-            key_message = outbox.record_key(
-                session=session,
-                endpoint_id=endpoint_id,
-                owner=ctx.owner,
-                now=now,
-                deliver_by=now + settings.key_delivery_deadline,
-                lease=ctx.claim_ttl,
-            )
-            view = _view(endpoint)
-        took = (as_utc(view.ready_at) - as_utc(view.requested_at)) if view.ready_at else None
-        _hand_over_key(ctx, key_message, view, api_key)
-        ctx.post(view, messaging.ready(view, took=took))
-        ctx.changed(view)
+        spec = _begin_provisioning(ctx, endpoint_id, api_key=api_key, secrets=secrets)
+        if spec is None:
+            return
+        request_id = ctx.launcher.submit(spec)
+        submitted = True
+        _record_request(ctx, endpoint_id, request_id)
+        view = _await_cluster(ctx, endpoint_id, spec, request_id)
+        _await_engine(ctx, view, api_key=api_key)
+        _make_ready(ctx, endpoint_id, api_key=api_key)
     except (_Abandon, store.TransitionConflict) as why:
         log.info("endpoint %s: launch abandoned (%s)", endpoint_id, why)
         _after_abandon(ctx, endpoint_id)
     except Exception as exc:
-        log.warning("endpoint %s: launch failed: %s", endpoint_id, _scrub(repr(exc), secrets))
-        fail_launch(ctx, endpoint_id=endpoint_id, reason=_scrub(_explain(exc, spec), secrets))
+        reason = _scrub(_explain(exc, spec, submitted=submitted), secrets)
+        # The sentence at WARNING (a CLI user's terminal shows it); the raw exception only in the log.
+        log.warning("endpoint %s: launch failed: %s", endpoint_id, reason)
+        log.info("endpoint %s: launch failure cause: %s", endpoint_id, _scrub(repr(exc), secrets))
+        fail_launch(ctx, endpoint_id=endpoint_id, reason=reason)
+
+
+def _begin_provisioning(
+    ctx: FlowContext, endpoint_id: int, *, api_key: str, secrets: dict[str, str]
+) -> LaunchSpec | None:
+    """Step 1: the spec, and PROVISIONING (with the key's hash) recorded before the cloud is asked for
+    anything. None when the endpoint is not REQUESTED any more."""
+    with ctx.database.session() as session:
+        endpoint = _load(session, endpoint_id)
+        if endpoint.state != S.REQUESTED:
+            log.info("endpoint %s is %s, not launching it", endpoint.name, endpoint.state)
+            return None
+        now = ctx.clock.now()
+        recorded = _view(endpoint)
+        spec = build_launch_spec(
+            settings=ctx.settings,
+            cluster_name=recorded.cluster_name,
+            model=recorded.model,
+            engine=recorded.engine,
+            plan=recorded.plan,
+            options=recorded.options,
+            secrets=secrets,
+            autostop_minutes=minutes_left(endpoint.expires_at, now),
+        )
+        submitted = f"launch submitted for cluster {endpoint.cluster_name}"
+        key_hash = {"api_key_hash": hash_api_key(api_key)}
+        _move(session, endpoint, S.PROVISIONING, submitted, now=now, changes=key_hash)
+        view = _view(endpoint)
+    where = "/".join(p for p in (spec.cloud, spec.region) if p) or None
+    ctx.post(view, messaging.provisioning(view, where=where))
+    ctx.changed(view)
+    return spec
+
+
+def _record_request(ctx: FlowContext, endpoint_id: int, request_id: str) -> None:
+    """Step 2 (after the submit): the request id is persisted the moment it exists."""
+    with ctx.database.session() as session:
+        endpoint = _load(session, endpoint_id)
+        endpoint.sky_request_id = request_id
+        still_ours = endpoint.state == S.PROVISIONING
+    if not still_ours:
+        raise _Abandon("stopped while submitting")
+
+
+def _await_cluster(ctx: FlowContext, endpoint_id: int, spec: LaunchSpec, request_id: str) -> EndpointView:
+    """Step 3: wait for the cluster, then STARTING with its URL."""
+    settings, launcher = ctx.settings, ctx.launcher
+    launcher.wait(request_id, timeout=settings.readiness_deadline.total_seconds())
+    url = launcher.endpoint_url(spec.cluster_name, settings.engine_port)  # no transaction held meanwhile
+    with ctx.database.session() as session:
+        endpoint = _load(session, endpoint_id)
+        if endpoint.state != S.PROVISIONING:
+            raise _Abandon("stopped while provisioning")
+        up = f"cluster up; engine starting at {url}"
+        _move(session, endpoint, S.STARTING, up, now=ctx.clock.now(), changes={"url": url})
+        view = _view(endpoint)
+        deadline_minutes = minutes_left(endpoint.expires_at, ctx.clock.now())
+    ctx.post(view, messaging.engine_starting(view))
+    ctx.changed(view)
+    # The lifetime may have been extended while provisioning: keep the cluster's timer in step.
+    try:
+        launcher.set_deadline(view.cluster_name, deadline_minutes)
+    except Exception:
+        log.warning("could not reset the hard deadline of %s", view.cluster_name, exc_info=True)
+    return view
+
+
+def _await_engine(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
+    """Step 4: readiness, a real completion with the key; then the usage baseline."""
+    ctx.post(view, messaging.weights_loading(view))
+    _wait_ready(ctx, view, api_key=api_key)
+    # Usage counts from here: the readiness completion above was the bot's, not a user's.
+    take_usage_baseline(
+        database=ctx.database, clock=ctx.clock, endpoint_id=view.id, url=view.url or "", engine=view.engine
+    )
+
+
+def _make_ready(ctx: FlowContext, endpoint_id: int, *, api_key: str) -> None:
+    """Step 5: READY; the URL and key are posted once."""
+    with ctx.database.session() as session:
+        endpoint = _load(session, endpoint_id)
+        if endpoint.state != S.STARTING:
+            raise _Abandon("stopped while starting")
+        now = ctx.clock.now()
+        # The idle clock starts when it can first be used.
+        _move(session, endpoint, S.READY, "answered a completion", now=now, changes={"last_activity_at": now})
+        # The key is owed from this commit on: a crash before it is delivered leaves this row,
+        # and the next start tears the endpoint down (core.outbox) instead of leaving it unusable.
+        key_message = outbox.record_key(
+            session=session,
+            endpoint_id=endpoint_id,
+            owner=ctx.owner,
+            now=now,
+            deliver_by=now + ctx.settings.key_delivery_deadline,
+            lease=ctx.claim_ttl,
+        )
+        view = _view(endpoint)
+    took = (as_utc(view.ready_at) - as_utc(view.requested_at)) if view.ready_at else None
+    _hand_over_key(ctx, key_message, view, api_key)
+    ctx.post(view, messaging.ready(view, took=took))
+    ctx.changed(view)
 
 
 def _hand_over_key(ctx: FlowContext, message_id: int, view: EndpointView, api_key: str) -> None:
@@ -467,7 +486,7 @@ def _hand_over_key(ctx: FlowContext, message_id: int, view: EndpointView, api_ke
     if isinstance(ctx.notifier, outbox.Outbox):
         ctx.notifier.hand_over_key(message_id, view, api_key)
         return
-    delivered = _guard(ctx.notifier.endpoint_ready, view, api_key=api_key) is not False
+    delivered = deliver(ctx.notifier.endpoint_ready, view, api_key=api_key).delivered
     with ctx.database.session() as session:
         outbox.settle(session=session, message_id=message_id, delivered=delivered, now=ctx.clock.now())
 
@@ -483,11 +502,15 @@ def key_lost(ctx: FlowContext, *, endpoint_id: int, reason: str) -> None:
 
 
 def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
-    from core.readiness import wait_until_ready
-
     deadline = as_utc(view.requested_at) + ctx.settings.readiness_deadline
     # What is left of the launch's readiness budget (at least a minute: the engine just came up).
     remaining = max(deadline - ctx.clock.now(), timedelta(minutes=1))
+    options: dict[str, Any] = {
+        "first_delay": ctx.settings.readiness_poll_first,
+        "max_delay": ctx.settings.readiness_poll_max,
+        "gone": _engine_gone(ctx.launcher, view.cluster_name),
+        **ctx.readiness_options,
+    }
     wait_until_ready(
         url=view.url or "",
         engine=view.engine,
@@ -496,7 +519,7 @@ def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
         deadline=remaining,
         progress=lambda step: ctx.post(view, messaging.readiness_step(step)),
         check_server=_server_check(ctx.launcher, view.cluster_name),
-        **ctx.readiness_options,
+        **options,
     )
 
 
@@ -504,6 +527,15 @@ def _server_check(launcher: Launcher, cluster_name: str) -> Callable[[], None] |
     """The launcher's own "is the server on the port really the engine?" check, where it has one."""
     check = getattr(launcher, "check_serving", None)
     return None if check is None else (lambda: check(cluster_name))
+
+
+def _engine_gone(launcher: Launcher, cluster_name: str) -> Callable[[], str | None] | None:
+    """For launchers that can see the engine process (the local one): why it exited, asked between
+    readiness probes, so a crashed start fails with the engine's own reason instead of a timeout."""
+    exit_reason = getattr(launcher, "engine_exit_reason", None)
+    if exit_reason is None:
+        return None
+    return lambda: exit_reason(cluster_name)
 
 
 def _after_abandon(ctx: FlowContext, endpoint_id: int) -> None:
@@ -584,11 +616,7 @@ def mark_stopping(
 
 def teardown(ctx: FlowContext, *, endpoint_id: int) -> None:
     """Tear a STOPPING endpoint's cluster down (retried with backoff); STOPPED/FAILED once it is gone."""
-    with ctx.claim(endpoint_id, TEARDOWN) as held:
-        if not held:
-            log.info("endpoint %s: another process is tearing it down", endpoint_id)
-            return
-        _teardown_claimed(ctx, endpoint_id)
+    _run_claimed(ctx, endpoint_id, TEARDOWN, _teardown_claimed, busy="another process is tearing it down")
 
 
 def _teardown_claimed(ctx: FlowContext, endpoint_id: int) -> None:
@@ -644,14 +672,7 @@ def _teardown_claimed(ctx: FlowContext, endpoint_id: int) -> None:
             return
         now = ctx.clock.now()
         final = S.FAILED if endpoint.failure_reason else S.STOPPED
-        store.transition(
-            session=session,
-            endpoint=endpoint,
-            to=final,
-            actor=ACTOR,
-            message=f"cluster {cluster} is gone",
-            now=now,
-        )
+        _move(session, endpoint, final, f"cluster {cluster} is gone", now=now)
         # Close the books in the same transaction: price x every billed span of the audit log (from
         # entering PROVISIONING to now), the watchdog's one definition, so the summary is exact.
         settle_cost(session=session, endpoint_id=endpoint_id, now=now)

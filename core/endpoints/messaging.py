@@ -14,15 +14,21 @@ from core.units import format_duration, format_money
 
 
 def provisioning(view: EndpointView, *, where: str | None = None) -> str:
+    # Nothing bills yet: the launch may still fail before any machine exists (no cloud enabled, the
+    # catalogue unreachable, no capacity). The bill is named once the cluster is up.
     place = f" on {where}" if where else ""
     return (
         f"Provisioning {view.accelerators}{place} (cluster `{view.cluster_name}`). "
-        f"This usually takes a few minutes; you are billed about {format_money(view.price_per_hour)}/h from now."
+        f"This usually takes a few minutes; billing (about {format_money(view.price_per_hour)}/h) starts "
+        "once the cloud has machines for it."
     )
 
 
 def engine_starting(view: EndpointView) -> str:
-    return f"The cluster is up. Starting {view.engine} for `{view.model}`."
+    return (
+        f"The cluster is up and billing about {format_money(view.price_per_hour)}/h. "
+        f"Starting {view.engine} for `{view.model}`."
+    )
 
 
 def weights_loading(view: EndpointView) -> str:
@@ -64,7 +70,7 @@ def queued(view: EndpointView, *, ahead: int, threads: int) -> str:
 def launch_failed(view: EndpointView, *, reason: str) -> str:
     # Explanations of unknown errors already start "The launch failed (...)": say it once.
     said = reason if reason.startswith("The launch failed") else f"The launch failed: {reason}"
-    return f"{said} Tearing the cluster down so it stops billing."
+    return f"{said} Tearing down whatever was started, so nothing keeps billing."
 
 
 def restarted_during_launch() -> str:

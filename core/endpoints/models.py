@@ -1,11 +1,9 @@
-"""Tables: `Endpoint` (one row per endpoint), `EndpointEvent` (the audit log), `WorkClaim`
-(who is doing long-running work on an endpoint, with an expiry), and the watchdog's bookkeeping
-(`EndpointUsage`, `Reminder`), the chat outbox (`OutboxMessage`), stops acknowledged but not yet
-carried out (`StopRequest`) and signed chat requests already handled (`SeenRequest`).
+"""Tables of the endpoint itself: `Endpoint` (one row per endpoint), `EndpointEvent` (the audit log) and
+`StopRequest` (stops acknowledged but not yet carried out).
 
-Rows are written through `core.endpoints.store` (state changes only through `store.transition`) and
-`core.claims`; this module only describes them. Datetimes are timezone-aware UTC in and out on every
-database (`UtcDateTime`); JSON columns track top-level changes (`options["x"] = ...` is saved).
+Rows are written through `core.endpoints.store` (state changes only through `store.transition`); this
+module only describes them. The other tables live with their owners (`core.claims`, `core.usage.models`,
+`core.watchdog.reminders`, `core.outbox`, `core.replays`) on the one `Base` of `core.tables`.
 
 Schema changes go through an Alembic revision in core/migrations/versions/.
 """
@@ -13,77 +11,19 @@ Schema changes go through an Alembic revision in core/migrations/versions/.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    Dialect,
-    Enum,
-    Float,
-    ForeignKey,
-    Index,
-    Integer,
-    MetaData,
-    String,
-    Text,
-    TypeDecorator,
-    UniqueConstraint,
-)
-from sqlalchemy.ext.mutable import MutableDict
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
+from sqlalchemy import Dialect, Enum, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator
+from sqlalchemy.orm import Mapped, mapped_column, relationship, validates
 
 from core.endpoints.states import EndpointState
+from core.tables import Base, JsonDict, UtcDateTime
+
+__all__ = ["Base", "Endpoint", "EndpointEvent", "KeyHash", "StopRequest"]
 
 # What core.apikeys.hash_api_key produces ("sha256:<hex>"); anything else is refused on assignment.
 _KEY_HASH_RE = re.compile(r"^[a-z0-9]+:[0-9a-f]{32,}$")
-
-# Stable constraint names, so Alembic revisions can refer to them on every backend.
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timestamp that is timezone-aware UTC in and out.
-
-    PostgreSQL stores `timestamptz`; SQLite has no time zones, so values are stored as naive UTC
-    (fixed-width text, which also keeps `<`/`>` comparisons right) and made aware again on the way out.
-    A naive datetime on the way in is a bug (whose local time is it?), so it is refused.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if not isinstance(value, datetime):
-            raise TypeError(f"expected a datetime, got {type(value).__name__}")
-        if value.tzinfo is None or value.utcoffset() is None:
-            raise ValueError(
-                f"naive datetime {value.isoformat()} given to the store: pass a timezone-aware UTC "
-                "datetime (clock.now())"
-            )
-        value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)
-        return value
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-
-
-JsonDict = MutableDict.as_mutable(JSON)
 
 
 def _check_key_hash(value: str | None) -> str | None:
@@ -101,13 +41,6 @@ class KeyHash(TypeDecorator[str]):
 
     def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
         return _check_key_hash(value)
-
-
-class Base(DeclarativeBase):
-    """Declarative base of every table."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JsonDict}  # noqa: RUF012
 
 
 class Endpoint(Base):
@@ -187,84 +120,6 @@ class EndpointEvent(Base):
     endpoint: Mapped[Endpoint] = relationship(back_populates="events")
 
 
-class WorkClaim(Base):
-    """A lease on long-running work (following a launch, a teardown) held by one bot process.
-
-    A second process may take over a claim only once it has expired; the holder renews it while it works.
-    See core.claims.
-    """
-
-    __tablename__ = "work_claims"
-    __table_args__ = (UniqueConstraint("endpoint_id", "kind"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))  # "launch" | "teardown"
-    owner: Mapped[str] = mapped_column(String(128))  # "<hostname>:<pid>:<uuid>"
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-
-class EndpointUsage(Base):
-    """Usage counters the watchdog keeps per endpoint, summed across engine restarts."""
-
-    __tablename__ = "endpoint_usage"
-
-    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), primary_key=True)
-    requests: Mapped[float] = mapped_column(Float, default=0.0)
-    prompt_tokens: Mapped[float] = mapped_column(Float, default=0.0)
-    generation_tokens: Mapped[float] = mapped_column(Float, default=0.0)
-    # The raw counter values of the last successful scrape (to detect growth and resets).
-    raw_requests: Mapped[float | None] = mapped_column(Float)
-    raw_prompt_tokens: Mapped[float | None] = mapped_column(Float)
-    raw_generation_tokens: Mapped[float | None] = mapped_column(Float)
-    latency: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)  # {"ttft_p50": s, ...}
-    last_scrape_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    last_scrape_ok: Mapped[bool] = mapped_column(default=True)
-    consecutive_scrape_failures: Mapped[int] = mapped_column(Integer, default=0)
-    cost_accrued_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
-
-
-class Reminder(Base):
-    """A reminder that was sent, so a restart never repeats or skips one."""
-
-    __tablename__ = "reminders"
-    __table_args__ = (UniqueConstraint("endpoint_id", "kind", "key"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(32))  # "idle" | "expiry" | "cost" | "cost_cap"
-    key: Mapped[str] = mapped_column(String(64))  # what makes it unique: the deadline's ISO time, the $ step
-    sent_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-
-class OutboxMessage(Base):
-    """One message the bot owes a person (a thread post, a DM, an endpoint's API key) and how its delivery goes.
-
-    See core.outbox. An API key is never stored: a "key" row records only that the key is owed, by which
-    process (`owner`, whose memory holds the key) and until when (`deliver_by`).
-    """
-
-    __tablename__ = "outbox"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    endpoint_id: Mapped[int | None] = mapped_column(
-        ForeignKey("endpoints.id", ondelete="CASCADE"), index=True, default=None
-    )
-    kind: Mapped[str] = mapped_column(String(16))  # "key" | "thread" | "dm"
-    recipient: Mapped[str | None] = mapped_column(String(64), default=None)  # a DM's user id
-    text: Mapped[str | None] = mapped_column(Text, default=None)  # thread posts and DMs only
-    actions: Mapped[list[Any] | None] = mapped_column(JSON, default=None)  # a DM's buttons
-    state: Mapped[str] = mapped_column(String(16), index=True)  # "pending" | "delivered" | "abandoned"
-    owner: Mapped[str] = mapped_column(String(160))  # the process delivering it (core.claims identity)
-    lease_until: Mapped[datetime] = mapped_column(UtcDateTime)  # renewed by the owner while it is alive
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    deliver_by: Mapped[datetime] = mapped_column(UtcDateTime)
-    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None)
-    last_error: Mapped[str | None] = mapped_column(String(255), default=None)
-
-
 class StopRequest(Base):
     """A stop a person was told about ("Stopping X") before it was carried out: written before the ack,
     marked done once `EndpointService.down` has run, carried out by the next start otherwise."""
@@ -276,17 +131,6 @@ class StopRequest(Base):
     actor: Mapped[str] = mapped_column(String(64))
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
     done_at: Mapped[datetime | None] = mapped_column(UtcDateTime, default=None, index=True)
-
-
-class SeenRequest(Base):
-    """A signed chat request already handled (HTTP: signature + timestamp; Socket Mode: envelope id), so a
-    replay is recognised by every bot process sharing the store. Rows older than Slack's replay window
-    are pruned."""
-
-    __tablename__ = "seen_requests"
-
-    key: Mapped[str] = mapped_column(String(160), primary_key=True)
-    seen_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
 Index("ix_endpoint_events_endpoint_id_at", EndpointEvent.endpoint_id, EndpointEvent.at)

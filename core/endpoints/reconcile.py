@@ -145,15 +145,13 @@ def _tear_down_stray(ctx: FlowContext, name: str, view: EndpointView | None, rep
         return
     ctx.launcher.down(name)
     with ctx.database.session() as session:
-        endpoint = store.get_endpoint(session=session, endpoint_id=view.id)
-        if endpoint is not None:
-            store.record_event(
-                session=session,
-                endpoint=endpoint,
-                actor=ACTOR,
-                kind="stray_teardown",
-                message=f"cluster {name} still existed while the endpoint was {view.state}; torn down",
-                now=ctx.clock.now(),
-            )
+        store.record_event_for(
+            session=session,
+            endpoint_id=view.id,
+            actor=ACTOR,
+            kind="stray_teardown",
+            message=f"cluster {name} still existed while the endpoint was {view.state}; torn down",
+            now=ctx.clock.now(),
+        )
     log.warning("reconcile: tore down cluster %s of %s endpoint %s", name, view.state, view.name)
     report.torn_down_terminal.append(name)

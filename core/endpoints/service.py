@@ -20,7 +20,7 @@ from core.echo import shown
 from core.endpoints import flows, messaging, store
 from core.endpoints import reconcile as reconcile_module
 from core.endpoints.flows import FlowContext
-from core.endpoints.models import EndpointUsage, StopRequest
+from core.endpoints.models import StopRequest
 from core.endpoints.records import EndpointOptions, Lifecycle
 from core.endpoints.states import EndpointState
 from core.endpoints.validation import UpRequest, refuse_local_model, validate_up
@@ -34,14 +34,20 @@ from core.errors import (
     UserFacingError,
 )
 from core.facts import ModelFacts
-from core.fit.check import check_fit
 from core.fit.plan import FitOptions, Plan
-from core.gpus import AcceleratorRequest, parse_accelerators
+from core.fit.service import FitRequest
+from core.fit.service import fit as fit_check
+from core.gpus import AcceleratorRequest
+from core.hub import load_model_facts
 from core.launcher.base import Launcher, LaunchSpec
-from core.notifier import Notifier
+from core.notifier import Notifier, deliver
+from core.policy.gate import PolicyGate
+from core.policy.loader import PolicySource
 from core.pricing import price_per_hour
 from core.settings import Settings
 from core.units import format_duration, format_money
+from core.usage.cost import team_spend_today
+from core.usage.models import EndpointUsage
 from core.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -75,8 +81,6 @@ class DoesNotFit(Exception):
 
 
 def _default_facts_loader(model: str, *, settings: Settings) -> ModelFacts:
-    from core.hub import load_model_facts
-
     return load_model_facts(model, settings=settings)
 
 
@@ -103,6 +107,8 @@ class EndpointService:
         self.workers = workers
         self.clock = clock or SystemClock()
         self.facts_loader = facts_loader
+        # The team policy (ENDPOINT_BOT_POLICY_FILE): a bad file refuses the start here.
+        self.policy = PolicyGate(PolicySource(settings.policy_file), settings_admins=settings.admin_user_ids)
         # Live catalogue prices import SkyPilot: only worth it when SkyPilot launches.
         self.live_prices = (launcher.name == "skypilot") if live_prices is None else live_prices
         tuning: dict[str, Any] = {
@@ -123,23 +129,12 @@ class EndpointService:
     # --- fit ----------------------------------------------------------------------------------------
 
     def fit(self, *, model: str, accelerators: str | None, options: dict) -> list[Plan]:
-        """One plan for ACCEL, or the cheapest fitting shapes when ACCEL is None."""
-        from core.fit.check import check_fit
-        from core.gpus import parse_accelerators
-
-        fit_options = self._fit_options(options)
-        facts = self._facts(model)
-        draft = self._facts(fit_options.draft_model) if fit_options.draft_model else None
-        if accelerators is None:
-            from core.fit.rope import yarn_hint
-            from core.fit.shapes import cheapest_shapes
-
-            shapes = list(cheapest_shapes(facts, fit_options, draft_facts=draft))
-            hint = None if fit_options.rope_scaling else yarn_hint(facts, fit_options.max_model_len or 0)
-            if not shapes and hint:
-                raise InvalidRequest(hint)  # beyond the native context: say what would reach it
-            return shapes
-        return [check_fit(facts, parse_accelerators(accelerators), fit_options, draft_facts=draft)]
+        """One plan for ACCEL, or the cheapest fitting shapes when ACCEL is None (core.fit.service)."""
+        request = FitRequest(model, accelerators, self._fit_options(options))
+        result = fit_check(request, settings=self.settings, load_facts=self._facts)
+        if result.accel is None and not result.plans and result.yarn_hint:
+            raise InvalidRequest(result.yarn_hint)  # beyond the native context: say what would reach it
+        return result.plans
 
     def _fit_options(self, options: dict) -> FitOptions:
         known = set(FitOptions.__dataclass_fields__)
@@ -174,7 +169,13 @@ class EndpointService:
         """Validate, fit-check, record REQUESTED, announce the card, schedule the launch; return at once."""
         if self.cloud_problem is not None:
             raise CloudUnreachable(self.cloud_problem)
-        prepared = self._prepare(request)
+        request = self.policy.before_fit(request, default_ttl=self.settings.default_ttl,
+                                         default_idle=self.settings.idle_timeout, default_spot=self.settings.use_spot)  # fmt: skip
+        try:
+            prepared = self._prepare(request)
+        except DoesNotFit as exc:  # "what would fit" names only shapes the policy allows
+            raise DoesNotFit(self.policy.allowed_suggestions(exc.plan, user=request.owner_id)) from None
+        self.policy.after_fit(request, prepared.plan)
         now = self.clock.now()
         self._check_budget(now)
         # Intent first: the row (and its reserved cluster name) exists before anything else happens.
@@ -198,10 +199,16 @@ class EndpointService:
                 now=now,
                 name=request.name,
                 cluster_prefix=self.settings.cluster_prefix,
+                admission=self.policy.admit(
+                    request,
+                    accelerators=prepared.accelerators,
+                    price_per_hour=prepared.price_per_hour,
+                    now=now,
+                ),
             )
             view = store.to_view(endpoint)
 
-        ref = flows._guard(self.notifier.announce, view)
+        ref = deliver(self.notifier.announce, view).answer
         if ref is not None:
             with self.database.session() as session:
                 endpoint = self._get(session, view.name)
@@ -217,7 +224,7 @@ class EndpointService:
             return
         ahead = self.flows.queued_ahead(view.id)
         if ahead is not None:
-            flows._guard(
+            deliver(
                 self.notifier.thread_post,
                 view,
                 messaging.queued(view, ahead=ahead, threads=self.workers.size),
@@ -226,7 +233,9 @@ class EndpointService:
     def preview(self, *, request: UpRequest) -> tuple[Plan, LaunchSpec]:
         """What `up` would launch, without recording anything: the plan (its `engine_command` the launch's
         argv) and the LaunchSpec with every secret replaced by `<redacted>` (for `render`)."""
-        prepared = self._prepare(request)
+        # No live price: the YAML carries none, and a live look-up would reach SkyPilot's catalogue
+        # (downloads, and AWS's identity probe of the instance-metadata address) just to print a file.
+        prepared = self._prepare(request, live_price=False)
         secrets = {k: "<redacted>" for k in flows.launch_secrets(self.settings, "x")}
         spec = flows.build_launch_spec(
             settings=self.settings,
@@ -242,12 +251,12 @@ class EndpointService:
         )
         return replace(prepared.plan, engine_command=list(spec.engine_argv)), spec  # the argv it would run
 
-    def _prepare(self, request: UpRequest) -> _Prepared:
+    def _prepare(self, request: UpRequest, *, live_price: bool = True) -> _Prepared:
         """Validation, fit check and price: everything `up` decides before touching the store. The engine's
-        argv is not built here: `flows.build_launch_spec` builds it from the plan at launch."""
+        argv is not built here: `flows.build_launch_spec` builds it from the plan at launch.
+        `live_price=False` takes the bundled price table even where live prices are on."""
         settings = self.settings
         engine = validate_up(request, settings, name_taken=self._name_taken)
-        accel = parse_accelerators(request.accelerators)
         ttl = request.ttl or settings.default_ttl
         idle = request.idle_timeout or settings.idle_timeout
         spot = settings.use_spot if request.spot is None else request.spot
@@ -270,10 +279,15 @@ class EndpointService:
             region=region,
             rope_scaling=request.rope_scaling,
         )
-        plan = self._checked_plan(request, accel, options)
+        accel, plan = self._checked_plan(request, options)
         # The endpoint's one price (its spot/cloud/region offer); the stored plan carries the same figure.
         price = price_per_hour(
-            accel.gpu, accel.count, cloud=cloud, region=region, spot=spot, live=self.live_prices
+            accel.gpu,
+            accel.count,
+            cloud=cloud,
+            region=region,
+            spot=spot,
+            live=self.live_prices and live_price,
         )
         return _Prepared(
             engine=engine,
@@ -287,10 +301,9 @@ class EndpointService:
             price_is_estimate=price.is_estimate,
         )
 
-    def _checked_plan(self, request: UpRequest, accel: AcceleratorRequest, options: EndpointOptions) -> Plan:
-        """The fit check for `up`; `DoesNotFit` (with the plan's reasons and suggestions) when it does not."""
-        facts = self._facts(request.model)
-        draft = self._facts(request.draft_model) if request.draft_model else None
+    def _checked_plan(self, request: UpRequest, options: EndpointOptions) -> tuple[AcceleratorRequest, Plan]:
+        """The fit check for `up` (core.fit.service); `DoesNotFit` (with the plan's reasons and suggestions)
+        when it does not."""
         fit_options = FitOptions(
             engine=options.engine,  # type: ignore[arg-type]
             max_model_len=options.max_model_len,
@@ -303,10 +316,14 @@ class EndpointService:
             speculative_tokens=options.speculative_tokens,
             rope_scaling=options.rope_scaling,
         )
-        plan = check_fit(facts, accel, fit_options, draft_facts=draft)
+        checked = fit_check(
+            FitRequest(request.model, request.accelerators, fit_options), settings=self.settings, load_facts=self._facts
+        )
+        accel, plan = checked.accel, checked.plan
+        assert accel is not None and plan is not None  # `up` always names its GPUs
         if not plan.fits:
             raise DoesNotFit(plan)
-        return plan
+        return accel, plan
 
     def _name_taken(self, name: str) -> bool:
         with self.database.session() as session:
@@ -327,8 +344,6 @@ class EndpointService:
     def spent_today(self, *, now: datetime | None = None) -> float:
         """Dollars spent since 00:00 UTC across every endpoint: the watchdog's one definition of team
         spend (price x the billed part of each endpoint's life that falls inside today)."""
-        from core.watchdog.usage import team_spend_today
-
         with self.database.session() as session:
             return team_spend_today(session=session, now=now or self.clock.now())
 
@@ -341,7 +356,7 @@ class EndpointService:
         return endpoint
 
     def _authorize(self, endpoint: Any, actor: str, verb: str) -> None:
-        if actor == endpoint.owner_id or actor in self.settings.admin_user_ids or actor in SYSTEM_ACTORS:
+        if actor == endpoint.owner_id or actor in SYSTEM_ACTORS or self.policy.is_admin(actor):
             return
         raise PermissionDenied(
             f"Only <@{endpoint.owner_id}> (who launched `{endpoint.name}`) or an admin may {verb}."
@@ -431,8 +446,8 @@ class EndpointService:
             view = store.to_view(endpoint)
         if not stopping:
             return view
-        flows._guard(self.notifier.thread_post, view, messaging.stopping(view))
-        flows._guard(self.notifier.endpoint_changed, view)
+        deliver(self.notifier.thread_post, view, messaging.stopping(view))
+        deliver(self.notifier.endpoint_changed, view)
         self.flows.schedule(flows.TEARDOWN, view.id, flows.teardown)
         return view
 
@@ -473,12 +488,16 @@ class EndpointService:
             endpoint = self._get(session, name)
             if endpoint.state != S.LOST:  # relaunched (by the watchdog or a second press) meanwhile
                 raise already
+            # It holds GPUs again: the team policy's limits, in the transaction that moves it.
+            again = UpRequest(endpoint.model, endpoint.accelerators, endpoint.owner_id, endpoint.channel_id)
+            self.policy.admit(again, accelerators=endpoint.accelerators,
+                              price_per_hour=endpoint.price_per_hour or 0.0, now=now)(session)  # fmt: skip
             try:
                 flows.relaunch_lost(session=session, endpoint=endpoint, actor=actor, now=now)
             except store.TransitionConflict:
                 raise already from None
             view = store.to_view(endpoint)
-        flows._guard(self.notifier.endpoint_changed, view)
+        deliver(self.notifier.endpoint_changed, view)
         self._schedule_launch(view)
         return view
 
@@ -494,11 +513,14 @@ class EndpointService:
                     f"`{name}` is {endpoint.state.value.lower()}; there is nothing to extend. Run `up` for a new one."
                 )
             now = self.clock.now()
-            ceiling = store.to_view(endpoint).first_requested_at + self.settings.max_ttl
+            span = self.policy.ttl_ceiling(
+                owner=endpoint.owner_id, actor=actor, ceiling=self.settings.max_ttl
+            )
+            ceiling = store.to_view(endpoint).first_requested_at + span
             current = as_utc(endpoint.expires_at)
             if current >= ceiling:
                 raise InvalidRequest(
-                    f"`{name}` already runs to the {format_duration(self.settings.max_ttl)} ceiling "
+                    f"`{name}` already runs to the {format_duration(span)} ceiling "
                     f"({ceiling:%Y-%m-%d %H:%M} UTC); it cannot be extended further."
                 )
             wanted = max(current, now) + by
@@ -516,12 +538,12 @@ class EndpointService:
             )
             view = store.to_view(endpoint)
             cluster_up = endpoint.state in (S.STARTING, S.READY)
-        flows._guard(
+        deliver(
             self.notifier.thread_post,
             view,
-            messaging.extended(view, by=by, capped=capped, ceiling=ceiling, span=self.settings.max_ttl),
+            messaging.extended(view, by=by, capped=capped, ceiling=ceiling, span=span),
         )
-        flows._guard(self.notifier.endpoint_changed, view)
+        deliver(self.notifier.endpoint_changed, view)
         if cluster_up:  # while provisioning, the launch flow sets the deadline once the cluster is up
             self.workers.submit(self._reset_deadline, view, task_name=f"deadline:{view.id}")
         return view
@@ -533,16 +555,14 @@ class EndpointService:
         except Exception as exc:
             log.error("could not reset the hard deadline of %s: %s", view.cluster_name, exc)
             with self.database.session() as session:
-                endpoint = store.get_endpoint(session=session, endpoint_id=view.id)
-                if endpoint is not None:
-                    store.record_event(
-                        session=session,
-                        endpoint=endpoint,
-                        actor=flows.ACTOR,
-                        kind="deadline_failed",
-                        message=f"could not reset the cluster's deadline to {minutes} min: {type(exc).__name__}",
-                        now=self.clock.now(),
-                    )
+                store.record_event_for(
+                    session=session,
+                    endpoint_id=view.id,
+                    actor=flows.ACTOR,
+                    kind="deadline_failed",
+                    message=f"could not reset the cluster's deadline to {minutes} min: {type(exc).__name__}",
+                    now=self.clock.now(),
+                )
 
     def keep_alive(self, *, name: str, actor: str) -> EndpointView:
         """Owner or admin only. Reset the idle clock (last_activity_at = now), audit."""
@@ -557,7 +577,7 @@ class EndpointService:
             endpoint.last_activity_at = now
             _audit(session, endpoint, actor=actor, kind="keep_alive", message="idle clock reset", now=now)
             view = store.to_view(endpoint)
-        flows._guard(self.notifier.endpoint_changed, view)
+        deliver(self.notifier.endpoint_changed, view)
         return view
 
     # --- reading --------------------------------------------------------------------------------

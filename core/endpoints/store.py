@@ -23,21 +23,24 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, insert, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from core.endpoints import records
-from core.endpoints.models import Endpoint, EndpointEvent, EndpointUsage
+from core.endpoints.models import Endpoint, EndpointEvent
 from core.endpoints.records import EndpointOptions, Lifecycle
 from core.endpoints.states import EndpointState, IllegalTransition, check_transition
-from core.endpoints.views import EndpointView, UsageView
+from core.endpoints.views import EndpointView
 from core.errors import InvalidRequest
 from core.fit.plan import Plan
+from core.tables import upsert_into
+from core.usage.counters import build_usage_view
+from core.usage.models import EndpointUsage
 from core.vocabulary import NAME_MAX_LEN, check_endpoint_name
 
 CLUSTER_NAME_MAX_LEN = 50
@@ -124,15 +127,7 @@ def make_cluster_name(*, prefix: str, name: str) -> str:
 
 def _insert_if_free(session: Session, values: dict[str, Any]) -> int | None:
     """Insert an endpoint row unless its name or cluster name is taken (atomically); its id or None."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        stmt = insert(Endpoint).values(**values).returning(Endpoint.id)
-        return session.execute(stmt).scalar_one()
-    stmt = dialect_insert(Endpoint).values(**values).on_conflict_do_nothing().returning(Endpoint.id)
+    stmt = upsert_into(session, Endpoint).values(**values).on_conflict_do_nothing().returning(Endpoint.id)
     return session.execute(stmt).scalar_one_or_none()
 
 
@@ -157,11 +152,13 @@ def create_endpoint(
     cluster_prefix: str = "epb-",
     actor: str | None = None,
     lifecycle: Lifecycle | None = None,
+    admission: Callable[[Session], None] | None = None,
 ) -> Endpoint:
     """Record a new endpoint in REQUESTED with a unique name and cluster name, and a "created" event.
 
     A given `name` must be valid and free (InvalidRequest otherwise); without one, a name is derived
-    from the model, with "-2", "-3", ... on a clash.
+    from the model, with "-2", "-3", ... on a clash. `admission` (the team policy's limits) runs first
+    in the same transaction and may refuse by raising.
     """
     _require_aware(now, "now")
     _require_aware(expires_at, "expires_at")
@@ -187,6 +184,30 @@ def create_endpoint(
         "requested_at": now,
         "updated_at": now,
     }
+    if admission is not None:  # the policy's limits, read under its lock, before the row goes in
+        session.flush()
+        admission(session)
+    endpoint_id = _insert_under_a_free_name(
+        session, common, model=model, name=name, cluster_prefix=cluster_prefix
+    )
+    endpoint = session.get(Endpoint, endpoint_id)
+    assert endpoint is not None
+    record_event(
+        session=session,
+        endpoint=endpoint,
+        actor=actor or owner_id,
+        kind="created",
+        message=f"requested {model} on {accelerators} ({engine}, {launcher}) as {endpoint.name}",
+        now=now,
+    )
+    return endpoint
+
+
+def _insert_under_a_free_name(
+    session: Session, common: dict[str, Any], *, model: str, name: str | None, cluster_prefix: str
+) -> int:
+    """Insert the row under `name` (InvalidRequest when taken) or the first free name derived from the
+    model, with a fresh cluster name; the new row's id."""
     session.flush()
     if name is None:
         _queue_for_name(session, derive_name(model))
@@ -211,17 +232,7 @@ def create_endpoint(
         # Otherwise the name was taken meanwhile, or (astronomically rarely) the random cluster name.
     if endpoint_id is None:  # pragma: no cover - needs 50 clashes in a row
         raise InvalidRequest(f"Could not find a free name for `{model}` right now; give one with `name=`.")
-    endpoint = session.get(Endpoint, endpoint_id)
-    assert endpoint is not None
-    record_event(
-        session=session,
-        endpoint=endpoint,
-        actor=actor or owner_id,
-        kind="created",
-        message=f"requested {model} on {accelerators} ({engine}, {launcher}) as {endpoint.name}",
-        now=now,
-    )
-    return endpoint
+    return endpoint_id
 
 
 def _queue_for_name(session: Session, base: str) -> None:
@@ -372,24 +383,24 @@ def record_event(
     return event
 
 
+def record_event_for(
+    *, session: Session, endpoint_id: int, actor: str, kind: str, message: str, now: datetime
+) -> bool:
+    """`record_event` on the endpoint with this id, if it still exists; False when it does not."""
+    endpoint = get_endpoint(session=session, endpoint_id=endpoint_id)
+    if endpoint is None:
+        return False
+    record_event(session=session, endpoint=endpoint, actor=actor, kind=kind, message=message, now=now)
+    return True
+
+
 # --- views ---------------------------------------------------------------------------------------
 
 
 def to_view(endpoint: Endpoint, usage: EndpointUsage | None = None) -> EndpointView:
     """An immutable snapshot of the row (and its usage counters) for adapters and other threads."""
     options, lifecycle = records.options_from_json(endpoint.options)
-    usage_view = None
-    if usage is not None:
-        per_million = None
-        if usage.generation_tokens and usage.generation_tokens > 0:
-            per_million = endpoint.cost_so_far / usage.generation_tokens * 1_000_000
-        usage_view = UsageView(
-            requests=usage.requests or 0.0,
-            prompt_tokens=usage.prompt_tokens or 0.0,
-            generation_tokens=usage.generation_tokens or 0.0,
-            latency={str(k): float(v) for k, v in (usage.latency or {}).items()},
-            cost_per_million_output_tokens=per_million,
-        )
+    usage_view = None if usage is None else build_usage_view(usage, cost_so_far=endpoint.cost_so_far or 0.0)
     return EndpointView(
         id=endpoint.id,
         name=endpoint.name,

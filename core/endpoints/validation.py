@@ -16,6 +16,7 @@ from core import vocabulary
 from core.echo import shown
 from core.endpoints import store
 from core.errors import InvalidRequest
+from core.hub.refs import check_model
 from core.settings import Settings
 from core.units import MAX_DURATION, MAX_MONEY, MAX_TOKENS, format_duration, format_money
 
@@ -126,7 +127,7 @@ def _check_models(request: UpRequest, settings: Settings) -> None:
                 f"`{shown(model)}` is too long for a model id ({len(model):,} characters; "
                 f"at most {MAX_MODEL_CHARS})."
             )
-    vocabulary.check_model(request.model)  # the Hub loader's own rule: `org/name@rev` is a model id
+    check_model(request.model)  # the Hub loader's own rule: `org/name@rev` is a model id
 
 
 def _check_engine_options(request: UpRequest, engine: str) -> None:
@@ -216,7 +217,7 @@ def _check_draft(request: UpRequest) -> None:
             raise InvalidRequest(f"`speculative_tokens` must be between 1 and {MAX_SPECULATIVE_TOKENS}.")
     if request.draft_model is not None:
         try:
-            vocabulary.check_model(request.draft_model)
+            check_model(request.draft_model)
         except InvalidRequest as exc:
             raise InvalidRequest(f"The draft model: {exc}") from None
         if request.draft_model == request.model:

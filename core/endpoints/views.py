@@ -12,6 +12,12 @@ from core.endpoints.records import EndpointOptions, Lifecycle, first_requested
 from core.endpoints.states import EndpointState
 from core.fit.plan import Plan
 
+# Lifecycle keys the service keeps in an endpoint's `options`:
+# when a relaunched endpoint was first requested (its lifetime ceiling counts from then),
+FIRST_REQUESTED_AT = "first_requested_at"
+# and who stopped a LOST endpoint (so the watchdog's pending relaunch is called off).
+RELAUNCH_CANCELLED_BY = "relaunch_cancelled_by"
+
 
 @dataclass(frozen=True)
 class UsageView:

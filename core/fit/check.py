@@ -6,22 +6,13 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from core.engines import build_engine_command, engine_rejections
+from core.engines import engine_rejections
 from core.facts import ModelFacts
 from core.fit.assess import assess
+from core.fit.finish import finish_plan
 from core.fit.plan import FitOptions, Plan
 from core.fit.suggestions import suggest
 from core.gpus import AcceleratorRequest
-
-
-def finish_plan(plan: Plan, options: FitOptions) -> Plan:
-    """Add the engine's own refusals to the reasons and the argv to the plan."""
-    rejections = [
-        r for r in engine_rejections(engine=options.engine, options=options) if r not in plan.reasons
-    ]
-    reasons = plan.reasons + rejections
-    plan = replace(plan, reasons=reasons, fits=plan.fits and not rejections)
-    return replace(plan, engine_command=build_engine_command(plan))
 
 
 def alternatives_note(accel: AcceleratorRequest) -> str:

@@ -1,12 +1,16 @@
 """What the fit check produces: a `Plan`, with its memory breakdown, reasons and suggestions.
 
-Field names here are what `--json` prints and what the store keeps (`Plan.to_dict()` / `Plan.from_dict()` round-trip through JSON).
+Read by core.engines, core.endpoints and bot/. Field names here are what `--json` prints and what the
+store keeps (`Plan.to_dict()` / `Plan.from_dict()` round-trip through JSON); the reasons, held as
+`Reason`s (core.fit.reasons), are written as `reasons` (the sentences) and `reason_kinds` beside them.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
+
+from core.fit.reasons import Reason, ReasonKind
 
 Engine = Literal["vllm", "sglang"]
 
@@ -78,7 +82,7 @@ class Plan:
     speculative_method: str | None = None
     trust_remote_code: bool = False
     revision: str | None = None  # Hub commit the fit check read; the engine loads exactly that one
-    reasons: list[str] = field(default_factory=list)  # why it does not fit (empty when it fits)
+    refusals: list[Reason] = field(default_factory=list)  # why it does not fit (empty when it fits)
     warnings: list[str] = field(default_factory=list)  # it fits, but the user should know
     suggestions: list[Suggestion] = field(default_factory=list)
     engine_command: list[str] = field(default_factory=list)  # argv, filled by core.engines
@@ -93,12 +97,33 @@ class Plan:
     # rope_theta), None: the model's own RoPE.
     rope_scaling: dict[str, Any] | None = None
 
+    @property
+    def reasons(self) -> list[str]:
+        """The sentences: what every surface shows."""
+        return [reason.text for reason in self.refusals]
+
+    @property
+    def reason_kinds(self) -> list[str]:
+        """The kind of each reason, in the same order."""
+        return [str(reason.kind) for reason in self.refusals]
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready; `reasons` stays a list of sentences, `reason_kinds` follows it."""
+        out: dict[str, Any] = {}
+        for key, value in asdict(self).items():
+            if key == "refusals":
+                out["reasons"] = self.reasons
+                out["reason_kinds"] = self.reason_kinds
+            else:
+                out[key] = value
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:
         data = dict(data)
         data["memory_per_gpu_gib"] = MemoryBreakdown(**data["memory_per_gpu_gib"])
         data["suggestions"] = [Suggestion(**s) for s in data.get("suggestions", [])]
+        texts = data.pop("reasons", [])
+        kinds = data.pop("reason_kinds", None) or [ReasonKind.UNKNOWN] * len(texts)
+        data["refusals"] = [Reason(ReasonKind(kind), text) for kind, text in zip(kinds, texts, strict=True)]
         return cls(**data)

@@ -12,6 +12,7 @@ import math
 
 from core.facts import ModelFacts
 from core.fit.assess import assess
+from core.fit.finish import finish_plan
 from core.fit.memory import GIB, VLLM_DEFAULT_MEMORY_FRACTION
 from core.fit.plan import FitOptions, Plan
 from core.gpus import CATALOG, AcceleratorRequest, GpuSpec
@@ -88,7 +89,5 @@ def cheapest_shapes(
     facts: ModelFacts, options: FitOptions, *, limit: int = 5, draft_facts: ModelFacts | None = None
 ) -> list[Plan]:
     """For `fit MODEL` with no ACCEL: the cheapest catalogue shapes that fit, with $/hour and argv."""
-    from core.fit.check import finish_plan  # check imports suggestions, which import this module
-
     plans = fitting_shapes(facts, options, limit=limit, draft_facts=draft_facts)
     return [finish_plan(plan, options) for plan in plans]

@@ -11,6 +11,7 @@ from dataclasses import replace
 from core.facts import ModelFacts
 from core.fit.assess import assess, format_tokens
 from core.fit.plan import FitOptions, Plan, Suggestion
+from core.fit.reasons import ReasonKind
 from core.fit.rope import yarn_hint
 from core.fit.shapes import allowed_counts, fitting_shapes, min_gpus
 from core.gpus import AcceleratorRequest
@@ -42,7 +43,8 @@ def suggest(
     def check(opts: FitOptions, on: AcceleratorRequest = accel) -> Plan:
         return assess(facts, on, opts, draft_facts=draft_facts)
 
-    same_hw_ok = not any("quantiz" in r.lower() and "support" in r.lower() for r in plan.reasons)
+    # When the engine cannot run the weights' quantization on this GPU, no same-hardware change helps.
+    same_hw_ok = not any(r.kind is ReasonKind.QUANTIZATION_SUPPORT for r in plan.refusals)
     if options.tensor_parallel is not None and same_hw_ok:
         free = check(replace(options, tensor_parallel=None))
         if free.fits:

@@ -64,6 +64,12 @@ def parse_model_ref(model: str) -> ModelRef:
     return ModelRef(text=text, repo_id=repo_id, revision=revision or None)
 
 
+def check_model(model: str) -> str:
+    """`model` trimmed, if it is a Hub repo id (optionally `@revision`) or a local path; else
+    InvalidRequest with the accepted forms. The same rule the Hub loader applies before any request."""
+    return parse_model_ref(model).text
+
+
 def _repo_id_problem(repo_id: str) -> str | None:
     if len(repo_id) > MAX_REPO_ID_LENGTH:
         return f"a repo id has at most {MAX_REPO_ID_LENGTH} characters"

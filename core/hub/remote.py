@@ -20,6 +20,7 @@ import json
 import logging
 import os
 import time
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from core.errors import GatedModel, HubError, HubUnreachable, ModelNotFound
@@ -80,72 +81,18 @@ def unreachable_message(repo_id: str, endpoint: str, reason: str) -> str:
 
 def fetch_from_hub(*, repo_id: str, revision: str | None, token: str | None) -> ModelSource:
     """Fetch config.json, dtype counts, gated flag and sha. Three Hub requests."""
-    import httpx
-    from huggingface_hub import HfApi
-    from huggingface_hub.errors import (
-        GatedRepoError,
-        HfHubHTTPError,
-        OfflineModeIsEnabled,
-        RemoteEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
     endpoint = hub_endpoint()
     where = f"{repo_id}@{revision}" if revision else repo_id
-    auth: str | bool = token if token else False  # False: never fall back to a token on this machine
     try:
-        info = HfApi(endpoint=endpoint).model_info(
-            repo_id, revision=revision, files_metadata=True, token=auth, timeout=REQUEST_TIMEOUT_S
+        info, raw_config = _model_info_and_config(repo_id, revision=revision, token=token, endpoint=endpoint)
+    except Exception as error:
+        failure = _hub_failure(
+            error, repo_id=repo_id, revision=revision, has_token=bool(token), endpoint=endpoint
         )
-        gated = bool(info.gated)
-        if gated and not token:
-            # model_info answers for gated repos without a token; downloads would not. Stop here.
-            raise GatedModel(gated_message(repo_id, has_token=False))
-        raw_config = _read_small_file(
-            repo_id, "config.json", revision=info.sha or revision, endpoint=endpoint, auth=auth
-        )
-    except GatedRepoError:  # a subclass of RepositoryNotFoundError: must come first
-        raise GatedModel(gated_message(repo_id, has_token=bool(token))) from None
-    except RevisionNotFoundError:
-        raise ModelNotFound(
-            f"{repo_id} has no revision `{revision}`. Check the branch, tag or commit, or drop `@{revision}` "
-            "to use the default branch."
-        ) from None
-    except RepositoryNotFoundError:
-        access = (
-            "HF_TOKEN is set, but cannot see a private repo by that name"
-            if token
-            else "if it is a private repo, set HF_TOKEN to a token that can read it"
-        )
-        raise ModelNotFound(
-            f"no such model on the Hub: {repo_id}. Check the spelling (ids are case-sensitive, like "
-            f"`Qwen/Qwen2.5-7B-Instruct`); {access}."
-        ) from None
-    except RemoteEntryNotFoundError:
-        raise ModelNotFound(
-            f"{where} has no config.json, so it is not a Transformers-format model the engines can serve "
-            "(GGUF-only or original-format repos are not supported). Pick the Transformers version of the model."
-        ) from None
-    except HfHubHTTPError as error:
-        raise _http_error(error, repo_id=repo_id, endpoint=endpoint, has_token=bool(token)) from None
-    except OfflineModeIsEnabled:
-        raise HubUnreachable(unreachable_message(repo_id, endpoint, "offline mode is on")) from None
-    except httpx.TimeoutException:
-        raise HubUnreachable(unreachable_message(repo_id, endpoint, "timed out")) from None
-    except httpx.RequestError as error:
-        reason = "connection refused" if isinstance(error, httpx.ConnectError) else "connection dropped"
-        raise HubUnreachable(unreachable_message(repo_id, endpoint, reason)) from None
-
-    try:
-        config = json.loads(raw_config.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise HubError(
-            f"config.json of {where} is not valid JSON, so the bot cannot size the model."
-        ) from None
-    if not isinstance(config, dict):
-        raise HubError(f"config.json of {where} is not a JSON object, so the bot cannot size the model.")
-
+        if failure is None:
+            raise
+        raise failure from None
+    config = _parse_config(raw_config, where)
     dtype_params = None
     if info.safetensors is not None and info.safetensors.parameters:
         dtype_params = {str(k): int(v) for k, v in info.safetensors.parameters.items()}
@@ -155,12 +102,92 @@ def fetch_from_hub(*, repo_id: str, revision: str | None, token: str | None) -> 
         config=config,
         origin="hub",
         dtype_params=dtype_params,
-        gated=gated,
+        gated=bool(info.gated),
         revision=revision,
         sha=info.sha,
         safetensors_bytes=_safetensors_bytes(info.siblings),
         fetched_at=time.time(),
     )
+
+
+def _model_info_and_config(
+    repo_id: str, *, revision: str | None, token: str | None, endpoint: str
+) -> tuple[Any, bytes]:
+    """`model_info` (one request), then config.json at the commit it names (two)."""
+    from huggingface_hub import HfApi
+
+    auth: str | bool = token if token else False  # False: never fall back to a token on this machine
+    info = HfApi(endpoint=endpoint).model_info(
+        repo_id, revision=revision, files_metadata=True, token=auth, timeout=REQUEST_TIMEOUT_S
+    )
+    if info.gated and not token:
+        # model_info answers for gated repos without a token; downloads would not. Stop here.
+        raise GatedModel(gated_message(repo_id, has_token=False))
+    raw_config = _read_small_file(
+        repo_id, "config.json", revision=info.sha or revision, endpoint=endpoint, auth=auth
+    )
+    return info, raw_config
+
+
+def _hub_failure(
+    error: Exception, *, repo_id: str, revision: str | None, has_token: bool, endpoint: str
+) -> HubError | None:
+    """The sentence for a huggingface_hub or httpx failure; None for anything else (it propagates)."""
+    import httpx
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        OfflineModeIsEnabled,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    if isinstance(error, GatedRepoError):  # a subclass of RepositoryNotFoundError: must come first
+        return GatedModel(gated_message(repo_id, has_token=has_token))
+    if isinstance(error, RevisionNotFoundError):
+        return ModelNotFound(
+            f"{repo_id} has no revision `{revision}`. Check the branch, tag or commit, or drop `@{revision}` "
+            "to use the default branch."
+        )
+    if isinstance(error, RepositoryNotFoundError):
+        access = (
+            "HF_TOKEN is set, but cannot see a private repo by that name"
+            if has_token
+            else "if it is a private repo, set HF_TOKEN to a token that can read it"
+        )
+        return ModelNotFound(
+            f"no such model on the Hub: {repo_id}. Check the spelling (ids are case-sensitive, like "
+            f"`Qwen/Qwen2.5-7B-Instruct`); {access}."
+        )
+    if isinstance(error, RemoteEntryNotFoundError):
+        return ModelNotFound(
+            f"{where} has no config.json, so it is not a Transformers-format model the engines can serve "
+            "(GGUF-only or original-format repos are not supported). Pick the Transformers version of the model."
+        )
+    if isinstance(error, HfHubHTTPError):
+        return _http_error(error, repo_id=repo_id, endpoint=endpoint, has_token=has_token)
+    if isinstance(error, OfflineModeIsEnabled):
+        return HubUnreachable(unreachable_message(repo_id, endpoint, "offline mode is on"))
+    if isinstance(error, httpx.TimeoutException):
+        return HubUnreachable(unreachable_message(repo_id, endpoint, "timed out"))
+    if isinstance(error, httpx.RequestError):
+        reason = "connection refused" if isinstance(error, httpx.ConnectError) else "connection dropped"
+        return HubUnreachable(unreachable_message(repo_id, endpoint, reason))
+    return None
+
+
+def _parse_config(raw_config: bytes, where: str) -> dict[str, Any]:
+    try:
+        config = json.loads(raw_config.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise HubError(
+            f"config.json of {where} is not valid JSON, so the bot cannot size the model."
+        ) from None
+    if not isinstance(config, dict):
+        raise HubError(f"config.json of {where} is not a JSON object, so the bot cannot size the model.")
+    return config
 
 
 def _read_small_file(

@@ -23,9 +23,10 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
+import core.hub.cache as cache
+import core.hub.remote as remote
 from core.errors import GatedModel, HubUnreachable, InvalidRequest
-from core.facts import ModelFacts
-from core.hub import cache, remote
+from core.facts import ModelFacts, facts_from_config
 from core.hub.local import read_local_model
 from core.hub.refs import ModelRef, parse_model_ref
 from core.hub.source import ModelSource
@@ -153,8 +154,6 @@ def _require_access(source: ModelSource, token: str | None) -> None:
 
 
 def _to_facts(source: ModelSource) -> ModelFacts:
-    from core.facts import facts_from_config  # written alongside; imported late so either can land first
-
     try:
         return facts_from_config(
             source.config,

@@ -4,7 +4,8 @@
 `ExplainedLaunchFailure`, which also carries a machine-readable `kind`) whose message says what failed
 and what to try next: no capacity (which GPU, cloud and regions were tried; another GPU type, spot=no,
 another region, retry later), no quota (request an increase for that GPU in that region), no cloud
-access (`sky check`), API server unreachable (`SKYPILOT_API_SERVER_ENDPOINT`), cluster gone, cancelled.
+access (`sky check`), the catalogue unreachable from the API server (its network), API server unreachable
+(`SKYPILOT_API_SERVER_ENDPOINT`), cluster gone, cancelled.
 Anything else gets a generic sentence with the exception's first line.
 
 Classes are matched by NAME along the exception's MRO, so this module never imports `sky` (it works
@@ -32,14 +33,29 @@ _SECRET_ASSIGNMENT = re.compile(
 _LOCATION = re.compile(
     r"(?:\bin|\bregion|\bzone)\s+(?:region\s+|zone\s+)?([a-z]{2,}(?:-[a-z0-9]+)*-[a-z]*\d+[a-z]?(?:-[a-z])?)\b"
 )
+# Where SkyPilot downloads its catalogue CSVs from (sky.skylet.constants.HOSTED_CATALOG_DIR_URL).
+CATALOG_HOST = "raw.githubusercontent.com"
+_CATALOG_FETCH = re.compile(r"(?i)failed to fetch \S+ catalog|catalogs/v\d+/")
+_NETWORK_CAUSES = (
+    ("ProxyError", "the HTTPS proxy refused the connection"),
+    ("NameResolutionError", "the host name did not resolve"),
+    ("Failed to resolve", "the host name did not resolve"),
+    ("ConnectTimeout", "the connection timed out"),
+    ("timed out", "the connection timed out"),
+    ("Connection refused", "the connection was refused"),
+    ("SSLError", "the TLS handshake failed"),
+    ("Max retries exceeded", "the connection failed"),
+)
+# requests/urllib3 wording of a connection that broke after the request was sent.
+_DROPPED = ("Connection aborted", "RemoteDisconnected", "Connection reset by peer", "ChunkedEncodingError")
 _QUOTA = re.compile(r"(?i)quota|QUOTA_EXCEEDED|limit exceeded|VcpuLimitExceeded|InsufficientQuota")
 
 
 class ExplainedLaunchFailure(LaunchFailed):
     """A `LaunchFailed` with the kind of failure, for code that decides what to do next.
 
-    kind: "capacity" | "quota" | "no_cloud_access" | "credentials" | "api_server" | "cancelled" |
-    "cluster_gone" | "cluster_not_up" | "invalid" | "other".
+    kind: "capacity" | "quota" | "no_cloud_access" | "catalog" | "credentials" | "api_server" |
+    "cancelled" | "cluster_gone" | "cluster_not_up" | "invalid" | "other".
     """
 
     def __init__(self, message: str, *, kind: str, cause: str) -> None:
@@ -50,7 +66,7 @@ class ExplainedLaunchFailure(LaunchFailed):
     @property
     def retryable(self) -> bool:
         """True when the same request may succeed later unchanged."""
-        return self.kind in {"capacity", "api_server", "other"}
+        return self.kind in {"capacity", "api_server", "catalog", "other"}
 
 
 def strip_ansi(text: str) -> str:
@@ -73,8 +89,11 @@ def scrub_secrets(text: str, secrets: Iterable[str] = (), *, assignments: bool =
     return text
 
 
-def explain_launch_error(exc: BaseException, *, spec: LaunchSpec | None = None) -> LaunchFailed:
-    """A sentence for `exc` (never a traceback, never a secret). `spec` adds the GPU/cloud/region tried."""
+def explain_launch_error(
+    exc: BaseException, *, spec: LaunchSpec | None = None, submitted: bool = False
+) -> LaunchFailed:
+    """A sentence for `exc` (never a traceback, never a secret). `spec` adds the GPU/cloud/region tried;
+    `submitted` says the launch request had reached the API server (so machines may exist)."""
     secrets = list(spec.secrets.values()) if spec else []
     cause = type(exc).__name__
     if isinstance(exc, UserFacingError):  # already written for people (e.g. readiness.NotReady)
@@ -87,11 +106,54 @@ def explain_launch_error(exc: BaseException, *, spec: LaunchSpec | None = None) 
 
     if "ResourcesUnavailableError" in names:
         return _resources_unavailable(exc, spec=spec, secrets=secrets, gpus=gpus, where=where)
+    explained = (
+        _setup_problem(exc, names=names, spec=spec, submitted=submitted, first=first, cause=cause)
+        or _cluster_problem(names=names, spec=spec, first=first, cause=cause)
+        or _refused(
+            exc, names=names, spec=spec, secrets=secrets, first=first, gpus=gpus, where=where, cause=cause
+        )
+    )
+    if explained is not None:
+        return explained
+    if isinstance(exc, TimeoutError):
+        return ExplainedLaunchFailure(
+            f"The launch{_named(spec)} took too long and was given up ({first}). Retry, or try another GPU "
+            "type or region.",
+            kind="other",
+            cause=cause,
+        )
+    return ExplainedLaunchFailure(
+        f"The launch failed ({cause}): {first}. Check the bot's logs; retrying may help.",
+        kind="other",
+        cause=cause,
+    )
+
+
+def _setup_problem(
+    exc: BaseException,
+    *,
+    names: set[str],
+    spec: LaunchSpec | None,
+    submitted: bool,
+    first: str,
+    cause: str,
+) -> ExplainedLaunchFailure | None:
+    """SkyPilot itself cannot work: no cloud enabled, no credentials, or its API server unreachable."""
     if "NoCloudAccessError" in names:
         return ExplainedLaunchFailure(
-            "No cloud is set up for SkyPilot on the bot's host, so nothing can be launched. An admin should "
-            "run `sky check` there and enable at least one cloud with GPU access.",
+            "No cloud is enabled for SkyPilot, so nothing was launched and nothing bills. An admin should "
+            "run `sky check` on the SkyPilot API server's host (the bot's host when the server is local) "
+            "and enable at least one cloud with GPU access.",
             kind="no_cloud_access",
+            cause=cause,
+        )
+    if _is_catalog_fetch(exc, names):
+        return ExplainedLaunchFailure(
+            "SkyPilot's API server could not download its catalogue of clouds, GPUs and prices "
+            f"({_network_cause(exc)}), so nothing was launched and nothing bills. Give the API server's "
+            f"host outbound HTTPS to {CATALOG_HOST} (check its network, DNS and HTTPS_PROXY), then retry; "
+            "`sky check` there shows which clouds it can reach.",
+            kind="catalog",
             cause=cause,
         )
     if names & {"InvalidCloudCredentials", "CloudUserIdentityError", "ApiServerAuthenticationError"}:
@@ -101,6 +163,18 @@ def explain_launch_error(exc: BaseException, *, spec: LaunchSpec | None = None) 
             kind="credentials",
             cause=cause,
         )
+    if ("ApiServerConnectionError" in names or _looks_like_connection_error(exc, names)) and (
+        submitted or _dropped_mid_request(exc)
+    ):
+        return ExplainedLaunchFailure(
+            f"The SkyPilot API server stopped answering during the launch{_named(spec)}, so the bot cannot "
+            "tell whether machines were started. Check that it is running (`sky api status`; its log is "
+            "~/.sky/api_server/server.log on its host) and reachable at SKYPILOT_API_SERVER_ENDPOINT; the "
+            "bot tears the cluster down as soon as the server answers again (`endpoint-bot reconcile` "
+            "retries at once).",
+            kind="api_server",
+            cause=cause,
+        )
     if "ApiServerConnectionError" in names or _looks_like_connection_error(exc, names):
         return ExplainedLaunchFailure(
             "The SkyPilot API server could not be reached, so the launch was not started. Check that it "
@@ -108,6 +182,13 @@ def explain_launch_error(exc: BaseException, *, spec: LaunchSpec | None = None) 
             kind="api_server",
             cause=cause,
         )
+    return None
+
+
+def _cluster_problem(
+    *, names: set[str], spec: LaunchSpec | None, first: str, cause: str
+) -> ExplainedLaunchFailure | None:
+    """The request or its cluster went away: cancelled, gone, not up."""
     if "RequestCancelled" in names:
         return ExplainedLaunchFailure(
             "The launch request was cancelled before it finished.", kind="cancelled", cause=cause
@@ -126,6 +207,21 @@ def explain_launch_error(exc: BaseException, *, spec: LaunchSpec | None = None) 
             kind="cluster_not_up",
             cause=cause,
         )
+    return None
+
+
+def _refused(
+    exc: BaseException,
+    *,
+    names: set[str],
+    spec: LaunchSpec | None,
+    secrets: list[str],
+    first: str,
+    gpus: str,
+    where: str,
+    cause: str,
+) -> ExplainedLaunchFailure | None:
+    """A cloud or SkyPilot said no: a cloud error (or its quota), an invalid request, a policy, prechecks."""
     if "CloudError" in names:
         provider = getattr(exc, "cloud_provider", None) or (spec.cloud if spec else None) or "the cloud"
         error_type = str(getattr(exc, "error_type", "") or "")
@@ -155,18 +251,7 @@ def explain_launch_error(exc: BaseException, *, spec: LaunchSpec | None = None) 
             kind="no_cloud_access",
             cause=cause,
         )
-    if isinstance(exc, TimeoutError):
-        return ExplainedLaunchFailure(
-            f"The launch{_named(spec)} took too long and was given up ({first}). Retry, or try another GPU "
-            "type or region.",
-            kind="other",
-            cause=cause,
-        )
-    return ExplainedLaunchFailure(
-        f"The launch failed ({cause}): {first}. Check the bot's logs; retrying may help.",
-        kind="other",
-        cause=cause,
-    )
+    return None
 
 
 def _resources_unavailable(
@@ -224,6 +309,23 @@ def _quota(
     )
 
 
+def _is_catalog_fetch(exc: BaseException, names: set[str]) -> bool:
+    """SkyPilot failed to fetch a catalogue CSV (it raises the requests error, or a CloudError naming it)."""
+    if not names & {"CloudError", "RequestException", "ConnectionError", "ProxyError", "Timeout"}:
+        return False
+    text = strip_ansi(str(exc))
+    return CATALOG_HOST in text or "skypilot-catalog" in text or bool(_CATALOG_FETCH.search(text))
+
+
+def _network_cause(exc: BaseException) -> str:
+    """A few words on why a download failed, from the requests/urllib3 error text (no URL, no secret)."""
+    text = strip_ansi(str(exc))
+    for needle, words in _NETWORK_CAUSES:
+        if needle in text:
+            return words
+    return f"{type(exc).__name__} while connecting"
+
+
 def _kind_of_user_error(exc: UserFacingError) -> str:
     return getattr(exc, "kind", None) or "other"
 
@@ -233,6 +335,13 @@ def _looks_like_connection_error(exc: BaseException, names: set[str]) -> bool:
     return bool(names & {"ConnectionError", "ConnectError", "NewConnectionError", "MaxRetryError"}) and (
         type(exc).__module__.split(".")[0] in {"requests", "urllib3", "httpx", "sky"}
     )
+
+
+def _dropped_mid_request(exc: BaseException) -> bool:
+    """The server was reached and the connection broke while it worked on the request (it died, or was
+    restarted): unlike a refused connection, the request may have been acted on."""
+    text = strip_ansi(str(exc))
+    return any(mark in text for mark in _DROPPED)
 
 
 def _gpus(spec: LaunchSpec | None) -> str:

@@ -45,6 +45,7 @@ from core.errors import LaunchFailed
 from core.launcher import listeners
 from core.launcher.base import ClusterInfo, LaunchSpec
 from core.launcher.engine_env import engine_environment
+from core.launcher.engine_log import engine_error, read_tail
 from core.launcher.errors import scrub_secrets
 from core.launcher.log_redactor import SECRET_VARIABLES
 from core.launcher.processes import (
@@ -421,10 +422,8 @@ class LocalLauncher:
         """Why the engine exited right after it started, from its exit code and last log lines."""
         child = self._children.get(cluster.pid)
         code = child.returncode if child is not None else None
-        redactor = self._redactors.pop(cluster.name, None)
-        if redactor is not None:  # let it write the engine's last words before the tail is read
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                redactor.wait(timeout=5)
+        self._flush_log(cluster)
+        self._redactors.pop(cluster.name, None)
         tail = scrub_secrets(log_tail(Path(cluster.log_path))) or "(none)"
         if code in (126, 127):  # the shell could not run the program at all: a retry cannot help
             return LocalLaunchError(
@@ -443,6 +442,35 @@ class LocalLauncher:
             f"The engine process exited right after it started, {how}; {said}, then run `up` again.",
             kind="invalid",
         )
+    def engine_exit_reason(self, cluster_name: str) -> str | None:
+        """None while the cluster's engine runs (or the cluster is not ours); once its process has
+        exited, why, in the engine's own words from its log. Asked between readiness probes
+        (core.endpoints.flows), so an engine that dies while loading fails the launch at once."""
+        cluster = self._read().get(cluster_name)
+        if cluster is None or self._is_alive(cluster):
+            return None
+        child = self._children.get(cluster.pid)
+        code = child.returncode if child is not None else None
+        self._flush_log(cluster)
+        reason = engine_error(read_tail(Path(cluster.log_path)))
+        if reason:
+            if not reason.endswith((".", "!", "?")):
+                reason += "."
+            how = f"code {code}" if code is not None else "at once"
+            return scrub_secrets(
+                f"The engine exited while starting ({how}): {reason} "
+                f"The whole log is {cluster.log_path} on the bot's host."
+            )
+        how = f"with code {code}" if code is not None else "at once"
+        tail = log_tail(Path(cluster.log_path))
+        return scrub_secrets(f"the engine process exited {how} while starting; last log lines: {tail or '(none)'}")
+
+    def _flush_log(self, cluster: LocalCluster) -> None:
+        """Let the log redactor write the engine's last words before the log is read."""
+        redactor = self._redactors.get(cluster.name)
+        if redactor is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                redactor.wait(timeout=5)
 
     def _stop_reaper(self, cluster: LocalCluster) -> None:
         if not cluster.reaper_pid:

@@ -18,6 +18,7 @@ import yaml
 from core.errors import LaunchFailed
 from core.launcher.base import LaunchSpec
 from core.launcher.errors import REDACTED, scrub_secrets
+from core.launcher.skypilot import build_task  # imports sky only when a task is built
 
 
 def redacted_spec(spec: LaunchSpec) -> LaunchSpec:
@@ -32,10 +33,6 @@ def redacted_spec(spec: LaunchSpec) -> LaunchSpec:
 
 def task_config(spec: LaunchSpec) -> dict[str, Any]:
     """The task as a YAML-ready dict (from a real `sky.Task`), secrets redacted."""
-    try:
-        from core.launcher.skypilot import build_task
-    except ImportError as exc:  # pragma: no cover - skypilot.py itself never imports sky at import time
-        raise LaunchFailed(f"Cannot render the task: {exc}.") from None
     try:
         task = build_task(redacted_spec(spec))
     except ModuleNotFoundError as exc:

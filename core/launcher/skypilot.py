@@ -19,7 +19,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from core.engines.script import API_KEY_ENV, VLLM_API_KEY_ENV
+from core.engines.script import API_KEY_ENV, VLLM_API_KEY_ENV, launch_script
 from core.launcher.base import ClusterInfo, LaunchSpec
 from core.settings import Settings
 
@@ -39,8 +39,6 @@ def engine_run_script(spec: LaunchSpec) -> str:
     `core.engines.launch_script` writes the line; the API key is never in it (vLLM reads `VLLM_API_KEY`,
     SGLang reads it from a 0600 `--config` YAML file the shell writes on the cluster, so `ps` never shows it).
     """
-    from core.engines import launch_script
-
     return launch_script(spec.engine_argv, engine=spec.engine, api_key_env=API_KEY_ENV)
 
 

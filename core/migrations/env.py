@@ -11,18 +11,17 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import Connection, create_engine
 
-from core.endpoints.models import Base
+from core.schema import metadata
+from core.settings import load_settings
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _url() -> str:
     url = config.get_main_option("sqlalchemy.url")
     if url:
         return url
-    from core.settings import load_settings
-
     return load_settings().sqlalchemy_url
 
 

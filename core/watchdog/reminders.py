@@ -12,13 +12,27 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, mapped_column
 
 from core.clock import as_utc
 from core.db import Database
-from core.endpoints.models import Reminder
+from core.tables import Base, UtcDateTime
 from core.watchdog.policy import SentReminders
+
+
+class Reminder(Base):
+    """A reminder that was sent, so a restart never repeats or skips one."""
+
+    __tablename__ = "reminders"
+    __table_args__ = (UniqueConstraint("endpoint_id", "kind", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("endpoints.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "idle" | "expiry" | "cost" | "cost_cap"
+    key: Mapped[str] = mapped_column(String(64))  # what makes it unique: the deadline's ISO time, the $ step
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
 def sent_reminders(*, database: Database, endpoint_ids: Collection[int]) -> dict[int, SentReminders]:

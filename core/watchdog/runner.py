@@ -13,7 +13,7 @@ One tick, in order:
 4. relaunch LOST endpoints that asked for it (`relaunch=yes`).
 
 Reminder DMs and thread posts go through the runtime's notifier: in the Slack bot that is the outbox
-(core.outbox), so `_dm` and `_thread_post` only store the message and a slow or rate-limited Slack never
+(core.outbox), so `deliver` only stores the message and a slow or rate-limited Slack never
 holds up a tick.
 
 `Watchdog.tick()` is synchronous and safe to call from tests with a `ManualClock`; `start()` runs it in a
@@ -35,22 +35,18 @@ from sqlalchemy import or_, select
 from core.clock import Clock, as_utc
 from core.db import Database
 from core.endpoints import store
-from core.endpoints.models import Endpoint, EndpointUsage
+from core.endpoints.models import Endpoint
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.errors import UserFacingError
-from core.notifier import Action, Notifier
+from core.notifier import Notifier, deliver
 from core.settings import Settings
 from core.units import format_money
+from core.usage.cost import accrue_cost, load_transitions
+from core.usage.counters import new_usage, record_scrape, record_scrape_failure
+from core.usage.metrics import ScrapeResult, ScrapeTarget, scrape_all
+from core.usage.models import EndpointUsage
 from core.watchdog import messaging, policy, reminders
-from core.watchdog.metrics import ScrapeResult, ScrapeTarget, scrape_all
-from core.watchdog.usage import (
-    accrue_cost,
-    load_transitions,
-    new_usage,
-    record_scrape,
-    record_scrape_failure,
-)
 
 if TYPE_CHECKING:
     from core.endpoints.service import EndpointService
@@ -305,11 +301,11 @@ class Watchdog:
             return
         reminders.mark(database=self.database, endpoint_id=view.id, marks=notice.also_marks, now=now)
         report.notices.append((view.name, notice.kind, notice.key))
-        self._dm(view.owner_id, notice.text, notice.actions)
+        deliver(self.notifier.direct_message, view.owner_id, notice.text, actions=notice.actions)
         if notice.thread:
-            self._thread_post(view, notice.text)
+            deliver(self.notifier.thread_post, view, notice.text)
         if notice.kind in (policy.COST, policy.COST_CAP):
-            self._changed(view)  # the card's cost figure is worth refreshing now
+            deliver(self.notifier.endpoint_changed, view)  # the card's cost figure is worth refreshing now
 
     def _tear_down(
         self, view: EndpointView, teardown: policy.Teardown, *, now: datetime, report: TickReport
@@ -352,8 +348,8 @@ class Watchdog:
                     log.exception("relaunch of %s failed", view.name)
                     refused = f"the relaunch could not be started ({type(exc).__name__})."
             text = messaging.cluster_lost(view, relaunching=refused is None, relaunch_refused=refused)
-            self._thread_post(view, text)
-            self._dm(view.owner_id, text, ())
+            deliver(self.notifier.thread_post, view, text)
+            deliver(self.notifier.direct_message, view.owner_id, text, actions=())
 
     def _relaunch_refusal(self, view: EndpointView, *, now: datetime) -> str | None:
         """Why a LOST endpoint must not be relaunched, or None."""
@@ -375,29 +371,9 @@ class Watchdog:
             return False
         try:
             with self.database.session() as session:
-                endpoint = store.get_endpoint(session=session, endpoint_id=view.id)
-                if endpoint is not None:
-                    store.record_event(
-                        session=session, endpoint=endpoint, actor=ACTOR, kind=kind, message=audit, now=now
-                    )
+                store.record_event_for(
+                    session=session, endpoint_id=view.id, actor=ACTOR, kind=kind, message=audit, now=now
+                )
         except Exception:
             log.warning("could not audit %s %s of %s", kind, key, view.name, exc_info=True)
         return True
-
-    def _dm(self, user_id: str, text: str, actions: tuple[Action, ...]) -> None:
-        try:
-            self.notifier.direct_message(user_id, text, actions=actions)
-        except Exception:
-            log.warning("DM to %s failed", user_id, exc_info=True)
-
-    def _thread_post(self, view: EndpointView, text: str) -> None:
-        try:
-            self.notifier.thread_post(view, text)
-        except Exception:
-            log.warning("thread post for %s failed", view.name, exc_info=True)
-
-    def _changed(self, view: EndpointView) -> None:
-        try:
-            self.notifier.endpoint_changed(view)
-        except Exception:
-            log.warning("card update for %s failed", view.name, exc_info=True)

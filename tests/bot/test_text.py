@@ -7,6 +7,7 @@ from datetime import timedelta
 from bot import text as tx
 from core.endpoints.states import EndpointState
 from core.endpoints.views import UsageView
+from core.fit.reasons import Reason, ReasonKind
 from core.notifier import Action
 from tests.bot.slack.views_fixtures import NOW, plan, replace, suggestions, tp4_plan, view
 
@@ -110,7 +111,7 @@ def test_ready_lines_show_url_and_key_once_with_a_working_curl() -> None:
 def test_does_not_fit_lists_reasons_and_priced_suggestions() -> None:
     refused = plan(
         fits=False,
-        reasons=["The weights need 131.4 GiB per GPU but only 19.9 GiB is free."],
+        refusals=[Reason(ReasonKind.WEIGHTS, "The weights need 131.4 GiB per GPU but only 19.9 GiB is free.")],
         suggestions=suggestions(),
     )
     lines = tx.does_not_fit_lines(refused)

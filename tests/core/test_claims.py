@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from core import claims
+from core.claims import WorkClaim
 from core.db import Database
-from core.endpoints.models import WorkClaim
 from tests.db_fixtures import create_test_endpoint
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)

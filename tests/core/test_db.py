@@ -16,8 +16,9 @@ from sqlalchemy.exc import StatementError
 
 from core.db import Database
 from core.endpoints import store
-from core.endpoints.models import Base, Endpoint, EndpointEvent
+from core.endpoints.models import Endpoint, EndpointEvent
 from core.endpoints.records import EndpointOptions
+from core.schema import metadata
 from core.settings import load_settings
 from tests.db_fixtures import create_test_endpoint
 
@@ -61,7 +62,7 @@ def test_migrations_match_the_models(database: Database) -> None:
     """The committed revision creates exactly what the models describe (no drift to autogenerate)."""
     with database.engine.connect() as connection:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
-        diff = compare_metadata(context, Base.metadata)
+        diff = compare_metadata(context, metadata)
     assert diff == []
 
 

@@ -14,7 +14,7 @@ from core import outbox
 from core.clock import ManualClock
 from core.db import Database
 from core.endpoints import store
-from core.endpoints.models import OutboxMessage
+from core.outbox import OutboxMessage
 from tests.core.endpoints.lifecycle_fixtures import RecordingNotifier
 from tests.db_fixtures import create_test_endpoint
 

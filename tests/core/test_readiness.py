@@ -141,3 +141,36 @@ def test_unknown_engine_is_refused() -> None:
         wait_until_ready(
             url="http://x", engine="tgi", api_key=KEY, model_name="m", deadline=timedelta(seconds=1)
         )
+
+
+@pytest.mark.timeout(30)
+def test_default_poll_notices_a_ready_engine_within_a_second() -> None:
+    clock = ManualClock()
+    sleep = FakeSleep(clock)
+    with pytest.raises(NotReady):
+        wait_until_ready(
+            url=f"http://127.0.0.1:{_free_port()}", engine="vllm", api_key=KEY, model_name="m",
+            deadline=timedelta(seconds=20), clock=clock, sleep=sleep,
+        )  # fmt: skip
+    # settings.readiness_poll_first / readiness_poll_max: 0.25 s doubling to 1 s, never more.
+    assert sleep.delays[:4] == [0.25, 0.5, 1.0, 1.0]
+    assert max(sleep.delays) == 1.0
+
+
+@pytest.mark.timeout(30)
+def test_an_engine_that_exits_while_starting_fails_at_once_with_its_reason() -> None:
+    clock = ManualClock()
+    sleep = FakeSleep(clock)
+    asked: list[int] = []
+
+    def gone() -> str | None:
+        asked.append(1)
+        return "The engine exited while starting (code 1): ValueError: out of host memory" if len(asked) > 2 else None
+
+    with pytest.raises(NotReady) as info:
+        wait_until_ready(
+            url=f"http://127.0.0.1:{_free_port()}", engine="vllm", api_key=KEY, model_name="m",
+            deadline=timedelta(minutes=30), clock=clock, sleep=sleep, gone=gone,
+        )  # fmt: skip
+    assert str(info.value).startswith("The engine exited while starting (code 1): ValueError")
+    assert len(sleep.delays) == 2, "no waiting for the deadline once the engine is gone"

@@ -7,8 +7,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 
 from core.db import Database
-from core.endpoints.models import SeenRequest
-from core.replays import KEEP, ReplayLedger
+from core.replays import KEEP, ReplayLedger, SeenRequest
 
 
 def test_a_request_is_new_once_for_every_process(database: Database) -> None:

@@ -63,6 +63,7 @@ class FakeSlack:
     responses: list[dict[str, Any]] = field(default_factory=list)  # bodies posted to response URLs
     socket_url: str | None = None  # what apps.connections.open hands out
     channel_errors: dict[str, str] = field(default_factory=dict)  # channel id -> error for chat.* there
+    usergroups: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {"handle", "users"}
     _faults: dict[str, list[_Fault]] = field(default_factory=dict)
     _cond: threading.Condition = field(default_factory=threading.Condition)
     _ts: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -300,10 +301,31 @@ _ANSWERS: dict[str, Callable[[FakeSlack, dict[str, Any]], dict[str, Any]]] = {
             "is_bot": False,
         },
     },
+    "usergroups.list": lambda fake, args: _usergroups_list(fake, args),
+    "usergroups.users.list": lambda fake, args: _usergroup_users(fake, args),
     "apps.connections.open": lambda fake, args: (
         {"ok": True, "url": fake.socket_url} if fake.socket_url else {"ok": False, "error": "internal_error"}
     ),
 }
+
+
+def _usergroups_list(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
+    """Slack's usergroups.list: id, handle, name (and `users` when include_users is true)."""
+    with_users = str(args.get("include_users", "")).lower() in ("true", "1")
+    groups = [
+        {"id": gid, "team_id": TEAM_ID, "handle": g["handle"], "name": g["handle"],
+         **({"users": list(g["users"])} if with_users else {})}
+        for gid, g in fake.usergroups.items()
+    ]  # fmt: skip
+    return {"ok": True, "usergroups": groups}
+
+
+def _usergroup_users(fake: FakeSlack, args: dict[str, Any]) -> dict[str, Any]:
+    """Slack's usergroups.users.list: the user ids in `usergroup`, or `no_such_subteam`."""
+    group = fake.usergroups.get(str(args.get("usergroup", "")))
+    if group is None:
+        return {"ok": False, "error": "no_such_subteam"}
+    return {"ok": True, "users": list(group["users"])}
 
 
 def _parse_body(content_type: str, raw: bytes) -> dict[str, Any]:

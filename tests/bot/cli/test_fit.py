@@ -65,6 +65,8 @@ def test_json_does_not_fit(cli):
     assert code == 2
     data = json.loads(out)
     assert data["fits"] is False and data["reasons"] and data["suggestions"]
+    assert all(isinstance(r, str) for r in data["reasons"])
+    assert len(data["reason_kinds"]) == len(data["reasons"]) and "weights" in data["reason_kinds"]
     assert all(s["price_per_hour"] > 0 for s in data["suggestions"])
 
 
@@ -154,6 +156,7 @@ def test_without_accel_nothing_fits_exits_2(cli):
     data = json.loads(out)
     assert code == 2 and data["fits"] is False and data["shapes"] == []
     assert any("at most 32,768" in r for r in data["reasons"])
+    assert data["reason_kinds"] == ["no_shape", "context"]
 
 
 def test_json_has_the_kv_capacity_keys_and_the_text_says_them(cli):

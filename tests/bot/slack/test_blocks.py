@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackObjectFormationError
 
 from bot.slack import blocks as bk
 from core.endpoints.states import EndpointState
+from core.fit.reasons import Reason, ReasonKind
 from core.notifier import Action
 from tests.bot.slack.views_fixtures import NOW, plan, suggestions, tp4_plan, view
 
@@ -87,7 +88,11 @@ def test_ready_blocks_show_url_and_key() -> None:
 
 
 def test_does_not_fit_shows_reasons_suggestions_and_prices() -> None:
-    refusal = plan(fits=False, reasons=["Weights need 140 GiB; an L4 has 22 GiB."], suggestions=suggestions())
+    refusal = plan(
+        fits=False,
+        refusals=[Reason(ReasonKind.WEIGHTS, "Weights need 140 GiB; an L4 has 22 GiB.")],
+        suggestions=suggestions(),
+    )
     text = _json(bk.does_not_fit_blocks(refusal))
     assert "does not fit on L4:1" in text and "Nothing was launched" in text
     assert "Weights need 140 GiB" in text

@@ -19,7 +19,7 @@ def test_slash_command_is_the_one_we_listen_to() -> None:
 
 
 def test_scopes_events_and_socket_mode() -> None:
-    assert {"commands", "chat:write", "im:write", "users:read"} <= set(
+    assert {"commands", "chat:write", "im:write", "users:read", "usergroups:read"} <= set(
         MANIFEST["oauth_config"]["scopes"]["bot"]
     )
     assert MANIFEST["settings"]["event_subscriptions"]["bot_events"] == ["app_home_opened"]

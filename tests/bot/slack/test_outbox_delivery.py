@@ -21,8 +21,8 @@ from sqlalchemy import select
 from bot.slack.notifier import SlackNotifier
 from core import outbox
 from core.apikeys import hash_api_key
-from core.endpoints.models import OutboxMessage
 from core.endpoints.states import EndpointState as S
+from core.outbox import OutboxMessage
 from core.wiring import Runtime, build_runtime
 from core.workers import WorkerPool
 from tests.bot.slack.harness import SlackHarness

@@ -216,7 +216,7 @@ def test_stop_summary_reports_uptime_and_cost(lc: Lifecycle) -> None:
 
 
 def test_stop_summary_bills_from_provisioning_and_reports_what_was_served(database: Database) -> None:
-    from core.watchdog.usage import load_usage
+    from core.usage.counters import load_usage
 
     clock = ManualClock()
     cloud = new_cloud(clock, launch_ticks=1)  # the cluster comes up only when the test says so

@@ -15,10 +15,11 @@ from sqlalchemy.exc import StatementError
 from core.apikeys import hash_api_key, new_api_key
 from core.db import Database
 from core.endpoints import store
-from core.endpoints.models import Endpoint, EndpointEvent, EndpointUsage
+from core.endpoints.models import Endpoint, EndpointEvent
 from core.endpoints.records import EndpointOptions
 from core.endpoints.states import TRANSITIONS, EndpointState, IllegalTransition
 from core.errors import InvalidRequest
+from core.usage.models import EndpointUsage
 from tests.core.endpoints.lifecycle_fixtures import simple_plan
 from tests.db_fixtures import create_test_endpoint
 

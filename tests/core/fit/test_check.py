@@ -7,6 +7,7 @@ import pytest
 from core.fit.check import check_fit
 from core.fit.memory import kv_shape
 from core.fit.plan import FitOptions, Plan
+from core.fit.reasons import ReasonKind
 from core.gpus import CATALOG, AcceleratorRequest
 from tests.core.fit.conftest import accel, facts_of
 
@@ -368,7 +369,7 @@ def test_every_catalogue_gpu_verdict_is_consistent_with_its_memory():
         usable = gpu.memory_gib * 0.92
         if plan.fits:
             assert plan.memory_per_gpu_gib.total <= usable + 0.01
-        elif not plan.reasons or "weights alone" in plan.reasons[0]:
+        elif not plan.refusals or plan.refusals[0].kind is ReasonKind.WEIGHTS:
             assert usable - plan.memory_per_gpu_gib.overhead - 0.01 < 14.96
 
 

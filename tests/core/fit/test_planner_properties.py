@@ -15,6 +15,7 @@ from core.fit.assess import assess, size_layout
 from core.fit.parallelism import Layout, layout_problem
 from core.fit.plan import FitOptions
 from core.fit.quantization import decide_quantization, resolve_dtype
+from core.fit.reasons import Reason, ReasonKind
 from core.gpus import CATALOG, AcceleratorRequest
 from tests.core.fit.conftest import CONFIGS, facts_of
 
@@ -23,7 +24,7 @@ MODELS = sorted(
 )
 GPUS = ["L4", "A10G", "A100", "A100-80GB", "H100", "H200", "L40S", "T4"]
 CONTEXTS = [None, 2048, 8192, 32768, 131072]
-MEMORY_REASONS = ("KV cache", "weights alone", "No way to split", "cannot run at tensor parallel size")
+MEMORY_REASONS = {ReasonKind.KV_ROOM, ReasonKind.WEIGHTS, ReasonKind.LAYOUT, ReasonKind.PINNED_LAYOUT}
 
 PROPERTY_SETTINGS = settings(
     max_examples=120,
@@ -34,8 +35,8 @@ PROPERTY_SETTINGS = settings(
 )
 
 
-def _memory_reason(reasons: list[str]) -> bool:
-    return any(marker in r for r in reasons for marker in MEMORY_REASONS)
+def _memory_reason(reasons: list[Reason]) -> bool:
+    return any(r.kind in MEMORY_REASONS for r in reasons)
 
 
 def _every_tp_pp(count: int, per_node: int) -> list[Layout]:
@@ -75,7 +76,7 @@ def test_if_some_tp_pp_holds_the_context_the_plan_fits(model, gpu, count, contex
             break
     plan = assess(facts, accel, options)
     if holds:
-        assert not _memory_reason(plan.reasons), (model, gpu, count, context, plan.reasons)
+        assert not _memory_reason(plan.refusals), (model, gpu, count, context, plan.reasons)
 
 
 @PROPERTY_SETTINGS

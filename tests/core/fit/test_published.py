@@ -14,6 +14,7 @@ from core.fit.check import check_fit
 from core.fit.memory import GIB, kv_capacity, kv_shape
 from core.fit.parallelism import Layout, layout_problem
 from core.fit.plan import FitOptions, Plan
+from core.fit.reasons import ReasonKind
 from tests.core.fit.conftest import accel, facts_of
 from tests.core.fit.published_table import (
     KV_LOGS,
@@ -32,11 +33,11 @@ def fit(repo_id: str, accelerators: str, **options) -> Plan:
 
 def _kv_reason(plan: Plan) -> bool:
     outcome = "refuses to start" if plan.engine == "vllm" else "reject every request longer"
-    return any("KV cache" in r and outcome in r for r in plan.reasons)
+    return any(r.kind is ReasonKind.KV_ROOM and outcome in r.text for r in plan.refusals)
 
 
 def _weights_reason(plan: Plan) -> bool:
-    return any("weights alone" in r for r in plan.reasons)
+    return ReasonKind.WEIGHTS in plan.reason_kinds
 
 
 # --- deployments that ran ------------------------------------------------------------------------
@@ -225,11 +226,11 @@ def test_sglang_starts_with_a_short_pool_and_the_reason_says_so():
 
 _REASON = {
     # vLLM's KV check, or no room at all for cache blocks once weights and activations are in
-    "kv": lambda r: "KV cache" in r or ("weights alone" in r and "activations" in r),
-    "weights": lambda r: "weights alone" in r,
-    "fraction": lambda r: "memory fraction" in r,
-    "heads": lambda r: "attention heads" in r,
-    "context": lambda r: "supports at most" in r or "natively" in r,
+    "kv": {ReasonKind.KV_ROOM, ReasonKind.WEIGHTS},
+    "weights": {ReasonKind.WEIGHTS},
+    "fraction": {ReasonKind.FRACTION},
+    "heads": {ReasonKind.LAYOUT, ReasonKind.PINNED_LAYOUT},
+    "context": {ReasonKind.CONTEXT},
 }
 
 
@@ -262,7 +263,7 @@ def test_published_row(row: Row):
         pinned = row.options.get("tensor_parallel")
         assert pinned is None or plan.tensor_parallel == pinned
     else:
-        assert any(_REASON[row.kind](r) for r in plan.reasons), plan.reasons
+        assert any(r.kind in _REASON[row.kind] for r in plan.refusals), plan.refusals
 
 
 def test_layout_follows_the_context_72b_gptq_int8_on_two_a100s():

@@ -130,3 +130,51 @@ def test_module_does_not_import_sky() -> None:
     code = "import sys, core.launcher.errors; print('sky' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+# The text SkyPilot's API server sends back when its catalogue download fails (seen against the real
+# server with its HTTPS going to a closed loopback proxy).
+CATALOG_FAILURE = (
+    "HTTPSConnectionPool(host='raw.githubusercontent.com', port=443): Max retries exceeded with url: "
+    "/skypilot-org/skypilot-catalog/master/catalogs/v8/common/accelerators.csv (Caused by "
+    "ProxyError('Unable to connect to proxy', NewConnectionError(\"HTTPSConnection(host='127.0.0.1', "
+    "port=9): Failed to establish a new connection: [Errno 111] Connection refused\")))"
+)
+
+
+def test_catalogue_unreachable_names_the_api_servers_network(sky_exc: Any) -> None:
+    import requests
+
+    for exc in (
+        sky_exc.CloudError(CATALOG_FAILURE, "requests", "ProxyError"),
+        requests.exceptions.ProxyError(CATALOG_FAILURE),
+    ):
+        err = explain_launch_error(exc, spec=_spec())
+        assert isinstance(err, ExplainedLaunchFailure) and err.kind == "catalog" and err.retryable
+        text = str(err)
+        assert "could not download its catalogue" in text and "the HTTPS proxy refused the connection" in text
+        assert "outbound HTTPS to raw.githubusercontent.com" in text and "HTTPS_PROXY" in text
+        assert "`sky check`" in text and "nothing was launched" in text
+        assert "HTTPSConnectionPool" not in text and "Max retries" not in text
+
+
+def test_api_server_lost_during_a_launch_is_not_called_not_started(sky_exc: Any) -> None:
+    import requests
+
+    before = explain_launch_error(sky_exc.ApiServerConnectionError("http://127.0.0.1:46580"), spec=_spec())
+    assert "so the launch was not started" in str(before)
+    during = explain_launch_error(
+        sky_exc.ApiServerConnectionError("http://127.0.0.1:46580"), spec=_spec(), submitted=True
+    )
+    dropped = explain_launch_error(
+        requests.exceptions.ConnectionError(
+            "('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))"
+        ),
+        spec=_spec(),
+    )
+    for err in (during, dropped):
+        text = str(err)
+        assert err.kind == "api_server"
+        assert "stopped answering during the launch `epb-qwen-1a2b`" in text
+        assert "cannot tell whether machines were started" in text and "not started" not in text
+        assert "`sky api status`" in text and "SKYPILOT_API_SERVER_ENDPOINT" in text

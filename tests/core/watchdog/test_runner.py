@@ -19,10 +19,12 @@ import pytest
 from core.clock import ManualClock
 from core.db import Database
 from core.endpoints import flows, records, store
-from core.endpoints.models import Endpoint, EndpointUsage, Reminder
+from core.endpoints.models import Endpoint
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.errors import InvalidRequest
+from core.usage.models import EndpointUsage
+from core.watchdog.reminders import Reminder
 from core.watchdog.runner import MAX_RELAUNCHES, SCRAPE_FAILURE_NOTICE_AFTER, TickReport, Watchdog
 from tests.core.endpoints.lifecycle_fixtures import Lifecycle, make_settings, new_cloud, record_endpoint
 from tests.fakes.fake_engine import FakeEngine

@@ -128,3 +128,8 @@ def _dispatch(
         reply(f":octagonal_sign: {tx.stopping_reply(outcome.view)}")
     elif isinstance(outcome, oc.Extended):
         reply(f":hourglass: {tx.extended_reply(outcome.view, now=now)}")
+    elif isinstance(outcome, oc.Logged):
+        lines = tx.log_lines(outcome.name, outcome.events)
+        reply(lines[0], bk.text_blocks(bk.escape_keeping_mentions("\n".join(lines))))
+    elif isinstance(outcome, oc.PolicyShown):
+        reply("Team policy", bk.text_blocks("\n".join(["*Team policy*", *outcome.report.lines])))

@@ -9,21 +9,18 @@ import pytest
 
 from core.db import Database
 from core.endpoints import store
-from core.endpoints.models import Endpoint, EndpointUsage
+from core.endpoints.models import Endpoint
 from core.endpoints.states import EndpointState
-from core.watchdog.metrics import EngineSnapshot, Histogram
-from core.watchdog.usage import (
-    accrue_cost,
-    billed_intervals,
-    load_transitions,
+from core.usage.cost import accrue_cost, billed_intervals, load_transitions, settle_cost, team_spend_today
+from core.usage.counters import (
     new_usage,
     record_baseline,
     record_scrape,
     record_scrape_failure,
-    settle_cost,
-    team_spend_today,
     usage_view,
 )
+from core.usage.metrics import EngineSnapshot, Histogram
+from core.usage.models import EndpointUsage
 from tests.db_fixtures import create_test_endpoint
 
 S = EndpointState

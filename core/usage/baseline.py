@@ -13,8 +13,8 @@ import logging
 
 from core.clock import Clock
 from core.db import Database
-from core.watchdog.metrics import ScrapeTarget, scrape_all
-from core.watchdog.usage import load_usage, record_baseline
+from core.usage.counters import load_usage, record_baseline
+from core.usage.metrics import ScrapeTarget, scrape_all
 
 log = logging.getLogger(__name__)
 

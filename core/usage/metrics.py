@@ -6,7 +6,7 @@
 semaphore and a per-request timeout. A failed scrape is a `ScrapeResult` with an error, never an exception:
 the caller decides what it means (the watchdog counts it as activity).
 
-Not here: what counts as activity across two scrapes (core.watchdog.usage) or any decision.
+Not here: what counts as activity across two scrapes (core.usage.counters) or any decision.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from core.watchdog.metrics import (
+from core.usage.metrics import (
     Histogram,
     MetricsUnreadable,
     ScrapeTarget,
