@@ -25,8 +25,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.bot.leftovers import alive, engine_pids, leftovers
 from tests.bot.cli.test_shell import _Conversation
+from tests.bot.leftovers import alive, engine_pids, leftovers
 from tests.engine.conftest import EngineEnv
 
 pytestmark = [pytest.mark.real_engine, pytest.mark.timeout(1200)]
