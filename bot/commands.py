@@ -22,7 +22,7 @@ from typing import Any
 from core import vocabulary
 from core.echo import shown
 from core.endpoints import validation
-from core.endpoints.validation import UpRequest
+from core.endpoints.validation import UpArguments, UpRequest
 from core.errors import InvalidRequest
 from core.gpus import parse_accelerators
 from core.hub.refs import check_model
@@ -154,34 +154,13 @@ class CommandError(InvalidRequest):
 # --- commands ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class UpCommand:
-    """`up MODEL ACCEL [options]`. Option fields mirror `UpRequest`; None means "the default"."""
-
-    model: str
-    accelerators: str
-    engine: str | None = None
-    max_model_len: int | None = None
-    quantization: str | None = None
-    dtype: str | None = None
-    kv_cache_dtype: str | None = None
-    tensor_parallel: int | None = None
-    memory_fraction: float | None = None
-    spot: bool | None = None
-    idle_timeout: timedelta | None = None
-    ttl: timedelta | None = None
-    max_cost: float | None = None
-    name: str | None = None
-    draft_model: str | None = None
-    speculative_tokens: int | None = None
-    cloud: str | None = None
-    region: str | None = None
-    relaunch: bool = False
-    rope_scaling: str | None = None
+@dataclass(frozen=True, kw_only=True)
+class UpCommand(UpArguments):
+    """`up MODEL ACCEL [options]`: the arguments of `UpRequest`, without whom it is for."""
 
     def to_request(self, *, owner_id: str, channel_id: str | None) -> UpRequest:
         """The service request for this command, on behalf of `owner_id` in `channel_id`."""
-        values = {f.name: getattr(self, f.name) for f in fields(self)}  # the same names as UpRequest's
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
         return UpRequest(owner_id=owner_id, channel_id=channel_id, **values)
 
 

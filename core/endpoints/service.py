@@ -489,7 +489,12 @@ class EndpointService:
             if endpoint.state != S.LOST:  # relaunched (by the watchdog or a second press) meanwhile
                 raise already
             # It holds GPUs again: the team policy's limits, in the transaction that moves it.
-            again = UpRequest(endpoint.model, endpoint.accelerators, endpoint.owner_id, endpoint.channel_id)
+            again = UpRequest(
+                model=endpoint.model,
+                accelerators=endpoint.accelerators,
+                owner_id=endpoint.owner_id,
+                channel_id=endpoint.channel_id,
+            )
             self.policy.admit(again, accelerators=endpoint.accelerators,
                               price_per_hour=endpoint.price_per_hour or 0.0, now=now)(session)  # fmt: skip
             try:

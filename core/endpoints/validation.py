@@ -57,14 +57,12 @@ MAX_TENSOR_PARALLEL = 16  # TP stays inside one node; the largest nodes have 16 
 MAX_MODEL_CHARS = 255
 
 
-@dataclass(frozen=True)
-class UpRequest:
-    """`/endpoint up MODEL ACCEL [options]`, parsed and typed (values are checked by `validate_up`)."""
+@dataclass(frozen=True, kw_only=True)
+class UpArguments:
+    """What `up MODEL ACCEL [options]` says, from any surface (None: the engine's or the admin's default)."""
 
     model: str
     accelerators: str  # NAME:COUNT
-    owner_id: str
-    channel_id: str | None = None
     engine: str | None = None  # None = settings.default_engine
     max_model_len: int | None = None
     quantization: str | None = None
@@ -83,6 +81,14 @@ class UpRequest:
     region: str | None = None
     relaunch: bool = False
     rope_scaling: str | None = None  # "yarn": beyond the native context, as the vendor documents
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpRequest(UpArguments):
+    """`/endpoint up MODEL ACCEL [options]` on someone's behalf (values are checked by `validate_up`)."""
+
+    owner_id: str
+    channel_id: str | None = None
 
 
 def refuse_local_model(model: str | None, settings: Settings) -> None:
