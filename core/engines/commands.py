@@ -11,6 +11,8 @@ each node: `${SKYPILOT_NODE_RANK}`, `${ENDPOINT_HEAD_IP}` and `$ENDPOINT_NODE_AR
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from core.engines.names import (
@@ -114,29 +116,75 @@ def sglang_rope_overrides(rope: dict[str, Any]) -> str:
     return json.dumps(overrides, separators=(",", ":"))
 
 
+@dataclass(frozen=True)
+class _Flags:
+    """One engine's names for the flags both engines take (the values are the same)."""
+
+    tensor_parallel: str
+    pipeline_parallel: str
+    data_parallel: str
+    context_length: str
+    rope_overrides: tuple[str, Callable[[dict[str, Any]], str]]  # the flag and its JSON
+    memory_fraction: str
+    kv_cache_aliases: Mapping[str, str]  # our kv-cache dtype name -> the engine's
+
+
+_VLLM_FLAGS = _Flags(
+    tensor_parallel="--tensor-parallel-size",
+    pipeline_parallel="--pipeline-parallel-size",
+    data_parallel="--data-parallel-size",
+    context_length="--max-model-len",
+    rope_overrides=("--hf-overrides", vllm_rope_overrides),
+    memory_fraction="--gpu-memory-utilization",
+    kv_cache_aliases={},
+)
+_SGLANG_FLAGS = _Flags(
+    tensor_parallel="--tp-size",
+    pipeline_parallel="--pp-size",
+    data_parallel="--dp-size",
+    context_length="--context-length",
+    rope_overrides=("--json-model-override-args", sglang_rope_overrides),
+    memory_fraction="--mem-fraction-static",
+    kv_cache_aliases=SGLANG_KV_CACHE_ALIASES,
+)
+
+
+def _parallel_args(plan: Plan, flags: _Flags) -> list[str]:
+    """Tensor, pipeline and data parallel sizes (the last two only when above one)."""
+    argv = [flags.tensor_parallel, str(plan.tensor_parallel)]
+    if plan.pipeline_parallel > 1:
+        argv += [flags.pipeline_parallel, str(plan.pipeline_parallel)]
+    if plan.data_parallel > 1:
+        argv += [flags.data_parallel, str(plan.data_parallel)]
+    return argv
+
+
+def _model_args(plan: Plan, flags: _Flags) -> list[str]:
+    """Context length, dtype, RoPE overrides, quantization, KV-cache dtype and memory fraction."""
+    argv = [flags.context_length, str(plan.max_context_tokens), "--dtype", plan.dtype]
+    if plan.rope_scaling:
+        rope_flag, rope_json = flags.rope_overrides
+        argv += [rope_flag, rope_json(plan.rope_scaling)]
+    if plan.quantization:
+        argv += ["--quantization", plan.quantization]
+    if plan.kv_cache_dtype and plan.kv_cache_dtype != "auto":
+        argv += ["--kv-cache-dtype", flags.kv_cache_aliases.get(plan.kv_cache_dtype, plan.kv_cache_dtype)]
+    argv += [flags.memory_fraction, _fraction(plan.memory_fraction)]
+    return argv
+
+
 def _vllm(plan: Plan, *, served_model_name: str, port: int) -> list[str]:
     argv = ["vllm", "serve", plan.model_id, "--host", BIND_HOST, "--port", str(port)]
     argv += ["--served-model-name", served_model_name]
     if plan.revision:
         argv += ["--revision", plan.revision]
-    argv += ["--tensor-parallel-size", str(plan.tensor_parallel)]
-    if plan.pipeline_parallel > 1:
-        argv += ["--pipeline-parallel-size", str(plan.pipeline_parallel)]
-    if plan.data_parallel > 1:
-        argv += ["--data-parallel-size", str(plan.data_parallel)]
+    argv += _parallel_args(plan, _VLLM_FLAGS)
     if plan.expert_parallel > 1:
         # vLLM has no EP size: EP spans TP x DP once enabled.
         argv.append("--enable-expert-parallel")
     if plan.nodes > 1:
         argv += _vllm_multinode(plan)
-    argv += ["--max-model-len", str(plan.max_context_tokens), "--dtype", plan.dtype]
-    if plan.rope_scaling:
-        argv += ["--hf-overrides", vllm_rope_overrides(plan.rope_scaling)]
-    if plan.quantization:
-        argv += ["--quantization", plan.quantization]
-    if plan.kv_cache_dtype and plan.kv_cache_dtype != "auto":
-        argv += ["--kv-cache-dtype", plan.kv_cache_dtype]
-    argv += ["--gpu-memory-utilization", _fraction(plan.memory_fraction)]
+    argv += _model_args(plan, _VLLM_FLAGS)
     if _wants_speculation(plan):
         argv += ["--speculative-config", _vllm_speculative_config(plan)]
     if plan.trust_remote_code:
@@ -170,11 +218,7 @@ def _sglang(plan: Plan, *, served_model_name: str, port: int) -> list[str]:
     argv += ["--host", BIND_HOST, "--port", str(port), "--served-model-name", served_model_name]
     if plan.revision:
         argv += ["--revision", plan.revision]
-    argv += ["--tp-size", str(plan.tensor_parallel)]
-    if plan.pipeline_parallel > 1:
-        argv += ["--pp-size", str(plan.pipeline_parallel)]
-    if plan.data_parallel > 1:
-        argv += ["--dp-size", str(plan.data_parallel)]
+    argv += _parallel_args(plan, _SGLANG_FLAGS)
     if plan.expert_parallel > 1:
         argv += ["--ep-size", str(plan.expert_parallel)]
     if plan.nodes > 1:
@@ -183,14 +227,7 @@ def _sglang(plan: Plan, *, served_model_name: str, port: int) -> list[str]:
             "--node-rank", NODE_RANK_REF,
             "--dist-init-addr", f"{HEAD_IP_REF}:{SGLANG_DIST_INIT_PORT}",
         ]  # fmt: skip
-    argv += ["--context-length", str(plan.max_context_tokens), "--dtype", plan.dtype]
-    if plan.rope_scaling:
-        argv += ["--json-model-override-args", sglang_rope_overrides(plan.rope_scaling)]
-    if plan.quantization:
-        argv += ["--quantization", plan.quantization]
-    if plan.kv_cache_dtype and plan.kv_cache_dtype != "auto":
-        argv += ["--kv-cache-dtype", SGLANG_KV_CACHE_ALIASES.get(plan.kv_cache_dtype, plan.kv_cache_dtype)]
-    argv += ["--mem-fraction-static", _fraction(plan.memory_fraction)]
+    argv += _model_args(plan, _SGLANG_FLAGS)
     argv.append("--enable-metrics")  # without it SGLang has no /metrics and the watchdog is blind
     if _wants_speculation(plan):
         algorithm = sglang_speculative_algorithm(plan)
