@@ -61,25 +61,18 @@ class MetricNames:
         return frozenset(f"{h}_bucket" for h in (self.ttft, self.e2e))
 
 
-# Names from engines.md (vLLM 0.33.0, SGLang 0.5.23 with --enable-metrics).
-VLLM_METRICS = MetricNames(
-    requests="vllm:request_success_total",
-    prompt_tokens="vllm:prompt_tokens_total",
-    generation_tokens="vllm:generation_tokens_total",
-    running="vllm:num_requests_running",
-    waiting="vllm:num_requests_waiting",
-    ttft="vllm:time_to_first_token_seconds",
-    e2e="vllm:e2e_request_latency_seconds",
-)
-SGLANG_METRICS = MetricNames(
-    requests="sglang:num_requests_total",
-    prompt_tokens="sglang:prompt_tokens_total",
-    generation_tokens="sglang:generation_tokens_total",
-    running="sglang:num_running_reqs",
-    waiting="sglang:num_queue_reqs",
-    ttft="sglang:time_to_first_token_seconds",
-    e2e="sglang:e2e_request_latency_seconds",
-)
+# Names from engines.md (vLLM 0.33.0, SGLang 0.5.23 with --enable-metrics), side by side per field.
+_NAMES: dict[str, tuple[str, str]] = {  # field: (vLLM's name, SGLang's name)
+    "requests": ("vllm:request_success_total", "sglang:num_requests_total"),
+    "prompt_tokens": ("vllm:prompt_tokens_total", "sglang:prompt_tokens_total"),
+    "generation_tokens": ("vllm:generation_tokens_total", "sglang:generation_tokens_total"),
+    "running": ("vllm:num_requests_running", "sglang:num_running_reqs"),
+    "waiting": ("vllm:num_requests_waiting", "sglang:num_queue_reqs"),
+    "ttft": ("vllm:time_to_first_token_seconds", "sglang:time_to_first_token_seconds"),
+    "e2e": ("vllm:e2e_request_latency_seconds", "sglang:e2e_request_latency_seconds"),
+}
+VLLM_METRICS = MetricNames(**{field: names[0] for field, names in _NAMES.items()})
+SGLANG_METRICS = MetricNames(**{field: names[1] for field, names in _NAMES.items()})
 ENGINE_METRICS: dict[str, MetricNames] = {"vllm": VLLM_METRICS, "sglang": SGLANG_METRICS}
 
 
