@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -262,22 +262,15 @@ class EndpointService:
         spot = settings.use_spot if request.spot is None else request.spot
         cloud = (request.cloud or settings.default_cloud or "").lower() or None
         region = request.region or (settings.default_region if not request.cloud else None)
-        options = EndpointOptions(
+        # The options as asked (same names as the request's), with this deployment's defaults filled in.
+        as_asked = {f.name: getattr(request, f.name) for f in fields(EndpointOptions) if hasattr(request, f.name)}
+        options = replace(
+            EndpointOptions(**as_asked),
             engine=engine,
-            max_model_len=request.max_model_len,
-            quantization=request.quantization,
-            dtype=request.dtype,
-            kv_cache_dtype=request.kv_cache_dtype,
-            tensor_parallel=request.tensor_parallel,
-            memory_fraction=request.memory_fraction,
             spot=spot,
             ttl_s=int(ttl.total_seconds()),
-            max_cost=request.max_cost,
-            draft_model=request.draft_model,
-            speculative_tokens=request.speculative_tokens,
             cloud=cloud,
             region=region,
-            rope_scaling=request.rope_scaling,
         )
         accel, plan = self._checked_plan(request, options)
         # The endpoint's one price (its spot/cloud/region offer); the stored plan carries the same figure.

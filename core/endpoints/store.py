@@ -24,6 +24,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
@@ -397,38 +398,22 @@ def record_event_for(
 # --- views ---------------------------------------------------------------------------------------
 
 
+# The view's fields that are the row's column of the same name, as stored (`to_view` reads the rest).
+_VIEW_COLUMNS = tuple(
+    f.name for f in fields(EndpointView) if f.name not in {"state", "plan", "options", "lifecycle", "usage"}
+)
+
+
 def to_view(endpoint: Endpoint, usage: EndpointUsage | None = None) -> EndpointView:
     """An immutable snapshot of the row (and its usage counters) for adapters and other threads."""
     options, lifecycle = records.options_from_json(endpoint.options)
     usage_view = None if usage is None else build_usage_view(usage, cost_so_far=endpoint.cost_so_far or 0.0)
     return EndpointView(
-        id=endpoint.id,
-        name=endpoint.name,
-        cluster_name=endpoint.cluster_name,
-        model=endpoint.model,
-        accelerators=endpoint.accelerators,
-        engine=endpoint.engine,
+        **{name: getattr(endpoint, name) for name in _VIEW_COLUMNS},
         state=EndpointState(endpoint.state),
-        owner_id=endpoint.owner_id,
-        channel_id=endpoint.channel_id,
-        message_ts=endpoint.message_ts,
-        url=endpoint.url,
         plan=records.plan_from_json(endpoint.plan),
         options=options,
         lifecycle=lifecycle,
-        requested_at=endpoint.requested_at,
-        provisioned_at=endpoint.provisioned_at,
-        ready_at=endpoint.ready_at,
-        stopped_at=endpoint.stopped_at,
-        last_activity_at=endpoint.last_activity_at,
-        idle_timeout_s=endpoint.idle_timeout_s,
-        expires_at=endpoint.expires_at,
-        max_cost=endpoint.max_cost,
-        price_per_hour=endpoint.price_per_hour,
-        price_is_estimate=endpoint.price_is_estimate,
-        cost_so_far=endpoint.cost_so_far,
-        failure_reason=endpoint.failure_reason,
-        stop_reason=endpoint.stop_reason,
         usage=usage_view,
     )
 
