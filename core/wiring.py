@@ -42,6 +42,11 @@ def build_launcher(settings: Settings) -> Launcher:
     return SkyPilotLauncher(settings)
 
 
+def _from_flows(name: str) -> Any:
+    """A read-only `Runtime` attribute that is the flows' attribute `name` (not a dataclass field)."""
+    return property(lambda runtime: getattr(runtime.service.flows, name), doc=f"The flows' `{name}`.")
+
+
 @dataclass
 class Runtime:
     """The wired core of one bot process: the service (whose flows hold the settings, database, launcher,
@@ -53,29 +58,13 @@ class Runtime:
     _stop: threading.Event = field(default_factory=threading.Event)
     _reconciler: threading.Thread | None = None
 
-    @property
-    def settings(self) -> Settings:
-        return self.service.flows.settings
-
-    @property
-    def database(self) -> Any:  # core.db.Database
-        return self.service.flows.database
-
-    @property
-    def launcher(self) -> Launcher:
-        return self.service.flows.launcher
-
-    @property
-    def notifier(self) -> Notifier:
-        return self.service.flows.notifier
-
-    @property
-    def workers(self) -> WorkerPool:
-        return self.service.flows.workers
-
-    @property
-    def clock(self) -> Clock:
-        return self.service.flows.clock
+    # What everything shares, read from the service's flows (one object each, never a copy).
+    settings = _from_flows("settings")  # Settings
+    database = _from_flows("database")  # core.db.Database
+    launcher = _from_flows("launcher")  # Launcher
+    notifier = _from_flows("notifier")  # Notifier
+    workers = _from_flows("workers")  # WorkerPool
+    clock = _from_flows("clock")  # Clock
 
     def start(
         self,
