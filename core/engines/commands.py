@@ -124,27 +124,27 @@ class _Flags:
     pipeline_parallel: str
     data_parallel: str
     context_length: str
-    rope_overrides: tuple[str, Callable[[dict[str, Any]], str]]  # the flag and its JSON
+    rope_overrides: str
     memory_fraction: str
+    rope_json: Callable[[dict[str, Any]], str]  # the JSON that `rope_overrides` takes
     kv_cache_aliases: Mapping[str, str]  # our kv-cache dtype name -> the engine's
 
 
+# What the flag sets, vLLM's flag, SGLang's flag.
+_FLAG_NAMES = (
+    ("tensor_parallel", "--tensor-parallel-size", "--tp-size"),
+    ("pipeline_parallel", "--pipeline-parallel-size", "--pp-size"),
+    ("data_parallel", "--data-parallel-size", "--dp-size"),
+    ("context_length", "--max-model-len", "--context-length"),
+    ("rope_overrides", "--hf-overrides", "--json-model-override-args"),
+    ("memory_fraction", "--gpu-memory-utilization", "--mem-fraction-static"),
+)
 _VLLM_FLAGS = _Flags(
-    tensor_parallel="--tensor-parallel-size",
-    pipeline_parallel="--pipeline-parallel-size",
-    data_parallel="--data-parallel-size",
-    context_length="--max-model-len",
-    rope_overrides=("--hf-overrides", vllm_rope_overrides),
-    memory_fraction="--gpu-memory-utilization",
-    kv_cache_aliases={},
+    **{what: vllm for what, vllm, _ in _FLAG_NAMES}, rope_json=vllm_rope_overrides, kv_cache_aliases={}
 )
 _SGLANG_FLAGS = _Flags(
-    tensor_parallel="--tp-size",
-    pipeline_parallel="--pp-size",
-    data_parallel="--dp-size",
-    context_length="--context-length",
-    rope_overrides=("--json-model-override-args", sglang_rope_overrides),
-    memory_fraction="--mem-fraction-static",
+    **{what: sglang for what, _, sglang in _FLAG_NAMES},
+    rope_json=sglang_rope_overrides,
     kv_cache_aliases=SGLANG_KV_CACHE_ALIASES,
 )
 
@@ -163,8 +163,7 @@ def _model_args(plan: Plan, flags: _Flags) -> list[str]:
     """Context length, dtype, RoPE overrides, quantization, KV-cache dtype and memory fraction."""
     argv = [flags.context_length, str(plan.max_context_tokens), "--dtype", plan.dtype]
     if plan.rope_scaling:
-        rope_flag, rope_json = flags.rope_overrides
-        argv += [rope_flag, rope_json(plan.rope_scaling)]
+        argv += [flags.rope_overrides, flags.rope_json(plan.rope_scaling)]
     if plan.quantization:
         argv += ["--quantization", plan.quantization]
     if plan.kv_cache_dtype and plan.kv_cache_dtype != "auto":
