@@ -13,8 +13,9 @@ import os
 import re
 from pathlib import Path
 
+from core.launcher.errors import strip_ansi
+
 _PREFIX = re.compile(r"^(?:\([A-Za-z_0-9]+ pid=\d+\)\s*)?(?:\[[^\]]*\]\s*)?")
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
 # `ValueError: ...`, `torch.OutOfMemoryError: ...`, `RuntimeError: ...`; not `ERROR 12-04 ...` log lines.
 _EXCEPTION = re.compile(
     r"^((?:[A-Za-z_][A-Za-z0-9_]*\.)*[A-Za-z_][A-Za-z0-9_]*(?:Error|Exception)):\s+(\S.*)$"
@@ -44,7 +45,7 @@ def engine_error(text: str) -> str | None:
     found: str | None = None
     wrapper: str | None = None
     for raw in text.splitlines():
-        line = _PREFIX.sub("", _ANSI.sub("", raw).strip())
+        line = _PREFIX.sub("", strip_ansi(raw).strip())
         match = _EXCEPTION.match(line)
         if not match:
             continue
