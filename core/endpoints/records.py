@@ -60,6 +60,11 @@ def first_requested(lifecycle: Lifecycle, requested_at: datetime) -> datetime:
     return as_utc(lifecycle.first_requested_at or requested_at)
 
 
+def same_named(cls: type, source: object) -> dict[str, Any]:
+    """`source`'s values for the dataclass `cls`'s fields it has by the same name (to build a `cls`)."""
+    return {f.name: getattr(source, f.name) for f in fields(cls) if hasattr(source, f.name)}
+
+
 # --- the options column ----------------------------------------------------------------------------
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from core.clock import Clock, SystemClock, as_utc
 from core.echo import shown
-from core.endpoints import flows, messaging, store
+from core.endpoints import flows, messaging, records, store
 from core.endpoints import reconcile as reconcile_module
 from core.endpoints.flows import FlowContext
 from core.endpoints.models import StopRequest
@@ -263,9 +263,8 @@ class EndpointService:
         cloud = (request.cloud or settings.default_cloud or "").lower() or None
         region = request.region or (settings.default_region if not request.cloud else None)
         # The options as asked (same names as the request's), with this deployment's defaults filled in.
-        as_asked = {f.name: getattr(request, f.name) for f in fields(EndpointOptions) if hasattr(request, f.name)}
         options = replace(
-            EndpointOptions(**as_asked),
+            EndpointOptions(**records.same_named(EndpointOptions, request)),
             engine=engine,
             spot=spot,
             ttl_s=int(ttl.total_seconds()),
@@ -297,18 +296,7 @@ class EndpointService:
     def _checked_plan(self, request: UpRequest, options: EndpointOptions) -> tuple[AcceleratorRequest, Plan]:
         """The fit check for `up` (core.fit.service); `DoesNotFit` (with the plan's reasons and suggestions)
         when it does not."""
-        fit_options = FitOptions(
-            engine=options.engine,  # type: ignore[arg-type]
-            max_model_len=options.max_model_len,
-            quantization=options.quantization,
-            dtype=options.dtype,
-            kv_cache_dtype=options.kv_cache_dtype,
-            memory_fraction=options.memory_fraction,
-            tensor_parallel=options.tensor_parallel,
-            draft_model=options.draft_model,
-            speculative_tokens=options.speculative_tokens,
-            rope_scaling=options.rope_scaling,
-        )
+        fit_options = FitOptions(**records.same_named(FitOptions, options))  # the engine is checked by now
         checked = fit_check(
             FitRequest(request.model, request.accelerators, fit_options), settings=self.settings, load_facts=self._facts
         )
