@@ -179,24 +179,29 @@ class ListCommand:
 
 
 @dataclass(frozen=True)
-class StatusCommand:
+class _OneEndpoint:
+    """A subcommand about one endpoint, by its name."""
+
     name: str
+
+
+class StatusCommand(_OneEndpoint):
+    """`status NAME`."""
+
+
+class DownCommand(_OneEndpoint):
+    """`down NAME`."""
 
 
 @dataclass(frozen=True)
-class DownCommand:
-    name: str
+class ExtendCommand(_OneEndpoint):
+    """`extend NAME BY`."""
 
-
-@dataclass(frozen=True)
-class ExtendCommand:
-    name: str
     by: timedelta
 
 
-@dataclass(frozen=True)
-class LogCommand:
-    name: str
+class LogCommand(_OneEndpoint):
+    """`log NAME`."""
 
 
 @dataclass(frozen=True)
