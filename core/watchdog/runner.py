@@ -93,30 +93,24 @@ class _Seen:
     scrape_error: str | None = None
 
 
+@dataclass(eq=False, repr=False)
 class Watchdog:
     """Wired once at start-up; `tick()` may also be called directly (tests, `endpoint-bot watchdog --once`)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        database: Database,
-        service: EndpointService,
-        notifier: Notifier,
-        clock: Clock,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.settings = settings
-        self.database = database
-        self.service = service
-        self.notifier = notifier
-        self.clock = clock
-        self._transport = transport  # tests may route scrapes through a custom transport
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._tick_lock = threading.Lock()  # a manual tick and the loop's never overlap
-        self._latency_owed: set[int] = set()  # endpoints whose new histograms were left for a later tick
-        self.last_report: TickReport | None = None
+    settings: Settings
+    database: Database
+    service: EndpointService
+    notifier: Notifier
+    clock: Clock
+    # Tests may route scrapes through a custom transport.
+    transport: httpx.AsyncBaseTransport | None = field(default=None, kw_only=True)
+    last_report: TickReport | None = field(default=None, init=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False)
+    _thread: threading.Thread | None = field(default=None, init=False)
+    # A manual tick and the loop's never overlap.
+    _tick_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    # Endpoints whose new histograms were left for a later tick.
+    _latency_owed: set[int] = field(default_factory=set, init=False)
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -170,7 +164,7 @@ class Watchdog:
                 targets,
                 timeout=self.settings.scrape_timeout.total_seconds(),
                 concurrency=self.settings.scrape_concurrency,
-                transport=self._transport,
+                transport=self.transport,
                 histogram_budget=LATENCY_READS_PER_TICK,
             )
             if targets
