@@ -22,6 +22,7 @@ from typing import Any
 from core.clock import Clock, SystemClock
 from core.db import Database
 from core.endpoints import flows
+from core.endpoints.flows import FlowContext, SharesFlows
 from core.endpoints.service import EndpointService
 from core.launcher.base import Launcher
 from core.launcher.local import LocalLauncher
@@ -42,13 +43,8 @@ def build_launcher(settings: Settings) -> Launcher:
     return SkyPilotLauncher(settings)
 
 
-def _from_flows(name: str) -> Any:
-    """A read-only `Runtime` attribute that is the flows' attribute `name` (not a dataclass field)."""
-    return property(lambda runtime: getattr(runtime.service.flows, name), doc=f"The flows' `{name}`.")
-
-
 @dataclass
-class Runtime:
+class Runtime(SharesFlows):
     """The wired core of one bot process: the service (whose flows hold the settings, database, launcher,
     notifier, worker pool and clock everything shares), the watchdog and the outbox."""
 
@@ -58,13 +54,9 @@ class Runtime:
     _stop: threading.Event = field(default_factory=threading.Event)
     _reconciler: threading.Thread | None = None
 
-    # What everything shares, read from the service's flows (one object each, never a copy).
-    settings = _from_flows("settings")  # Settings
-    database = _from_flows("database")  # core.db.Database
-    launcher = _from_flows("launcher")  # Launcher
-    notifier = _from_flows("notifier")  # Notifier
-    workers = _from_flows("workers")  # WorkerPool
-    clock = _from_flows("clock")  # Clock
+    @property
+    def flows(self) -> FlowContext:
+        return self.service.flows
 
     def start(
         self,

@@ -230,6 +230,22 @@ class FlowContext:
         deliver(self.notifier.direct_message, user_id, text)
 
 
+def _from_flows(name: str) -> Any:
+    return property(lambda owner: getattr(owner.flows, name), doc=f"The flows' `{name}` (read-only).")
+
+
+class SharesFlows:
+    """For classes that hold a `FlowContext` as `flows`: what the flows share, read from them (one object
+    each, never a copy)."""
+
+    settings = _from_flows("settings")  # Settings
+    database = _from_flows("database")  # core.db.Database
+    launcher = _from_flows("launcher")  # Launcher
+    notifier = _from_flows("notifier")  # Notifier
+    workers = _from_flows("workers")  # WorkerPool
+    clock = _from_flows("clock")  # Clock
+
+
 # --- building the launch ---------------------------------------------------------------------------
 
 

@@ -19,7 +19,7 @@ from core.clock import Clock, SystemClock, as_utc
 from core.echo import shown
 from core.endpoints import flows, messaging, records, store
 from core.endpoints import reconcile as reconcile_module
-from core.endpoints.flows import FlowContext
+from core.endpoints.flows import FlowContext, SharesFlows
 from core.endpoints.models import StopRequest
 from core.endpoints.records import EndpointOptions, Lifecycle
 from core.endpoints.states import EndpointState
@@ -84,7 +84,7 @@ def _default_facts_loader(model: str, *, settings: Settings) -> ModelFacts:
     return load_model_facts(model, settings=settings)
 
 
-class EndpointService:
+class EndpointService(SharesFlows):
     """Wired once at start-up with settings, a session factory, a launcher, a notifier and a worker pool."""
 
     def __init__(
@@ -100,17 +100,6 @@ class EndpointService:
         live_prices: bool | None = None,
         flow_options: dict[str, Any] | None = None,
     ) -> None:
-        self.settings = settings
-        self.database = database
-        self.launcher = launcher
-        self.notifier = notifier
-        self.workers = workers
-        self.clock = clock or SystemClock()
-        self.facts_loader = facts_loader
-        # The team policy (ENDPOINT_BOT_POLICY_FILE): a bad file refuses the start here.
-        self.policy = PolicyGate(PolicySource(settings.policy_file), settings_admins=settings.admin_user_ids)
-        # Live catalogue prices import SkyPilot: only worth it when SkyPilot launches.
-        self.live_prices = (launcher.name == "skypilot") if live_prices is None else live_prices
         tuning: dict[str, Any] = {
             "claim_ttl": settings.claim_ttl,
             "heartbeat_every": max(settings.claim_ttl.total_seconds() / 3, 0.05),
@@ -122,9 +111,14 @@ class EndpointService:
             launcher=launcher,
             notifier=notifier,
             workers=workers,
-            clock=self.clock,
+            clock=clock or SystemClock(),
             **tuning,
         )
+        self.facts_loader = facts_loader
+        # The team policy (ENDPOINT_BOT_POLICY_FILE): a bad file refuses the start here.
+        self.policy = PolicyGate(PolicySource(settings.policy_file), settings_admins=settings.admin_user_ids)
+        # Live catalogue prices import SkyPilot: only worth it when SkyPilot launches.
+        self.live_prices = (launcher.name == "skypilot") if live_prices is None else live_prices
 
     # --- fit ----------------------------------------------------------------------------------------
 
