@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -109,7 +110,7 @@ def _actor_arg(parser: argparse.ArgumentParser) -> None:
 # --- running -----------------------------------------------------------------------------------------
 
 
-def _runtime(*, out: Any = None, actor: str | None = None) -> Any:
+def start_runtime(*, out: Any = None, actor: str | None = None) -> Any:
     from core.notifier import ConsoleNotifier
     from core.settings import load_settings
     from core.wiring import build_runtime
@@ -121,6 +122,16 @@ def _runtime(*, out: Any = None, actor: str | None = None) -> Any:
     runtime = build_runtime(settings, notifier=ConsoleNotifier(out))
     runtime.start(reconcile_now=False, periodic=False, watchdog=False)
     return runtime, me
+
+
+@contextmanager
+def _runtime(*, actor: str | None = None) -> Iterator[tuple[Any, str]]:
+    """The started runtime and who acts, for one command; closed when the command is done."""
+    runtime, me = start_runtime(actor=actor)
+    try:
+        yield runtime, me
+    finally:
+        runtime.close()
 
 
 def _guarded(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
@@ -174,8 +185,7 @@ def _up_request(args: argparse.Namespace, owner_id: str) -> Any:
 def run_up(args: argparse.Namespace) -> int:
     from core.endpoints.states import EndpointState
 
-    runtime, me = _runtime(actor=args.actor)
-    try:
+    with _runtime(actor=args.actor) as (runtime, me):
         view = runtime.service.up(request=_up_request(args, me))
         if args.no_wait:
             print(f"{view.name}: launch scheduled (cluster {view.cluster_name}).")
@@ -187,29 +197,23 @@ def run_up(args: argparse.Namespace) -> int:
             return 0
         print(f"{final.name}: {final.state.value}. {final.failure_reason or ''}".rstrip(), file=sys.stderr)
         return 1
-    finally:
-        runtime.close()
 
 
 @_guarded
 def run_render(args: argparse.Namespace) -> int:
     from core.launcher.render import render_task_yaml
 
-    runtime, me = _runtime()
-    try:
+    with _runtime() as (runtime, me):
         _plan, spec = runtime.service.preview(request=_up_request(args, me))
         print(render_task_yaml(spec), end="")
         return 0
-    finally:
-        runtime.close()
 
 
 @_guarded
 def run_down(args: argparse.Namespace) -> int:
     from core.endpoints import messaging
 
-    runtime, me = _runtime(actor=args.actor)
-    try:
+    with _runtime(actor=args.actor) as (runtime, me):
         view = runtime.service.down(name=args.name, actor=me)
         if view.state.is_terminal:
             print(messaging.already_stopped(view))
@@ -221,30 +225,22 @@ def run_down(args: argparse.Namespace) -> int:
         final = runtime.service.status(name=view.name)
         print(f"{final.name}: {final.state.value}")
         return 0 if final.state.is_terminal else 1
-    finally:
-        runtime.close()
 
 
 @_guarded
 def run_extend(args: argparse.Namespace) -> int:
     by = parse_duration(args.by, what="extension")
-    runtime, me = _runtime(actor=args.actor)
-    try:
+    with _runtime(actor=args.actor) as (runtime, me):
         view = runtime.service.extend(name=args.name, actor=me, by=by)
         runtime.workers.join()  # the cluster-side deadline is reset on the pool
         print(f"{view.name}: expires at {view.expires_at:%Y-%m-%d %H:%M} UTC")
         return 0
-    finally:
-        runtime.close()
 
 
 @_guarded
 def run_list(args: argparse.Namespace) -> int:
-    runtime, _me = _runtime()
-    try:
+    with _runtime() as (runtime, _me):
         views = runtime.service.list(include_terminal=args.all, owner_id=args.owner)
-    finally:
-        runtime.close()
     if not views:
         print("No endpoints." if args.all else "No running endpoints (`list --all` shows stopped ones).")
         return 0
@@ -259,12 +255,9 @@ def run_list(args: argparse.Namespace) -> int:
 
 @_guarded
 def run_status(args: argparse.Namespace) -> int:
-    runtime, _me = _runtime()
-    try:
+    with _runtime() as (runtime, _me):
         v = runtime.service.status(name=args.name)
         events = runtime.service.events(name=args.name) if args.events else []
-    finally:
-        runtime.close()
     rows = [
         ("name", v.name),
         ("state", v.state.value),
@@ -297,13 +290,10 @@ def run_status(args: argparse.Namespace) -> int:
 def run_reconcile(args: argparse.Namespace) -> int:
     from bot.text import counted  # bot.text imports the endpoint layer: only when a command runs
 
-    runtime, _me = _runtime()
-    try:
+    with _runtime() as (runtime, _me):
         runtime.service.reconcile()
         runtime.workers.join()
         report = runtime.service.last_reconcile
-    finally:
-        runtime.close()
     print(
         f"{counted(report.clusters_seen, 'cluster')} seen; torn down {len(report.torn_down_unknown)} unknown "
         f"and {len(report.torn_down_terminal)} stray; {len(report.lost)} lost; "

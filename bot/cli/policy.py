@@ -47,12 +47,12 @@ def run_check(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from bot.cli.endpoints import _runtime
+    from bot.cli.endpoints import start_runtime
     from bot.text import plain
     from core.policy.explain import report
 
     try:
-        runtime, me = _runtime()
+        runtime, me = start_runtime()
     except Exception as exc:  # pydantic names the variable (a bad policy file: its line)
         print(f"The bot could not start: {exc}", file=sys.stderr)
         return 1
