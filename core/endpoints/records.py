@@ -25,25 +25,35 @@ VERSION = 1
 _YES = ("yes", "true", "1", "on")
 
 
-@dataclass(frozen=True)
-class EndpointOptions:
-    """What the user asked for with `up`, normalised (None: the engine's or the admin's default)."""
+@dataclass(frozen=True, kw_only=True)
+class LaunchChoices:
+    """The launch choices `up` takes and an endpoint keeps (None: the engine's or the admin's default)."""
 
+    # The engine and how it holds the model.
     engine: str | None = None
     max_model_len: int | None = None
     quantization: str | None = None
     dtype: str | None = None
     kv_cache_dtype: str | None = None
-    tensor_parallel: int | None = None
-    memory_fraction: float | None = None
-    spot: bool | None = None  # None: settings.use_spot
-    ttl_s: int | None = None
-    max_cost: float | None = None
+    # How the model is split over the GPUs, and how much of their memory the engine takes.
+    tensor_parallel: int | None = None  # pinned TP; None = the fit check picks
+    memory_fraction: float | None = None  # vLLM --gpu-memory-utilization / SGLang --mem-fraction-static
+    # Speculative decoding, and a context beyond the native one.
     draft_model: str | None = None
     speculative_tokens: int | None = None
+    rope_scaling: str | None = None  # "yarn": beyond the native context, as the vendor documents
+    # Where it runs and what it may cost.
+    spot: bool | None = None  # None: settings.use_spot
     cloud: str | None = None
     region: str | None = None
-    rope_scaling: str | None = None
+    max_cost: float | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndpointOptions(LaunchChoices):
+    """What the user asked for with `up`, normalised: the launch choices and the lifetime in seconds."""
+
+    ttl_s: int | None = None
 
 
 @dataclass(frozen=True)

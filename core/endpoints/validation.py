@@ -15,6 +15,7 @@ from datetime import timedelta
 from core import vocabulary
 from core.echo import shown
 from core.endpoints import store
+from core.endpoints.records import LaunchChoices
 from core.errors import InvalidRequest
 from core.hub.refs import check_model
 from core.settings import Settings
@@ -58,29 +59,16 @@ MAX_MODEL_CHARS = 255
 
 
 @dataclass(frozen=True, kw_only=True)
-class UpArguments:
-    """What `up MODEL ACCEL [options]` says, from any surface (None: the engine's or the admin's default)."""
+class UpArguments(LaunchChoices):
+    """What `up MODEL ACCEL [options]` says, from any surface (None: the engine's or the admin's default;
+    engine None = settings.default_engine)."""
 
     model: str
     accelerators: str  # NAME:COUNT
-    engine: str | None = None  # None = settings.default_engine
-    max_model_len: int | None = None
-    quantization: str | None = None
-    dtype: str | None = None
-    kv_cache_dtype: str | None = None
-    tensor_parallel: int | None = None  # pinned TP; None = the fit check picks
-    memory_fraction: float | None = None  # vLLM --gpu-memory-utilization / SGLang --mem-fraction-static
-    spot: bool | None = None
     idle_timeout: timedelta | None = None
     ttl: timedelta | None = None
-    max_cost: float | None = None
-    name: str | None = None
-    draft_model: str | None = None
-    speculative_tokens: int | None = None
-    cloud: str | None = None
-    region: str | None = None
+    name: str | None = None  # None: the bot picks one
     relaunch: bool = False
-    rope_scaling: str | None = None  # "yarn": beyond the native context, as the vendor documents
 
 
 @dataclass(frozen=True, kw_only=True)
