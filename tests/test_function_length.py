@@ -1,8 +1,5 @@
-"""No function in the covered parts of core/ is longer than 80 lines (issue 11: read one job at a time).
-
-Covers the fit check, model facts, the Hub loader, GPUs, prices, engines, units and the vocabulary.
-core/endpoints, core/launcher and core/watchdog join the list once their long functions are split.
-"""
+"""No function in core/ is longer than 80 lines (issue 11: read one job at a time). Alembic's
+migrations are left out: each is one revision's DDL, written once and never edited."""
 
 from __future__ import annotations
 
@@ -13,24 +10,10 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 MAX_LINES = 80
-COVERED = (
-    "core/fit",
-    "core/facts.py",
-    "core/hub",
-    "core/gpus.py",
-    "core/pricing.py",
-    "core/engines",
-    "core/units.py",
-    "core/vocabulary.py",
-)
 
 
 def _files() -> list[Path]:
-    files: list[Path] = []
-    for entry in COVERED:
-        path = ROOT / entry
-        files += sorted(path.rglob("*.py")) if path.is_dir() else [path]
-    return files
+    return sorted(p for p in (ROOT / "core").rglob("*.py") if "migrations" not in p.relative_to(ROOT).parts)
 
 
 def _long_functions(source: str) -> list[tuple[str, int]]:
