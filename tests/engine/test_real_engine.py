@@ -120,8 +120,9 @@ def test_shell_up_key_traffic_then_idle_dm_and_teardown(
             r"served ([\d,]+) requests \(([\d,]+) prompt tokens, ([\d,]+) generated\)", summary.group(0)
         )
         assert served, summary.group(0)
-        # The readiness completion and ours (the 401 never reached the model).
-        assert int(served.group(1).replace(",", "")) == requests + 1
+        # Ours only: the usage baseline is taken after the bot's own readiness completion (issue 10,
+        # item 13), and the 401 never reached the model.
+        assert int(served.group(1).replace(",", "")) == requests
         assert int(served.group(3).replace(",", "")) > 0
         _assert_gone(url, env["HOME"])
     finally:
