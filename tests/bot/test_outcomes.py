@@ -11,12 +11,10 @@ import pytest
 
 from bot import outcomes as oc
 from bot.commands import parse_command
-from core.clock import ManualClock
-from core.db import Database
 from core.endpoints import store
 from core.endpoints.states import EndpointState as S
 from core.errors import PermissionDenied
-from tests.core.endpoints.lifecycle_fixtures import Lifecycle, make_settings, new_cloud
+from tests.core.endpoints.lifecycle_fixtures import Lifecycle, sqlite_lifecycle
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -25,15 +23,8 @@ MODEL = "Qwen/Qwen2.5-7B-Instruct"
 
 @pytest.fixture
 def lc(tmp_path: Path) -> Iterator[Lifecycle]:
-    database = Database(f"sqlite:///{tmp_path / 'bot.db'}")
-    database.upgrade()
-    clock = ManualClock()
-    cloud = new_cloud(clock)
-    lifecycle = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings())
-    yield lifecycle
-    lifecycle.close()
-    cloud.close()
-    database.dispose()
+    with sqlite_lifecycle(tmp_path / "bot.db") as lifecycle:
+        yield lifecycle
 
 
 def _run(lc: Lifecycle, text: str, user_id: str = "U_OWNER") -> oc.Outcome:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from core.clock import ManualClock
+from core.db import Database
 from core.endpoints import store
 from core.endpoints.records import EndpointOptions
 from core.endpoints.service import EndpointService, UpRequest
@@ -213,3 +216,20 @@ def record_endpoint(
 
 def new_cloud(clock: ManualClock, **kwargs: Any) -> FakeCloud:
     return FakeCloud(start_engines=True, now=clock.now, **kwargs)
+
+
+@contextmanager
+def sqlite_lifecycle(path: Path) -> Iterator[Lifecycle]:
+    """A Lifecycle on a fresh migrated SQLite file at `path`, with a fake cloud on a manual clock; all
+    of it closed afterwards."""
+    database = Database(f"sqlite:///{path}")
+    database.upgrade()
+    clock = ManualClock()
+    cloud = new_cloud(clock)
+    lifecycle = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings())
+    try:
+        yield lifecycle
+    finally:
+        lifecycle.close()
+        cloud.close()
+        database.dispose()

@@ -18,22 +18,15 @@ from core.endpoints.states import EndpointState as S
 from core.errors import PermissionDenied
 from core.launcher.local import LocalLauncher
 from core.watchdog.runner import Watchdog
-from tests.core.endpoints.lifecycle_fixtures import Lifecycle, make_settings, new_cloud, up_request
+from tests.core.endpoints.lifecycle_fixtures import Lifecycle, make_settings, sqlite_lifecycle, up_request
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture
 def lc(tmp_path: Path) -> Iterator[Lifecycle]:
-    database = Database(f"sqlite:///{tmp_path / 'bot.db'}")
-    database.upgrade()
-    clock = ManualClock()
-    cloud = new_cloud(clock)
-    lifecycle = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings())
-    yield lifecycle
-    lifecycle.close()
-    cloud.close()
-    database.dispose()
+    with sqlite_lifecycle(tmp_path / "bot.db") as lifecycle:
+        yield lifecycle
 
 
 def _ready(lc: Lifecycle, name: str, owner: str = "U_OWNER") -> str:
