@@ -57,12 +57,32 @@ class EndpointOptions(LaunchChoices):
 
 
 @dataclass(frozen=True)
+class Phase:
+    """One measured part of a cold start (core.endpoints.timings): "provisioning", "setup", "weights",
+    "load", "engine start", "first completion" or "queued"; `note` e.g. "cache" or "download"."""
+
+    name: str
+    seconds: float
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    """Where the minutes of the last launch went: the total (request to READY) and the phases measured
+    (unknown ones are left out, never guessed)."""
+
+    total_s: float
+    phases: tuple[Phase, ...] = ()
+
+
+@dataclass(frozen=True)
 class Lifecycle:
     """Facts about the endpoint's life that the bot keeps beside the options."""
 
     relaunch: bool = False  # launch it again if its cluster is lost (`relaunch=yes`; off once stopped)
     first_requested_at: datetime | None = None  # a relaunch keeps the first request (the ttl ceiling's start)
     relaunch_cancelled_by: str | None = None  # who stopped it while LOST (the pending relaunch is off)
+    cold_start: ColdStart | None = None  # the last launch's timings, once READY
 
 
 def first_requested(lifecycle: Lifecycle, requested_at: datetime) -> datetime:
@@ -99,7 +119,23 @@ def options_from_json(data: dict[str, Any] | None) -> tuple[EndpointOptions, Lif
         relaunch=_truthy(life.get("relaunch")),
         first_requested_at=_when(life.get("first_requested_at")),
         relaunch_cancelled_by=life.get("relaunch_cancelled_by") or None,
+        cold_start=cold_start_from_json(life.get("cold_start")),
     )
+
+
+def cold_start_from_json(data: Any) -> ColdStart | None:
+    """The stored cold start (`asdict` of a ColdStart), or None when absent or unreadable."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        phases = tuple(
+            Phase(name=str(p["name"]), seconds=float(p["seconds"]), note=p.get("note") or None)
+            for p in data.get("phases") or ()
+        )
+        return ColdStart(total_s=float(data["total_s"]), phases=phases)
+    except (TypeError, KeyError, ValueError):
+        log.warning("unreadable stored cold start (keys %s)", sorted(data)[:8])
+        return None
 
 
 def _truthy(value: Any) -> bool:

@@ -33,7 +33,7 @@ TABLES = {
     "seen_requests",
 }
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-HEAD = "0003"  # the newest revision in core/migrations/versions
+HEAD = "0004"  # the newest revision in core/migrations/versions
 
 
 def _new_endpoint(db: Database, **overrides: Any) -> int:
