@@ -45,7 +45,7 @@ from typing import Any
 from core import claims, outbox
 from core.apikeys import hash_api_key, new_api_key, redact_api_keys
 from core.clock import Clock, as_utc
-from core.endpoints import messaging, records, store
+from core.endpoints import messaging, records, store, timings
 from core.endpoints.models import Endpoint
 from core.endpoints.records import EndpointOptions
 from core.endpoints.states import EndpointState
@@ -493,6 +493,7 @@ def _make_ready(ctx: FlowContext, endpoint_id: int, *, api_key: str) -> None:
         view = _view(endpoint)
     took = (as_utc(view.ready_at) - as_utc(view.requested_at)) if view.ready_at else None
     _hand_over_key(ctx, key_message, view, api_key)
+    view = timings.after_ready(database=ctx.database, launcher=ctx.launcher, view=view)  # the phases
     ctx.post(view, messaging.ready(view, took=took))
     ctx.changed(view)
 
@@ -518,6 +519,12 @@ def key_lost(ctx: FlowContext, *, endpoint_id: int, reason: str) -> None:
 
 
 def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
+    def progress(step: str) -> None:
+        timings.on_readiness_step(
+            database=ctx.database, clock=ctx.clock, launcher_name=ctx.launcher.name, view=view, step=step
+        )
+        ctx.post(view, messaging.readiness_step(step))
+
     deadline = as_utc(view.requested_at) + ctx.settings.readiness_deadline
     # What is left of the launch's readiness budget (at least a minute: the engine just came up).
     remaining = max(deadline - ctx.clock.now(), timedelta(minutes=1))
@@ -533,7 +540,7 @@ def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
         api_key=api_key,
         model_name=view.model,
         deadline=remaining,
-        progress=lambda step: ctx.post(view, messaging.readiness_step(step)),
+        progress=progress,
         check_server=_server_check(ctx.launcher, view.cluster_name),
         **options,
     )
@@ -772,7 +779,7 @@ def relaunch_lost(*, session: Any, endpoint: Endpoint, actor: str, now: datetime
     cleared). `requested_at` restarts with the run; the extend ceiling stays anchored to the first
     request. Raises `store.TransitionConflict` when it is no longer LOST."""
     view = _view(endpoint)
-    lifecycle = replace(view.lifecycle, first_requested_at=view.first_requested_at)
+    lifecycle = replace(view.lifecycle, first_requested_at=view.first_requested_at, cold_start=None)
     store.transition(
         session=session,
         endpoint=endpoint,

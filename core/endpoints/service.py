@@ -17,8 +17,9 @@ from sqlalchemy import select, update
 
 from core.clock import Clock, SystemClock, as_utc
 from core.echo import shown
-from core.endpoints import flows, messaging, records, store
+from core.endpoints import cold_stats, flows, messaging, records, store
 from core.endpoints import reconcile as reconcile_module
+from core.endpoints.cold_stats import LaunchHistory
 from core.endpoints.flows import FlowContext, SharesFlows
 from core.endpoints.models import StopRequest
 from core.endpoints.records import EndpointOptions, Lifecycle
@@ -209,8 +210,22 @@ class EndpointService(SharesFlows):
                 endpoint.channel_id = ref.channel_id
                 endpoint.message_ts = ref.message_ts
                 view = store.to_view(endpoint)
+        self._say_typical(view)
         self._schedule_launch(view)
         return view
+
+    def _say_typical(self, view: EndpointView) -> None:
+        """The thread's first line, when launches like this one have history: what they took."""
+        try:
+            with self.database.session() as session:
+                past = cold_stats.typical(
+                    session, model=view.model, accelerators=view.accelerators, engine=view.engine
+                )
+        except Exception:
+            log.warning("could not read the cold-start history", exc_info=True)
+            return
+        if past is not None:
+            deliver(self.notifier.thread_post, view, messaging.similar_launches(past.total_s, past.launches))
 
     def _schedule_launch(self, view: EndpointView) -> None:
         """Hand the launch to the pool; say so in its thread when it has to wait for a free thread."""
@@ -575,6 +590,11 @@ class EndpointService(SharesFlows):
                 store.to_view(e)
                 for e in store.list_endpoints(session=session, states=states, owner_id=owner_id)
             ]
+
+    def stats(self, *, contains: str | None = None) -> list[LaunchHistory]:
+        """Median cold starts per model, GPUs and engine from finished launches (`/endpoint stats`)."""
+        with self.database.session() as session:
+            return cold_stats.history(session, contains=contains)
 
     def events(self, *, name: str) -> list[dict[str, Any]]:
         """The endpoint's audit log, oldest first (for `status --events` and tests)."""

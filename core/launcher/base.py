@@ -7,7 +7,10 @@ SkyPilot's own exception classes (or any exception); the lifecycle turns them in
 
 The names below are used by core.endpoints and the watchdog. A launcher may also offer
 `check_serving(cluster_name)`, raising a UserFacingError when the server on the cluster's port is not the
-engine it launched; readiness calls it before sending the API key (the local launcher has one).
+engine it launched; readiness calls it before sending the API key (the local launcher has one). For
+cold-start timings (core.endpoints.timings) it may offer `engine_log(cluster_name) -> str` (the engine's
+start-up output), `cluster_up_at(cluster_name) -> datetime | None` (when provisioning ended) and
+`provisions = False` (no machines are provisioned: the local launcher).
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ Exceptions are SkyPilot's own; `core.launcher.errors.explain_launch_error` turns
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 HF_CACHE_MOUNT = "/hf-cache"
 _FINISHED = {"SUCCEEDED", "FAILED", "CANCELLED"}
 _POLL_SECONDS = 5.0
+ENGINE_LOG_LINES = 5000  # right after READY the job log is the engine's start-up: a few hundred lines
 
 
 def engine_run_script(spec: LaunchSpec) -> str:
@@ -208,6 +210,27 @@ class SkyPilotLauncher:
         from sky.skylet.autostop_lib import AutostopWaitFor
 
         sky.get(sky.autostop(cluster_name, minutes, wait_for=AutostopWaitFor.NONE, down=True))
+
+    def cluster_up_at(self, cluster_name: str) -> datetime | None:
+        """When the cluster went UP: its record's `launched_at`, which SkyPilot rewrites when provisioning
+        (machines, the engine image pulled, the runtime) has finished. None when it has no record."""
+        import sky
+
+        records = sky.get(sky.status(cluster_names=[cluster_name], refresh=sky.StatusRefreshMode.NONE))
+        for record in records:
+            launched = _field(record, "launched_at")
+            if str(_field(record, "name")) == cluster_name and launched:
+                return datetime.fromtimestamp(launched, UTC)
+        return None
+
+    def engine_log(self, cluster_name: str) -> str:
+        """The engine's output so far: the cluster's latest job log (`sky.tail_logs`, not followed), for
+        core.launcher.startup_log. The engine's own output; secrets never reach it (they are environment)."""
+        import sky
+
+        out = io.StringIO()
+        sky.tail_logs(cluster_name, job_id=None, follow=False, tail=ENGINE_LOG_LINES, output_stream=out)
+        return out.getvalue()
 
     def cancel(self, request_id: str) -> None:
         import sky
