@@ -2,7 +2,7 @@
 
 Pure: no Slack, no I/O, no service calls. Adapters call `parse_command(text)` and dispatch on the
 returned dataclass (`UpCommand`, `FitCommand`, `ListCommand`, `StatusCommand`, `DownCommand`,
-`ExtendCommand`, `HelpCommand`). Anything malformed raises `CommandError` (an `InvalidRequest`)
+`ExtendCommand`, `LogCommand`, `StatsCommand`, `PolicyCommand`, `HelpCommand`). Anything malformed raises `CommandError` (an `InvalidRequest`)
 whose message says what was wrong, the closest valid spelling when there is one, and the usage.
 
 Values are checked strictly here (durations, token counts and money through `core.units`, booleans,
@@ -41,6 +41,7 @@ USAGE: dict[str, str] = {
     "down": "`/endpoint down NAME`",
     "extend": "`/endpoint extend NAME 2h`",
     "log": "`/endpoint log NAME`",
+    "stats": "`/endpoint stats [WORD]`",
     "policy": "`/endpoint policy`",
     "help": "`/endpoint help [COMMAND]`",
 }
@@ -53,6 +54,7 @@ SUMMARY: dict[str, str] = {
     "down": "stop an endpoint and tear its cluster down",
     "extend": "push an endpoint's lifetime out",
     "log": "an endpoint's audit trail (owner and admins)",
+    "stats": "median cold starts per model and GPUs, and where the minutes go (WORD: only models or GPUs containing it)",
     "policy": "the team rules that apply to you and what you use now (admins: everyone's)",
     "help": "this message",
 }
@@ -77,6 +79,10 @@ _SUBCOMMAND_HINTS = {
     "audit": "log",
     "rules": "policy",
     "limits": "policy",
+    "timings": "stats",
+    "coldstart": "stats",
+    "cold-start": "stats",
+    "statistics": "stats",
 }
 _OPTION_HINTS = {
     "max-model-len": "ctx",
@@ -210,6 +216,13 @@ class PolicyCommand:
 
 
 @dataclass(frozen=True)
+class StatsCommand:
+    """`stats [WORD]`: `contains` keeps the models or GPUs containing it."""
+
+    contains: str | None = None
+
+
+@dataclass(frozen=True)
 class HelpCommand:
     topic: str | None = None  # a subcommand name, or None for the overview
 
@@ -223,6 +236,7 @@ Command = (
     | ExtendCommand
     | LogCommand
     | PolicyCommand
+    | StatsCommand
     | HelpCommand
 )
 
@@ -408,12 +422,13 @@ def parse_command(text: str) -> Command:
         "extend": _parse_extend,
         "log": _parse_log,
         "policy": _parse_policy,
+        "stats": _parse_stats,
     }
     if sub not in parsers:
         raise CommandError(
             f"`{shown(tokens[0])}` is not an `{COMMAND}` command.",
             suggestion=_closest(sub, list(USAGE), _SUBCOMMAND_HINTS),
-            usage=" · ".join(USAGE[name] for name in ("up", "fit", "list", "status", "down", "extend", "log", "policy")),
+            usage=" · ".join(USAGE[name] for name in ("up", "fit", "list", "status", "down", "extend", "log", "stats", "policy")),
         )
     return parsers[sub](args)
 
@@ -552,6 +567,21 @@ def _parse_policy(args: list[str]) -> PolicyCommand:
     if args:
         raise CommandError(f"`policy` takes nothing, not `{shown(' '.join(args))}`.", usage=USAGE["policy"])
     return PolicyCommand()
+
+
+_STATS_WORD_RE = re.compile(r"[A-Za-z0-9._:/@,-]{1,100}")
+
+
+def _parse_stats(args: list[str]) -> StatsCommand:
+    if not args:
+        return StatsCommand()
+    if len(args) > 1 or not _STATS_WORD_RE.fullmatch(args[0]):
+        raise CommandError(
+            f"`stats` takes nothing or one word of a model or GPU name (like `qwen` or `H100`), "
+            f"not `{shown(' '.join(args))}`.",
+            usage=USAGE["stats"],
+        )
+    return StatsCommand(contains=args[0])
 
 
 def _parse_extend(args: list[str]) -> ExtendCommand:
