@@ -250,6 +250,10 @@ def _closest(
     lowered = word.lower()
     if hints and lowered in hints:
         return hints[lowered]
+    # Swapped letters (`stauts`) mean the word with the same letters, before any merely similar one (`stats`).
+    swapped = [choice for choice in choices if choice != lowered and sorted(choice) == sorted(lowered)]
+    if swapped:
+        return swapped[0]
     matches = difflib.get_close_matches(lowered, list(choices), n=1, cutoff=0.6)
     return matches[0] if matches else None
 

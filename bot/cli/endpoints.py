@@ -1,4 +1,4 @@
-"""`endpoint-bot up / down / list / status / extend / render / reconcile`: the lifecycle from a terminal.
+"""`endpoint-bot up / down / list / status / stats / extend / render / reconcile`: the lifecycle from a terminal.
 
 The same `EndpointService` the chat adapters use, wired with a `ConsoleNotifier` (progress lines on
 stdout). `up` waits until the launch ends (READY or FAILED) and prints the URL and API key once; `down`

@@ -1,8 +1,9 @@
 """Cold-start timings: where the minutes between `up` and READY went, measured and stored per launch.
 
 The marks come from what the bot already records plus two looks at the launcher:
-- the endpoint row and its audit log: requested (`requested_at`), PROVISIONING (`provisioned_at`: the
-  launch submitted), STARTING (the launch request finished: cluster up, `run` started), READY;
+- the endpoint row and its audit log: requested (`requested_at`), PROVISIONING (the audit log: the
+  launch submitted), STARTING (`provisioned_at`: the launch request finished, cluster up, `run`
+  started), READY (`ready_at`);
 - the readiness probe's "engine answers /health" step (`mark_healthy`, stored in this table at once,
   so a later step or another process can still use it);
 - the launcher, when it can tell: `cluster_up_at(cluster)` (SkyPilot: the cluster record's
@@ -86,7 +87,7 @@ class Marks:
 
     requested_at: datetime
     ready_at: datetime
-    provisioned_at: datetime | None = None
+    provisioning_at: datetime | None = None  # entered PROVISIONING: the launch submitted
     cluster_up_at: datetime | None = None
     starting_at: datetime | None = None
     healthy_at: datetime | None = None
@@ -116,7 +117,7 @@ def _engine_phases(engine_s: float, startup: StartupLog | None, model: str) -> l
 
 def _cloud_phases(marks: Marks) -> list[Phase]:
     """Provisioning (and setup, when the launcher says when the cluster went UP) of a cloud launch."""
-    provisioned, up, starting = marks.provisioned_at, marks.cluster_up_at, marks.starting_at
+    provisioned, up, starting = marks.provisioning_at, marks.cluster_up_at, marks.starting_at
     if provisioned is None or starting is None:
         return []
     if up is not None and as_utc(provisioned) <= as_utc(up) <= as_utc(starting):
@@ -128,15 +129,15 @@ def measure(marks: Marks, startup: StartupLog | None, *, model: str) -> ColdStar
     """The phases of one launch from its marks and the engine's own figures (pure)."""
     phases: list[Phase] = []
     if (
-        marks.provisioned_at is not None
-        and _seconds(marks.requested_at, marks.provisioned_at) >= _SHOWN_FROM_S
+        marks.provisioning_at is not None
+        and _seconds(marks.requested_at, marks.provisioning_at) >= _SHOWN_FROM_S
     ):
-        phases.append(Phase("queued", _seconds(marks.requested_at, marks.provisioned_at)))
+        phases.append(Phase("queued", _seconds(marks.requested_at, marks.provisioning_at)))
     if marks.provisions:
         phases.extend(_cloud_phases(marks))
         engine_from = marks.starting_at
     else:
-        engine_from = marks.provisioned_at or marks.starting_at  # the process starts at the submit
+        engine_from = marks.provisioning_at or marks.starting_at  # the process starts at the submit
     if engine_from is not None:
         engine_s = _seconds(engine_from, marks.healthy_at or marks.ready_at)
         phases.extend(_engine_phases(engine_s, startup if marks.healthy_at else None, model))
@@ -195,13 +196,13 @@ def _ask(launcher: Any, what: str, cluster_name: str) -> Any:
         return None
 
 
-def _starting_at(session: Session, endpoint: Endpoint) -> datetime | None:
-    """When this run entered STARTING (from the audit log)."""
+def _entered(session: Session, endpoint: Endpoint, state: EndpointState) -> datetime | None:
+    """When this run entered `state` (from the audit log)."""
     return session.scalars(
         select(EndpointEvent.at)
         .where(
             EndpointEvent.endpoint_id == endpoint.id,
-            EndpointEvent.to_state == EndpointState.STARTING,
+            EndpointEvent.to_state == state,
             EndpointEvent.at >= endpoint.requested_at,
         )
         .order_by(EndpointEvent.at.desc())
@@ -224,9 +225,9 @@ def after_ready(*, database: Any, launcher: Any, view: EndpointView) -> Endpoint
             marks = Marks(
                 requested_at=endpoint.requested_at,
                 ready_at=endpoint.ready_at,
-                provisioned_at=endpoint.provisioned_at,
+                provisioning_at=_entered(session, endpoint, EndpointState.PROVISIONING),
                 cluster_up_at=up_at,
-                starting_at=_starting_at(session, endpoint),
+                starting_at=endpoint.provisioned_at,  # the store sets it on entering STARTING
                 healthy_at=record.healthy_at,
                 provisions=getattr(launcher, "provisions", True),
             )

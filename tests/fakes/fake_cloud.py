@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.launcher.base import ClusterInfo, LaunchSpec
-from tests.fakes.fake_engine import FakeEngine, FakeEngineFarm
+from tests.fakes.fake_engine import FakeEngine, FakeEngineFarm, startup_lines
 
 
 def _sky_exceptions() -> Any:
@@ -80,6 +80,7 @@ class FakeCluster:
     spec: LaunchSpec
     status: str = "INIT"
     launched_at: datetime | None = None
+    up_at: datetime | None = None  # when it turned UP (SkyPilot rewrites `launched_at` then)
     deadline_minutes: int | None = None
     engine: FakeEngine | None = None
     ip: str = "10.0.0.1"
@@ -316,6 +317,21 @@ class FakeCloud:
                 raise _sky_exceptions().ClusterDoesNotExist(f"Cluster {cluster_name!r} does not exist.")
             cluster.deadline_minutes = minutes
 
+    def cluster_up_at(self, cluster_name: str) -> datetime | None:
+        """When the cluster turned UP (SkyPilot: the cluster record's `launched_at` after provisioning)."""
+        with self._cond:
+            self._record("cluster_up_at", cluster_name=cluster_name)
+            cluster = self._clusters.get(cluster_name)
+            return None if cluster is None else cluster.up_at
+
+    def engine_log(self, cluster_name: str) -> str:
+        """The fake engine's start-up lines, as `sky.tail_logs` returns the job log ('' without an engine)."""
+        with self._cond:
+            self._record("engine_log", cluster_name=cluster_name)
+            cluster = self._clusters.get(cluster_name)
+            engine = None if cluster is None else cluster.engine
+        return "" if engine is None else "\n".join(startup_lines(engine.config)) + "\n"
+
     def cancel(self, request_id: str) -> None:
         with self._cond:
             self._record("cancel", request_id=request_id)
@@ -372,6 +388,7 @@ class FakeCloud:
                 )
                 continue
             cluster.status = "UP"
+            cluster.up_at = self._now()
             request.status = "SUCCEEDED"
             if self.start_engines and cluster.engine is None:
                 cluster.engine = self._start_engine(cluster.spec)
