@@ -7,7 +7,8 @@ so the client decodes return values and re-raises exceptions exactly as it would
 What it is not: a cloud. Launches finish at once (or when `finish()` is called) and record the task.
 
 Routes: GET /api/health, POST /validate, POST /launch, POST /status, POST /endpoints, POST /down,
-POST /autostop, POST /api/cancel, GET /api/get, GET /api/status.
+POST /autostop, POST /logs (a cluster's `job_log`, streamed as text), POST /api/cancel, GET /api/get,
+GET /api/status.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class FakeSkyCluster:
     cloud: str = "GCP"
     region: str = "us-central1"
     ip: str = "34.1.2.3"
+    job_log: str = ""  # what `sky.tail_logs` streams: the job's (the engine's) output
 
 
 class FakeSkyApiServer:
@@ -52,6 +54,7 @@ class FakeSkyApiServer:
         self.autostops: list[dict[str, Any]] = []
         self.calls: list[tuple[str, str]] = []  # (method, path)
         self.status_queries: list[dict[str, list[str]]] = []
+        self.log_bodies: list[dict[str, Any]] = []
         self.hold_launches = False  # launches stay RUNNING until finish(rid)
         self._failures: dict[str, list[BaseException]] = {}
         server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
@@ -178,7 +181,11 @@ class FakeSkyApiServer:
             cluster_name = body.get("cluster_name") or body.get("cluster")
             request = self._new_request(route, cluster_name)
             cluster = self.clusters.get(cluster_name or "")
-            if failure is None and cluster is None and route in ("down", "autostop", "endpoints"):
+            if route == "logs" and failure is None and cluster is not None:
+                self.log_bodies.append(body)
+                self._complete(request, value=0)  # tail_logs' exit code: the job's log was sent
+                return 200, cluster.job_log, request.request_id
+            if failure is None and cluster is None and route in ("down", "autostop", "endpoints", "logs"):
                 failure = exceptions.ClusterDoesNotExist(f"Cluster {cluster_name!r} does not exist.")
             if failure is not None:
                 self._complete(request, error=failure)
@@ -263,9 +270,10 @@ class FakeSkyApiServer:
                     status, data, request_id = fake._handle(method, parsed.path, parse_qs(parsed.query), body)
                 except Exception as exc:  # a bug in the fake: say so instead of hanging up
                     status, data, request_id = 500, {"detail": f"fake sky api: {exc!r}"}, None
-                payload = json.dumps(data).encode()
+                text = isinstance(data, str)  # a streamed log, as the real server sends it
+                payload = data.encode() if text else json.dumps(data).encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/plain" if text else "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 import sky
 
