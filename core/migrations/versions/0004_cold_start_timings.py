@@ -17,6 +17,7 @@ down_revision: str | Sequence[str] | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+
 def upgrade() -> None:
     utc = sa.DateTime(timezone=True)  # core.tables.UtcDateTime on the Python side
     op.create_table(
