@@ -47,6 +47,11 @@ class LaunchChoices:
     cloud: str | None = None
     region: str | None = None
     max_cost: float | None = None
+    # Several replicas behind SkyServe's load balancer (core.endpoints.service_flow): a fixed count, or
+    # autoscaling between (min, max) at `target_qps` requests per second per replica. None: one cluster.
+    replicas: int | None = None
+    autoscale: tuple[int, int] | None = None
+    target_qps: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,6 +68,7 @@ class Lifecycle:
     relaunch: bool = False  # launch it again if its cluster is lost (`relaunch=yes`; off once stopped)
     first_requested_at: datetime | None = None  # a relaunch keeps the first request (the ttl ceiling's start)
     relaunch_cancelled_by: str | None = None  # who stopped it while LOST (the pending relaunch is off)
+    replicas_ready: int | None = None  # a service's replicas answering its readiness probe, last seen
 
 
 def first_requested(lifecycle: Lifecycle, requested_at: datetime) -> datetime:
@@ -99,7 +105,25 @@ def options_from_json(data: dict[str, Any] | None) -> tuple[EndpointOptions, Lif
         relaunch=_truthy(life.get("relaunch")),
         first_requested_at=_when(life.get("first_requested_at")),
         relaunch_cancelled_by=life.get("relaunch_cancelled_by") or None,
+        replicas_ready=_count(life.get("replicas_ready")),
     )
+
+
+def is_service(options: LaunchChoices) -> bool:
+    """True when the endpoint runs as a SkyServe service (`replicas=` or `autoscale=` given)."""
+    return options.replicas is not None or options.autoscale is not None
+
+
+def replica_bounds(options: LaunchChoices) -> tuple[int, int]:
+    """(fewest, most) replicas: (1, 1) for a single cluster, (N, N) for `replicas=N`, the autoscale range."""
+    if options.autoscale is not None:
+        return options.autoscale[0], options.autoscale[1]
+    count = options.replicas or 1
+    return count, count
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _truthy(value: Any) -> bool:
@@ -122,7 +146,11 @@ def _when(value: Any) -> datetime | None:
 
 def _known(cls: Any, data: dict[str, Any]) -> Any:
     names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    values = {k: v for k, v in data.items() if k in names}
+    if "autoscale" in names:  # JSON holds the (min, max) pair as a list
+        pair = values.get("autoscale")
+        values["autoscale"] = tuple(pair) if isinstance(pair, list | tuple) and len(pair) == 2 else None
+    return cls(**values)
 
 
 # --- the plan column -------------------------------------------------------------------------------
