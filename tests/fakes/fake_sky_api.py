@@ -270,8 +270,15 @@ class FakeSkyApiServer:
         from sky.serve import serve_state
 
         replicas = [
-            {"replica_id": n, "name": f"{fake.name}-{n}", "status": serve_state.ReplicaStatus.READY, "version": 1,
-             "launched_at": int(time.time()), "handle": None, "endpoint": f"34.1.3.{n}:8000"}  # fmt: skip
+            {
+                "replica_id": n,
+                "name": f"{fake.name}-{n}",
+                "status": serve_state.ReplicaStatus.READY,
+                "version": 1,
+                "launched_at": int(time.time()),
+                "handle": None,
+                "endpoint": f"34.1.3.{n}:8000",
+            }
             for n in range(1, fake.replicas + 1)
             if f"{fake.name}-{n}" in self.clusters
         ]
