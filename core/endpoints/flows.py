@@ -471,7 +471,8 @@ def _await_engine(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None
     _wait_ready(ctx, view, api_key=api_key)
     # Usage counts from here: the readiness completion above was the bot's, not a user's.
     take_usage_baseline(
-        database=ctx.database, clock=ctx.clock, endpoint_id=view.id, url=view.url or "", engine=view.engine
+        database=ctx.database, clock=ctx.clock, endpoint_id=view.id, url=view.url or "", engine=view.engine,
+        replica_urls=view.lifecycle.replica_urls,  # a service: the sum over its replicas
     )
 
 

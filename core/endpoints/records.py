@@ -69,6 +69,7 @@ class Lifecycle:
     first_requested_at: datetime | None = None  # a relaunch keeps the first request (the ttl ceiling's start)
     relaunch_cancelled_by: str | None = None  # who stopped it while LOST (the pending relaunch is off)
     replicas_ready: int | None = None  # a service's replicas answering its readiness probe, last seen
+    replica_urls: tuple[str, ...] = ()  # those replicas' engines (`http://IP:PORT`): the watchdog sums their metrics
 
 
 def first_requested(lifecycle: Lifecycle, requested_at: datetime) -> datetime:
@@ -106,6 +107,7 @@ def options_from_json(data: dict[str, Any] | None) -> tuple[EndpointOptions, Lif
         first_requested_at=_when(life.get("first_requested_at")),
         relaunch_cancelled_by=life.get("relaunch_cancelled_by") or None,
         replicas_ready=_count(life.get("replicas_ready")),
+        replica_urls=tuple(str(u) for u in life.get("replica_urls") or () if isinstance(u, str)),
     )
 
 

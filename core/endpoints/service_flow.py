@@ -38,7 +38,6 @@ from core.endpoints.views import EndpointView
 from core.engines.memory import readiness_path
 from core.errors import InvalidRequest, UserFacingError
 from core.launcher.base import Launcher, LaunchSpec, ServiceInfo, ServiceSpec, serves
-from core.notifier import deliver
 from core.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -112,7 +111,7 @@ def await_service(ctx: Any, endpoint_id: int, spec: LaunchSpec, request_id: str)
     url = info.endpoint or ""
     with ctx.database.session() as session:
         endpoint = _load_provisioning(session, endpoint_id)
-        _set_replicas_ready(endpoint, info.replicas_ready)
+        _set_replicas(endpoint, info)
         message = f"service up ({info.replicas_ready} replicas ready); load balancer at {url}"
         store.transition(session=session, endpoint=endpoint, to=S.STARTING, actor=ACTOR, message=message,
                          now=ctx.clock.now(), changes={"url": url})  # fmt: skip
@@ -142,7 +141,7 @@ def _wait_for_replicas(ctx: Any, view: EndpointView, service: ServiceSpec, *, de
             )
         if info.replicas_ready != seen:
             seen = info.replicas_ready
-            _record_ready(ctx, view.id, seen)
+            record_replicas(ctx, view.id, info)
             ctx.post(view, f"{seen} of {service.min_replicas} replicas ready (SkyServe: {info.status}).")
         if info.replicas_ready >= service.min_replicas and info.endpoint:
             return info
@@ -191,30 +190,23 @@ def _load_provisioning(session: Any, endpoint_id: int) -> Any:
     return endpoint
 
 
-def _set_replicas_ready(endpoint: Any, ready: int) -> None:
+def _set_replicas(endpoint: Any, info: ServiceInfo) -> bool:
+    """Store the ready count and the replicas' URLs; True when they changed."""
     _, lifecycle = records.options_from_json(endpoint.options)
-    if lifecycle.replicas_ready != ready:
-        store.set_lifecycle(endpoint, replace(lifecycle, replicas_ready=ready))
-
-
-def _record_ready(ctx: Any, endpoint_id: int, ready: int) -> None:
-    with ctx.database.session() as session:
-        endpoint = store.get_endpoint(session=session, endpoint_id=endpoint_id)
-        if endpoint is not None:
-            _set_replicas_ready(endpoint, ready)
+    now = replace(lifecycle, replicas_ready=info.replicas_ready, replica_urls=info.replica_urls)
+    if now == lifecycle:
+        return False
+    store.set_lifecycle(endpoint, now)
+    return True
 
 
 def record_replicas(ctx: Any, endpoint_id: int, info: ServiceInfo) -> EndpointView | None:
-    """Store a live service's ready replica count (reconcile's sweep); the new view when it changed."""
+    """Store a live service's ready replicas (count and URLs); the new view when they changed."""
     with ctx.database.session() as session:
         endpoint = store.get_endpoint(session=session, endpoint_id=endpoint_id)
         if endpoint is None or EndpointState(endpoint.state).is_terminal:
             return None
-        before = store.to_view(endpoint).lifecycle.replicas_ready
-        if before == info.replicas_ready:
-            return None
-        _set_replicas_ready(endpoint, info.replicas_ready)
-        return store.to_view(endpoint)
+        return store.to_view(endpoint) if _set_replicas(endpoint, info) else None
 
 
 # --- teardown --------------------------------------------------------------------------------------
@@ -226,8 +218,3 @@ def take_down(launcher: Any, name: str, *, service: bool) -> None:
         launcher.service_down(name)
     else:
         launcher.down(name)
-
-
-def announce_replicas(ctx: Any, view: EndpointView) -> None:
-    """Refresh the card of a service whose replica count changed."""
-    deliver(ctx.notifier.endpoint_changed, view)

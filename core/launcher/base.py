@@ -50,6 +50,7 @@ class ServiceInfo:
     replicas_total: int
     endpoint: str | None  # `http(s)://HOST:PORT` of the load balancer, once known
     replica_clusters: tuple[str, ...] = ()  # the replicas' cluster names (`{service}-{replica id}`)
+    replica_urls: tuple[str, ...] = ()  # `http://IP:PORT` of each READY replica's engine (for its /metrics)
 
 
 @dataclass(frozen=True)

@@ -149,7 +149,16 @@ def service_info(record: Any) -> ServiceInfo:
         replicas_total=len(replicas),
         endpoint=str(endpoint) if endpoint and "None" not in str(endpoint) else None,
         replica_clusters=tuple(str(_field(r, "name")) for r in replicas if _field(r, "name")),
+        replica_urls=tuple(
+            _with_scheme(str(_field(r, "endpoint")))
+            for r in replicas
+            if _status_name(_field(r, "status")) == "READY" and _field(r, "endpoint")
+        ),
     )
+
+
+def _with_scheme(address: str) -> str:
+    return address if "://" in address else f"http://{address}"
 
 
 def _status_name(status: Any) -> str:

@@ -414,8 +414,10 @@ class FakeCloud:
             first = ready[0]
             endpoint = first.engine.url if first.engine is not None else f"http://{first.ip}:{first.spec.port}"
         status = fake.status if ready or fake.status != "READY" else "NO_REPLICA"
+        urls = tuple(c.engine.url if c.engine is not None else f"http://{c.ip}:{c.spec.port}" for c in ready)
         return ServiceInfo(name=fake.name, status=status, replicas_ready=len(ready), replicas_total=len(replicas),
-                           endpoint=endpoint, replica_clusters=tuple(c.name for c in replicas))  # fmt: skip
+                           endpoint=endpoint, replica_clusters=tuple(c.name for c in replicas),
+                           replica_urls=urls)  # fmt: skip
 
     def close(self) -> None:
         """Stop every fake engine this cloud started."""

@@ -166,3 +166,34 @@ def test_bad_replica_choices_are_refused_before_anything_happens(
         lc.service.up(request=up_request(**options))
     assert lc.service.list(include_terminal=True) == []
     assert lc.cloud.calls == []
+
+
+def test_the_watchdog_sums_the_replicas_metrics_and_takes_an_idle_service_down(lc: Lifecycle) -> None:
+    name = _up(lc, replicas=2, name="svc", idle_timeout=timedelta(minutes=30))
+    view = lc.service.status(name=name)
+    assert len(view.lifecycle.replica_urls) == 2
+    [(_, key)] = lc.notifier.of("ready")
+    second = lc.cloud.engine(f"{view.cluster_name}-2")
+    assert second is not None and second.url != view.url  # the load balancer sent this traffic elsewhere
+    for _ in range(3):
+        answer = httpx.post(
+            f"{second.url}/v1/chat/completions",
+            headers={"Authorization": f"Bearer {key}"},
+            json={"model": view.model, "messages": [{"role": "user", "content": "hi"}]},
+            timeout=10,
+        )
+        assert answer.status_code == 200
+    watchdog = Watchdog(lc.settings, lc.database, lc.service, lc.notifier, lc.clock)
+    lc.clock.advance(timedelta(minutes=5))
+    report = watchdog.tick()
+    assert report.errors == [] and report.scrape_failures == 0
+    usage = lc.service.status(name=name).usage
+    assert (
+        usage is not None and usage.requests == 3
+    )  # both replicas read; readiness's own completion left out
+    for _ in range(8):  # 40 quiet minutes: idle past 30
+        lc.clock.advance(timedelta(minutes=5))
+        watchdog.tick()
+        lc.join()
+    assert lc.state(name) is S.STOPPED
+    assert len(lc.cloud.calls_to("service_down")) == 1 and lc.cloud.list_clusters("epb-") == []

@@ -127,6 +127,7 @@ def test_serve_up_status_and_down_through_the_api_server(
     assert (info.status, info.replicas_ready, info.replicas_total) == ("READY", 2, 2)
     assert info.endpoint == "http://35.9.8.7:30001"
     assert info.replica_clusters == ("epb-qwen-1a2b-1", "epb-qwen-1a2b-2")
+    assert info.replica_urls == ("http://34.1.3.1:8000", "http://34.1.3.2:8000")  # the watchdog reads each
     assert [s.name for s in launcher.list_services("epb-")] == ["epb-qwen-1a2b"]
     assert launcher.list_services("other-") == []
     # The replica clusters are listed like any cluster; reconcile tells them apart by their service.
