@@ -779,7 +779,7 @@ def relaunch_lost(*, session: Any, endpoint: Endpoint, actor: str, now: datetime
     cleared). `requested_at` restarts with the run; the extend ceiling stays anchored to the first
     request. Raises `store.TransitionConflict` when it is no longer LOST."""
     view = _view(endpoint)
-    lifecycle = replace(view.lifecycle, first_requested_at=view.first_requested_at)
+    lifecycle = replace(view.lifecycle, first_requested_at=view.first_requested_at, replicas_ready=None, replica_urls=())
     store.transition(
         session=session,
         endpoint=endpoint,
