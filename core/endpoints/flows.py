@@ -471,7 +471,11 @@ def _await_engine(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None
     _wait_ready(ctx, view, api_key=api_key)
     # Usage counts from here: the readiness completion above was the bot's, not a user's.
     take_usage_baseline(
-        database=ctx.database, clock=ctx.clock, endpoint_id=view.id, url=view.url or "", engine=view.engine,
+        database=ctx.database,
+        clock=ctx.clock,
+        endpoint_id=view.id,
+        url=view.url or "",
+        engine=view.engine,
         replica_urls=view.lifecycle.replica_urls,  # a service: the sum over its replicas
     )
 
@@ -779,7 +783,9 @@ def relaunch_lost(*, session: Any, endpoint: Endpoint, actor: str, now: datetime
     cleared). `requested_at` restarts with the run; the extend ceiling stays anchored to the first
     request. Raises `store.TransitionConflict` when it is no longer LOST."""
     view = _view(endpoint)
-    lifecycle = replace(view.lifecycle, first_requested_at=view.first_requested_at, replicas_ready=None, replica_urls=())
+    lifecycle = replace(
+        view.lifecycle, first_requested_at=view.first_requested_at, replicas_ready=None, replica_urls=()
+    )
     store.transition(
         session=session,
         endpoint=endpoint,

@@ -181,7 +181,11 @@ def _tear_down_stray(
     ctx: FlowContext, name: str, view: EndpointView | None, report: ReconcileReport, *, service: bool = False
 ) -> None:
     if view is None:
-        log.warning("reconcile: %s %s is unknown to the store; tearing it down", "service" if service else "cluster", name)
+        log.warning(
+            "reconcile: %s %s is unknown to the store; tearing it down",
+            "service" if service else "cluster",
+            name,
+        )
         service_flow.take_down(ctx.launcher, name, service=service)
         report.torn_down_unknown.append(name)
         return

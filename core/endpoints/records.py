@@ -69,7 +69,9 @@ class Lifecycle:
     first_requested_at: datetime | None = None  # a relaunch keeps the first request (the ttl ceiling's start)
     relaunch_cancelled_by: str | None = None  # who stopped it while LOST (the pending relaunch is off)
     replicas_ready: int | None = None  # a service's replicas answering its readiness probe, last seen
-    replica_urls: tuple[str, ...] = ()  # those replicas' engines (`http://IP:PORT`): the watchdog sums their metrics
+    replica_urls: tuple[
+        str, ...
+    ] = ()  # those replicas' engines (`http://IP:PORT`): the watchdog sums their metrics
 
 
 def first_requested(lifecycle: Lifecycle, requested_at: datetime) -> datetime:

@@ -231,7 +231,9 @@ def check_replicas(choices: LaunchChoices, settings: Settings) -> None:
             "them), not both."
         )
     if choices.replicas is not None and not 1 <= choices.replicas <= most:
-        raise InvalidRequest(f"`replicas=` must be a whole number from 1 to {most} (the admin's ceiling), e.g. `replicas=2`.")
+        raise InvalidRequest(
+            f"`replicas=` must be a whole number from 1 to {most} (the admin's ceiling), e.g. `replicas=2`."
+        )
     if choices.autoscale is not None:
         low, high = choices.autoscale
         if not 1 <= low < high <= most:
@@ -246,6 +248,10 @@ def check_replicas(choices: LaunchChoices, settings: Settings) -> None:
             )
     if choices.target_qps is not None:
         if choices.autoscale is None:
-            raise InvalidRequest("`qps=` is the autoscaling target: use it with `autoscale=MIN-MAX`, e.g. `autoscale=1-4 qps=5`.")
+            raise InvalidRequest(
+                "`qps=` is the autoscaling target: use it with `autoscale=MIN-MAX`, e.g. `autoscale=1-4 qps=5`."
+            )
         if not 0 < choices.target_qps <= MAX_TARGET_QPS:
-            raise InvalidRequest(f"`qps=` must be a positive number of requests per second up to {MAX_TARGET_QPS:,.0f}, e.g. `qps=5`.")
+            raise InvalidRequest(
+                f"`qps=` must be a positive number of requests per second up to {MAX_TARGET_QPS:,.0f}, e.g. `qps=5`."
+            )

@@ -45,7 +45,9 @@ class ServiceInfo:
     """One service as SkyServe reports it (`sky serve status`)."""
 
     name: str
-    status: str  # SkyServe's ServiceStatus names: CONTROLLER_INIT, REPLICA_INIT, READY, NO_REPLICA, FAILED, ...
+    status: (
+        str  # SkyServe's ServiceStatus names: CONTROLLER_INIT, REPLICA_INIT, READY, NO_REPLICA, FAILED, ...
+    )
     replicas_ready: int
     replicas_total: int
     endpoint: str | None  # `http(s)://HOST:PORT` of the load balancer, once known
@@ -135,4 +137,6 @@ class ServiceLauncher(Launcher, Protocol):
 
 def serves(launcher: object) -> bool:
     """True when `launcher` can run services (has the `ServiceLauncher` methods)."""
-    return all(callable(getattr(launcher, m, None)) for m in ("submit_service", "service_status", "service_down"))
+    return all(
+        callable(getattr(launcher, m, None)) for m in ("submit_service", "service_status", "service_down")
+    )

@@ -104,7 +104,10 @@ def build_task(spec: LaunchSpec) -> sky.Task:
 def service_config(service: ServiceSpec, *, port: int) -> dict[str, Any]:
     """The `service:` section of a SkyServe task YAML for `service` (no key: the probe needs none)."""
     config: dict[str, Any] = {
-        "readiness_probe": {"path": service.readiness_path, "initial_delay_seconds": service.initial_delay_seconds},
+        "readiness_probe": {
+            "path": service.readiness_path,
+            "initial_delay_seconds": service.initial_delay_seconds,
+        },
         "ports": port,
     }
     if service.autoscales:
@@ -227,7 +230,9 @@ class _Services:
         end = time.monotonic() + self.service_down_timeout
         while self.service_status(name) is not None:
             if time.monotonic() >= end:
-                raise TimeoutError(f"service {name} is still shutting down after {self.service_down_timeout:.0f}s")
+                raise TimeoutError(
+                    f"service {name} is still shutting down after {self.service_down_timeout:.0f}s"
+                )
             time.sleep(self.poll_seconds)
 
 

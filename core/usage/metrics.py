@@ -375,7 +375,11 @@ def scrape_all(
 ) -> dict[int, ScrapeResult]:
     """Blocking wrapper for a worker thread: runs its own event loop; results keyed by endpoint id."""
     results = scrape_many_sync(
-        targets, timeout=timeout, concurrency=concurrency, transport=transport, histogram_budget=histogram_budget
+        targets,
+        timeout=timeout,
+        concurrency=concurrency,
+        transport=transport,
+        histogram_budget=histogram_budget,
     )
     return {r.endpoint_id: r for r in results}
 
@@ -407,7 +411,9 @@ def merge_replicas(endpoint_id: int, results: Sequence[ScrapeResult]) -> ScrapeR
     partial sum would look like a counter reset), which the watchdog counts as activity."""
     failed = [r.error for r in results if not r.ok]
     if failed or not results:
-        return ScrapeResult(endpoint_id, error=f"a replica's /metrics: {failed[0] if failed else 'no replicas'}")
+        return ScrapeResult(
+            endpoint_id, error=f"a replica's /metrics: {failed[0] if failed else 'no replicas'}"
+        )
     snapshots = [r.snapshot for r in results if r.snapshot is not None]
     total = EngineSnapshot(
         requests=sum(s.requests for s in snapshots),
@@ -418,7 +424,9 @@ def merge_replicas(endpoint_id: int, results: Sequence[ScrapeResult]) -> ScrapeR
         ttft=_merged([s.ttft for s in snapshots]),
         e2e=_merged([s.e2e for s in snapshots]),
     )
-    return ScrapeResult(endpoint_id, snapshot=total, latency_deferred=any(r.latency_deferred for r in results))
+    return ScrapeResult(
+        endpoint_id, snapshot=total, latency_deferred=any(r.latency_deferred for r in results)
+    )
 
 
 def _merged(histograms: Sequence[Histogram | None]) -> Histogram | None:

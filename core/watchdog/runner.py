@@ -202,7 +202,9 @@ class Watchdog:
     def _scrape_targets(self) -> list[ScrapeTarget]:
         with self.database.session() as session:
             rows = session.execute(
-                select(Endpoint.id, Endpoint.url, Endpoint.engine, EndpointUsage.raw_requests, Endpoint.options)
+                select(
+                    Endpoint.id, Endpoint.url, Endpoint.engine, EndpointUsage.raw_requests, Endpoint.options
+                )
                 .outerjoin(EndpointUsage, EndpointUsage.endpoint_id == Endpoint.id)
                 .where(Endpoint.state == S.READY, Endpoint.url.is_not(None))
             ).all()

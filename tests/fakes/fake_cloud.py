@@ -360,7 +360,9 @@ class FakeCloud:
             for n in range(len(fake.replicas) + 1, service.min_replicas + 1):
                 name = f"{spec.cluster_name}-{n}"
                 fake.replicas.append(name)
-                self._clusters[name] = FakeCluster(name=name, spec=spec, launched_at=self._now(), ip=f"10.1.0.{n}")
+                self._clusters[name] = FakeCluster(
+                    name=name, spec=spec, launched_at=self._now(), ip=f"10.1.0.{n}"
+                )
             self._advance()
             return request_id
 
@@ -412,7 +414,9 @@ class FakeCloud:
         endpoint = None
         if fake.status == "READY" and ready:
             first = ready[0]
-            endpoint = first.engine.url if first.engine is not None else f"http://{first.ip}:{first.spec.port}"
+            endpoint = (
+                first.engine.url if first.engine is not None else f"http://{first.ip}:{first.spec.port}"
+            )
         status = fake.status if ready or fake.status != "READY" else "NO_REPLICA"
         urls = tuple(c.engine.url if c.engine is not None else f"http://{c.ip}:{c.spec.port}" for c in ready)
         return ServiceInfo(name=fake.name, status=status, replicas_ready=len(ready), replicas_total=len(replicas),
@@ -481,7 +485,9 @@ class FakeCloud:
         fake = self._services.get(request.cluster_name)
         if request.error is not None or fake is None:
             request.status = "FAILED"
-            request.error = request.error or _sky_exceptions().ClusterDoesNotExist("service gone while starting")
+            request.error = request.error or _sky_exceptions().ClusterDoesNotExist(
+                "service gone while starting"
+            )
             if fake is not None and not request.keep_cluster_on_failure:
                 for name in fake.replicas:
                     self._clusters.pop(name, None)

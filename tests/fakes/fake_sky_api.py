@@ -248,7 +248,9 @@ class FakeSkyApiServer:
         elif route == "serve/status":
             wanted = body.get("service_names")
             names = [wanted] if isinstance(wanted, str) else wanted
-            records = [self._service_record(f) for f in self.services.values() if not names or f.name in names]
+            records = [
+                self._service_record(f) for f in self.services.values() if not names or f.name in names
+            ]
             self._complete(request, value=records)
         elif route == "serve/down":
             wanted = body.get("service_names")
