@@ -165,8 +165,9 @@ def service_notes(view: EndpointView, service: ServiceSpec) -> str:
     else:
         shape = f"SkyServe runs {service.min_replicas} replicas"
     tls = (
-        "TLS ends at SkyServe's load balancer with the team certificate; the replicas behind it are probed "
-        "and proxied over plain HTTP."
+        "TLS ends at SkyServe's load balancer with the team certificate (it must name the address the "
+        "load balancer gets, or the test completion fails verification); the replicas behind it are "
+        "probed and proxied over plain HTTP."
         if service.tls_certfile
         else "The URL will be plain HTTP: no team certificate is set (ENDPOINT_BOT_TLS_CERT_FILE / "
         "ENDPOINT_BOT_TLS_KEY_FILE), and the load balancer's address is only known after `serve up`, so "
