@@ -33,7 +33,7 @@ COMMAND = "/endpoint"
 USAGE: dict[str, str] = {
     "up": "`/endpoint up MODEL ACCEL [engine=vllm|sglang] [ctx=32k] [rope=yarn] [quant=fp8] [dtype=bf16] [kv=fp8] "
     "[tp=2] [mem=0.9] [spot=yes] [idle=45m] [ttl=8h] [max-cost=50] [name=NAME] [draft=MODEL] [spec-tokens=3] "
-    "[cloud=gcp] [region=REGION] [relaunch=yes]`",
+    "[cloud=gcp] [region=REGION] [relaunch=yes] [replicas=2 | autoscale=1-4 qps=5]`",
     "fit": "`/endpoint fit MODEL [ACCEL] [engine=vllm|sglang] [ctx=32k] [rope=yarn] [quant=fp8] [dtype=bf16] [kv=fp8] "
     "[tp=2] [mem=0.9] [draft=MODEL] [spec-tokens=3]`",
     "list": "`/endpoint list [all]`",
@@ -348,6 +348,40 @@ def _region(text: str) -> str:
     raise InvalidRequest(f"`{shown(text)}` is not a valid region; write it as the cloud does, e.g. `us-central1`.")
 
 
+MAX_REPLICAS_TYPED = 1000  # the parser's sanity bound; the admin's ceiling (max_replicas) is the service's
+
+
+def _whole(text: str, *, what: str, maximum: int) -> int:
+    """A whole number from 0 up (0 is refused by the service with its own sentence)."""
+    if text.isascii() and text.isdigit() and len(text) <= len(str(maximum)) and int(text) <= maximum:
+        return int(text)
+    raise InvalidRequest(f"`{shown(text)}` is not a valid {what}; write a whole number, e.g. `2`.")
+
+
+def parse_replica_range(text: str) -> tuple[int, int]:
+    """`1-4`: autoscale between 1 and 4 replicas."""
+    low, sep, high = text.strip().partition("-")
+    if not sep:
+        raise InvalidRequest(f"`{shown(text)}` is not a range of replicas; write `MIN-MAX`, e.g. `1-4`.")
+    return (
+        _whole(low, what="minimum number of replicas", maximum=MAX_REPLICAS_TYPED),
+        _whole(high, what="maximum number of replicas", maximum=MAX_REPLICAS_TYPED),
+    )
+
+
+def parse_qps(text: str) -> float:
+    """Requests per second per replica, the autoscaling target: `5`, `0.5`."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        value = -1.0
+    if 0 < value <= validation.MAX_TARGET_QPS:
+        return value
+    raise InvalidRequest(
+        f"`{shown(text)}` is not a target load; write requests per second per replica, e.g. `qps=5`."
+    )
+
+
 @dataclass(frozen=True)
 class _Option:
     field: str  # UpCommand / UpRequest field
@@ -391,6 +425,11 @@ OPTIONS: dict[str, _Option] = {
     "cloud": _Option("cloud", None, lambda v: _choice(v, CLOUDS, what="cloud"), "gcp"),
     "region": _Option("region", None, _region, "us-central1"),
     "relaunch": _Option("relaunch", None, lambda v: parse_bool(v, what="value for `relaunch=`"), "yes"),
+    "replicas": _Option(
+        "replicas", None, lambda v: _whole(v, what="number of replicas", maximum=MAX_REPLICAS_TYPED), "2"
+    ),
+    "autoscale": _Option("autoscale", None, parse_replica_range, "1-4"),
+    "qps": _Option("target_qps", None, parse_qps, "5"),
 }
 FIT_OPTIONS = tuple(key for key, opt in OPTIONS.items() if opt.fit_field)
 
@@ -496,6 +535,23 @@ def _check_speculation(values: dict[str, Any], sub: str) -> None:
         raise CommandError("`spec-tokens=` needs a draft model: add `draft=MODEL`.", usage=USAGE[sub])
 
 
+def _check_replicas(values: dict[str, Any]) -> None:
+    """The combinations of `replicas=`, `autoscale=` and `qps=` (the same rule the service applies)."""
+    if values.get("replicas") is not None and values.get("autoscale") is not None:
+        raise CommandError(
+            "Give either `replicas=N` (a fixed count) or `autoscale=MIN-MAX qps=Q`, not both.", usage=USAGE["up"]
+        )
+    if values.get("replicas") == 0:
+        raise CommandError("`replicas=0` would serve nothing; write `replicas=1` or more.", usage=USAGE["up"])
+    if values.get("autoscale") is not None and values.get("target_qps") is None:
+        raise CommandError(
+            "`autoscale=` needs a target load per replica: add `qps=5` (requests per second per replica).",
+            usage=USAGE["up"],
+        )
+    if values.get("target_qps") is not None and values.get("autoscale") is None:
+        raise CommandError("`qps=` goes with `autoscale=MIN-MAX`, e.g. `autoscale=1-4 qps=5`.", usage=USAGE["up"])
+
+
 def _parse_up(args: list[str]) -> UpCommand:
     positional, options = _split(args, "up", tuple(OPTIONS))
     if len(positional) < 2:
@@ -510,6 +566,7 @@ def _parse_up(args: list[str]) -> UpCommand:
     accel = _positional(parse_accel, positional[1], "up")
     values = _values(options, "up", fit=False)
     _check_speculation(values, "up")
+    _check_replicas(values)
     return UpCommand(model=model, accelerators=accel, **values)
 
 

@@ -22,6 +22,7 @@ from bot.plan_text import capacity_line, context
 from core.clock import as_utc
 from core.endpoints import messaging
 from core.endpoints.cold_stats import LaunchHistory
+from core.endpoints.records import replica_bounds
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView, UsageView
 from core.fit.plan import Plan
@@ -87,7 +88,11 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
 
 def price(view: EndpointView) -> str:
     per_hour = f"{format_money(view.price_per_hour)}/h"
-    return f"~{per_hour} (estimate)" if view.price_is_estimate else per_hour
+    text = f"~{per_hour} (estimate)" if view.price_is_estimate else per_hour
+    if view.is_service:  # the price counts every replica it may run (core.endpoints.service_flow)
+        low, high = replica_bounds(view.options)
+        text += f" for {high} replicas" if low == high else f" at most ({high} replicas)"
+    return text
 
 
 def parallelism(plan: Plan | None) -> str:
@@ -140,6 +145,8 @@ def choices_line(numbered: Sequence[tuple[int, Action]]) -> str:
 def card_notes(view: EndpointView, *, now: datetime, expires: Callable[[datetime], str] = utc) -> list[str]:
     """The card's running notes: cost so far, uptime, cap, expiry (rendered by `expires`), URL when READY."""
     notes = [f"cost so far {format_money(view.cost_so_far)}", f"up {uptime(view, now=now)}"]
+    if view.replicas_text and not view.state.is_terminal:  # a SkyServe service: replicas ready / total
+        notes.insert(0, view.replicas_text)
     if view.max_cost:
         notes.append(f"cap {format_money(view.max_cost)}")
     if not view.state.is_terminal:

@@ -55,6 +55,9 @@ UP_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--cloud", {"help": "gcp, aws, ... (default: cheapest)"}),
     ("--region", {"help": "region within --cloud"}),
     ("--relaunch", {"action": "store_true", "help": "relaunch automatically when lost"}),
+    ("--replicas", {"type": int, "metavar": "N", "help": "N replicas behind SkyServe's load balancer"}),
+    ("--autoscale", {"metavar": "MIN-MAX", "help": "SkyServe autoscales between MIN and MAX replicas (with --qps)"}),
+    ("--qps", {"type": float, "metavar": "Q", "help": "autoscaling target: requests per second per replica"}),
 )
 
 
@@ -186,7 +189,18 @@ def _up_request(args: argparse.Namespace, owner_id: str) -> Any:
         cloud=args.cloud,
         region=args.region,
         relaunch=args.relaunch,
+        replicas=args.replicas,
+        autoscale=_replica_range(args.autoscale),
+        target_qps=args.qps,
     )
+
+
+def _replica_range(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    from bot.commands import parse_replica_range
+
+    return parse_replica_range(text)
 
 
 @_guarded

@@ -45,7 +45,7 @@ from typing import Any
 from core import claims, outbox
 from core.apikeys import hash_api_key, new_api_key, redact_api_keys
 from core.clock import Clock, as_utc
-from core.endpoints import messaging, records, store, timings
+from core.endpoints import messaging, records, service_flow, store, timings
 from core.endpoints.models import Endpoint
 from core.endpoints.records import EndpointOptions
 from core.endpoints.states import EndpointState
@@ -291,6 +291,7 @@ def build_launch_spec(
         region=options.region or settings.default_region,
         autostop_minutes=autostop_minutes,
         weights_bucket=settings.weights_bucket,
+        service=service_flow.service_spec(settings, engine, options),
     )
 
 
@@ -379,13 +380,16 @@ def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
         spec = _begin_provisioning(ctx, endpoint_id, api_key=api_key, secrets=secrets)
         if spec is None:
             return
-        request_id = ctx.launcher.submit(spec)
+        request_id = service_flow.submit(ctx.launcher, spec)  # a cluster, or a SkyServe service
         submitted = True
         _record_request(ctx, endpoint_id, request_id)
-        view = _await_cluster(ctx, endpoint_id, spec, request_id)
+        if spec.service is not None:
+            view = service_flow.await_service(ctx, endpoint_id, spec, request_id)
+        else:
+            view = _await_cluster(ctx, endpoint_id, spec, request_id)
         _await_engine(ctx, view, api_key=api_key)
         _make_ready(ctx, endpoint_id, api_key=api_key)
-    except (_Abandon, store.TransitionConflict) as why:
+    except (_Abandon, service_flow.Abandoned, store.TransitionConflict) as why:
         log.info("endpoint %s: launch abandoned (%s)", endpoint_id, why)
         _after_abandon(ctx, endpoint_id)
     except Exception as exc:
@@ -467,7 +471,12 @@ def _await_engine(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None
     _wait_ready(ctx, view, api_key=api_key)
     # Usage counts from here: the readiness completion above was the bot's, not a user's.
     take_usage_baseline(
-        database=ctx.database, clock=ctx.clock, endpoint_id=view.id, url=view.url or "", engine=view.engine
+        database=ctx.database,
+        clock=ctx.clock,
+        endpoint_id=view.id,
+        url=view.url or "",
+        engine=view.engine,
+        replica_urls=view.lifecycle.replica_urls,  # a service: the sum over its replicas
     )
 
 
@@ -570,10 +579,11 @@ def _after_abandon(ctx: FlowContext, endpoint_id: int) -> None:
         if endpoint is None:
             return
         state, cluster, request_id = endpoint.state, endpoint.cluster_name, endpoint.sky_request_id
+        service = _view(endpoint).is_service
     if request_id:
         _cancel_if_running(ctx.launcher, request_id)
     try:
-        ctx.launcher.down(cluster)
+        service_flow.take_down(ctx.launcher, cluster, service=service)
     except Exception as exc:
         log.error(
             "cluster %s may be left behind by a stopped launch (%s); reconcile will retry", cluster, exc
@@ -649,6 +659,7 @@ def _teardown_claimed(ctx: FlowContext, endpoint_id: int) -> None:
         if endpoint is None or endpoint.state != S.STOPPING:
             return
         cluster, request_id = endpoint.cluster_name, endpoint.sky_request_id
+        service = _view(endpoint).is_service
     if request_id:
         _cancel_if_running(launcher, request_id)
 
@@ -659,7 +670,7 @@ def _teardown_claimed(ctx: FlowContext, endpoint_id: int) -> None:
             ctx.sleep(delay)
         attempts += 1
         try:
-            launcher.down(cluster)
+            service_flow.take_down(launcher, cluster, service=service)
             error = None
             break
         except Exception as exc:
@@ -779,7 +790,9 @@ def relaunch_lost(*, session: Any, endpoint: Endpoint, actor: str, now: datetime
     cleared). `requested_at` restarts with the run; the extend ceiling stays anchored to the first
     request. Raises `store.TransitionConflict` when it is no longer LOST."""
     view = _view(endpoint)
-    lifecycle = replace(view.lifecycle, first_requested_at=view.first_requested_at, cold_start=None)
+    lifecycle = replace(
+        view.lifecycle, first_requested_at=view.first_requested_at, replicas_ready=None, replica_urls=(), cold_start=None
+    )
     store.transition(
         session=session,
         endpoint=endpoint,

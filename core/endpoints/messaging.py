@@ -130,7 +130,12 @@ def stopped_summary(view: EndpointView, *, now: datetime) -> str:
         )
         if usage.cost_per_million_output_tokens is not None:
             parts.append(f"{format_money(usage.cost_per_million_output_tokens)} per million output tokens")
-    ending = "failed and was torn down" if view.failure_reason else "stopped; the cluster is gone"
+    gone = (
+        "the service (`sky serve down`) and its replicas are gone"
+        if view.is_service
+        else "the cluster is gone"
+    )
+    ending = "failed and was torn down" if view.failure_reason else f"stopped; {gone}"
     return f"`{view.name}` {ending}: " + ", ".join(parts) + "."
 
 

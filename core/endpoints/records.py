@@ -47,6 +47,11 @@ class LaunchChoices:
     cloud: str | None = None
     region: str | None = None
     max_cost: float | None = None
+    # Several replicas behind SkyServe's load balancer (core.endpoints.service_flow): a fixed count, or
+    # autoscaling between (min, max) at `target_qps` requests per second per replica. None: one cluster.
+    replicas: int | None = None
+    autoscale: tuple[int, int] | None = None
+    target_qps: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,6 +88,10 @@ class Lifecycle:
     first_requested_at: datetime | None = None  # a relaunch keeps the first request (the ttl ceiling's start)
     relaunch_cancelled_by: str | None = None  # who stopped it while LOST (the pending relaunch is off)
     cold_start: ColdStart | None = None  # the last launch's timings, once READY
+    replicas_ready: int | None = None  # a service's replicas answering its readiness probe, last seen
+    replica_urls: tuple[
+        str, ...
+    ] = ()  # those replicas' engines (`http://IP:PORT`): the watchdog sums their metrics
 
 
 def first_requested(lifecycle: Lifecycle, requested_at: datetime) -> datetime:
@@ -120,6 +129,8 @@ def options_from_json(data: dict[str, Any] | None) -> tuple[EndpointOptions, Lif
         first_requested_at=_when(life.get("first_requested_at")),
         relaunch_cancelled_by=life.get("relaunch_cancelled_by") or None,
         cold_start=cold_start_from_json(life.get("cold_start")),
+        replicas_ready=_count(life.get("replicas_ready")),
+        replica_urls=tuple(str(u) for u in life.get("replica_urls") or () if isinstance(u, str)),
     )
 
 
@@ -136,6 +147,23 @@ def cold_start_from_json(data: Any) -> ColdStart | None:
     except (TypeError, KeyError, ValueError):
         log.warning("unreadable stored cold start (keys %s)", sorted(data)[:8])
         return None
+
+
+def is_service(options: LaunchChoices) -> bool:
+    """True when the endpoint runs as a SkyServe service (`replicas=` or `autoscale=` given)."""
+    return options.replicas is not None or options.autoscale is not None
+
+
+def replica_bounds(options: LaunchChoices) -> tuple[int, int]:
+    """(fewest, most) replicas: (1, 1) for a single cluster, (N, N) for `replicas=N`, the autoscale range."""
+    if options.autoscale is not None:
+        return options.autoscale[0], options.autoscale[1]
+    count = options.replicas or 1
+    return count, count
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _truthy(value: Any) -> bool:
@@ -158,7 +186,11 @@ def _when(value: Any) -> datetime | None:
 
 def _known(cls: Any, data: dict[str, Any]) -> Any:
     names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    values = {k: v for k, v in data.items() if k in names}
+    if "autoscale" in names:  # JSON holds the (min, max) pair as a list
+        pair = values.get("autoscale")
+        values["autoscale"] = tuple(pair) if isinstance(pair, list | tuple) and len(pair) == 2 else None
+    return cls(**values)
 
 
 # --- the plan column -------------------------------------------------------------------------------

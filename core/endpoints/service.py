@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from core.clock import Clock, SystemClock, as_utc
 from core.echo import shown
-from core.endpoints import cold_stats, flows, messaging, records, store
+from core.endpoints import cold_stats, flows, messaging, records, service_flow, store
 from core.endpoints import reconcile as reconcile_module
 from core.endpoints.cold_stats import LaunchHistory
 from core.endpoints.flows import FlowContext, SharesFlows
@@ -164,6 +164,7 @@ class EndpointService(SharesFlows):
         """Validate, fit-check, record REQUESTED, announce the card, schedule the launch; return at once."""
         if self.cloud_problem is not None:
             raise CloudUnreachable(self.cloud_problem)
+        service_flow.check_service_request(request, self.launcher)  # replicas need SkyServe (not `render`)
         request = self.policy.before_fit(request, default_ttl=self.settings.default_ttl,
                                          default_idle=self.settings.idle_timeout, default_spot=self.settings.use_spot)  # fmt: skip
         try:
@@ -282,6 +283,8 @@ class EndpointService(SharesFlows):
         )
         accel, plan = self._checked_plan(request, options)
         # The endpoint's one price (its spot/cloud/region offer); the stored plan carries the same figure.
+        # A service's price counts every replica it may run (core.endpoints.service_flow).
+        replicas = service_flow.replica_multiplier(options)
         price = price_per_hour(
             accel.gpu,
             accel.count,
@@ -298,7 +301,7 @@ class EndpointService(SharesFlows):
             idle=idle,
             options=options,
             lifecycle=Lifecycle(relaunch=request.relaunch),
-            price_per_hour=price.per_hour,
+            price_per_hour=price.per_hour * replicas,
             price_is_estimate=price.is_estimate,
         )
 
@@ -539,7 +542,8 @@ class EndpointService(SharesFlows):
             messaging.extended(view, by=by, capped=capped, ceiling=ceiling, span=span),
         )
         deliver(self.notifier.endpoint_changed, view)
-        if cluster_up:  # while provisioning, the launch flow sets the deadline once the cluster is up
+        # While provisioning, the launch flow sets the deadline once the cluster is up; a service has none.
+        if cluster_up and not view.is_service:
             self.workers.submit(self._reset_deadline, view, task_name=f"deadline:{view.id}")
         return view
 

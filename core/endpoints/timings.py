@@ -32,7 +32,7 @@ from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint, sel
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.clock import Clock, as_utc
-from core.endpoints import store
+from core.endpoints import records, store
 from core.endpoints.models import Endpoint, EndpointEvent
 from core.endpoints.records import ColdStart, Phase
 from core.endpoints.states import EndpointState
@@ -214,8 +214,11 @@ def after_ready(*, database: Any, launcher: Any, view: EndpointView) -> Endpoint
     """Measure a launch that just became READY, store its phases, and return the view carrying them
     (`view.lifecycle.cold_start`); the view as given when anything goes wrong (logged)."""
     try:
-        up_at = _ask(launcher, "cluster_up_at", view.cluster_name)  # the launcher first: no transaction held
-        text = _ask(launcher, "engine_log", view.cluster_name)
+        # The launcher first (no transaction held); a SkyServe service's replicas are clusters of their
+        # own, so for a service only the marks count.
+        asked = not records.is_service(view.options)
+        up_at = _ask(launcher, "cluster_up_at", view.cluster_name) if asked else None
+        text = _ask(launcher, "engine_log", view.cluster_name) if asked else None
         startup = parse_startup_log(text) if text else None
         with database.session() as session:
             endpoint = store.get_endpoint(session=session, endpoint_id=view.id)

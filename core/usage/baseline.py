@@ -14,19 +14,31 @@ import logging
 from core.clock import Clock
 from core.db import Database
 from core.usage.counters import load_usage, record_baseline
-from core.usage.metrics import ScrapeTarget, scrape_all
+from core.usage.metrics import ScrapeTarget, merge_replicas, scrape_many_sync
 
 log = logging.getLogger(__name__)
 
 
 def take_usage_baseline(
-    *, database: Database, clock: Clock, endpoint_id: int, url: str, engine: str, timeout: float = 5.0
+    *,
+    database: Database,
+    clock: Clock,
+    endpoint_id: int,
+    url: str,
+    engine: str,
+    timeout: float = 5.0,
+    replica_urls: tuple[str, ...] = (),
 ) -> bool:
-    """Scrape the engine once and store its counters as the usage baseline; False when it could not."""
+    """Scrape the engine once and store its counters as the usage baseline; False when it could not.
+    A service's baseline is the sum over its replicas (`replica_urls`), as the watchdog reads it."""
+    urls = replica_urls or (url,)
     try:
-        result = scrape_all(
-            [ScrapeTarget(endpoint_id=endpoint_id, url=url, engine=engine)], timeout=timeout, concurrency=1
-        )[endpoint_id]
+        results = scrape_many_sync(
+            [ScrapeTarget(endpoint_id=endpoint_id, url=u, engine=engine) for u in urls],
+            timeout=timeout,
+            concurrency=len(urls),
+        )
+        result = merge_replicas(endpoint_id, results) if replica_urls else results[0]
     except Exception:
         log.warning("usage baseline of endpoint %s: the scrape failed", endpoint_id, exc_info=True)
         return False

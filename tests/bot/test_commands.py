@@ -531,3 +531,31 @@ def test_stats_spellings_are_suggested(text: str, suggestion: str) -> None:
     with pytest.raises(CommandError) as info:
         parse_command(text)
     assert info.value.suggestion == suggestion
+
+
+def test_replicas_autoscale_and_qps_parse_into_the_up_command() -> None:
+    fixed = parse_command("up Qwen/Qwen2.5-7B-Instruct L4:1 replicas=3")
+    assert isinstance(fixed, UpCommand) and fixed.replicas == 3 and fixed.autoscale is None
+    scaled = parse_command("up Qwen/Qwen2.5-7B-Instruct L4:1 autoscale=1-4 qps=2.5")
+    assert isinstance(scaled, UpCommand)
+    assert (scaled.autoscale, scaled.target_qps, scaled.replicas) == ((1, 4), 2.5, None)
+    request = scaled.to_request(owner_id="U1", channel_id="C1")
+    assert (request.autoscale, request.target_qps) == ((1, 4), 2.5)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("replicas=2 autoscale=1-4 qps=5", "not both"),
+        ("autoscale=1-4", "needs a target load per replica"),
+        ("qps=5", "goes with `autoscale=MIN-MAX`"),
+        ("replicas=0", "would serve nothing"),
+        ("replicas=two", "not a valid number of replicas"),
+        ("autoscale=4", "not a range of replicas"),
+        ("autoscale=1-4 qps=-1", "not a target load"),
+    ],
+)
+def test_bad_replica_options_get_a_sentence_and_the_usage(text: str, problem: str) -> None:
+    with pytest.raises(CommandError) as caught:
+        parse_command(f"up Qwen/Qwen2.5-7B-Instruct L4:1 {text}")
+    assert problem in str(caught.value) and "Usage:" in str(caught.value)
