@@ -197,3 +197,16 @@ def test_the_watchdog_sums_the_replicas_metrics_and_takes_an_idle_service_down(l
         lc.join()
     assert lc.state(name) is S.STOPPED
     assert len(lc.cloud.calls_to("service_down")) == 1 and lc.cloud.list_clusters("epb-") == []
+
+
+def test_a_services_cold_start_comes_from_its_marks_only(lc: Lifecycle) -> None:
+    name = _up(lc, replicas=2, name="svc")
+    view = lc.service.status(name=name)
+    assert view.state is S.READY and view.lifecycle.cold_start is not None
+    # Its replicas are clusters of their own: the launcher is not asked about a cluster by the service's name.
+    assert lc.cloud.calls_to("cluster_up_at") == [] and lc.cloud.calls_to("engine_log") == []
+    assert [p.name for p in view.lifecycle.cold_start.phases] == [
+        "provisioning",
+        "engine start",
+        "first completion",
+    ]
