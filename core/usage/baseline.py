@@ -20,13 +20,20 @@ log = logging.getLogger(__name__)
 
 
 def take_usage_baseline(
-    *, database: Database, clock: Clock, endpoint_id: int, url: str, engine: str, timeout: float = 5.0
+    *,
+    database: Database,
+    clock: Clock,
+    endpoint_id: int,
+    url: str,
+    engine: str,
+    timeout: float = 5.0,
+    ca_pem: str | None = None,
 ) -> bool:
-    """Scrape the engine once and store its counters as the usage baseline; False when it could not."""
+    """Scrape the engine once and store its counters as the usage baseline; False when it could not.
+    `ca_pem`: the endpoint's private CA, which an https engine is verified with."""
+    target = ScrapeTarget(endpoint_id=endpoint_id, url=url, engine=engine, ca_pem=ca_pem)
     try:
-        result = scrape_all(
-            [ScrapeTarget(endpoint_id=endpoint_id, url=url, engine=engine)], timeout=timeout, concurrency=1
-        )[endpoint_id]
+        result = scrape_all([target], timeout=timeout, concurrency=1)[endpoint_id]
     except Exception:
         log.warning("usage baseline of endpoint %s: the scrape failed", endpoint_id, exc_info=True)
         return False

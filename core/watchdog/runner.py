@@ -36,6 +36,7 @@ from core.clock import Clock, as_utc
 from core.db import Database
 from core.endpoints import store
 from core.endpoints.models import Endpoint
+from core.endpoints.records import tls_from_json
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.errors import UserFacingError
@@ -187,7 +188,9 @@ class Watchdog:
     def _scrape_targets(self) -> list[ScrapeTarget]:
         with self.database.session() as session:
             rows = session.execute(
-                select(Endpoint.id, Endpoint.url, Endpoint.engine, EndpointUsage.raw_requests)
+                select(
+                    Endpoint.id, Endpoint.url, Endpoint.engine, EndpointUsage.raw_requests, Endpoint.options
+                )
                 .outerjoin(EndpointUsage, EndpointUsage.endpoint_id == Endpoint.id)
                 .where(Endpoint.state == S.READY, Endpoint.url.is_not(None))
             ).all()
@@ -198,8 +201,9 @@ class Watchdog:
                 engine=engine,
                 known_requests=known,
                 latency_owed=i in self._latency_owed,
+                ca_pem=tls_from_json(options).ca_cert_pem,  # an https engine is verified with its CA
             )
-            for i, url, engine, known in rows
+            for i, url, engine, known, options in rows
         ]
         # Owed histograms first: the parsing budget goes to them before newer news.
         return sorted(targets, key=lambda t: not t.latency_owed)

@@ -1,0 +1,73 @@
+"""HTTPS for a launch: which certificate the engine serves, what travels as a secret, what is kept.
+
+By default each launch gets a fresh private CA (`core.tls.new_ca`): its certificate is public (kept with
+the endpoint, posted in the thread, used by readiness and the watchdog to verify the engine), its key
+travels to the cluster as the secret `ENDPOINT_TLS_CA_KEY` and lives in the bot only in memory for the
+launch, like the API key. With settings `tls_cert_file` / `tls_key_file` the team's certificate is served
+instead (its key a secret too) and clients verify it with their usual trust store. `tls=no` turns TLS off.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from core import tls as certs
+from core.endpoints.records import TLS_PRIVATE_CA, TLS_TEAM, EndpointOptions, TlsRecord
+from core.engines.tls_script import TLS_CA_KEY_ENV, TLS_KEY_ENV
+from core.errors import LaunchFailed
+from core.launcher.base import TlsSpec
+from core.settings import Settings
+
+PLAIN_HTTP_WARNING = (
+    "TLS is off (`tls=no`): the API key, prompts and answers cross the network in clear text, readable "
+    "by anyone on the path. Leave `tls=` out to get HTTPS."
+)
+
+
+@dataclass(frozen=True)
+class LaunchTls:
+    """One launch's TLS: the spec part, the secrets it adds (keys), and what the endpoint keeps."""
+
+    spec: TlsSpec | None = None
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    record: TlsRecord = field(default_factory=TlsRecord)
+
+
+def launch_tls(settings: Settings, options: EndpointOptions, endpoint_name: str) -> LaunchTls:
+    """TLS for a launch of `endpoint_name`: none with `tls=no`, the team certificate when configured,
+    else a new private CA (whose key is in `secrets` only)."""
+    if options.tls is False:
+        return LaunchTls()
+    if settings.tls_cert_file is not None and settings.tls_key_file is not None:
+        cert, key = team_certificate(settings.tls_cert_file, settings.tls_key_file)
+        return LaunchTls(TlsSpec(cert_pem=cert), {TLS_KEY_ENV: key}, TlsRecord(mode=TLS_TEAM))
+    ca = certs.new_ca(endpoint_name)
+    return LaunchTls(
+        TlsSpec(ca_cert_pem=ca.cert_pem),
+        {TLS_CA_KEY_ENV: ca.key_pem},
+        TlsRecord(mode=TLS_PRIVATE_CA, ca_cert_pem=ca.cert_pem),
+    )
+
+
+def team_certificate(cert_file: Path, key_file: Path) -> tuple[str, str]:
+    """The team certificate and key, read and checked; LaunchFailed with a sentence (never the key)."""
+    texts = []
+    for what, path in (("ENDPOINT_BOT_TLS_CERT_FILE", cert_file), ("ENDPOINT_BOT_TLS_KEY_FILE", key_file)):
+        try:
+            texts.append(Path(path).expanduser().read_text())
+        except (OSError, UnicodeDecodeError) as exc:
+            raise LaunchFailed(
+                f"The team TLS file {what}={path} cannot be read ({type(exc).__name__}); fix the setting "
+                "(or unset both TLS files to let the bot make a private CA per endpoint)."
+            ) from None
+    cert, key = texts
+    for what, check in (
+        ("ENDPOINT_BOT_TLS_CERT_FILE", certs.check_certificate),
+        ("ENDPOINT_BOT_TLS_KEY_FILE", certs.check_private_key),
+    ):
+        try:
+            check(cert if what.endswith("CERT_FILE") else key)
+        except ValueError as exc:
+            raise LaunchFailed(f"The team TLS file {what} is unusable: {exc}.") from None
+    return cert, key
