@@ -22,7 +22,7 @@ from typing import Any
 from core import vocabulary
 from core.echo import shown
 from core.endpoints import validation
-from core.endpoints.validation import UpArguments, UpRequest
+from core.endpoints.validation import UpArguments, UpRequest, parse_tls
 from core.errors import InvalidRequest
 from core.gpus import parse_accelerators
 from core.hub.refs import check_model
@@ -33,7 +33,7 @@ COMMAND = "/endpoint"
 USAGE: dict[str, str] = {
     "up": "`/endpoint up MODEL ACCEL [engine=vllm|sglang] [ctx=32k] [rope=yarn] [quant=fp8] [dtype=bf16] [kv=fp8] "
     "[tp=2] [mem=0.9] [spot=yes] [idle=45m] [ttl=8h] [max-cost=50] [name=NAME] [draft=MODEL] [spec-tokens=3] "
-    "[cloud=gcp] [region=REGION] [relaunch=yes]`",
+    "[cloud=gcp] [region=REGION] [relaunch=yes] [tls=no]`",
     "fit": "`/endpoint fit MODEL [ACCEL] [engine=vllm|sglang] [ctx=32k] [rope=yarn] [quant=fp8] [dtype=bf16] [kv=fp8] "
     "[tp=2] [mem=0.9] [draft=MODEL] [spec-tokens=3]`",
     "list": "`/endpoint list [all]`",
@@ -247,7 +247,9 @@ def parse_bool(text: str, *, what: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise InvalidRequest(f"`{shown(text)}` is not a valid {what}; write `yes` or `no` (or true/false, on/off).")
+    raise InvalidRequest(
+        f"`{shown(text)}` is not a valid {what}; write `yes` or `no` (or true/false, on/off)."
+    )
 
 
 def _choice(text: str, choices: tuple[str, ...] | list[str], *, what: str) -> str:
@@ -327,7 +329,9 @@ def _fraction(text: str) -> float:
 def _region(text: str) -> str:
     if validation.REGION_RE.fullmatch(text.lower()):
         return text.lower()
-    raise InvalidRequest(f"`{shown(text)}` is not a valid region; write it as the cloud does, e.g. `us-central1`.")
+    raise InvalidRequest(
+        f"`{shown(text)}` is not a valid region; write it as the cloud does, e.g. `us-central1`."
+    )
 
 
 @dataclass(frozen=True)
@@ -373,6 +377,7 @@ OPTIONS: dict[str, _Option] = {
     "cloud": _Option("cloud", None, lambda v: _choice(v, CLOUDS, what="cloud"), "gcp"),
     "region": _Option("region", None, _region, "us-central1"),
     "relaunch": _Option("relaunch", None, lambda v: parse_bool(v, what="value for `relaunch=`"), "yes"),
+    "tls": _Option("tls", None, parse_tls, "no"),
 }
 FIT_OPTIONS = tuple(key for key, opt in OPTIONS.items() if opt.fit_field)
 
@@ -413,7 +418,9 @@ def parse_command(text: str) -> Command:
         raise CommandError(
             f"`{shown(tokens[0])}` is not an `{COMMAND}` command.",
             suggestion=_closest(sub, list(USAGE), _SUBCOMMAND_HINTS),
-            usage=" · ".join(USAGE[name] for name in ("up", "fit", "list", "status", "down", "extend", "log", "policy")),
+            usage=" · ".join(
+                USAGE[name] for name in ("up", "fit", "list", "status", "down", "extend", "log", "policy")
+            ),
         )
     return parsers[sub](args)
 
@@ -441,7 +448,9 @@ def _split(args: list[str], sub: str, allowed: tuple[str, ...]) -> tuple[list[st
             suggestion = _closest(key, allowed, _OPTION_HINTS)
             raise CommandError(
                 f"Unknown option `{shown(raw_key)}=`.",
-                suggestion=f"{suggestion}={shown(value or OPTIONS[suggestion].example)}" if suggestion else None,
+                suggestion=f"{suggestion}={shown(value or OPTIONS[suggestion].example)}"
+                if suggestion
+                else None,
                 usage=USAGE[sub],
             )
         if key in options:

@@ -34,7 +34,10 @@ UP_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--quantization", {"help": "online quantization, e.g. fp8"}),
     ("--dtype", {"help": "auto, bfloat16, float16, float32"}),
     ("--kv-cache-dtype", {"help": "auto, fp8, fp8_e4m3, fp8_e5m2"}),
-    ("--tensor-parallel-size", {"type": int, "metavar": "N", "help": "pin TP (default: the fit check picks)"}),
+    (
+        "--tensor-parallel-size",
+        {"type": int, "metavar": "N", "help": "pin TP (default: the fit check picks)"},
+    ),
     (
         "--memory-fraction",
         {
@@ -54,6 +57,14 @@ UP_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--cloud", {"help": "gcp, aws, ... (default: cheapest)"}),
     ("--region", {"help": "region within --cloud"}),
     ("--relaunch", {"action": "store_true", "help": "relaunch automatically when lost"}),
+    (
+        "--tls",
+        {
+            "action": argparse.BooleanOptionalAction,
+            "default": None,
+            "help": "HTTPS (default); --no-tls serves plain HTTP, key and prompts in clear text",
+        },
+    ),
 )
 
 
@@ -178,6 +189,7 @@ def _up_request(args: argparse.Namespace, owner_id: str) -> Any:
         cloud=args.cloud,
         region=args.region,
         relaunch=args.relaunch,
+        tls=args.tls,
     )
 
 

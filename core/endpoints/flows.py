@@ -433,6 +433,8 @@ def _begin_provisioning(
         view = _view(endpoint)
     where = "/".join(p for p in (spec.cloud, spec.region) if p) or None
     ctx.post(view, messaging.provisioning(view, where=where))
+    if not view.tls.enabled:
+        ctx.post(view, messaging.plain_http_warning())
     ctx.changed(view)
     return spec
 

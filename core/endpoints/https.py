@@ -19,11 +19,6 @@ from core.errors import LaunchFailed
 from core.launcher.base import TlsSpec
 from core.settings import Settings
 
-PLAIN_HTTP_WARNING = (
-    "TLS is off (`tls=no`): the API key, prompts and answers cross the network in clear text, readable "
-    "by anyone on the path. Leave `tls=` out to get HTTPS."
-)
-
 
 @dataclass(frozen=True)
 class LaunchTls:

@@ -55,7 +55,20 @@ def readiness_step(step: str) -> str:
 
 def ready(view: EndpointView, *, took: timedelta | None) -> str:
     after = f" after {format_duration(took)}" if took and took >= timedelta(seconds=1) else ""
-    return f"Ready{after}: `{view.url}` answered a chat completion."
+    how = ""
+    if view.tls.ca_cert_pem:
+        how = " over HTTPS, its certificate verified against the endpoint's own CA"
+    elif view.tls.enabled:
+        how = " over HTTPS, with the team's certificate"
+    return f"Ready{after}: `{view.url}` answered a chat completion{how}."
+
+
+def plain_http_warning() -> str:
+    """Said when an endpoint serves plain HTTP (`tls=no`)."""
+    return (
+        "TLS is off (`tls=no`): the API key, prompts and answers cross the network in clear text, readable "
+        "by anyone on the path. Leave `tls=` out to get HTTPS."
+    )
 
 
 def queued(view: EndpointView, *, ahead: int, threads: int) -> str:

@@ -73,6 +73,15 @@ def render_task_yaml(spec: LaunchSpec) -> str:
         + " ".join(f"--secret {name}" for name in sorted(config.get("secrets", {})))
         + "\n"
     )
+    if spec.tls is not None and spec.tls.ca_cert_pem:
+        header += (
+            "# TLS: the run script signs the cluster's own certificate with the CA in ENDPOINT_TLS_CA_CERT "
+            "(the bot makes\n#   a new CA per launch; by hand, use your own CA's certificate and pass its key "
+            "as --secret ENDPOINT_TLS_CA_KEY),\n#   deletes the CA key, and starts the engine with "
+            "--ssl-keyfile/--ssl-certfile.\n"
+        )
+    elif spec.tls is not None:
+        header += "# TLS: the team certificate (ENDPOINT_TLS_CERT) with its key as --secret ENDPOINT_TLS_KEY.\n"
     if spec.autostop_minutes is not None:
         header += (
             f"# Hard deadline: the cluster tears itself down {spec.autostop_minutes} minutes after launch "
