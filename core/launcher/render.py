@@ -81,7 +81,9 @@ def render_task_yaml(spec: LaunchSpec) -> str:
             "--ssl-keyfile/--ssl-certfile.\n"
         )
     elif spec.tls is not None:
-        header += "# TLS: the team certificate (ENDPOINT_TLS_CERT) with its key as --secret ENDPOINT_TLS_KEY.\n"
+        header += (
+            "# TLS: the team certificate (ENDPOINT_TLS_CERT) with its key as --secret ENDPOINT_TLS_KEY.\n"
+        )
     if spec.autostop_minutes is not None:
         header += (
             f"# Hard deadline: the cluster tears itself down {spec.autostop_minutes} minutes after launch "

@@ -499,3 +499,17 @@ def test_numbers_at_their_bounds_parse() -> None:
     parsed = parse_command(f"up {MODEL_ID} L4:1 ctx=16m max-cost=1000000 idle=3650d")
     assert isinstance(parsed, UpCommand)
     assert parsed.max_model_len == 16 * 1024 * 1024 and parsed.max_cost == 1_000_000.0
+
+
+def test_up_tls_opt_out_and_its_mistakes() -> None:
+    assert parse_command(f"up {MODEL} L4:1").tls is None  # type: ignore[union-attr]
+    cmd = parse_command(f"up {MODEL} L4:1 tls=no")
+    assert isinstance(cmd, UpCommand) and cmd.tls is False
+    assert parse_command(f"up {MODEL} L4:1 tls=yes").tls is True  # type: ignore[union-attr]
+    with pytest.raises((CommandError, InvalidRequest)) as info:
+        parse_command(f"up {MODEL} L4:1 tls=maybe")
+    said = str(info.value)
+    assert "`tls=maybe` is not a choice" in said and "tls=no" in said
+    with pytest.raises(CommandError):
+        parse_command(f"fit {MODEL} L4:1 tls=no")  # `fit` launches nothing
+    assert "[tls=no]" in help_text("up")

@@ -110,7 +110,12 @@ def test_cluster_signs_its_own_leaf_and_forgets_the_ca_key(tmp_path: Path) -> No
         with pytest.raises(httpx.ConnectError):
             httpx.get(f"https://127.0.0.1:{port}/health", timeout=5)  # default trust: unknown CA
         folder = next(tmp_path.glob("endpoint-tls-*"))
-        assert sorted(p.name for p in folder.iterdir()) == ["ca.pem", "server.ext", "server.key", "server.pem"]
+        assert sorted(p.name for p in folder.iterdir()) == [
+            "ca.pem",
+            "server.ext",
+            "server.key",
+            "server.pem",
+        ]
         assert (folder / "server.key").stat().st_mode & 0o777 == 0o600
         assert folder.stat().st_mode & 0o777 == 0o700
         environ = Path(f"/proc/{process.pid}/environ").read_bytes().decode(errors="replace")
