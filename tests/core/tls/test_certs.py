@@ -49,9 +49,11 @@ def _tls_server(cert: str, key: str, tmp: Path) -> Iterator[int]:
 
 
 def _handshake(port: int, context: ssl.SSLContext, host: str = "127.0.0.1") -> None:
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
-        with context.wrap_socket(raw, server_hostname=host) as conn:
-            conn.sendall(b"x")
+    with (
+        socket.create_connection(("127.0.0.1", port), timeout=5) as raw,
+        context.wrap_socket(raw, server_hostname=host) as conn,
+    ):
+        conn.sendall(b"x")
 
 
 def test_ca_is_a_ca_and_its_key_is_never_in_its_repr() -> None:
