@@ -63,7 +63,7 @@ def _with_deadline(task: Any, minutes: int) -> None:
 def render_task_yaml(spec: LaunchSpec) -> str:
     """The YAML text of the task for `spec`; no secret value survives anywhere in it."""
     config = task_config(spec)
-    text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+    text = yaml.dump(config, Dumper=_TaskDumper, sort_keys=False, default_flow_style=False, width=1_000_000)
     # Belt and braces: nothing of the real secrets may be in the text, whatever path it took.
     text = scrub_secrets(text, [v for v in spec.secrets.values() if v], assignments=False)
     header = (
@@ -90,6 +90,19 @@ def render_task_yaml(spec: LaunchSpec) -> str:
             "(resources.autostop with wait_for: none), as the bot's own launches do.\n"
         )
     return header + text
+
+
+class _TaskDumper(yaml.SafeDumper):
+    """Multi-line strings (the run script, a certificate) as `|` blocks; nothing folded, so the run line
+    reads (and copies) as the shell will see it."""
+
+
+def _str_block(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_TaskDumper.add_representer(str, _str_block)
 
 
 def _tidy_image_ids(config: dict[str, Any]) -> None:

@@ -122,6 +122,20 @@ def test_render_prints_the_task_with_secrets_redacted(cli_env: dict[str, str]) -
     assert "No endpoints." in listed.stdout
 
 
+def test_render_shows_what_tls_adds_and_no_tls_drops_it(cli_env: dict[str, str]) -> None:
+    result = _cli(cli_env, "render", cli_env["MODEL_DIR"], "L4:1", "--max-model-len", "8k")
+    assert result.returncode == 0, result.stderr
+    task = yaml.safe_load(result.stdout)
+    assert task["secrets"]["ENDPOINT_TLS_CA_KEY"] == "<redacted>"
+    assert task["envs"]["ENDPOINT_TLS_CA_CERT"].startswith("-----BEGIN CERTIFICATE-----")
+    assert "PRIVATE KEY" not in result.stdout
+    assert "--ssl-keyfile" in task["run"] and "unset ENDPOINT_TLS_CA_KEY" in task["run"]
+    assert "--secret ENDPOINT_TLS_CA_KEY" in result.stdout
+    plain = _cli(cli_env, "render", cli_env["MODEL_DIR"], "L4:1", "--max-model-len", "8k", "--no-tls")
+    assert plain.returncode == 0, plain.stderr
+    assert "ENDPOINT_TLS" not in plain.stdout and "--ssl-" not in plain.stdout
+
+
 def test_render_with_yarn_on_a_gpu_sold_under_two_names(cli_env: dict[str, str]) -> None:
     result = _cli(
         cli_env, "render", cli_env["MODEL_DIR"], "H100-SXM5:1", "--max-model-len", "128k", "--rope", "yarn"
