@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import logging
 import math
-import ssl
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -335,12 +333,6 @@ async def _scrape_one(
         )
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """Built once: loading the CA bundle costs ~70 ms, too much to pay on every tick's client."""
-    return httpx.create_ssl_context()
-
-
 async def scrape_many(
     targets: Sequence[ScrapeTarget],
     *,
@@ -368,7 +360,9 @@ async def scrape_many(
                     limits=limits,
                     transport=transport,
                     follow_redirects=False,
-                    verify=_tls_context() if ca is None else client_context(ca),
+                    # Cached per CA (loading a bundle costs ~70 ms); None: system store + certifi
+                    # (a team certificate), as readiness verifies it.
+                    verify=client_context(ca),
                 )
             )
         return list(
