@@ -59,9 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings()
-    except (
-        Exception
-    ) as exc:  # pydantic's message names the variable and the bad value (a policy file: its line)
+    except Exception as exc:  # pydantic's message names the variable and the bad value (a policy file: its line)
         print(f"The settings are not valid: {exc}", file=sys.stderr)
         return 1
     return serve(settings, http=args.http, port=args.port, host=args.host)
