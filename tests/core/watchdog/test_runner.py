@@ -336,11 +336,7 @@ def test_a_preempted_endpoint_with_relaunch_comes_back_a_bounded_number_of_times
 ) -> None:
     rig = make_sqlite_rig()
     view = rig.launch()
-    rig.set_row(
-        view,
-        options=records.options_to_json(view.options, records.Lifecycle(relaunch=True)),
-        idle_timeout_s=0,
-    )
+    rig.set_row(view, options=records.options_to_json(view.options, records.Lifecycle(relaunch=True)), idle_timeout_s=0)
     rig.run(10)
     relaunches: list[tuple[int, str]] = []
     for _ in range(MAX_RELAUNCHES + 1):
@@ -449,11 +445,7 @@ def test_stopping_a_lost_endpoint_cancels_its_pending_relaunch(make_sqlite_rig: 
     """Told "it is launched again shortly", the owner runs `down`: the watchdog must not relaunch it."""
     rig = make_sqlite_rig()
     view = rig.launch()
-    rig.set_row(
-        view,
-        options=records.options_to_json(view.options, records.Lifecycle(relaunch=True)),
-        idle_timeout_s=0,
-    )
+    rig.set_row(view, options=records.options_to_json(view.options, records.Lifecycle(relaunch=True)), idle_timeout_s=0)
     rig.run(10)
     rig.lc.cloud.lose(rig.lc.service.status(name=view.name).cluster_name)
     rig.lc.service.reconcile()
