@@ -9,6 +9,7 @@ instead (its key a secret too) and clients verify it with their usual trust stor
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,22 +48,21 @@ def launch_tls(settings: Settings, options: EndpointOptions, endpoint_name: str)
 
 def team_certificate(cert_file: Path, key_file: Path) -> tuple[str, str]:
     """The team certificate and key, read and checked; LaunchFailed with a sentence (never the key)."""
-    texts = []
-    for what, path in (("ENDPOINT_BOT_TLS_CERT_FILE", cert_file), ("ENDPOINT_BOT_TLS_KEY_FILE", key_file)):
-        try:
-            texts.append(Path(path).expanduser().read_text())
-        except (OSError, UnicodeDecodeError) as exc:
-            raise LaunchFailed(
-                f"The team TLS file {what}={path} cannot be read ({type(exc).__name__}); fix the setting "
-                "(or unset both TLS files to let the bot make a private CA per endpoint)."
-            ) from None
-    cert, key = texts
-    for what, check in (
-        ("ENDPOINT_BOT_TLS_CERT_FILE", certs.check_certificate),
-        ("ENDPOINT_BOT_TLS_KEY_FILE", certs.check_private_key),
-    ):
-        try:
-            check(cert if what.endswith("CERT_FILE") else key)
-        except ValueError as exc:
-            raise LaunchFailed(f"The team TLS file {what} is unusable: {exc}.") from None
+    cert = _read("ENDPOINT_BOT_TLS_CERT_FILE", cert_file, certs.check_certificate)
+    key = _read("ENDPOINT_BOT_TLS_KEY_FILE", key_file, certs.check_private_key)
     return cert, key
+
+
+def _read(variable: str, path: Path, check: Callable[[str], object]) -> str:
+    try:
+        text = Path(path).expanduser().read_text()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LaunchFailed(
+            f"The team TLS file {variable}={path} cannot be read ({type(exc).__name__}); fix the setting "
+            "(or unset both TLS files to let the bot make a private CA per endpoint)."
+        ) from None
+    try:
+        check(text)
+    except ValueError as exc:
+        raise LaunchFailed(f"The team TLS file {variable}={path} is unusable: {exc}.") from None
+    return text

@@ -25,11 +25,6 @@ class TlsSpec:
     ca_cert_pem: str | None = None  # the endpoint's private CA: the cluster signs its own leaf with it
     cert_pem: str | None = None  # a team certificate (chain), served as it is
 
-    @property
-    def trust_pem(self) -> str | None:
-        """What clients verify the server with: the private CA, or None (the system's trust store)."""
-        return self.ca_cert_pem
-
 
 @dataclass(frozen=True)
 class LaunchSpec:

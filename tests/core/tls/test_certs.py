@@ -121,3 +121,16 @@ def test_certificate_and_key_checks_never_quote_the_key() -> None:
     with pytest.raises(ValueError) as raised:
         certs.check_private_key(ca.key_pem[:80])
     assert ca.key_pem[30:70] not in str(raised.value)
+
+
+def test_team_certificate_settings_go_in_pairs(tmp_path: Path) -> None:
+    from pydantic import ValidationError
+
+    from core.settings import Settings
+
+    with pytest.raises(
+        ValidationError, match="ENDPOINT_BOT_TLS_CERT_FILE and ENDPOINT_BOT_TLS_KEY_FILE go together"
+    ):
+        Settings(tls_cert_file=tmp_path / "team.pem")
+    both = Settings(tls_cert_file=tmp_path / "team.pem", tls_key_file=tmp_path / "team.key")
+    assert both.tls_cert_file == tmp_path / "team.pem"
