@@ -22,7 +22,7 @@ from typing import Any
 from core import vocabulary
 from core.echo import shown
 from core.endpoints import validation
-from core.endpoints.validation import UpArguments, UpRequest
+from core.endpoints.validation import UpArguments, UpRequest, parse_tls
 from core.errors import InvalidRequest
 from core.gpus import parse_accelerators
 from core.hub.refs import check_model
@@ -33,7 +33,7 @@ COMMAND = "/endpoint"
 USAGE: dict[str, str] = {
     "up": "`/endpoint up MODEL ACCEL [engine=vllm|sglang] [ctx=32k] [rope=yarn] [quant=fp8] [dtype=bf16] [kv=fp8] "
     "[tp=2] [mem=0.9] [spot=yes] [idle=45m] [ttl=8h] [max-cost=50] [name=NAME] [draft=MODEL] [spec-tokens=3] "
-    "[cloud=gcp] [region=REGION] [relaunch=yes] [replicas=2 | autoscale=1-4 qps=5]`",
+    "[cloud=gcp] [region=REGION] [relaunch=yes] [tls=no] [replicas=2 | autoscale=1-4 qps=5]`",
     "fit": "`/endpoint fit MODEL [ACCEL] [engine=vllm|sglang] [ctx=32k] [rope=yarn] [quant=fp8] [dtype=bf16] [kv=fp8] "
     "[tp=2] [mem=0.9] [draft=MODEL] [spec-tokens=3]`",
     "list": "`/endpoint list [all]`",
@@ -430,6 +430,7 @@ OPTIONS: dict[str, _Option] = {
     ),
     "autoscale": _Option("autoscale", None, parse_replica_range, "1-4"),
     "qps": _Option("target_qps", None, parse_qps, "5"),
+    "tls": _Option("tls", None, parse_tls, "no"),
 }
 FIT_OPTIONS = tuple(key for key, opt in OPTIONS.items() if opt.fit_field)
 

@@ -22,7 +22,7 @@ from bot.plan_text import capacity_line, context
 from core.clock import as_utc
 from core.endpoints import messaging
 from core.endpoints.cold_stats import LaunchHistory
-from core.endpoints.records import replica_bounds
+from core.endpoints.records import is_service, replica_bounds
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView, UsageView
 from core.fit.plan import Plan
@@ -205,12 +205,15 @@ KEY_SHOWN_ONCE = "This is the only time the key is shown; keep it somewhere safe
 
 
 def curl_command(view: EndpointView, *, api_key: str, break_lines: bool = False) -> str:
-    """A copy-paste chat completion against the endpoint; every value shell-quoted.
-    `break_lines` puts each option on its own continued line (for a code block)."""
+    """A copy-paste chat completion against the endpoint; every value shell-quoted. With the endpoint's
+    own CA, `--cacert ca.pem` (the certificate posted with it). `break_lines` puts each option on its own
+    continued line (for a code block)."""
     base = (view.url or "").rstrip("/")
     body = json.dumps({"model": view.model, "messages": [{"role": "user", "content": "Hello!"}]})
-    parts = [
-        f"curl {shlex.quote(base + '/v1/chat/completions')}",
+    parts = [f"curl {shlex.quote(base + '/v1/chat/completions')}"]
+    if view.tls.ca_cert_pem:
+        parts.append(f"--cacert {CA_FILE}")
+    parts += [
         f"-H {shlex.quote('Authorization: Bearer ' + api_key)}",
         "-H 'Content-Type: application/json'",
         f"-d {shlex.quote(body)}",
@@ -218,16 +221,64 @@ def curl_command(view: EndpointView, *, api_key: str, break_lines: bool = False)
     return (" \\\n  " if break_lines else " ").join(parts)
 
 
-def ready_lines(view: EndpointView, *, api_key: str) -> list[str]:
-    """URL, API key (shown this once) and a copy-paste curl command."""
+CA_FILE = "ca.pem"
+
+
+def python_snippet(view: EndpointView, *, api_key: str) -> str:
+    """The OpenAI Python client against the endpoint; with its own CA, an httpx client that trusts it."""
     base = (view.url or "").rstrip("/")
-    return [
+    head = "from openai import OpenAI\n\n"
+    client = f"client = OpenAI(base_url={json.dumps(base + '/v1')}, api_key={json.dumps(api_key)})\n"
+    if view.tls.ca_cert_pem:
+        head = f"import ssl\n\nimport httpx\nfrom openai import OpenAI\n\n# {CA_FILE}: this endpoint's CA, posted with it\n"
+        client = (
+            "client = OpenAI(\n"
+            f"    base_url={json.dumps(base + '/v1')},\n"
+            f"    api_key={json.dumps(api_key)},\n"
+            f'    http_client=httpx.Client(verify=ssl.create_default_context(cafile="{CA_FILE}")),\n'
+            ")\n"
+        )
+    return (
+        head + client + "reply = client.chat.completions.create(\n"
+        f"    model={json.dumps(view.model)},\n"
+        '    messages=[{"role": "user", "content": "Hello!"}],\n'
+        ")\n"
+        "print(reply.choices[0].message.content)"
+    )
+
+
+def tls_sentence(view: EndpointView) -> str:
+    """How the endpoint serves HTTPS, in a sentence (no certificate text)."""
+    if view.tls.ca_cert_pem:
+        return (
+            f"HTTPS with this endpoint's own certificate authority: save the certificate below as `{CA_FILE}` "
+            f"and have clients trust it (the snippets do). SHA-256 fingerprint: {view.tls.fingerprint}"
+        )
+    if view.tls.enabled:
+        return "HTTPS with the team's certificate: clients verify it with their usual trust store."
+    if view.options.tls is not False and is_service(view.options):
+        return (
+            "Plain HTTP: a service's TLS ends at SkyServe's load balancer and needs a team certificate "
+            "(ENDPOINT_BOT_TLS_CERT_FILE / ENDPOINT_BOT_TLS_KEY_FILE); the key and prompts cross the network "
+            "in clear text."
+        )
+    return messaging.plain_http_warning()
+
+
+def ready_lines(view: EndpointView, *, api_key: str) -> list[str]:
+    """URL, API key (shown this once), how TLS works, the CA certificate, a copy-paste curl command."""
+    base = (view.url or "").rstrip("/")
+    lines = [
         f"{view.name} is ready.",
         f"  URL      {base}/v1",
         f"  API key  {api_key}",
         f"  {KEY_SHOWN_ONCE}",
-        f"  try: {curl_command(view, api_key=api_key)}",
+        f"  {tls_sentence(view)}",
     ]
+    if view.tls.ca_cert_pem:
+        lines += [f"  {line}" for line in view.tls.ca_cert_pem.strip().splitlines()]
+    lines.append(f"  try: {curl_command(view, api_key=api_key)}")
+    return lines
 
 
 # --- fit ----------------------------------------------------------------------------------------------

@@ -121,10 +121,23 @@ class ConsoleNotifier:
         self._print(f"[{endpoint.name}] {text}")
 
     def endpoint_ready(self, endpoint: EndpointView, *, api_key: str) -> None:
-        self._print(f"[{endpoint.name}] ready at {endpoint.url}")
-        self._print(f"[{endpoint.name}] API key (shown once): {api_key}")
+        name = endpoint.name
+        self._print(f"[{name}] ready at {endpoint.url}")
+        self._print(f"[{name}] API key (shown once): {api_key}")
+        ca = endpoint.tls.ca_cert_pem
+        if ca:
+            self._print(
+                f"[{name}] HTTPS with the endpoint's own CA (SHA-256 {endpoint.tls.fingerprint}); "
+                "save this certificate as ca.pem:"
+            )
+            self._print(ca.strip())
+        elif not endpoint.tls.enabled:
+            self._print(
+                f"[{name}] warning: plain HTTP (tls=no): the key and prompts cross the network in clear text"
+            )
+        cacert = " --cacert ca.pem" if ca else ""
         self._print(
-            f"[{endpoint.name}] try: curl {endpoint.url}/v1/chat/completions "
+            f"[{name}] try: curl{cacert} {endpoint.url}/v1/chat/completions "
             f'-H "Authorization: Bearer $API_KEY" -H "Content-Type: application/json" '
             f'-d \'{{"model": "{endpoint.model}", "messages": [{{"role": "user", "content": "Hello"}}]}}\''
         )

@@ -14,18 +14,24 @@ socket the engine has bound but not yet serves waits there and is answered the m
 `gone`, when given, is asked between probes whether the engine process has exited (with its own reason):
 a crashed start fails at once with that reason instead of running out the deadline.
 
+HTTPS: `verify` is the context the engine's certificate is checked with (core.tls.client_context: the
+endpoint's private CA, host name included); verification is never turned off. A certificate that does
+not verify fails at once with a sentence (waiting cannot fix it), and the key is never sent to it.
+
 Not for: following the cloud launch itself (the launcher does that) or watching traffic (the watchdog).
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import httpx
 
+from core import tls as certs
 from core.clock import Clock, SystemClock
 from core.engines import readiness_path
 from core.errors import UserFacingError
@@ -63,6 +69,7 @@ def wait_until_ready(
     max_delay: float = MAX_DELAY_S,
     check_server: Callable[[], None] | None = None,
     gone: Gone | None = None,
+    verify: ssl.SSLContext | None = None,
 ) -> None:
     """Return once `url` answers its readiness route and one chat completion; raise `NotReady` otherwise.
 
@@ -79,7 +86,7 @@ def wait_until_ready(
     base = url.rstrip("/")
     give_up_at = clock.now() + deadline
     own_client = client is None
-    http = client or httpx.Client(timeout=PROBE_TIMEOUT_S)
+    http = client or httpx.Client(timeout=PROBE_TIMEOUT_S, verify=verify or True)
     said: set[str] = set()
 
     def say(step: str) -> None:
@@ -129,8 +136,8 @@ def _poll_readiness(
     while True:
         try:
             response = http.get(probe_url, timeout=PROBE_TIMEOUT_S)
-        except httpx.ConnectError:
-            last_seen = "the port refused connections (the engine is still starting or loading weights)"
+        except httpx.ConnectError as exc:
+            last_seen = _connect_problem(exc, probe_url)
         except httpx.TimeoutException:
             say("engine port open")
             last_seen = f"`{route}` timed out after {PROBE_TIMEOUT_S:.0f}s"
@@ -157,6 +164,21 @@ def _poll_readiness(
         remaining = (give_up_at - now).total_seconds()
         sleep(max(0.0, min(delay, remaining)))
         delay = min(delay * 2, max_delay)
+
+
+def _connect_problem(exc: httpx.ConnectError, url: str) -> str:
+    """What a failed connection says; NotReady at once when the server's certificate does not verify."""
+    bad_cert = certs.is_verification_error(exc)
+    if bad_cert is not None:
+        raise NotReady(
+            f"The engine at {url.split('/', 3)[2] if '//' in url else url} presented a TLS certificate that "
+            f"does not verify against the endpoint's CA ({bad_cert.verify_message or 'verification failed'}), "
+            "so the API key was not sent to it. If the address is not in the certificate, set a team "
+            "certificate that names it, or launch with `tls=no`."
+        )
+    if certs.tls_cause(exc) is not None:
+        return "the port answered without TLS (is the engine serving plain HTTP?)"
+    return "the port refused connections (the engine is still starting or loading weights)"
 
 
 def _test_completion(*, http: httpx.Client, base: str, api_key: str, model_name: str) -> None:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, SecretStr
+from pydantic import AfterValidator, AliasChoices, BeforeValidator, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.policy.loader import load_policy
@@ -176,6 +176,17 @@ class Settings(BaseSettings):
     weights_bucket: str | None = Field(
         None, description="Bucket (gs://, s3://) mounted as a persistent Hugging Face cache. Default: unset."
     )
+    tls_cert_file: Path | None = Field(
+        None,
+        description="The team's TLS certificate (PEM, full chain) that engines serve HTTPS with, instead of a "
+        "private CA the bot makes per endpoint. It must name the address clients use. Needs `tls_key_file`. "
+        "Default: unset (a private CA per endpoint).",
+    )
+    tls_key_file: Path | None = Field(
+        None,
+        description="The private key (PEM, unencrypted) of `tls_cert_file`; it reaches clusters as a secret, "
+        "never in a task's text. Default: unset.",
+    )
     readiness_deadline: Duration = Field(
         timedelta(minutes=30), description="How long a launch may take to answer a completion. Default: 30m."
     )
@@ -252,6 +263,15 @@ class Settings(BaseSettings):
     scrape_concurrency: int = Field(64, description="Concurrent /metrics scrapes per tick. Default: 64.")
 
     log_level: str = Field("INFO", description="Logging level. Default: INFO.")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Settings:
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ValueError(
+                "ENDPOINT_BOT_TLS_CERT_FILE and ENDPOINT_BOT_TLS_KEY_FILE go together: set both (the team "
+                "certificate and its key) or neither (the bot makes a private CA per endpoint)"
+            )
+        return self
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -38,6 +38,7 @@ CORE_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "core.units",
             "core.apikeys",
             "core.private_files",
+            "core.tls",
             "core.workers",
             "core.vocabulary",
             "core.policy.model",

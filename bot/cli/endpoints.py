@@ -58,6 +58,14 @@ UP_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--replicas", {"type": int, "metavar": "N", "help": "N replicas behind SkyServe's load balancer"}),
     ("--autoscale", {"metavar": "MIN-MAX", "help": "SkyServe autoscales between MIN and MAX replicas (with --qps)"}),
     ("--qps", {"type": float, "metavar": "Q", "help": "autoscaling target: requests per second per replica"}),
+    (
+        "--tls",
+        {
+            "action": argparse.BooleanOptionalAction,
+            "default": None,
+            "help": "HTTPS (default); --no-tls serves plain HTTP, key and prompts in clear text",
+        },
+    ),
 )
 
 
@@ -192,6 +200,7 @@ def _up_request(args: argparse.Namespace, owner_id: str) -> Any:
         replicas=args.replicas,
         autoscale=_replica_range(args.autoscale),
         target_qps=args.qps,
+        tls=args.tls,
     )
 
 

@@ -10,7 +10,6 @@ Buttons carry the endpoint name as their value and use the stable action ids in 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -195,27 +194,22 @@ def status_card(view: EndpointView, *, now: datetime) -> list[Block]:
 
 def ready_snippets(view: EndpointView, api_key: str) -> tuple[str, str]:
     """A copy-paste curl command and an OpenAI Python client snippet for a ready endpoint."""
-    base = (view.url or "").rstrip("/")
-    curl = tx.curl_command(view, api_key=api_key, break_lines=True)
-    python = (
-        "from openai import OpenAI\n\n"
-        f"client = OpenAI(base_url={json.dumps(base + '/v1')}, api_key={json.dumps(api_key)})\n"
-        "reply = client.chat.completions.create(\n"
-        f"    model={json.dumps(view.model)},\n"
-        '    messages=[{"role": "user", "content": "Hello!"}],\n'
-        ")\n"
-        "print(reply.choices[0].message.content)"
-    )
-    return curl, python
+    return tx.curl_command(view, api_key=api_key, break_lines=True), tx.python_snippet(view, api_key=api_key)
 
 
 def ready_blocks(view: EndpointView, *, api_key: str) -> list[Block]:
     curl, python = ready_snippets(view, api_key)
-    return [
+    blocks = [
         _section(
             f":large_green_circle: *`{escape(view.name)}` is ready.*\n*URL* {view.url}/v1\n*API key* "
             f"`{api_key}`\n{tx.KEY_SHOWN_ONCE}"
         ),
+        _section(("" if view.tls.enabled else ":warning: ") + escape(tx.tls_sentence(view))),
+    ]
+    if view.tls.ca_cert_pem:  # public: what clients verify the server with
+        blocks.append(_section(f"*`{tx.CA_FILE}`*\n```{view.tls.ca_cert_pem.strip()}```"))
+    return [
+        *blocks,
         _section(f"*curl*\n```{curl}```"),
         _section(f"*OpenAI Python client*\n```{python}```"),
     ]

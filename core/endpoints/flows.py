@@ -43,9 +43,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core import claims, outbox
+from core import tls as certs
 from core.apikeys import hash_api_key, new_api_key, redact_api_keys
 from core.clock import Clock, as_utc
-from core.endpoints import messaging, records, service_flow, store, timings
+from core.endpoints import https, messaging, records, service_flow, store, timings
 from core.endpoints.models import Endpoint
 from core.endpoints.records import EndpointOptions
 from core.endpoints.states import EndpointState
@@ -54,7 +55,7 @@ from core.engines import build_engine_command
 from core.errors import InvalidRequest, UserFacingError
 from core.fit.plan import Plan
 from core.gpus import parse_accelerators
-from core.launcher.base import Launcher, LaunchSpec
+from core.launcher.base import Launcher, LaunchSpec, TlsSpec
 from core.launcher.errors import explain_launch_error
 from core.notifier import Notifier, deliver
 from core.readiness import wait_until_ready
@@ -264,6 +265,7 @@ def build_launch_spec(
     options: EndpointOptions,
     secrets: dict[str, str],
     autostop_minutes: int | None,
+    tls: TlsSpec | None = None,
 ) -> LaunchSpec:
     """The LaunchSpec for an endpoint: the engine argv built here, from the plan and the settings (the one
     place a launch's argv is made), pinned image, secrets as given."""
@@ -292,6 +294,7 @@ def build_launch_spec(
         autostop_minutes=autostop_minutes,
         weights_bucket=settings.weights_bucket,
         service=service_flow.service_spec(settings, engine, options),
+        tls=tls,
     )
 
 
@@ -412,6 +415,8 @@ def _begin_provisioning(
             return None
         now = ctx.clock.now()
         recorded = _view(endpoint)
+        tls = https.launch_tls(ctx.settings, recorded.options, recorded.name)
+        secrets.update(tls.secrets)  # the CA key: in memory for this launch only, scrubbed from errors
         spec = build_launch_spec(
             settings=ctx.settings,
             cluster_name=recorded.cluster_name,
@@ -421,13 +426,19 @@ def _begin_provisioning(
             options=recorded.options,
             secrets=secrets,
             autostop_minutes=minutes_left(endpoint.expires_at, now),
+            tls=tls.spec,
         )
         submitted = f"launch submitted for cluster {endpoint.cluster_name}"
-        key_hash = {"api_key_hash": hash_api_key(api_key)}
-        _move(session, endpoint, S.PROVISIONING, submitted, now=now, changes=key_hash)
+        changes = {
+            "api_key_hash": hash_api_key(api_key),
+            "options": store.options_with_tls(endpoint, tls.record),  # public part only (the CA cert)
+        }
+        _move(session, endpoint, S.PROVISIONING, submitted, now=now, changes=changes)
         view = _view(endpoint)
     where = "/".join(p for p in (spec.cloud, spec.region) if p) or None
     ctx.post(view, messaging.provisioning(view, where=where))
+    if not view.tls.enabled and not records.is_service(view.options):  # a service's notes say it its way
+        ctx.post(view, messaging.plain_http_warning())
     ctx.changed(view)
     return spec
 
@@ -446,7 +457,8 @@ def _await_cluster(ctx: FlowContext, endpoint_id: int, spec: LaunchSpec, request
     """Step 3: wait for the cluster, then STARTING with its URL."""
     settings, launcher = ctx.settings, ctx.launcher
     launcher.wait(request_id, timeout=settings.readiness_deadline.total_seconds())
-    url = launcher.endpoint_url(spec.cluster_name, settings.engine_port)  # no transaction held meanwhile
+    # No transaction held meanwhile; `https://` when the engine serves TLS.
+    url = launcher.endpoint_url(spec.cluster_name, settings.engine_port, tls=spec.tls is not None)
     with ctx.database.session() as session:
         endpoint = _load(session, endpoint_id)
         if endpoint.state != S.PROVISIONING:
@@ -477,6 +489,7 @@ def _await_engine(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None
         url=view.url or "",
         engine=view.engine,
         replica_urls=view.lifecycle.replica_urls,  # a service: the sum over its replicas
+        ca_pem=view.tls.ca_cert_pem,
     )
 
 
@@ -541,6 +554,7 @@ def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
         "first_delay": ctx.settings.readiness_poll_first,
         "max_delay": ctx.settings.readiness_poll_max,
         "gone": _engine_gone(ctx.launcher, view.cluster_name),
+        "verify": certs.client_context(view.tls.ca_cert_pem),  # an https URL is checked against its CA
         **ctx.readiness_options,
     }
     wait_until_ready(

@@ -56,9 +56,14 @@ def readiness_step(step: str) -> str:
 
 def ready(view: EndpointView, *, took: timedelta | None) -> str:
     after = f" after {format_duration(took)}" if took and took >= timedelta(seconds=1) else ""
+    how = ""
+    if view.tls.ca_cert_pem:
+        how = " over HTTPS, its certificate verified against the endpoint's own CA"
+    elif view.tls.enabled:
+        how = " over HTTPS, with the team's certificate"
     cold = view.lifecycle.cold_start
     where = f" {cold_start_text(cold)}." if cold is not None and cold.phases else ""
-    return f"Ready{after}: `{view.url}` answered a chat completion.{where}"
+    return f"Ready{after}: `{view.url}` answered a chat completion{how}.{where}"
 
 
 def phase_duration(seconds: float) -> str:
@@ -84,6 +89,14 @@ def similar_launches(total_s: float, launches: int) -> str:
     minutes = max(1, round(total_s / 60))
     over = f"the median of {launches} launches" if launches != 1 else "1 launch"
     return f"Similar launches took ~{minutes} min to get ready ({over}; `/endpoint stats`)."
+
+
+def plain_http_warning() -> str:
+    """Said when an endpoint serves plain HTTP (`tls=no`)."""
+    return (
+        "TLS is off (`tls=no`): the API key, prompts and answers cross the network in clear text, readable "
+        "by anyone on the path. Leave `tls=` out to get HTTPS."
+    )
 
 
 def queued(view: EndpointView, *, ahead: int, threads: int) -> str:

@@ -1,9 +1,11 @@
 """What an endpoint row keeps as JSON, typed: the user's options, the lifecycle facts, the fit plan.
 
-The `options` column holds `{"v": 1, "options": {...}, "lifecycle": {...}}` and the `plan` column
+The `options` column holds `{"v": 1, "options": {...}, "lifecycle": {...}, "tls": {...}}` and the `plan` column
 `{"v": 1, ...Plan fields}`. Rows written before the version hold a flat dict that mixes the options
 with lifecycle flags (`relaunch`, `first_requested_at`, `relaunch_cancelled_by`) and a plan dict with its
-argv: both still read. Everything else reads these types; nothing else indexes the stored JSON.
+argv: both still read. `tls` (how the current launch serves HTTPS, with its public CA certificate) is
+absent in rows written before TLS and for `tls=no`: plain HTTP. Everything else reads these types;
+nothing else indexes the stored JSON.
 
 The plan is kept without `engine_command`: the argv is built from the plan and the settings at launch
 (`core.engines.build_engine_command`, called by `core.endpoints.flows.build_launch_spec`).
@@ -16,6 +18,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Any
 
+from core import tls as certs
 from core.clock import as_utc
 from core.fit.plan import Plan
 
@@ -52,6 +55,8 @@ class LaunchChoices:
     replicas: int | None = None
     autoscale: tuple[int, int] | None = None
     target_qps: float | None = None
+    # HTTPS: None or True serves TLS (the team certificate or a private CA per endpoint); False opts out.
+    tls: bool | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -94,6 +99,26 @@ class Lifecycle:
     ] = ()  # those replicas' engines (`http://IP:PORT`): the watchdog sums their metrics
 
 
+TLS_NONE, TLS_PRIVATE_CA, TLS_TEAM = "none", "private-ca", "team"
+
+
+@dataclass(frozen=True)
+class TlsRecord:
+    """How the endpoint's current launch serves HTTPS. Only public material: the CA key is never kept."""
+
+    mode: str = TLS_NONE  # "private-ca" | "team" | "none" (plain HTTP: `tls=no`, or launched before TLS)
+    ca_cert_pem: str | None = None  # private-ca: the certificate clients verify the server with
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != TLS_NONE
+
+    @property
+    def fingerprint(self) -> str | None:
+        """The CA certificate's SHA-256 fingerprint (`AB:CD:...`), or None without a private CA."""
+        return certs.fingerprint(self.ca_cert_pem) if self.ca_cert_pem else None
+
+
 def first_requested(lifecycle: Lifecycle, requested_at: datetime) -> datetime:
     """When the endpoint was first asked for: `requested_at`, unless a relaunch kept the original."""
     return as_utc(lifecycle.first_requested_at or requested_at)
@@ -107,11 +132,25 @@ def same_named(cls: type, source: object) -> dict[str, Any]:
 # --- the options column ----------------------------------------------------------------------------
 
 
-def options_to_json(options: EndpointOptions, lifecycle: Lifecycle) -> dict[str, Any]:
+def options_to_json(
+    options: EndpointOptions, lifecycle: Lifecycle, tls: TlsRecord | None = None
+) -> dict[str, Any]:
     life = asdict(lifecycle)
     if lifecycle.first_requested_at is not None:
         life["first_requested_at"] = as_utc(lifecycle.first_requested_at).isoformat()
-    return {"v": VERSION, "options": asdict(options), "lifecycle": life}
+    data = {"v": VERSION, "options": asdict(options), "lifecycle": life}
+    if tls is not None and tls.enabled:
+        data["tls"] = asdict(tls)
+    return data
+
+
+def tls_from_json(data: dict[str, Any] | None) -> TlsRecord:
+    """The TLS of a row's current launch; plain HTTP when none is recorded (or it cannot be read)."""
+    stored = (data or {}).get("tls") if (data or {}).get("v") == VERSION else None
+    if not isinstance(stored, dict) or stored.get("mode") not in (TLS_PRIVATE_CA, TLS_TEAM):
+        return TlsRecord()
+    ca = stored.get("ca_cert_pem")
+    return TlsRecord(mode=stored["mode"], ca_cert_pem=ca if isinstance(ca, str) and ca else None)
 
 
 def options_from_json(data: dict[str, Any] | None) -> tuple[EndpointOptions, Lifecycle]:

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from core.clock import Clock, SystemClock, as_utc
 from core.echo import shown
-from core.endpoints import cold_stats, flows, messaging, records, service_flow, store
+from core.endpoints import cold_stats, flows, https, messaging, records, service_flow, store
 from core.endpoints import reconcile as reconcile_module
 from core.endpoints.cold_stats import LaunchHistory
 from core.endpoints.flows import FlowContext, SharesFlows
@@ -246,18 +246,21 @@ class EndpointService(SharesFlows):
         # No live price: the YAML carries none, and a live look-up would reach SkyPilot's catalogue
         # (downloads, and AWS's identity probe of the instance-metadata address) just to print a file.
         prepared = self._prepare(request, live_price=False)
-        secrets = {k: "<redacted>" for k in flows.launch_secrets(self.settings, "x")}
+        name = request.name or store.derive_name(request.model)
+        # TLS as a launch would have it: a throwaway CA's certificate shows where it goes; its key is
+        # redacted like every secret (a launch makes a new CA each time).
+        tls = https.launch_tls(self.settings, prepared.options, name)
+        secrets = {k: "<redacted>" for k in (*flows.launch_secrets(self.settings, "x"), *tls.secrets)}
         spec = flows.build_launch_spec(
             settings=self.settings,
-            cluster_name=store.make_cluster_name(
-                prefix=self.settings.cluster_prefix, name=request.name or store.derive_name(request.model)
-            ),
+            cluster_name=store.make_cluster_name(prefix=self.settings.cluster_prefix, name=name),
             model=request.model,
             engine=prepared.engine,
             plan=prepared.plan,
             options=prepared.options,
             secrets=secrets,
             autostop_minutes=int(prepared.ttl.total_seconds() // 60),
+            tls=tls.spec,
         )
         return replace(prepared.plan, engine_command=list(spec.engine_argv)), spec  # the argv it would run
 

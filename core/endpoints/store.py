@@ -400,7 +400,9 @@ def record_event_for(
 
 # The view's fields that are the row's column of the same name, as stored (`to_view` reads the rest).
 _VIEW_COLUMNS = tuple(
-    f.name for f in fields(EndpointView) if f.name not in {"state", "plan", "options", "lifecycle", "usage"}
+    f.name
+    for f in fields(EndpointView)
+    if f.name not in {"state", "plan", "options", "lifecycle", "usage", "tls"}
 )
 
 
@@ -415,6 +417,7 @@ def to_view(endpoint: Endpoint, usage: EndpointUsage | None = None) -> EndpointV
         options=options,
         lifecycle=lifecycle,
         usage=usage_view,
+        tls=records.tls_from_json(endpoint.options),
     )
 
 
@@ -426,4 +429,11 @@ def _require_aware(value: datetime, what: str) -> None:
 def set_lifecycle(endpoint: Endpoint, lifecycle: Lifecycle) -> None:
     """Record new lifecycle facts on the row (its options unchanged), stored in the versioned shape."""
     options, _ = records.options_from_json(endpoint.options)
-    endpoint.options = records.options_to_json(options, lifecycle)
+    endpoint.options = records.options_to_json(options, lifecycle, records.tls_from_json(endpoint.options))
+
+
+def options_with_tls(endpoint: Endpoint, tls: records.TlsRecord) -> dict[str, Any]:
+    """The row's `options` JSON with how the current launch serves HTTPS (public material only), for a
+    transition's `changes`."""
+    options, lifecycle = records.options_from_json(endpoint.options)
+    return records.options_to_json(options, lifecycle, tls)

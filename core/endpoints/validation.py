@@ -79,6 +79,29 @@ class UpRequest(UpArguments):
     channel_id: str | None = None
 
 
+_TLS_WORDS = {
+    "yes": True,
+    "on": True,
+    "true": True,
+    "https": True,
+    "no": False,
+    "off": False,
+    "false": False,
+    "http": False,
+}
+
+
+def parse_tls(text: str) -> bool:
+    """`tls=`: `no` (or off/false/http) serves plain HTTP; `yes` (the default) HTTPS."""
+    word = text.strip().lower()
+    if word in _TLS_WORDS:
+        return _TLS_WORDS[word]
+    raise InvalidRequest(
+        f"`tls={shown(text)}` is not a choice: leave `tls=` out for HTTPS (the default), or write `tls=no` "
+        "for plain HTTP (the key and prompts then cross the network in clear text)."
+    )
+
+
 def refuse_local_model(model: str | None, settings: Settings) -> None:
     """Chat users must not make the bot read its own host's disk unless the admin allows it."""
     if not model or not vocabulary.is_local_model(model):

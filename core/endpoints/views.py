@@ -8,7 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.endpoints.records import EndpointOptions, Lifecycle, first_requested, is_service, replica_bounds
+from core.endpoints.records import (
+    EndpointOptions,
+    Lifecycle,
+    TlsRecord,
+    first_requested,
+    is_service,
+    replica_bounds,
+)
 from core.endpoints.states import EndpointState
 from core.fit.plan import Plan
 
@@ -58,6 +65,7 @@ class EndpointView:
     plan: Plan | None = None  # the fit check's plan; None: none recorded (or unreadable)
     options: EndpointOptions = field(default_factory=EndpointOptions)
     lifecycle: Lifecycle = field(default_factory=Lifecycle)
+    tls: TlsRecord = field(default_factory=TlsRecord)  # how the current launch serves HTTPS
 
     @property
     def first_requested_at(self) -> datetime:

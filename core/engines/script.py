@@ -12,6 +12,7 @@ the shell writes the key into a 0600 YAML file (`mktemp`, or the path the launch
 Multi-node argv from `core.engines.commands` holds three references this module expands per node:
 `${SKYPILOT_NODE_RANK}` (SkyPilot sets it), `${ENDPOINT_HEAD_IP}` (first line of SkyPilot's
 `SKYPILOT_NODE_IPS`) and `$ENDPOINT_NODE_ARGS` (vLLM's `--headless ...` on every node but the head).
+The TLS flags' `${ENDPOINT_TLS_DIR}/server.pem|key` (core.engines.tls_script) are expanded too.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ VLLM_API_KEY_ENV = "VLLM_API_KEY"  # what vLLM itself reads
 
 _ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]*")
 # Exactly these shapes are left for the shell to expand; anything else is quoted literally.
-_EXPANDED = re.compile(r"\$\{(SKYPILOT_NODE_RANK|ENDPOINT_HEAD_IP)\}(:[0-9]{1,5})?")
+_EXPANDED = re.compile(
+    r"\$\{(SKYPILOT_NODE_RANK|ENDPOINT_HEAD_IP)\}(:[0-9]{1,5})?|\$\{ENDPOINT_TLS_DIR\}/server\.(pem|key)"
+)
 _KEY_FLAGS = ("--api-key", "--admin-api-key", "--config")
 KEY_FILE_ENV = "ENDPOINT_KEY_FILE"  # the shell variable naming SGLang's key file on a cluster
 

@@ -59,6 +59,15 @@ class ServiceInfo:
 
 
 @dataclass(frozen=True)
+class TlsSpec:
+    """How the engine serves HTTPS. Exactly one of the two is set. Private keys are never here: they travel
+    in `LaunchSpec.secrets` (`ENDPOINT_TLS_CA_KEY` or `ENDPOINT_TLS_KEY`, see core.engines.tls_script)."""
+
+    ca_cert_pem: str | None = None  # the endpoint's private CA: the cluster signs its own leaf with it
+    cert_pem: str | None = None  # a team certificate (chain), served as it is
+
+
+@dataclass(frozen=True)
 class LaunchSpec:
     """Everything needed to start one endpoint's cluster."""
 
@@ -79,6 +88,7 @@ class LaunchSpec:
     autostop_minutes: int | None = None  # cluster-side hard deadline (autostop, wait_for none, down)
     weights_bucket: str | None = None
     service: ServiceSpec | None = None  # set: launch as a SkyServe service (`submit_service`), not a cluster
+    tls: TlsSpec | None = None  # None: plain HTTP (`tls=no`)
 
 
 @dataclass(frozen=True)
@@ -106,8 +116,8 @@ class Launcher(Protocol):
     def request_status(self, request_id: str) -> str | None:
         """PENDING/RUNNING/SUCCEEDED/FAILED/CANCELLED, or None when the id is unknown (forgotten)."""
 
-    def endpoint_url(self, cluster_name: str, port: int) -> str:
-        """`http://HOST:PORT` of the engine on a cluster that is up."""
+    def endpoint_url(self, cluster_name: str, port: int, *, tls: bool = False) -> str:
+        """`http://HOST:PORT` of the engine on a cluster that is up; `https://` when it serves TLS."""
 
     def list_clusters(self, prefix: str) -> list[ClusterInfo]:
         """Every cluster whose name starts with `prefix`."""

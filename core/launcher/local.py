@@ -16,6 +16,10 @@ the engine executable (`vllm` / `python -m sglang.launch_server`) and the rest o
   autostop `wait_for=none, down=True`.
 - `down` sends SIGTERM to the process group, SIGKILL after a grace period; idempotent.
 - Each cluster's stdout/stderr go to `<state_dir>/logs/<cluster>.log`.
+- TLS: the engine runs on this host, so the leaf is made here: signed by the endpoint's CA for
+  127.0.0.1, localhost and `public_host` (or the team certificate as it is), written 0600 under
+  `<state_dir>/tls/<cluster>/` and handed to the engine with `--ssl-keyfile/--ssl-certfile`. The CA key
+  is used in memory and never reaches the engine's environment, the state file or a log.
 """
 
 from __future__ import annotations
@@ -39,8 +43,10 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from core import tls as certs
 from core.engines import launch_script
 from core.engines.script import API_KEY_ENV, VLLM_API_KEY_ENV
+from core.engines.tls_script import TLS_CA_KEY_ENV, TLS_KEY_ENV
 from core.errors import LaunchFailed
 from core.launcher import listeners
 from core.launcher.base import ClusterInfo, LaunchSpec
@@ -143,7 +149,7 @@ class LocalLauncher:
                 return request_id
             taken = {c.port for c in state.values() if self._is_alive(c)}
             port = _free_port(spec.port, taken=taken)
-            argv = self.engine_argv(spec, port=port)
+            argv = self.engine_argv(spec, port=port) + self._tls_files(spec)
             script = launch_script(
                 argv, engine=spec.engine, api_key_env=API_KEY_ENV, key_file=self._key_file(spec)
             )
@@ -222,11 +228,11 @@ class LocalLauncher:
             return "SUCCEEDED"
         return None
 
-    def endpoint_url(self, cluster_name: str, port: int) -> str:
+    def endpoint_url(self, cluster_name: str, port: int, *, tls: bool = False) -> str:
         cluster = self._read().get(cluster_name)
         if cluster is None or not self._is_alive(cluster):
             raise ClusterDoesNotExist(f"Local cluster {cluster_name!r} does not exist.")
-        return f"http://{self.public_host}:{cluster.port}"
+        return f"{'https' if tls else 'http'}://{self.public_host}:{cluster.port}"
 
     def list_clusters(self, prefix: str) -> list[ClusterInfo]:
         out = []
@@ -370,7 +376,8 @@ class LocalLauncher:
     def _child_env(self, spec: LaunchSpec) -> dict[str, str]:
         env = engine_environment(os.environ, self.settings.local_engine_env)  # an allow-list: no bot secrets
         env.update(spec.envs)
-        env.update(spec.secrets)
+        # Every secret but the TLS keys: the engine reads its certificate from files (see _tls_files).
+        env.update({k: v for k, v in spec.secrets.items() if k not in (TLS_CA_KEY_ENV, TLS_KEY_ENV)})
         # The cluster's tag: finds the process even if the bot died before recording it (see _adopt_strays).
         env[MARK_CLUSTER] = spec.cluster_name
         env[MARK_STATE_DIR] = str(self.state_dir.resolve())
@@ -407,6 +414,22 @@ class LocalLauncher:
         )
         engine.stdout.close()  # the redactor holds the read end now
         return redactor
+
+    def _tls_files(self, spec: LaunchSpec) -> list[str]:
+        """With TLS, write the server certificate and key (0600) and return the engine's `--ssl-*` flags."""
+        if spec.tls is None:
+            return []
+        if spec.tls.ca_cert_pem:
+            ca = certs.CertAuthority(cert_pem=spec.tls.ca_cert_pem, key_pem=spec.secrets[TLS_CA_KEY_ENV])
+            cert, key = certs.issue_leaf(ca, [self.public_host, "127.0.0.1", "localhost"])
+        else:
+            cert, key = spec.tls.cert_pem or "", spec.secrets[TLS_KEY_ENV]
+        folder = private_dir(self.state_dir / "tls" / spec.cluster_name)
+        paths = {"server.pem": cert, "server.key": key}
+        for name, text in paths.items():
+            with os.fdopen(open_private(folder / name, os.O_WRONLY | os.O_TRUNC), "w") as out:
+                out.write(text)
+        return ["--ssl-keyfile", str(folder / "server.key"), "--ssl-certfile", str(folder / "server.pem")]
 
     def _key_file(self, spec: LaunchSpec) -> str | None:
         """Where SGLang's 0600 `--config` key file goes (a 0700 folder of ours; removed with the cluster)."""
@@ -508,6 +531,7 @@ class LocalLauncher:
         reaper and log redactor are waited for, so none of them stays behind as a zombie."""
         self._stop_reaper(cluster)
         (self.state_dir / "keys" / f"{cluster.name}.yaml").unlink(missing_ok=True)
+        shutil.rmtree(self.state_dir / "tls" / cluster.name, ignore_errors=True)
         for child in (self._children.pop(cluster.pid, None), self._redactors.pop(cluster.name, None)):
             if child is not None:
                 with contextlib.suppress(subprocess.TimeoutExpired):

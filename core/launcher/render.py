@@ -63,7 +63,7 @@ def _with_deadline(task: Any, minutes: int) -> None:
 def render_task_yaml(spec: LaunchSpec) -> str:
     """The YAML text of the task for `spec`; no secret value survives anywhere in it."""
     config = task_config(spec)
-    text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+    text = yaml.dump(config, Dumper=_TaskDumper, sort_keys=False, default_flow_style=False, width=1_000_000)
     # Belt and braces: nothing of the real secrets may be in the text, whatever path it took.
     text = scrub_secrets(text, [v for v in spec.secrets.values() if v], assignments=False)
     if spec.service is not None:
@@ -75,6 +75,17 @@ def render_task_yaml(spec: LaunchSpec) -> str:
         + " ".join(f"--secret {name}" for name in sorted(config.get("secrets", {})))
         + "\n"
     )
+    if spec.tls is not None and spec.tls.ca_cert_pem:
+        header += (
+            "# TLS: the run script signs the cluster's own certificate with the CA in ENDPOINT_TLS_CA_CERT "
+            "(the bot makes\n#   a new CA per launch; by hand, use your own CA's certificate and pass its key "
+            "as --secret ENDPOINT_TLS_CA_KEY),\n#   deletes the CA key, and starts the engine with "
+            "--ssl-keyfile/--ssl-certfile.\n"
+        )
+    elif spec.tls is not None:
+        header += (
+            "# TLS: the team certificate (ENDPOINT_TLS_CERT) with its key as --secret ENDPOINT_TLS_KEY.\n"
+        )
     if spec.autostop_minutes is not None:
         header += (
             f"# Hard deadline: the cluster tears itself down {spec.autostop_minutes} minutes after launch "
@@ -101,6 +112,17 @@ def _service_header(spec: LaunchSpec, config: dict[str, Any]) -> str:
         "# No autostop: the bot tears the service down itself (`sky serve down`) at its lifetime, idle "
         "timeout or cost cap.\n"
     )
+class _TaskDumper(yaml.SafeDumper):
+    """Multi-line strings (the run script, a certificate) as `|` blocks; nothing folded, so the run line
+    reads (and copies) as the shell will see it."""
+
+
+def _str_block(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_TaskDumper.add_representer(str, _str_block)
 
 
 def _tidy_image_ids(config: dict[str, Any]) -> None:

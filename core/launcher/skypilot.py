@@ -3,7 +3,7 @@
 What it does: builds a `sky.Task` from a `LaunchSpec` (the engine's pinned docker image, so nothing is
 installed at boot; a `run` that starts the engine with every value shell-quoted; the port; one or several
 acceptable GPU types; spot or on-demand; disk; `infra=` cloud/region; secrets for the HF token and the
-endpoint's API key; an optional MOUNT_CACHED bucket as a persistent Hugging Face cache) and launches it
+endpoint's API key (and, with TLS, the endpoint CA's key; its certificate is a plain env); an optional MOUNT_CACHED bucket as a persistent Hugging Face cache) and launches it
 with a cluster-side hard deadline (`idle_minutes_to_autostop=N, wait_for=none, down=True`), so the
 cluster tears itself down even if the bot never comes back.
 
@@ -20,6 +20,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from core.engines import tls_script
 from core.engines.script import API_KEY_ENV, VLLM_API_KEY_ENV, launch_script
 from core.launcher.base import ClusterInfo, LaunchSpec, ServiceInfo, ServiceSpec
 from core.settings import Settings
@@ -40,8 +41,14 @@ def engine_run_script(spec: LaunchSpec) -> str:
 
     `core.engines.launch_script` writes the line; the API key is never in it (vLLM reads `VLLM_API_KEY`,
     SGLang reads it from a 0600 `--config` YAML file the shell writes on the cluster, so `ps` never shows it).
+    With TLS, `core.engines.tls_script` first writes the server certificate and key (signing a leaf with
+    the endpoint's CA, whose key is then deleted and unset) and the engine gets the two `--ssl-*` flags.
     """
-    return launch_script(spec.engine_argv, engine=spec.engine, api_key_env=API_KEY_ENV)
+    if spec.tls is None:
+        return launch_script(spec.engine_argv, engine=spec.engine, api_key_env=API_KEY_ENV)
+    preamble = tls_script.ca_preamble() if spec.tls.ca_cert_pem else tls_script.team_preamble()
+    argv = [*spec.engine_argv, *tls_script.ssl_flags()]
+    return "; ".join([*preamble, launch_script(argv, engine=spec.engine, api_key_env=API_KEY_ENV)])
 
 
 def task_secrets(spec: LaunchSpec) -> dict[str, str]:
@@ -53,9 +60,14 @@ def task_secrets(spec: LaunchSpec) -> dict[str, str]:
 
 
 def task_envs(spec: LaunchSpec) -> dict[str, str]:
+    """The task's plain environment: the spec's, the HF cache, and the public half of its TLS."""
     envs = dict(spec.envs)
     if spec.weights_bucket:
         envs.setdefault("HF_HOME", HF_CACHE_MOUNT)
+    if spec.tls is not None and spec.tls.ca_cert_pem:
+        envs[tls_script.TLS_CA_CERT_ENV] = spec.tls.ca_cert_pem
+    elif spec.tls is not None and spec.tls.cert_pem:
+        envs[tls_script.TLS_CERT_ENV] = spec.tls.cert_pem
     return envs
 
 
@@ -299,7 +311,7 @@ class SkyPilotLauncher(_Services):
                 return "PENDING" if status == "WAITING" else status
         return None
 
-    def endpoint_url(self, cluster_name: str, port: int) -> str:
+    def endpoint_url(self, cluster_name: str, port: int, *, tls: bool = False) -> str:
         import sky
 
         endpoints = sky.get(sky.endpoints(cluster_name, port))
@@ -307,7 +319,10 @@ class SkyPilotLauncher(_Services):
         if not address:
             raise LookupError(f"cluster {cluster_name} exposes no endpoint for port {port}")
         address = str(address)
-        return address if "://" in address else f"http://{address}"
+        scheme = "https" if tls else "http"
+        if "://" in address:
+            return f"{scheme}://{address.split('://', 1)[1]}"
+        return f"{scheme}://{address}"
 
     def list_clusters(self, prefix: str) -> list[ClusterInfo]:
         import sky

@@ -28,16 +28,16 @@ def take_usage_baseline(
     engine: str,
     timeout: float = 5.0,
     replica_urls: tuple[str, ...] = (),
+    ca_pem: str | None = None,
 ) -> bool:
     """Scrape the engine once and store its counters as the usage baseline; False when it could not.
-    A service's baseline is the sum over its replicas (`replica_urls`), as the watchdog reads it."""
-    urls = replica_urls or (url,)
+    A service's baseline is the sum over its replicas (`replica_urls`, plain HTTP behind SkyServe), as the
+    watchdog reads it. `ca_pem`: the endpoint's private CA, which an https engine is verified with."""
+    targets = [ScrapeTarget(endpoint_id=endpoint_id, url=u, engine=engine) for u in replica_urls] or [
+        ScrapeTarget(endpoint_id=endpoint_id, url=url, engine=engine, ca_pem=ca_pem)
+    ]
     try:
-        results = scrape_many_sync(
-            [ScrapeTarget(endpoint_id=endpoint_id, url=u, engine=engine) for u in urls],
-            timeout=timeout,
-            concurrency=len(urls),
-        )
+        results = scrape_many_sync(targets, timeout=timeout, concurrency=len(targets))
         result = merge_replicas(endpoint_id, results) if replica_urls else results[0]
     except Exception:
         log.warning("usage baseline of endpoint %s: the scrape failed", endpoint_id, exc_info=True)

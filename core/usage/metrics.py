@@ -12,16 +12,17 @@ Not here: what counts as activity across two scrapes (core.usage.counters) or an
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
 import math
-import ssl
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
+
+from core.tls import client_context
 
 
 class _QuietScrapes(logging.Filter):
@@ -276,6 +277,7 @@ class ScrapeTarget:
     engine: str  # "vllm" | "sglang"
     known_requests: float | None = None  # the request counter at the previous scrape (see parse_metrics)
     latency_owed: bool = False  # a previous scrape saw new requests but left the histograms unread
+    ca_pem: str | None = None  # the endpoint's private CA: an https engine is verified with it
 
 
 @dataclass(frozen=True)
@@ -331,12 +333,6 @@ async def _scrape_one(
         )
 
 
-@functools.cache
-def _tls_context() -> ssl.SSLContext:
-    """Built once: loading the CA bundle costs ~70 ms, too much to pay on every tick's client."""
-    return httpx.create_ssl_context()
-
-
 async def scrape_many(
     targets: Sequence[ScrapeTarget],
     *,
@@ -355,14 +351,23 @@ async def scrape_many(
     gate = asyncio.Semaphore(max(1, concurrency))
     budget = _Budget(histogram_budget)
     limits = httpx.Limits(max_connections=max(1, concurrency), max_keepalive_connections=0)
-    async with httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout),
-        limits=limits,
-        transport=transport,
-        follow_redirects=False,
-        verify=_tls_context(),
-    ) as client:
-        return list(await asyncio.gather(*(_scrape_one(client, t, gate, timeout, budget) for t in targets)))
+    async with contextlib.AsyncExitStack() as stack:
+        clients: dict[str | None, httpx.AsyncClient] = {}
+        for ca in {t.ca_pem for t in targets}:  # one client per CA: each verifies with its own trust
+            clients[ca] = await stack.enter_async_context(
+                httpx.AsyncClient(
+                    timeout=httpx.Timeout(timeout),
+                    limits=limits,
+                    transport=transport,
+                    follow_redirects=False,
+                    # Cached per CA (loading a bundle costs ~70 ms); None: system store + certifi
+                    # (a team certificate), as readiness verifies it.
+                    verify=client_context(ca),
+                )
+            )
+        return list(
+            await asyncio.gather(*(_scrape_one(clients[t.ca_pem], t, gate, timeout, budget) for t in targets))
+        )
 
 
 def scrape_all(

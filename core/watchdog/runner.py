@@ -36,7 +36,7 @@ from core.clock import Clock, as_utc
 from core.db import Database
 from core.endpoints import store
 from core.endpoints.models import Endpoint
-from core.endpoints.records import options_from_json
+from core.endpoints.records import options_from_json, tls_from_json
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.errors import UserFacingError
@@ -216,12 +216,14 @@ class Watchdog:
                 engine=engine,
                 known_requests=known,
                 latency_owed=i in self._latency_owed,
+                ca_pem=tls_from_json(options).ca_cert_pem,  # an https engine is verified with its CA
             )
-            for i, url, engine, known, _ in rows
+            for i, url, engine, known, options in rows
             if not self._replicas[i]
         ]
         # A service's figures are its replicas' sum (core.usage.metrics.merge_replicas): each replica's
         # engine is read directly, never through the load balancer (which would pick one at random).
+        # SkyServe proxies replicas over plain HTTP, so replicas are scraped without TLS.
         targets += [
             ScrapeTarget(endpoint_id=i, url=replica, engine=engine, latency_owed=i in self._latency_owed)
             for i, _, engine, _, _ in rows

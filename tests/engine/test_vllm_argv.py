@@ -20,6 +20,7 @@ import pytest
 
 from core.engines import build_engine_command
 from core.engines.commands import HEAD_IP_REF, NODE_ARGS_REF, NODE_RANK_REF, VLLM_DP_RPC_PORT
+from core.engines.tls_script import ssl_flags
 from tests.core.engines.plans import make_plan
 from tests.fakes.local_bot import ROOT
 
@@ -66,6 +67,12 @@ def _expand(argv: list[str], rank: int) -> list[str]:
 
 def _cases() -> list[tuple[str, Any, list[str]]]:
     cases = []
+    # A TLS launch: the run script's `--ssl-*` flags (core.engines.tls_script), their paths expanded.
+    tls_plan = make_plan()
+    tls_argv = build_engine_command(tls_plan, served_model_name="team-llama", port=8000) + [
+        token.replace("${ENDPOINT_TLS_DIR}", "/tmp/endpoint-tls-x") for token in ssl_flags()
+    ]
+    cases.append(("tls", tls_plan, tls_argv))
     for name, changes in PLANS.items():
         plan = make_plan(**changes)
         argv = build_engine_command(plan, served_model_name="team-llama", port=8000)
@@ -111,6 +118,9 @@ def test_vllm_parses_every_argv_the_bot_builds(engine_venv: Path, release: str) 
         assert parsed["model_tag"] == plan.model_id, name
         assert parsed["served_model_name"] == ["team-llama"], name
         assert parsed["port"] == 8000 and parsed["host"] == "0.0.0.0", name
+        if name == "tls":
+            assert parsed["ssl_keyfile"] == "/tmp/endpoint-tls-x/server.key", parsed
+            assert parsed["ssl_certfile"] == "/tmp/endpoint-tls-x/server.pem", parsed
         assert parsed["tensor_parallel_size"] == plan.tensor_parallel, name
         assert parsed["pipeline_parallel_size"] == plan.pipeline_parallel, name
         assert parsed["data_parallel_size"] == plan.data_parallel, name

@@ -40,6 +40,8 @@ CHECKED = (
     "speculative_config",
     "trust_remote_code",
     "revision",
+    "ssl_keyfile",
+    "ssl_certfile",
 )
 
 

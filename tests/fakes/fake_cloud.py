@@ -8,7 +8,9 @@ after 24 h); a preempted cluster simply vanishes from `list_clusters`.
 
 Told to (`start_engines=True`), it starts a fake engine (tests/fakes/fake_engine.py) for every launched
 cluster, with the spec's engine, model and API key, so `endpoint_url` points at something that really
-answers. All engines share one event-loop thread, so a hundred launches stay cheap.
+answers. All engines share one event-loop thread, so a hundred launches stay cheap. A TLS spec makes
+the engine serve HTTPS as the cluster's run script would: a leaf for 127.0.0.1 signed by the endpoint's
+CA (from the spec's secret CA key), or the team certificate as it is, in 0600 files of a private folder.
 
 Services (`submit_service`, SkyServe's `serve up`): one replica cluster per replica, named
 `{service}-{n}` as SkyServe names them, each a cluster like a single launch's (same spec, same key, its
@@ -22,6 +24,7 @@ Every call is recorded in `calls` (secrets are not copied into the record). Thre
 from __future__ import annotations
 
 import itertools
+import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -29,7 +32,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from core import tls as certs
+from core.engines.tls_script import TLS_CA_KEY_ENV, TLS_KEY_ENV
 from core.launcher.base import ClusterInfo, LaunchSpec, ServiceInfo, ServiceSpec
+from core.private_files import private_file
 from tests.fakes.fake_engine import FakeEngine, FakeEngineFarm, startup_lines
 
 
@@ -144,6 +150,7 @@ class FakeCloud:
         self._down_failures: dict[str | None, list[BaseException]] = {}
         self._farm: FakeEngineFarm | None = None
         self._services: dict[str, FakeService] = {}
+        self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
         self.calls: list[Call] = []
 
     # -- configuring failures ----------------------------------------------------------------------
@@ -279,9 +286,9 @@ class FakeCloud:
                 return None
             return request.status
 
-    def endpoint_url(self, cluster_name: str, port: int) -> str:
+    def endpoint_url(self, cluster_name: str, port: int, *, tls: bool = False) -> str:
         with self._cond:
-            self._record("endpoint_url", cluster_name=cluster_name, port=port)
+            self._record("endpoint_url", cluster_name=cluster_name, port=port, tls=tls)
             self._advance()
             cluster = self._clusters.get(cluster_name)
             if cluster is None:
@@ -292,7 +299,7 @@ class FakeCloud:
                 )
             if cluster.engine is not None:
                 return cluster.engine.url
-            return f"http://{cluster.ip}:{port}"
+            return f"{'https' if tls else 'http'}://{cluster.ip}:{port}"
 
     def list_clusters(self, prefix: str) -> list[ClusterInfo]:
         with self._cond:
@@ -448,6 +455,9 @@ class FakeCloud:
             cluster.engine = None
         if farm is not None:
             farm.close()
+        if self._tls_dir is not None:
+            self._tls_dir.cleanup()
+            self._tls_dir = None
 
     def __enter__(self) -> FakeCloud:
         return self
@@ -531,8 +541,27 @@ class FakeCloud:
             "served_model_name": served,
             "api_key": api_key,
         }
+        options.update(self._tls_files(spec))
         options.update(self.engine_options)
         return self._farm.add(**options)
+
+    def _tls_files(self, spec: LaunchSpec) -> dict[str, str]:
+        """The server certificate the cluster would make (see the module docstring), as engine options."""
+        if spec.tls is None:
+            return {}
+        if spec.tls.ca_cert_pem:
+            ca = certs.CertAuthority(cert_pem=spec.tls.ca_cert_pem, key_pem=spec.secrets[TLS_CA_KEY_ENV])
+            cert, key = certs.issue_leaf(ca, ["127.0.0.1", "localhost"])
+        else:
+            cert, key = spec.tls.cert_pem or "", spec.secrets[TLS_KEY_ENV]
+        if self._tls_dir is None:
+            self._tls_dir = tempfile.TemporaryDirectory(prefix="fake-cloud-tls-")
+        files = {}
+        for option, text in (("ssl_certfile", cert), ("ssl_keyfile", key)):
+            path = private_file(f"{self._tls_dir.name}/{spec.cluster_name}-{option}.pem")
+            path.write_text(text)
+            files[option] = str(path)
+        return files
 
 
 def _served_model_name(argv: list[str]) -> str | None:

@@ -21,6 +21,7 @@ Three ways to run it:
   `python -m tests.fakes.fake_engine --model-path MODEL --port 30000` (SGLang argv); unknown flags are
   ignored, the key comes from `--api-key`, `VLLM_API_KEY` or `ENDPOINT_API_KEY`. Like SGLang 0.5,
   `--config FILE.yaml` reads `key: value` pairs as if they were `--key value` flags placed first.
+  `--ssl-keyfile KEY --ssl-certfile CERT` (both engines' flags) serve HTTPS with that certificate.
 - `with start_fake_engine(engine="vllm", model="m", api_key="k") as fake:` one engine on a free port.
 - `with FakeEngineFarm(1000) as farm:` many engines on many ports served by ONE event-loop thread, cheap
   enough for the watchdog benchmark.
@@ -37,6 +38,7 @@ import contextlib
 import json
 import os
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -225,6 +227,8 @@ class EngineConfig:
     reply: str = "Hello from the fake engine."
     exit_on_die: bool = False  # the CLI process exits when the engine dies, as a crashed engine would
     download_seconds: float | None = None  # the CLI prints vLLM's download line with this figure
+    ssl_certfile: str | None = None  # with ssl_keyfile: serve HTTPS (vLLM/SGLang `--ssl-certfile`)
+    ssl_keyfile: str | None = None
 
 
 class FakeEngine:
@@ -246,12 +250,16 @@ class FakeEngine:
         dp = config.data_parallel or (2 if config.engine == "vllm" else 1)
         self._series = [_Series() for _ in range(dp)]
         self._next_series = 0
+        self._tls: ssl.SSLContext | None = None
+        if config.ssl_certfile and config.ssl_keyfile:  # read now: a bad file fails the start, as uvicorn's
+            self._tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            self._tls.load_cert_chain(config.ssl_certfile, config.ssl_keyfile)
 
     # -- public handle -------------------------------------------------------------------------
 
     @property
     def url(self) -> str:
-        return f"http://{self.config.host}:{self.port}"
+        return f"{'https' if self._tls else 'http'}://{self.config.host}:{self.port}"
 
     @property
     def model_name(self) -> str:
@@ -362,7 +370,7 @@ class FakeEngine:
         if generation != self._generation or not self._alive:
             return
         task = self._loop.create_task(
-            asyncio.start_server(self._handle, sock=self._sock, limit=64 * 1024, backlog=512)
+            asyncio.start_server(self._handle, sock=self._sock, limit=64 * 1024, backlog=512, ssl=self._tls)
         )
         task.add_done_callback(self._listening)
 
@@ -757,6 +765,8 @@ def parse_argv(argv: list[str], environ: dict[str, str] | None = None) -> Engine
     parser.add_argument("--die-after", type=float)
     parser.add_argument("--fail-completions", action="store_true")
     parser.add_argument("--download-seconds", type=float)
+    parser.add_argument("--ssl-keyfile")
+    parser.add_argument("--ssl-certfile")
     args, _unknown = parser.parse_known_args(argv)
     positional = list(args.positional)
     if args.engine:
@@ -787,6 +797,8 @@ def parse_argv(argv: list[str], environ: dict[str, str] | None = None) -> Engine
         metrics_enabled=engine == "vllm" or args.enable_metrics,
         exit_on_die=True,
         download_seconds=args.download_seconds,
+        ssl_certfile=args.ssl_certfile,
+        ssl_keyfile=args.ssl_keyfile,
     )
 
 

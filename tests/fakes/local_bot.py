@@ -8,6 +8,7 @@ directories), and the caller's own bot, Slack and Hugging Face token settings ne
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -28,3 +29,11 @@ def local_bot_env(tmp: Path, *, engine_args: str = "", **extra: str) -> dict[str
     )
     env.update(extra)
     return env
+
+
+def posted_ca(text: str) -> str:
+    """The CA certificate a ready message printed (the shell prefixes each line with `[thread #x]`)."""
+    lines = [re.sub(r"^\[[^\]]*\]\s*", "", line).strip() for line in text.splitlines()]
+    start = lines.index("-----BEGIN CERTIFICATE-----")
+    end = lines.index("-----END CERTIFICATE-----", start)
+    return "\n".join(lines[start : end + 1]) + "\n"

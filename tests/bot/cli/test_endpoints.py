@@ -18,8 +18,9 @@ import httpx
 import pytest
 import yaml
 
+from core.tls import client_context
 from tests.bot.leftovers import alive, engine_pids, leftovers
-from tests.fakes.local_bot import local_bot_env
+from tests.fakes.local_bot import local_bot_env, posted_ca
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = Path("/work/shared/fixtures/model_configs.json")
@@ -61,7 +62,8 @@ def test_up_then_down_from_the_command_line(cli_env: dict[str, str], no_process_
     model = cli_env["MODEL_DIR"]
     up = _cli(cli_env, "up", model, "L4:1", "--max-model-len", "8k", "--name", "cli-e2e")
     assert up.returncode == 0, up.stderr + up.stdout
-    url = re.search(r"READY at (http://\S+)", up.stdout).group(1)
+    url = re.search(r"READY at (https://\S+)", up.stdout).group(1)
+    ca = posted_ca(up.stdout)  # HTTPS by default: the endpoint's own CA, printed with the key
     keys = re.findall(r"epk-[A-Za-z0-9_-]{20,}", up.stdout)
     assert len(keys) == 1, "the key is printed exactly once"
     assert HF_TOKEN not in up.stdout + up.stderr
@@ -71,6 +73,7 @@ def test_up_then_down_from_the_command_line(cli_env: dict[str, str], no_process_
         headers={"Authorization": f"Bearer {keys[0]}"},
         json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
         timeout=60,
+        verify=client_context(ca),
     )
     assert answer.status_code == 200
     assert answer.json()["choices"][0]["message"]["content"]
@@ -128,6 +131,20 @@ def test_render_prints_the_task_with_secrets_redacted(cli_env: dict[str, str]) -
     # Nothing was recorded or launched.
     listed = _cli(cli_env, "list", "--all")
     assert "No endpoints." in listed.stdout
+
+
+def test_render_shows_what_tls_adds_and_no_tls_drops_it(cli_env: dict[str, str]) -> None:
+    result = _cli(cli_env, "render", cli_env["MODEL_DIR"], "L4:1", "--max-model-len", "8k")
+    assert result.returncode == 0, result.stderr
+    task = yaml.safe_load(result.stdout)
+    assert task["secrets"]["ENDPOINT_TLS_CA_KEY"] == "<redacted>"
+    assert task["envs"]["ENDPOINT_TLS_CA_CERT"].startswith("-----BEGIN CERTIFICATE-----")
+    assert "PRIVATE KEY" not in result.stdout
+    assert "--ssl-keyfile" in task["run"] and "unset ENDPOINT_TLS_CA_KEY" in task["run"]
+    assert "--secret ENDPOINT_TLS_CA_KEY" in result.stdout
+    plain = _cli(cli_env, "render", cli_env["MODEL_DIR"], "L4:1", "--max-model-len", "8k", "--no-tls")
+    assert plain.returncode == 0, plain.stderr
+    assert "ENDPOINT_TLS" not in plain.stdout and "--ssl-" not in plain.stdout
 
 
 def test_render_with_yarn_on_a_gpu_sold_under_two_names(cli_env: dict[str, str]) -> None:

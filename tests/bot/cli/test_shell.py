@@ -23,8 +23,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.tls import client_context
 from tests.bot.leftovers import alive, engine_pids
-from tests.fakes.local_bot import local_bot_env
+from tests.fakes.local_bot import local_bot_env, posted_ca
 
 ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = Path("/work/shared/fixtures/model_configs.json")
@@ -110,7 +111,8 @@ def test_piped_session_brings_an_endpoint_up_and_down(shell_env: dict[str, str])
     assert "[card #shell-e2e] [1] Stop shell-e2e  [2] Extend +1h  [3] Extend +4h" in out
     assert "[thread #shell-e2e] Provisioning L4:1" in out
     assert "[thread #shell-e2e] shell-e2e is ready." in out
-    url = re.search(r"\[thread #shell-e2e\]   URL      (http://\S+)/v1", out).group(1)
+    url = re.search(r"\[thread #shell-e2e\]   URL      (https://\S+)/v1", out).group(1)
+    assert "SHA-256 fingerprint" in out and posted_ca(out)
     keys = set(KEY.findall(out))
     assert len(keys) == 1
     key_lines = _lines_with(out, keys.pop())
@@ -130,7 +132,7 @@ def test_piped_session_brings_an_endpoint_up_and_down(shell_env: dict[str, str])
     )
     assert not any(alive(p) for p in engine_pids(shell_env["HOME"])), "no engine process left behind"
     with pytest.raises(httpx.TransportError):
-        httpx.get(f"{url}/health", timeout=2)
+        httpx.get(f"{url}/health", timeout=2, verify=client_context(posted_ca(out)))
 
 
 def _lines_with(text: str, needle: str) -> list[str]:
@@ -145,13 +147,14 @@ def test_only_the_owner_or_an_admin_may_press_stop_or_extend(shell_env: dict[str
     assert "Kept `owned` running." in first
     assert "Waiting for `owned`" in first and "[thread #owned] owned is ready." in first
     assert "Still running and billing: `owned`" in first
-    url = re.search(r"URL      (http://\S+)/v1", first).group(1)
+    url = re.search(r"URL      (https://\S+)/v1", first).group(1)
     key = KEY.findall(first)[0]
     answer = httpx.post(
         f"{url}/v1/chat/completions",
         headers={"Authorization": f"Bearer {key}"},
         json={"model": model, "messages": [{"role": "user", "content": "hi"}]},
         timeout=60,
+        verify=client_context(posted_ca(first)),  # the CA the shell printed with the key
     )
     assert answer.status_code == 200, "the key printed by the shell opens the endpoint"
 

@@ -9,11 +9,13 @@ nothing assumes how fast the machine is.
 from __future__ import annotations
 
 import json
+import re
 import urllib.request
 
 import pytest
 
 from bot.slack.blocks import ACTION_IDS
+from core import tls as certs
 from core.endpoints.states import EndpointState
 from core.errors import NotFound
 from tests.bot.slack.harness import SlackHarness, post
@@ -112,7 +114,13 @@ def test_the_key_really_works_against_the_engine(harness: SlackHarness) -> None:
         data=json.dumps({"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}).encode(),
         headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:
+    # HTTPS: the CA certificate comes from the same Slack message, and verifies the engine.
+    texts = [
+        b["text"]["text"] for b in ready["blocks"] if "BEGIN CERTIFICATE" in b.get("text", {}).get("text", "")
+    ]
+    ca = re.search(r"```(.*?)```", texts[0], re.S).group(1) + "\n"
+    assert view.url.startswith("https://") and certs.fingerprint(ca) in json.dumps(ready["blocks"])
+    with urllib.request.urlopen(request, timeout=10, context=certs.client_context(ca)) as response:
         assert response.status == 200
 
 

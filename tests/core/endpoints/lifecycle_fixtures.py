@@ -187,7 +187,12 @@ def simple_plan(model: str = MODEL, accelerators: str = "L4:1", engine: str = "v
 
 
 def record_endpoint(
-    lc: Lifecycle, *, name: str | None = None, ttl: timedelta = timedelta(hours=8), owner_id: str = "U_OWNER"
+    lc: Lifecycle,
+    *,
+    name: str | None = None,
+    ttl: timedelta = timedelta(hours=8),
+    owner_id: str = "U_OWNER",
+    options: EndpointOptions | None = None,
 ) -> EndpointView:
     """An endpoint recorded in REQUESTED exactly as `up` leaves it, without fit check or scheduling."""
     now = lc.clock.now()
@@ -200,7 +205,7 @@ def record_endpoint(
             launcher=lc.cloud.name,
             owner_id=owner_id,
             channel_id="C1",
-            options=EndpointOptions(engine="vllm", spot=False),
+            options=options or EndpointOptions(engine="vllm", spot=False),
             plan=simple_plan(),
             idle_timeout_s=2700,
             expires_at=now + ttl,

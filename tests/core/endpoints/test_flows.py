@@ -18,6 +18,7 @@ from core.endpoints import flows, store
 from core.endpoints.states import EndpointState as S
 from core.endpoints.views import EndpointView
 from core.engines import build_engine_command
+from core.tls import client_context
 from tests.core.endpoints.lifecycle_fixtures import (
     HF_TOKEN,
     MODEL,
@@ -75,12 +76,14 @@ def test_launch_reaches_ready_and_the_posted_key_really_works(lc: Lifecycle) -> 
         headers={"Authorization": f"Bearer {api_key}"},
         json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
         timeout=10,
+        verify=client_context(view.tls.ca_cert_pem),  # HTTPS by default: trust the endpoint's own CA
     )
     assert reply.status_code == 200
     denied = httpx.post(
         f"{view.url}/v1/chat/completions",
         json={"model": MODEL, "messages": [{"role": "user", "content": "hi"}]},
         timeout=10,
+        verify=client_context(view.tls.ca_cert_pem),
     )
     assert denied.status_code == 401
 
@@ -93,7 +96,7 @@ def test_launch_reaches_ready_and_the_posted_key_really_works(lc: Lifecycle) -> 
     assert api_key not in repr(lc.cloud.calls) and HF_TOKEN not in repr(lc.cloud.calls)
 
     submit = lc.cloud.calls_to("submit")[0].args
-    assert submit["secret_names"] == ["ENDPOINT_API_KEY", "HF_TOKEN"]
+    assert submit["secret_names"] == ["ENDPOINT_API_KEY", "ENDPOINT_TLS_CA_KEY", "HF_TOKEN"]
     assert submit["autostop_minutes"] == 8 * 60  # hard deadline = remaining lifetime
     kinds = [e["message"].split(":")[0] for e in lc.events(name) if e["kind"] == "transition"]
     assert kinds == ["REQUESTED -> PROVISIONING", "PROVISIONING -> STARTING", "STARTING -> READY"]

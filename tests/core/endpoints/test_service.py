@@ -329,7 +329,8 @@ def test_up_and_down_through_the_skypilot_launcher_and_the_real_sky_client(
             flow_options=dict(FAST_FLOWS),
         )  # fmt: skip
         try:
-            view = service.up(request=up_request(max_model_len=8192))
+            # tls=no: the fake API server runs no run script, so the engine here is a plain one.
+            view = service.up(request=up_request(max_model_len=8192, tls=False))
             assert workers.join(60)
             ready = service.status(name=view.name)
             assert ready.state is S.READY, ready.failure_reason

@@ -67,6 +67,11 @@ def test_up_replicas_2_is_ready_with_2_of_2_and_the_key_posted_once(lc: Lifecycl
     thread = " ".join(lc.notifier.thread_texts(name))
     assert "sky serve down" in thread and "no cluster autostop" in thread
     assert "plain HTTP" in thread  # no team certificate in these settings: said, with the reason
+    # SkyServe probes and proxies replicas over plain HTTP: no private CA, no TLS key, no `tls=no` warning.
+    assert not view.tls.enabled and view.tls.ca_cert_pem is None
+    assert not any("TLS" in name for name in submit.args["secret_names"])
+    assert "`tls=no`" not in thread
+    assert all(lc.cloud.engine(r).url.startswith("http://") for r in replicas)  # type: ignore[union-attr]
     # The price counts both replicas.
     single = lc.service.fit(model=view.model, accelerators=view.accelerators, options={})[0]
     assert view.price_per_hour == pytest.approx(2 * single.price_per_hour)

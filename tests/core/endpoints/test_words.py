@@ -17,6 +17,7 @@ from core.endpoints import messaging
 from core.endpoints.states import EndpointState as S
 from core.errors import PermissionDenied
 from core.launcher.local import LocalLauncher
+from core.tls import client_context
 from core.watchdog.runner import Watchdog
 from tests.core.endpoints.lifecycle_fixtures import Lifecycle, make_settings, sqlite_lifecycle, up_request
 
@@ -94,13 +95,15 @@ def test_a_missing_engine_program_says_so_without_retrying_may_help(tmp_path: Pa
 
 def test_usage_does_not_count_the_bots_own_readiness_completion(lc: Lifecycle) -> None:
     key = _ready(lc, "used")
-    url = lc.service.status(name="used").url
+    view = lc.service.status(name="used")
+    url = view.url
     for _ in range(2):  # what a user sends once the URL is posted
         reply = httpx.post(
             f"{url}/v1/chat/completions",
             headers={"Authorization": f"Bearer {key}"},
             json={"model": "Qwen/Qwen2.5-7B-Instruct", "messages": [{"role": "user", "content": "hi"}]},
             timeout=30,
+            verify=client_context(view.tls.ca_cert_pem),  # HTTPS: trust the endpoint's own CA
         )
         assert reply.status_code == 200
     Watchdog(lc.settings, lc.database, lc.service, lc.notifier, lc.clock).tick()

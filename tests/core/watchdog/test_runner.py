@@ -23,6 +23,7 @@ from core.endpoints.models import Endpoint
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.errors import InvalidRequest
+from core.tls import client_context
 from core.usage.models import EndpointUsage
 from core.watchdog.reminders import Reminder
 from core.watchdog.runner import MAX_RELAUNCHES, SCRAPE_FAILURE_NOTICE_AFTER, TickReport, Watchdog
@@ -207,11 +208,12 @@ def test_failed_scrapes_never_cause_a_teardown(make_sqlite_rig: Any) -> None:
     assert usage.last_scrape_ok is False and usage.consecutive_scrape_failures == 180 // 5
 
 
-def _wait_answering(engine: FakeEngine) -> None:
+def _wait_answering(engine: FakeEngine, ca_pem: str | None) -> None:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"{engine.url}/metrics", timeout=1).status_code == 200:
+            verify = client_context(ca_pem)  # the engine serves HTTPS with its endpoint's CA
+            if httpx.get(f"{engine.url}/metrics", timeout=1, verify=verify).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
@@ -229,7 +231,7 @@ def test_usage_totals_survive_an_engine_restart(make_sqlite_rig: Any) -> None:
     engine.add_traffic(requests=3, prompt_tokens=300, generation_tokens=100, ttft=0.05, e2e=0.4)
     rig.run(5)
     engine.restart(startup_delay=0)
-    _wait_answering(engine)
+    _wait_answering(engine, view.tls.ca_cert_pem)
     assert engine.totals()["requests"] == 0
     engine.add_traffic(requests=2, prompt_tokens=20, generation_tokens=10, ttft=0.05, e2e=0.4)
     rig.run(5)
