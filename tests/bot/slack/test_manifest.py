@@ -26,3 +26,11 @@ def test_scopes_events_and_socket_mode() -> None:
     assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
     assert MANIFEST["settings"]["socket_mode_enabled"] is True
     assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True
+
+
+def test_the_usage_hint_names_every_command() -> None:
+    from bot.commands import USAGE
+
+    (command,) = MANIFEST["features"]["slash_commands"]
+    named = {part.split()[0] for part in command["usage_hint"].split(" | ")}
+    assert named == set(USAGE)
