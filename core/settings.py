@@ -28,7 +28,6 @@ def _csv(value: object) -> object:
 def _check_policy_file(path: Path | None) -> Path | None:
     """A policy file that cannot be used refuses the start, naming the line and the reason."""
     if path is not None:
-
         load_policy(path)  # PolicyError (a ValueError): pydantic reports it under policy_file
     return path
 
@@ -188,6 +187,12 @@ class Settings(BaseSettings):
         1.0,
         description="Longest gap in seconds between readiness probes (the engine's health route, one request "
         "at a time): a ready engine is noticed within about this long. Default: 1.",
+    )
+    request_poll_seconds: float = Field(
+        2.0,
+        description="Seconds between the polls of the launch requests in flight (one status call for all "
+        "of them): a finished cluster launch is noticed within about this long. Default: 2.",
+        gt=0,
     )
     claim_ttl: Duration = Field(
         timedelta(minutes=3),
