@@ -49,6 +49,8 @@ class WorkerPool:
         self._running = 0
         self._peak_running = 0
         self._failures = 0
+        self._lane_sizes = dict(lanes or {})
+        self._busy: dict[str | None, int] = {}  # tasks running now, by lane (None: the main threads)
         self._closed = False
         self._timers: list[tuple[float, int, str, str | None, Callable[[], Any]]] = []  # a heap by due time
         self._timer_seq = itertools.count()
@@ -85,8 +87,9 @@ class WorkerPool:
     ) -> Future:
         """Hand an already counted task to its executor."""
         try:
-            executor = self._lanes.get(lane or "", self._executor)
-            future = executor.submit(self._run, label, fn, args, kwargs)
+            lane = lane if lane in self._lanes else None
+            executor = self._lanes[lane] if lane is not None else self._executor
+            future = executor.submit(self._run, label, lane, fn, args, kwargs)
         except BaseException:
             self._done()
             raise
@@ -144,9 +147,10 @@ class WorkerPool:
             except RuntimeError:  # shut down between the pop and the hand-over: dropped, counted out
                 log.info("task %s dropped: the worker pool is shut down", label)
 
-    def _run(self, label: str, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
+    def _run(self, label: str, lane: str | None, fn: Callable[..., Any], args: tuple, kwargs: dict) -> Any:
         with self._idle:
             self._running += 1
+            self._busy[lane] = self._busy.get(lane, 0) + 1
             self._peak_running = max(self._peak_running, self._running)
         try:
             return fn(*args, **kwargs)
@@ -158,6 +162,7 @@ class WorkerPool:
         finally:
             with self._idle:
                 self._running -= 1
+                self._busy[lane] -= 1
 
     def _done(self) -> None:
         with self._idle:
@@ -175,6 +180,13 @@ class WorkerPool:
         """Tasks queued or running right now."""
         with self._idle:
             return self._pending
+
+    def free_threads(self, lane: str | None = None) -> int:
+        """Threads of `lane` (default: the main threads) not running a task right now."""
+        lane = lane if lane in self._lanes else None
+        with self._idle:
+            size = self.size if lane is None else self._lane_sizes[lane]
+            return max(0, size - self._busy.get(lane, 0))
 
     @property
     def peak_running(self) -> int:

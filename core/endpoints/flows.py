@@ -155,7 +155,7 @@ class FlowContext:
         with self._lock:
             others = sum(1 for eid in self._unstarted if eid != endpoint_id)
             waiting = endpoint_id in self._unstarted
-        ahead = others - self.workers.size
+        ahead = others - self.workers.free_threads(kind)
         return ahead if waiting and ahead >= 0 else None
 
     def is_active(self, endpoint_id: int, kind: str | None = None) -> bool:
