@@ -262,6 +262,17 @@ class FakeCloud:
                 return None
             return request.status
 
+    def request_statuses(self, request_ids: list[str]) -> dict[str, str | None]:
+        """Every id's status in one call (as SkyPilot's `api_status` answers a batch)."""
+        with self._cond:
+            self._record("request_statuses", request_ids=list(request_ids))
+            self._advance()
+            out: dict[str, str | None] = {}
+            for rid in request_ids:
+                request = self._requests.get(rid)
+                out[rid] = None if request is None or request.forgotten else request.status
+            return out
+
     def endpoint_url(self, cluster_name: str, port: int) -> str:
         with self._cond:
             self._record("endpoint_url", cluster_name=cluster_name, port=port)
