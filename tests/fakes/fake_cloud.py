@@ -121,6 +121,7 @@ class FakeCloud:
         self._cond = threading.Condition(threading.RLock())
         self._clusters: dict[str, FakeCluster] = {}
         self._requests: dict[str, FakeRequest] = {}
+        self._unfinished: dict[str, FakeRequest] = {}  # the requests `_advance` looks at (a thousand finished cost nothing)
         self._ids = itertools.count(1)
         self._ips = itertools.count(2)
         self._submit_failures: list[BaseException] = []
@@ -216,6 +217,7 @@ class FakeCloud:
             if self._wait_failures:
                 request.error, request.keep_cluster_on_failure = self._wait_failures.pop(0)
             self._requests[request_id] = request
+            self._unfinished[request_id] = request
             existing = self._clusters.get(spec.cluster_name)
             if existing is None:
                 n = next(self._ips)
@@ -364,12 +366,14 @@ class FakeCloud:
         """
         now = time.monotonic()
         changed = False
-        for request in self._requests.values():
+        for request in list(self._unfinished.values()):
             if request.status not in ("PENDING", "RUNNING"):
+                del self._unfinished[request.id]  # cancelled
                 continue
             if request.ticks_left > 0 or now < request.done_at:
                 continue
             changed = True
+            del self._unfinished[request.id]
             cluster = self._clusters.get(request.cluster_name)
             if request.error is not None:
                 request.status = "FAILED"
