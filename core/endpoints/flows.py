@@ -622,7 +622,12 @@ def _engine_ready(ctx: FlowContext, run: _LaunchRun) -> bool:
     run.check.complete(ctx.http, api_key=run.api_key)
     # Usage counts from here: the readiness completion above was the bot's, not a user's.
     take_usage_baseline(
-        database=ctx.database, clock=ctx.clock, endpoint_id=view.id, url=view.url or "", engine=view.engine
+        database=ctx.database,
+        clock=ctx.clock,
+        endpoint_id=view.id,
+        url=view.url or "",
+        engine=view.engine,
+        client=ctx.http,
     )
     _make_ready(ctx, run.endpoint_id, api_key=run.api_key)
     return False
