@@ -78,7 +78,6 @@ _IN_FLIGHT_REQUEST = {"PENDING", "WAITING", "RUNNING"}
 CONTINUES = (
     object()
 )  # what a scheduled flow returns when it goes on in later steps (see FlowContext.schedule)
-_STATE_CHECK_EVERY_S = 5.0  # how often a launch's readiness probes re-read its state (a person's stop)
 
 
 @dataclass
@@ -98,6 +97,7 @@ class FlowContext:
     sleep: Callable[[float], None] = time.sleep
     readiness_options: dict[str, Any] = field(default_factory=dict)  # e.g. first_delay for tests
     request_poll_every: float | None = None  # seconds between request poll rounds; None: the setting
+    state_check_every: float = 5.0  # seconds between a loading engine's re-reads of its state (a stop)
     _active: set[tuple[int, str]] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Claims some thread of this process holds right now: `claims.acquire` lets the same owner take
@@ -607,7 +607,7 @@ def _probe(ctx: FlowContext, run: _LaunchRun) -> bool:
     delay = run.check.probe(ctx.http)
     if delay is None:
         return _engine_ready(ctx, run)
-    if time.monotonic() - run.state_seen_at >= _STATE_CHECK_EVERY_S:
+    if time.monotonic() - run.state_seen_at >= ctx.state_check_every:
         run.state_seen_at = time.monotonic()
         with ctx.database.session() as session:
             if _load(session, run.endpoint_id).state != S.STARTING:

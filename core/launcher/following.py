@@ -159,4 +159,7 @@ class RequestFollower:
 
     def _hand_on(self, ended: list[tuple[_Followed, RequestOutcome]]) -> None:
         for followed, outcome in ended:
-            self.workers.submit(followed.done, outcome, task_name=f"launch-step:{followed.name}")
+            try:
+                self.workers.submit(followed.done, outcome, task_name=f"launch-step:{followed.name}")
+            except RuntimeError:  # the pool is shut down: the store keeps the launch for reconcile
+                log.info("request %s finished after shutdown; left to reconcile", outcome.request_id)
