@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -187,11 +188,13 @@ def main(argv: list[str] | None = None) -> int:
             return view.name
 
         t0 = time.perf_counter()
+        cpu0 = time.process_time()
         with ThreadPoolExecutor(max_workers=args.launches, thread_name_prefix=SUBMITTER) as pool:
             names = list(pool.map(one, range(args.launches)))
         submitted = time.perf_counter() - t0
         workers.join()
         all_done = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
         with database.session() as session:
             first_requested = min(e.requested_at for e in store.list_endpoints(session=session))
             reached = _last_reached(session, first_requested)
@@ -231,6 +234,11 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"all READY {last_ready:.2f}s after the first `up` was recorded; all settled after {all_done:.2f}s; "
             f"{notifier.posts} thread posts; {workers.failures} worker failures"
+        )
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(
+            f"cpu: {cpu:.1f}s of process CPU time ({cpu / args.launches * 1000:.1f} ms per launch, the fake "
+            f"engines and cloud included) on {os.cpu_count()} cores; load average {load:.1f}"
         )
         print(
             f"result: {len(ready)}/{args.launches} READY, {len(lost)} records lost, "

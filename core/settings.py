@@ -205,7 +205,9 @@ class Settings(BaseSettings):
         "while Slack refuses it; past this the endpoint, which nobody can use, is torn down. Default: 10m.",
     )
     worker_threads: int = Field(
-        16, description="Threads in the bot's own worker pool (launches, teardowns). Default: 16."
+        16,
+        description="Threads in the bot's own worker pool (the short steps of launches, teardowns; a "
+        "launch in the cloud holds none). Default: 16.",
     )
 
     # --- Watchdog ----------------------------------------------------------------------------

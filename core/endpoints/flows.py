@@ -1,16 +1,22 @@
 """Multi-step work on one endpoint, run on the bot's worker pool: launch, teardown, resume after a restart.
 
-Each flow holds a claim (core.claims) on its endpoint for as long as it works, renewed by a heartbeat,
-so a second bot process (or a restarted one) never follows the same launch twice. Each step opens its
-own short session, re-reads the row and moves the state only through `store.transition`; the intent
-of every cloud call is in the store before the call is made:
+Each flow holds a claim (core.claims) on its endpoint for as long as it works, so a second bot process
+(or a restarted one) never follows the same launch twice; ONE heartbeat thread renews every claim this
+process holds. Each step opens its own short session, re-reads the row and moves the state only through
+`store.transition`; the intent of every cloud call is in the store before the call is made:
 
     REQUESTED (cluster name reserved by `up`)
       -> PROVISIONING (API key hash + provisioning start recorded) -> launcher.submit
-      -> request id persisted at once -> launcher.wait
-      -> STARTING (URL persisted) -> readiness (a real completion with the key)
+      -> request id persisted at once -> followed (ctx.follower polls it with every other launch)
+      -> STARTING (URL persisted) -> readiness probes, one at a time, then a real completion with the key
       -> READY -> URL and key posted once.
     Any failure: failure_reason (a sentence), STOPPING, teardown, FAILED.
+
+A launch holds no thread while the cloud provisions or the engine loads: it is a few short steps on the
+worker pool (`_LaunchRun`); between them the request follower (core.launcher.following: one batched
+status call per round for all launches in flight) or the pool's timer (the next readiness probe) brings
+the next step. A thousand launches in flight cost the pool's threads, one timer thread and one
+heartbeat thread. The API key lives in `ctx.launches` (this process's memory) until the launch ends.
 
 Teardown (`launcher.down`) is idempotent and retried with backoff; STOPPED/FAILED only once the cluster
 is confirmed gone. A teardown that keeps failing leaves the endpoint STOPPING with a `teardown_failed`
@@ -111,6 +117,13 @@ class FlowContext:
     launches: dict[int, Any] = field(default_factory=dict)
     _follower: RequestFollower | None = None
     _http: httpx.Client | None = None
+
+    def close(self) -> None:
+        """Close the readiness probes' HTTP client (after the worker pool has stopped)."""
+        with self._lock:
+            http, self._http = self._http, None
+        if http is not None:
+            http.close()
 
     # --- flows in this process ------------------------------------------------------------------
     def schedule(self, kind: str, endpoint_id: int, fn: Callable[..., Any]) -> bool:
