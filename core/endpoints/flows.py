@@ -103,7 +103,7 @@ class FlowContext:
     sleep: Callable[[float], None] = time.sleep
     readiness_options: dict[str, Any] = field(default_factory=dict)  # e.g. first_delay for tests
     request_poll_every: float | None = None  # seconds between request poll rounds; None: the setting
-    state_check_every: float = 5.0  # seconds between a loading engine's re-reads of its state (a stop)
+    state_check_every: float = 10.0  # seconds between a loading engine's re-reads of its state (a stop)
     _active: set[tuple[int, str]] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Claims some thread of this process holds right now: `claims.acquire` lets the same owner take
@@ -119,9 +119,17 @@ class FlowContext:
     _http: httpx.Client | None = None
 
     def close(self) -> None:
-        """Close the readiness probes' HTTP client (after the worker pool has stopped)."""
+        """After the worker pool has stopped: the launches still in flight are left to the next start
+        (their keys dropped, their claims released, so its reconcile resumes them at once), and the
+        readiness probes' HTTP client is closed."""
         with self._lock:
+            left = list(self.launches)
+            self.launches.clear()
             http, self._http = self._http, None
+        for endpoint_id in left:
+            log.info("endpoint %s: launch in flight left to the next start", endpoint_id)
+            self.drop_claim(endpoint_id, LAUNCH)
+            self.finished(LAUNCH, endpoint_id)
         if http is not None:
             http.close()
 
@@ -397,6 +405,11 @@ class _Abandon(Exception):
     """The endpoint left the launching states under us (stopped by a person); stop following it."""
 
 
+class _ShuttingDown(Exception):
+    """The worker pool refuses the launch's next step: this process is stopping. The launch is left as
+    the store has it; the next start's reconcile resumes it (`resume_launch`)."""
+
+
 def _view(endpoint: Endpoint) -> EndpointView:
     return store.to_view(endpoint)
 
@@ -487,6 +500,8 @@ def _launch_step(ctx: FlowContext, run: _LaunchRun, step: Step) -> object:
     except (_Abandon, store.TransitionConflict) as why:
         log.info("endpoint %s: launch abandoned (%s)", run.endpoint_id, why)
         _after_abandon(ctx, run.endpoint_id)
+    except _ShuttingDown:
+        log.info("endpoint %s: the bot is stopping; the launch is left to the next start", run.endpoint_id)
     except Exception as exc:
         reason = _scrub(_explain(exc, run.spec, submitted=run.submitted), run.secrets)
         # The sentence at WARNING (a CLI user's terminal shows it); the raw exception only in the log.
@@ -510,10 +525,13 @@ def _end_launch(ctx: FlowContext, run: _LaunchRun, *, crashed: bool = False) -> 
 def _later(ctx: FlowContext, run: _LaunchRun, step: Step, delay: float = 0.0) -> bool:
     """The launch's next step, on the pool once `delay` seconds passed (no thread held meanwhile)."""
     name = f"launch-step:{run.endpoint_id}"
-    if delay > 0:
-        ctx.workers.submit_later(delay, _launch_step, ctx, run, step, task_name=name)
-    else:
-        ctx.workers.submit(_launch_step, ctx, run, step, task_name=name)
+    try:
+        if delay > 0:
+            ctx.workers.submit_later(delay, _launch_step, ctx, run, step, task_name=name)
+        else:
+            ctx.workers.submit(_launch_step, ctx, run, step, task_name=name)
+    except RuntimeError as exc:  # the pool is shut down
+        raise _ShuttingDown(str(exc)) from None
     return True
 
 

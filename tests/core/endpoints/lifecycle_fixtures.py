@@ -150,6 +150,7 @@ class Lifecycle:
 
     def close(self) -> None:
         self.workers.shutdown(wait=True)
+        self.service.flows.close()
 
 
 def up_request(**overrides: Any) -> UpRequest:

@@ -218,6 +218,42 @@ def test_stop_while_the_engine_loads_ends_its_readiness_probes(database: Databas
         cloud.close()
 
 
+def test_a_shutdown_leaves_a_launch_in_flight_to_the_next_start(database: Database) -> None:
+    """The bot stops while an engine loads: nothing is failed or torn down on the way out; the launch is
+    left as the store has it, its claim released, and the next start resumes it (ending it FAILED with
+    "please run `up` again", as for any launch whose key died with its process)."""
+    from core.endpoints import messaging
+
+    clock = ManualClock()
+    cloud = new_cloud(clock, engine_options={"never_ready": True})
+    first = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings())
+    second = None
+    try:
+        view = record_endpoint(first, name="inflight")
+        first.service.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+        for _ in range(2000):
+            if first.state("inflight") is S.STARTING:
+                break
+            time.sleep(0.01)
+        first.close()
+        assert first.state("inflight") is S.STARTING
+        assert cloud.cluster(view.cluster_name) is not None
+        assert not first.service.flows.launches, "the key left memory with the process"
+
+        second = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings())
+        second.service.flows.owner = "host:2:next-start"
+        second.service.reconcile()
+        second.join()
+        final = second.service.status(name="inflight")
+        assert final.state is S.FAILED and final.failure_reason == messaging.restarted_during_launch()
+        assert cloud.cluster(view.cluster_name) is None
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
+        cloud.close()
+
+
 def test_many_launches_in_flight_hold_no_thread(database: Database) -> None:
     """N launches provisioning at once: ONE follower polls all of them (one status call per round), no
     worker thread waits on any, ONE heartbeat thread renews every claim; then every one reaches READY."""
