@@ -132,14 +132,16 @@ class WorkerPool:
             return len(self._timers)
 
     def _timer_loop(self) -> None:
+        """Hand each timed task to the pool when due; ends when none waits (`submit_later` starts another)."""
         while True:
             with self._idle:
-                while not self._closed:
+                while not self._closed and self._timers:
                     now = time.monotonic()
-                    if self._timers and self._timers[0][0] <= now:
+                    if self._timers[0][0] <= now:
                         break
-                    self._idle.wait(None if not self._timers else self._timers[0][0] - now)
-                if self._closed:
+                    self._idle.wait(self._timers[0][0] - now)
+                if self._closed or not self._timers:
+                    self._timer_thread = None
                     return
                 _due, _seq, label, lane, call = heapq.heappop(self._timers)
             try:

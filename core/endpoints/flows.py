@@ -126,6 +126,7 @@ class FlowContext:
             left = list(self.launches)
             self.launches.clear()
             http, self._http = self._http, None
+            self._renewing.clear()  # the heartbeat thread ends at its next round
         for endpoint_id in left:
             log.info("endpoint %s: launch in flight left to the next start", endpoint_id)
             self.drop_claim(endpoint_id, LAUNCH)
@@ -256,7 +257,9 @@ class FlowContext:
     def _start_heartbeat(self) -> None:
         """(lock held) One thread renews every claim this process holds; it ends when none is held."""
         if self._beater is None:
-            self._beater = threading.Thread(target=self._heartbeat, name="epb-claims-heartbeat", daemon=True)
+            self._beater = threading.Thread(
+                target=self._heartbeat, name=f"epb-claims-heartbeat({self.owner})", daemon=True
+            )
             self._beater.start()
 
     def _heartbeat(self) -> None:

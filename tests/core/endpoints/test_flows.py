@@ -18,6 +18,7 @@ from core.endpoints import flows, store
 from core.endpoints.states import EndpointState as S
 from core.endpoints.views import EndpointView
 from core.engines import build_engine_command
+from core.workers import WorkerPool
 from tests.core.endpoints.lifecycle_fixtures import (
     HF_TOKEN,
     MODEL,
@@ -261,7 +262,10 @@ def test_many_launches_in_flight_hold_no_thread(database: Database) -> None:
 
     clock = ManualClock()
     cloud = new_cloud(clock, launch_ticks=10_000)  # provisioning until the test ticks the cloud
-    lc = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings(worker_threads=2))
+    pool = WorkerPool(size=2, name="epb-many", lanes={"teardown": 2})
+    settings = make_settings(worker_threads=2)
+    lc = Lifecycle(database=database, cloud=cloud, clock=clock, settings=settings, workers=pool)
+    lc.service.flows.owner = "host:1:many"
     n = 24
     try:
         views = [record_endpoint(lc, name=f"many{i}") for i in range(n)]
@@ -278,9 +282,9 @@ def test_many_launches_in_flight_hold_no_thread(database: Database) -> None:
         assert any(len(c.args["request_ids"]) == n for c in cloud.calls_to("request_statuses"))
         assert not cloud.calls_to("wait") and not cloud.calls_to("request_status"), "nobody blocks on one"
         threads = [t.name for t in threading.enumerate()]
-        pool_threads = [t for t in threads if t.startswith("epb-worker")]
+        pool_threads = [t for t in threads if t.startswith("epb-many")]
         assert len(pool_threads) <= 2 + 2 + 1, pool_threads  # main threads, teardown lane, the timer
-        assert threads.count("epb-claims-heartbeat") == 1
+        assert threads.count("epb-claims-heartbeat(host:1:many)") == 1
         assert not [t for t in threads if t.startswith("claim-")], "no heartbeat thread per claim"
         assert len(lc.service.flows.launches) == n, "each launch keeps its key in memory meanwhile"
         cloud.tick(10_000)
