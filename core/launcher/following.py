@@ -4,7 +4,8 @@ SkyPilot's SDK is request-based: a launch is a request id whose status can be as
 block on. `RequestFollower.follow(request_id, done)` adds a request to the set this process follows;
 every `every` seconds ONE poll round (a short task on the worker pool, started by the pool's timer
 thread) asks the launcher for the status of all of them at once (`request_statuses` where the launcher
-has it, one `request_status` per id otherwise). Each request that finished (SUCCEEDED, FAILED,
+has it, one `request_status` per id otherwise; a request just added is first asked about within
+FIRST_POLL_S). Each request that finished (SUCCEEDED, FAILED,
 CANCELLED; or forgotten: None), or whose deadline passed, leaves the set and its `done(outcome)` runs
 as its own task on the pool. Between rounds nothing blocks: 1,000 launches in flight cost one timer
 entry and one status call per round.
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 FINISHED = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
 DEFAULT_EVERY_S = 2.0  # settings.request_poll_seconds: one batched status call per round
+FIRST_POLL_S = 0.5  # a newly followed request is first asked about this soon (a local launch is done at once)
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,8 @@ class RequestFollower:
         self.give_up_after = give_up_after
         self._followed: dict[str, _Followed] = {}
         self._lock = threading.Lock()
-        self._round_due = False  # a poll round is waiting for its time or running
+        self._round_at: float | None = None  # when the armed poll round is due (None: none armed)
+        self._token = 0  # the armed round's; an earlier one armed later supersedes it
         self._failed_rounds = 0
         self.rounds = 0  # poll rounds run (for tests and benchmarks)
         self.peak_followed = 0
@@ -91,7 +94,7 @@ class RequestFollower:
         with self._lock:
             self._followed[request_id] = _Followed(done=done, deadline=deadline, name=name or request_id)
             self.peak_followed = max(self.peak_followed, len(self._followed))
-            self._arm()
+            self._arm(first=True)
 
     def forget(self, request_id: str) -> None:
         """Stop following `request_id` (its `done` never runs)."""
@@ -103,19 +106,28 @@ class RequestFollower:
         with self._lock:
             return len(self._followed)
 
-    def _arm(self) -> None:
-        """Schedule the next poll round unless one is pending (lock held)."""
-        if self._round_due or not self._followed:
+    def _arm(self, *, first: bool = False) -> None:
+        """Schedule the next poll round unless one comes soon enough (lock held); `first`: a request was
+        just added, so within FIRST_POLL_S rather than a whole interval."""
+        if not self._followed:
             return
-        self._round_due = True
+        delay = min(self.every, FIRST_POLL_S) if first else self.every
+        due = time.monotonic() + delay
+        if self._round_at is not None and self._round_at <= due:
+            return
+        self._token += 1
         try:
-            self.workers.submit_later(self.every, self._round, task_name="follow-requests")
+            self.workers.submit_later(delay, self._round, self._token, task_name="follow-requests")
         except RuntimeError:  # the pool is shut down: nothing more is followed
-            self._round_due = False
+            return
+        self._round_at = due
 
-    def _round(self) -> None:
+    def _round(self, token: int) -> None:
         """One poll round: one status call for every followed request; the finished ones are handed on."""
         with self._lock:
+            if token != self._token:
+                return  # superseded by a round armed sooner
+            self._round_at = None
             ids = list(self._followed)
         self.rounds += 1
         try:
@@ -140,7 +152,6 @@ class RequestFollower:
                 else:
                     continue
                 del self._followed[rid]
-            self._round_due = False
             self._arm()
         self._hand_on(ended)
 
@@ -153,7 +164,6 @@ class RequestFollower:
                 ended = [(f, RequestOutcome(rid, None, error=exc)) for rid, f in self._followed.items()]
                 self._followed.clear()
                 self._failed_rounds = 0
-            self._round_due = False
             self._arm()
         self._hand_on(ended)
 
