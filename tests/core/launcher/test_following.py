@@ -117,3 +117,15 @@ def test_a_forgotten_follow_never_runs_its_callback() -> None:
     assert pool.join(30)
     assert not done.seen
     pool.shutdown()
+
+
+def test_a_new_request_is_first_polled_without_waiting_a_whole_interval() -> None:
+    cloud = FakeCloud()  # launches finish at once, as the local launcher's do
+    pool = WorkerPool(size=1)
+    follower = RequestFollower(launcher=cloud, workers=pool, every=3600)
+    done = Outcomes()
+    rid = cloud.submit(_spec())
+    follower.follow(rid, done)
+    assert pool.join(30), "the first round came within FIRST_POLL_S, not after the hour"
+    assert done.seen[rid].status == "SUCCEEDED" and follower.rounds == 1
+    pool.shutdown()
