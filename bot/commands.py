@@ -2,7 +2,7 @@
 
 Pure: no Slack, no I/O, no service calls. Adapters call `parse_command(text)` and dispatch on the
 returned dataclass (`UpCommand`, `FitCommand`, `ListCommand`, `StatusCommand`, `DownCommand`,
-`ExtendCommand`, `HelpCommand`). Anything malformed raises `CommandError` (an `InvalidRequest`)
+`ExtendCommand`, `LogCommand`, `StatsCommand`, `PolicyCommand`, `HelpCommand`). Anything malformed raises `CommandError` (an `InvalidRequest`)
 whose message says what was wrong, the closest valid spelling when there is one, and the usage.
 
 Values are checked strictly here (durations, token counts and money through `core.units`, booleans,
@@ -33,7 +33,7 @@ COMMAND = "/endpoint"
 USAGE: dict[str, str] = {
     "up": "`/endpoint up MODEL ACCEL [engine=vllm|sglang] [ctx=32k] [rope=yarn] [quant=fp8] [dtype=bf16] [kv=fp8] "
     "[tp=2] [mem=0.9] [spot=yes] [idle=45m] [ttl=8h] [max-cost=50] [name=NAME] [draft=MODEL] [spec-tokens=3] "
-    "[cloud=gcp] [region=REGION] [relaunch=yes]`",
+    "[cloud=gcp] [region=REGION] [relaunch=yes] [replicas=2 | autoscale=1-4 qps=5]`",
     "fit": "`/endpoint fit MODEL [ACCEL] [engine=vllm|sglang] [ctx=32k] [rope=yarn] [quant=fp8] [dtype=bf16] [kv=fp8] "
     "[tp=2] [mem=0.9] [draft=MODEL] [spec-tokens=3]`",
     "list": "`/endpoint list [all]`",
@@ -41,6 +41,7 @@ USAGE: dict[str, str] = {
     "down": "`/endpoint down NAME`",
     "extend": "`/endpoint extend NAME 2h`",
     "log": "`/endpoint log NAME`",
+    "stats": "`/endpoint stats [WORD]`",
     "policy": "`/endpoint policy`",
     "help": "`/endpoint help [COMMAND]`",
 }
@@ -53,6 +54,7 @@ SUMMARY: dict[str, str] = {
     "down": "stop an endpoint and tear its cluster down",
     "extend": "push an endpoint's lifetime out",
     "log": "an endpoint's audit trail (owner and admins)",
+    "stats": "median cold starts per model and GPUs, and where the minutes go (WORD: only models or GPUs containing it)",
     "policy": "the team rules that apply to you and what you use now (admins: everyone's)",
     "help": "this message",
 }
@@ -77,6 +79,10 @@ _SUBCOMMAND_HINTS = {
     "audit": "log",
     "rules": "policy",
     "limits": "policy",
+    "timings": "stats",
+    "coldstart": "stats",
+    "cold-start": "stats",
+    "statistics": "stats",
 }
 _OPTION_HINTS = {
     "max-model-len": "ctx",
@@ -210,6 +216,13 @@ class PolicyCommand:
 
 
 @dataclass(frozen=True)
+class StatsCommand:
+    """`stats [WORD]`: `contains` keeps the models or GPUs containing it."""
+
+    contains: str | None = None
+
+
+@dataclass(frozen=True)
 class HelpCommand:
     topic: str | None = None  # a subcommand name, or None for the overview
 
@@ -223,6 +236,7 @@ Command = (
     | ExtendCommand
     | LogCommand
     | PolicyCommand
+    | StatsCommand
     | HelpCommand
 )
 
@@ -236,6 +250,10 @@ def _closest(
     lowered = word.lower()
     if hints and lowered in hints:
         return hints[lowered]
+    # Swapped letters (`stauts`) mean the word with the same letters, before any merely similar one (`stats`).
+    swapped = [choice for choice in choices if choice != lowered and sorted(choice) == sorted(lowered)]
+    if swapped:
+        return swapped[0]
     matches = difflib.get_close_matches(lowered, list(choices), n=1, cutoff=0.6)
     return matches[0] if matches else None
 
@@ -330,6 +348,40 @@ def _region(text: str) -> str:
     raise InvalidRequest(f"`{shown(text)}` is not a valid region; write it as the cloud does, e.g. `us-central1`.")
 
 
+MAX_REPLICAS_TYPED = 1000  # the parser's sanity bound; the admin's ceiling (max_replicas) is the service's
+
+
+def _whole(text: str, *, what: str, maximum: int) -> int:
+    """A whole number from 0 up (0 is refused by the service with its own sentence)."""
+    if text.isascii() and text.isdigit() and len(text) <= len(str(maximum)) and int(text) <= maximum:
+        return int(text)
+    raise InvalidRequest(f"`{shown(text)}` is not a valid {what}; write a whole number, e.g. `2`.")
+
+
+def parse_replica_range(text: str) -> tuple[int, int]:
+    """`1-4`: autoscale between 1 and 4 replicas."""
+    low, sep, high = text.strip().partition("-")
+    if not sep:
+        raise InvalidRequest(f"`{shown(text)}` is not a range of replicas; write `MIN-MAX`, e.g. `1-4`.")
+    return (
+        _whole(low, what="minimum number of replicas", maximum=MAX_REPLICAS_TYPED),
+        _whole(high, what="maximum number of replicas", maximum=MAX_REPLICAS_TYPED),
+    )
+
+
+def parse_qps(text: str) -> float:
+    """Requests per second per replica, the autoscaling target: `5`, `0.5`."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        value = -1.0
+    if 0 < value <= validation.MAX_TARGET_QPS:
+        return value
+    raise InvalidRequest(
+        f"`{shown(text)}` is not a target load; write requests per second per replica, e.g. `qps=5`."
+    )
+
+
 @dataclass(frozen=True)
 class _Option:
     field: str  # UpCommand / UpRequest field
@@ -373,6 +425,11 @@ OPTIONS: dict[str, _Option] = {
     "cloud": _Option("cloud", None, lambda v: _choice(v, CLOUDS, what="cloud"), "gcp"),
     "region": _Option("region", None, _region, "us-central1"),
     "relaunch": _Option("relaunch", None, lambda v: parse_bool(v, what="value for `relaunch=`"), "yes"),
+    "replicas": _Option(
+        "replicas", None, lambda v: _whole(v, what="number of replicas", maximum=MAX_REPLICAS_TYPED), "2"
+    ),
+    "autoscale": _Option("autoscale", None, parse_replica_range, "1-4"),
+    "qps": _Option("target_qps", None, parse_qps, "5"),
 }
 FIT_OPTIONS = tuple(key for key, opt in OPTIONS.items() if opt.fit_field)
 
@@ -408,12 +465,13 @@ def parse_command(text: str) -> Command:
         "extend": _parse_extend,
         "log": _parse_log,
         "policy": _parse_policy,
+        "stats": _parse_stats,
     }
     if sub not in parsers:
         raise CommandError(
             f"`{shown(tokens[0])}` is not an `{COMMAND}` command.",
             suggestion=_closest(sub, list(USAGE), _SUBCOMMAND_HINTS),
-            usage=" · ".join(USAGE[name] for name in ("up", "fit", "list", "status", "down", "extend", "log", "policy")),
+            usage=" · ".join(USAGE[name] for name in ("up", "fit", "list", "status", "down", "extend", "log", "stats", "policy")),
         )
     return parsers[sub](args)
 
@@ -477,6 +535,23 @@ def _check_speculation(values: dict[str, Any], sub: str) -> None:
         raise CommandError("`spec-tokens=` needs a draft model: add `draft=MODEL`.", usage=USAGE[sub])
 
 
+def _check_replicas(values: dict[str, Any]) -> None:
+    """The combinations of `replicas=`, `autoscale=` and `qps=` (the same rule the service applies)."""
+    if values.get("replicas") is not None and values.get("autoscale") is not None:
+        raise CommandError(
+            "Give either `replicas=N` (a fixed count) or `autoscale=MIN-MAX qps=Q`, not both.", usage=USAGE["up"]
+        )
+    if values.get("replicas") == 0:
+        raise CommandError("`replicas=0` would serve nothing; write `replicas=1` or more.", usage=USAGE["up"])
+    if values.get("autoscale") is not None and values.get("target_qps") is None:
+        raise CommandError(
+            "`autoscale=` needs a target load per replica: add `qps=5` (requests per second per replica).",
+            usage=USAGE["up"],
+        )
+    if values.get("target_qps") is not None and values.get("autoscale") is None:
+        raise CommandError("`qps=` goes with `autoscale=MIN-MAX`, e.g. `autoscale=1-4 qps=5`.", usage=USAGE["up"])
+
+
 def _parse_up(args: list[str]) -> UpCommand:
     positional, options = _split(args, "up", tuple(OPTIONS))
     if len(positional) < 2:
@@ -491,6 +566,7 @@ def _parse_up(args: list[str]) -> UpCommand:
     accel = _positional(parse_accel, positional[1], "up")
     values = _values(options, "up", fit=False)
     _check_speculation(values, "up")
+    _check_replicas(values)
     return UpCommand(model=model, accelerators=accel, **values)
 
 
@@ -552,6 +628,21 @@ def _parse_policy(args: list[str]) -> PolicyCommand:
     if args:
         raise CommandError(f"`policy` takes nothing, not `{shown(' '.join(args))}`.", usage=USAGE["policy"])
     return PolicyCommand()
+
+
+_STATS_WORD_RE = re.compile(r"[A-Za-z0-9._:/@,-]{1,100}")
+
+
+def _parse_stats(args: list[str]) -> StatsCommand:
+    if not args:
+        return StatsCommand()
+    if len(args) > 1 or not _STATS_WORD_RE.fullmatch(args[0]):
+        raise CommandError(
+            f"`stats` takes nothing or one word of a model or GPU name (like `qwen` or `H100`), "
+            f"not `{shown(' '.join(args))}`.",
+            usage=USAGE["stats"],
+        )
+    return StatsCommand(contains=args[0])
 
 
 def _parse_extend(args: list[str]) -> ExtendCommand:

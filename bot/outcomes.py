@@ -22,9 +22,11 @@ from bot.commands import (
     ListCommand,
     LogCommand,
     PolicyCommand,
+    StatsCommand,
     StatusCommand,
     UpCommand,
 )
+from core.endpoints.cold_stats import LaunchHistory
 from core.endpoints.service import EndpointService
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
@@ -103,10 +105,19 @@ class PolicyShown:
     report: PolicyReport
 
 
+@dataclass(frozen=True)
+class StatsShown:
+    """`stats [WORD]`: median cold starts from history."""
+
+    history: list[LaunchHistory]
+    contains: str | None
+
+
 Outcome = (
     Helped
     | Logged
     | PolicyShown
+    | StatsShown
     | Launched
     | Fitted
     | Listed
@@ -153,6 +164,8 @@ def run_command(
                 f"Only <@{view.owner_id}> (who launched `{view.name}`) or an admin may read its log."
             )
         return Logged(view.name, service.events(name=view.name))
+    if isinstance(parsed, StatsCommand):
+        return StatsShown(service.stats(contains=parsed.contains), parsed.contains)
     if isinstance(parsed, PolicyCommand):
         return PolicyShown(
             policy_report(service.policy, service.database, user=user_id, now=service.clock.now())

@@ -21,6 +21,8 @@ from typing import Any
 from bot.plan_text import capacity_line, context
 from core.clock import as_utc
 from core.endpoints import messaging
+from core.endpoints.cold_stats import LaunchHistory
+from core.endpoints.records import replica_bounds
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView, UsageView
 from core.fit.plan import Plan
@@ -86,7 +88,11 @@ def counted(count: int, noun: str, plural: str | None = None) -> str:
 
 def price(view: EndpointView) -> str:
     per_hour = f"{format_money(view.price_per_hour)}/h"
-    return f"~{per_hour} (estimate)" if view.price_is_estimate else per_hour
+    text = f"~{per_hour} (estimate)" if view.price_is_estimate else per_hour
+    if view.is_service:  # the price counts every replica it may run (core.endpoints.service_flow)
+        low, high = replica_bounds(view.options)
+        text += f" for {high} replicas" if low == high else f" at most ({high} replicas)"
+    return text
 
 
 def parallelism(plan: Plan | None) -> str:
@@ -139,6 +145,8 @@ def choices_line(numbered: Sequence[tuple[int, Action]]) -> str:
 def card_notes(view: EndpointView, *, now: datetime, expires: Callable[[datetime], str] = utc) -> list[str]:
     """The card's running notes: cost so far, uptime, cap, expiry (rendered by `expires`), URL when READY."""
     notes = [f"cost so far {format_money(view.cost_so_far)}", f"up {uptime(view, now=now)}"]
+    if view.replicas_text and not view.state.is_terminal:  # a SkyServe service: replicas ready / total
+        notes.insert(0, view.replicas_text)
     if view.max_cost:
         notes.append(f"cap {format_money(view.max_cost)}")
     if not view.state.is_terminal:
@@ -160,6 +168,8 @@ def card_lines(view: EndpointView, *, now: datetime) -> list[str]:
     if capacity:
         lines.append(f"  {capacity}")
     lines.append("  " + " · ".join(card_notes(view, now=now)))
+    if view.lifecycle.cold_start is not None:
+        lines.append("  " + messaging.cold_start_text(view.lifecycle.cold_start))
     if view.state == S.FAILED and view.failure_reason:
         lines.append(f"  failed: {plain(view.failure_reason)}")
     elif view.state.is_terminal and view.stop_reason:
@@ -328,6 +338,29 @@ def confirm_stop_question(endpoint_name: str) -> str:
         f"Stop `{endpoint_name}`? This tears down its GPUs; the URL and API key stop working. "
         "It cannot be undone. [y/N]"
     )
+
+
+def stats_title(contains: str | None) -> str:
+    about = f" matching `{contains}`" if contains else ""
+    return f"Cold starts{about} (median time from `up` to ready, by model, GPUs and engine):"
+
+
+def history_line(past: LaunchHistory) -> str:
+    """`Qwen/Qwen2.5-7B-Instruct on L4:1 (vllm): 7m12s over 3 launches: provisioning 3m5s, ...`."""
+    over = counted(past.launches, "launch", "launches")
+    phases = f": {messaging.phases_text(past.phases)}" if past.phases else ""
+    return (
+        f"{past.model} on {past.accelerators} ({past.engine}): "
+        f"{messaging.phase_duration(past.total_s)} over {over}{phases}"
+    )
+
+
+def stats_lines(history: Sequence[LaunchHistory], *, contains: str | None = None) -> list[str]:
+    """`stats [WORD]`: what `up` costs in minutes, from launches that reached READY."""
+    if not history:
+        about = f" matching `{contains}`" if contains else ""
+        return [f"No finished launches{about} yet: the medians appear once launches have become ready."]
+    return [stats_title(contains)] + [f"  {history_line(past)}" for past in history]
 
 
 def log_lines(name: str, events: Sequence[dict[str, Any]]) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from core import claims, outbox, replays
 from core.endpoints import models as endpoint_models
+from core.endpoints import timings
 from core.tables import Base
 from core.usage import models as usage_models
 from core.watchdog import reminders
@@ -16,4 +17,4 @@ from core.watchdog import reminders
 metadata = Base.metadata
 
 # The modules above are imported for their tables; naming them keeps the imports from looking unused.
-TABLE_OWNERS = (endpoint_models, claims, usage_models, reminders, outbox, replays)
+TABLE_OWNERS = (endpoint_models, claims, usage_models, reminders, outbox, replays, timings)

@@ -204,6 +204,20 @@ class Settings(BaseSettings):
         description="How long the bot keeps trying to give an endpoint's API key to its owner (thread, then DM) "
         "while Slack refuses it; past this the endpoint, which nobody can use, is torn down. Default: 10m.",
     )
+    max_replicas: int = Field(
+        8,
+        description="Most replicas one endpoint may have (`replicas=N`, or the top of `autoscale=MIN-MAX`); "
+        "replicas run as a SkyServe service and need the SkyPilot launcher. Default: 8.",
+    )
+    tls_cert_file: Path | None = Field(
+        None,
+        description="The team's TLS certificate (PEM, with its chain) for endpoints; a replicas service "
+        "terminates TLS at SkyServe's load balancer with it. Default: unset (plain HTTP).",
+    )
+    tls_key_file: Path | None = Field(
+        None,
+        description="The private key of `tls_cert_file` (PEM). Default: unset.",
+    )
     worker_threads: int = Field(
         16,
         description="Threads in the bot's own worker pool (the short steps of launches, teardowns; a "

@@ -2,7 +2,7 @@
 the column types `UtcDateTime` and `JsonDict`.
 
 Each table lives with the module that owns it (`core.endpoints.models`, `core.claims`, `core.usage.models`,
-`core.watchdog.reminders`, `core.outbox`, `core.replays`); `core.schema` gathers them all for Alembic.
+`core.watchdog.reminders`, `core.outbox`, `core.replays`, `core.endpoints.timings`); `core.schema` gathers them all for Alembic.
 `upsert_into` gives the dialect's `INSERT ... ON CONFLICT` for atomic claims. Datetimes are timezone-aware UTC in and out on every database (`UtcDateTime`); JSON columns track
 top-level changes (`options["x"] = ...` is saved).
 """

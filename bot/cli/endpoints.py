@@ -1,4 +1,4 @@
-"""`endpoint-bot up / down / list / status / extend / render / reconcile`: the lifecycle from a terminal.
+"""`endpoint-bot up / down / list / status / stats / extend / render / reconcile`: the lifecycle from a terminal.
 
 The same `EndpointService` the chat adapters use, wired with a `ConsoleNotifier` (progress lines on
 stdout). `up` waits until the launch ends (READY or FAILED) and prints the URL and API key once; `down`
@@ -10,6 +10,7 @@ credentials already, so the CLI acts as an admin (`--as` only names who did it i
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -54,6 +55,9 @@ UP_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--cloud", {"help": "gcp, aws, ... (default: cheapest)"}),
     ("--region", {"help": "region within --cloud"}),
     ("--relaunch", {"action": "store_true", "help": "relaunch automatically when lost"}),
+    ("--replicas", {"type": int, "metavar": "N", "help": "N replicas behind SkyServe's load balancer"}),
+    ("--autoscale", {"metavar": "MIN-MAX", "help": "SkyServe autoscales between MIN and MAX replicas (with --qps)"}),
+    ("--qps", {"type": float, "metavar": "Q", "help": "autoscaling target: requests per second per replica"}),
 )
 
 
@@ -85,6 +89,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     status.add_argument("name")
     status.add_argument("--events", action="store_true", help="also print its audit log")
     status.set_defaults(func=run_status)
+
+    stats = subparsers.add_parser(
+        "stats", help="median cold start per model, GPUs and engine, and where the minutes go"
+    )
+    stats.add_argument("word", nargs="?", help="only models or GPUs containing this (e.g. qwen, H100)")
+    stats.add_argument("--json", action="store_true", help="print the medians as JSON (seconds)")
+    stats.set_defaults(func=run_stats)
 
     extend = subparsers.add_parser("extend", help="extend an endpoint's lifetime, e.g. `extend qwen 2h`")
     extend.add_argument("name")
@@ -178,7 +189,18 @@ def _up_request(args: argparse.Namespace, owner_id: str) -> Any:
         cloud=args.cloud,
         region=args.region,
         relaunch=args.relaunch,
+        replicas=args.replicas,
+        autoscale=_replica_range(args.autoscale),
+        target_qps=args.qps,
     )
+
+
+def _replica_range(text: str | None) -> tuple[int, int] | None:
+    if not text:
+        return None
+    from bot.commands import parse_replica_range
+
+    return parse_replica_range(text)
 
 
 @_guarded
@@ -271,6 +293,10 @@ def run_status(args: argparse.Namespace) -> int:
         ("idle timeout", format_duration_s(v.idle_timeout_s)),
         ("expires", f"{v.expires_at:%Y-%m-%d %H:%M} UTC"),
     ]
+    if v.lifecycle.cold_start is not None:
+        from core.endpoints.messaging import cold_start_text  # only when a command runs
+
+        rows.append(("cold start", cold_start_text(v.lifecycle.cold_start).removeprefix("Cold start ")))
     if v.failure_reason:
         rows.append(("failure", v.failure_reason))
     if v.stop_reason:
@@ -284,6 +310,32 @@ def run_status(args: argparse.Namespace) -> int:
             f"  {event['at']:%Y-%m-%d %H:%M:%S} {event['actor']:<10} {event['kind']:<16} {event['message']}"
         )
     return 0
+
+
+@_guarded
+def run_stats(args: argparse.Namespace) -> int:
+    from bot.text import stats_lines  # bot.text imports the endpoint layer: only when a command runs
+
+    with _runtime() as (runtime, _me):
+        history = runtime.service.stats(contains=args.word)
+    if args.json:
+        print(json.dumps([_history_json(past) for past in history], indent=1))
+        return 0
+    for line in stats_lines(history, contains=args.word):
+        print(line.replace("`", ""))
+    return 0
+
+
+def _history_json(past: Any) -> dict[str, Any]:
+    phases = {p.name: {"seconds": round(p.seconds, 3), "note": p.note} for p in past.phases}
+    return {
+        "model": past.model,
+        "accelerators": past.accelerators,
+        "engine": past.engine,
+        "launches": past.launches,
+        "median_seconds": round(past.total_s, 3),
+        "phases": phases,
+    }
 
 
 @_guarded

@@ -114,6 +114,8 @@ class Shell:
             )
         elif isinstance(outcome, oc.Logged):
             self.console.lines([tx.plain(line) for line in tx.log_lines(outcome.name, outcome.events)])
+        elif isinstance(outcome, oc.StatsShown):
+            self.console.lines([tx.plain(line) for line in tx.stats_lines(outcome.history, contains=outcome.contains)])
         elif isinstance(outcome, oc.PolicyShown):
             self.console.lines([tx.plain(line) for text in outcome.report.lines for line in text.splitlines()])
         elif isinstance(outcome, oc.Shown):

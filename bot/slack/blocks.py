@@ -31,6 +31,8 @@ from slack_sdk.models.views import View
 
 from bot import text as tx
 from core.clock import as_utc
+from core.endpoints import messaging
+from core.endpoints.cold_stats import LaunchHistory
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.fit.plan import Plan
@@ -176,6 +178,8 @@ def status_card(view: EndpointView, *, now: datetime) -> list[Block]:
     ]
     notes = " · ".join(tx.card_notes(view, now=now, expires=slack_date))
     blocks.append(_context(notes[0].upper() + notes[1:]))
+    if view.lifecycle.cold_start is not None:
+        blocks.append(_context(f":stopwatch: {escape(messaging.cold_start_text(view.lifecycle.cold_start))}"))
     if view.state == EndpointState.FAILED and view.failure_reason:
         blocks.append(_section(f":red_circle: {escape(view.failure_reason)}"))
     elif view.state.is_terminal and view.stop_reason:
@@ -288,6 +292,29 @@ def list_blocks(views: Sequence[EndpointView], *, now: datetime, include_termina
     if len(views) > len(shown):
         blocks.append(_context(f"…and {len(views) - len(shown)} more; see the App Home tab."))
     return blocks
+
+
+def stats_blocks(history: Sequence[LaunchHistory], *, contains: str | None = None) -> list[Block]:
+    """`/endpoint stats [WORD]`: the median cold start per model, GPUs and engine, with its phases."""
+    if not history:
+        return [_section(escape(tx.stats_lines(history, contains=contains)[0]))]
+    blocks: list[Block] = [_section(f"*{escape(tx.stats_title(contains))}*")]
+    shown = history[: MESSAGE_BLOCK_LIMIT - 2]
+    for past in shown:
+        over = tx.counted(past.launches, "launch", "launches")
+        head = (
+            f":stopwatch: *{messaging.phase_duration(past.total_s)}* `{escape(past.model)}` on "
+            f"{escape(past.accelerators)} ({escape(past.engine)}), over {over}"
+        )
+        phases = f"\n{escape(messaging.phases_text(past.phases))}" if past.phases else ""
+        blocks.append(_section(clip(head + phases, 2900)))
+    if len(history) > len(shown):
+        blocks.append(_context(f"…and {len(history) - len(shown)} more; narrow it: `/endpoint stats WORD`."))
+    return blocks
+
+
+def stats_text(history: Sequence[LaunchHistory]) -> str:
+    return f"Cold starts: {tx.counted(len(history), 'model and GPU pair', 'model and GPU pairs')}"
 
 
 def list_text(views: Sequence[EndpointView]) -> str:

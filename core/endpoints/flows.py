@@ -53,7 +53,7 @@ import httpx
 from core import claims, outbox
 from core.apikeys import hash_api_key, new_api_key, redact_api_keys
 from core.clock import Clock, as_utc
-from core.endpoints import messaging, records, store
+from core.endpoints import messaging, records, service_flow, store, timings
 from core.endpoints.models import Endpoint
 from core.endpoints.records import EndpointOptions
 from core.endpoints.states import EndpointState
@@ -373,6 +373,7 @@ def build_launch_spec(
         region=options.region or settings.default_region,
         autostop_minutes=autostop_minutes,
         weights_bucket=settings.weights_bucket,
+        service=service_flow.service_spec(settings, engine, options),
     )
 
 
@@ -500,7 +501,7 @@ def _launch_step(ctx: FlowContext, run: _LaunchRun, step: Step) -> object:
     try:
         if step(ctx, run):
             return CONTINUES
-    except (_Abandon, store.TransitionConflict) as why:
+    except (_Abandon, service_flow.Abandoned, store.TransitionConflict) as why:
         log.info("endpoint %s: launch abandoned (%s)", run.endpoint_id, why)
         _after_abandon(ctx, run.endpoint_id)
     except _ShuttingDown:
@@ -544,7 +545,7 @@ def _submit(ctx: FlowContext, run: _LaunchRun) -> bool:
     run.spec = _begin_provisioning(ctx, run.endpoint_id, api_key=run.api_key, secrets=run.secrets)
     if run.spec is None:
         return False
-    request_id = ctx.launcher.submit(run.spec)
+    request_id = service_flow.submit(ctx.launcher, run.spec)  # a cluster, or a SkyServe service
     run.submitted, run.request_id = True, request_id
     _record_request(ctx, run.endpoint_id, request_id)
 
@@ -603,14 +604,30 @@ def _record_request(ctx: FlowContext, endpoint_id: int, request_id: str) -> None
 
 
 def _await_cluster(ctx: FlowContext, run: _LaunchRun, outcome: RequestOutcome) -> bool:
-    """Step 3 (the request finished): its result, then STARTING with the URL, then the first probe."""
-    settings, launcher = ctx.settings, ctx.launcher
+    """Step 3 (the request finished): STARTING with the URL (a cluster's, or a service's load balancer),
+    then the first readiness probe."""
+    settings = ctx.settings
     assert run.spec is not None and run.request_id is not None
     if outcome.error is not None:
         raise outcome.error  # the poll rounds kept failing: the launcher's own error explains it
     if outcome.timed_out:
         timeout = settings.readiness_deadline.total_seconds()
         raise TimeoutError(f"launch request {run.request_id} is still {outcome.status} after {timeout:.0f}s")
+    if run.spec.service is not None:
+        # A SkyServe service: `serve up` finished; its replicas are followed here (SkyServe's own path).
+        view = service_flow.await_service(ctx, run.endpoint_id, run.spec, run.request_id)
+    else:
+        view = _cluster_up(ctx, run)
+    run.view = view
+    ctx.post(view, messaging.weights_loading(view))
+    run.check = _readiness_check(ctx, view)
+    return _later(ctx, run, _probe)
+
+
+def _cluster_up(ctx: FlowContext, run: _LaunchRun) -> EndpointView:
+    """The cluster's request finished: its result, then STARTING with the URL."""
+    settings, launcher = ctx.settings, ctx.launcher
+    assert run.spec is not None and run.request_id is not None
     # Finished: returns at once, or raises the request's own error (no capacity, quota, ...).
     launcher.wait(run.request_id, timeout=settings.readiness_deadline.total_seconds())
     url = launcher.endpoint_url(run.spec.cluster_name, settings.engine_port)  # no transaction held meanwhile
@@ -629,10 +646,7 @@ def _await_cluster(ctx: FlowContext, run: _LaunchRun, outcome: RequestOutcome) -
         launcher.set_deadline(view.cluster_name, deadline_minutes)
     except Exception:
         log.warning("could not reset the hard deadline of %s", view.cluster_name, exc_info=True)
-    run.view = view
-    ctx.post(view, messaging.weights_loading(view))
-    run.check = _readiness_check(ctx, view)
-    return _later(ctx, run, _probe)
+    return view
 
 
 def _probe(ctx: FlowContext, run: _LaunchRun) -> bool:
@@ -661,6 +675,7 @@ def _engine_ready(ctx: FlowContext, run: _LaunchRun) -> bool:
         endpoint_id=view.id,
         url=view.url or "",
         engine=view.engine,
+        replica_urls=view.lifecycle.replica_urls,  # a service: the sum over its replicas
         client=ctx.http,
     )
     _make_ready(ctx, run.endpoint_id, api_key=run.api_key)
@@ -689,6 +704,7 @@ def _make_ready(ctx: FlowContext, endpoint_id: int, *, api_key: str) -> None:
         view = _view(endpoint)
     took = (as_utc(view.ready_at) - as_utc(view.requested_at)) if view.ready_at else None
     _hand_over_key(ctx, key_message, view, api_key)
+    view = timings.after_ready(database=ctx.database, launcher=ctx.launcher, view=view)  # the phases
     ctx.post(view, messaging.ready(view, took=took))
     ctx.changed(view)
 
@@ -714,6 +730,12 @@ def key_lost(ctx: FlowContext, *, endpoint_id: int, reason: str) -> None:
 
 
 def _readiness_check(ctx: FlowContext, view: EndpointView) -> ReadinessCheck:
+    def progress(step: str) -> None:
+        timings.on_readiness_step(
+            database=ctx.database, clock=ctx.clock, launcher_name=ctx.launcher.name, view=view, step=step
+        )
+        ctx.post(view, messaging.readiness_step(step))
+
     deadline = as_utc(view.requested_at) + ctx.settings.readiness_deadline
     # What is left of the launch's readiness budget (at least a minute: the engine just came up).
     remaining = max(deadline - ctx.clock.now(), timedelta(minutes=1))
@@ -728,7 +750,7 @@ def _readiness_check(ctx: FlowContext, view: EndpointView) -> ReadinessCheck:
         engine=view.engine,
         model_name=view.model,
         deadline=remaining,
-        progress=lambda step: ctx.post(view, messaging.readiness_step(step)),
+        progress=progress,
         check_server=_server_check(ctx.launcher, view.cluster_name),
         **options,
     )
@@ -758,10 +780,11 @@ def _after_abandon(ctx: FlowContext, endpoint_id: int) -> None:
         if endpoint is None:
             return
         state, cluster, request_id = endpoint.state, endpoint.cluster_name, endpoint.sky_request_id
+        service = _view(endpoint).is_service
     if request_id:
         _cancel_if_running(ctx.launcher, request_id)
     try:
-        ctx.launcher.down(cluster)
+        service_flow.take_down(ctx.launcher, cluster, service=service)
     except Exception as exc:
         log.error(
             "cluster %s may be left behind by a stopped launch (%s); reconcile will retry", cluster, exc
@@ -837,6 +860,7 @@ def _teardown_claimed(ctx: FlowContext, endpoint_id: int) -> None:
         if endpoint is None or endpoint.state != S.STOPPING:
             return
         cluster, request_id = endpoint.cluster_name, endpoint.sky_request_id
+        service = _view(endpoint).is_service
     if request_id:
         _cancel_if_running(launcher, request_id)
 
@@ -847,7 +871,7 @@ def _teardown_claimed(ctx: FlowContext, endpoint_id: int) -> None:
             ctx.sleep(delay)
         attempts += 1
         try:
-            launcher.down(cluster)
+            service_flow.take_down(launcher, cluster, service=service)
             error = None
             break
         except Exception as exc:
@@ -984,7 +1008,9 @@ def relaunch_lost(*, session: Any, endpoint: Endpoint, actor: str, now: datetime
     cleared). `requested_at` restarts with the run; the extend ceiling stays anchored to the first
     request. Raises `store.TransitionConflict` when it is no longer LOST."""
     view = _view(endpoint)
-    lifecycle = replace(view.lifecycle, first_requested_at=view.first_requested_at)
+    lifecycle = replace(
+        view.lifecycle, first_requested_at=view.first_requested_at, replicas_ready=None, replica_urls=(), cold_start=None
+    )
     store.transition(
         session=session,
         endpoint=endpoint,

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from core.clock import as_utc
+from core.endpoints.records import ColdStart, Phase
 from core.endpoints.views import EndpointView
 from core.units import format_duration, format_money
 
@@ -55,7 +56,34 @@ def readiness_step(step: str) -> str:
 
 def ready(view: EndpointView, *, took: timedelta | None) -> str:
     after = f" after {format_duration(took)}" if took and took >= timedelta(seconds=1) else ""
-    return f"Ready{after}: `{view.url}` answered a chat completion."
+    cold = view.lifecycle.cold_start
+    where = f" {cold_start_text(cold)}." if cold is not None and cold.phases else ""
+    return f"Ready{after}: `{view.url}` answered a chat completion.{where}"
+
+
+def phase_duration(seconds: float) -> str:
+    """`3m5s`, `40s`, `<1s`: a phase's length as people write it."""
+    return "<1s" if seconds < 1 else format_duration(timedelta(seconds=seconds))
+
+
+def phases_text(phases: tuple[Phase, ...]) -> str:
+    """`provisioning 3m5s, setup 40s, weights 2m10s (cache), load 1m, first completion 3s`."""
+    return ", ".join(
+        f"{p.name} {phase_duration(p.seconds)}" + (f" ({p.note})" if p.note else "") for p in phases
+    )
+
+
+def cold_start_text(cold: ColdStart) -> str:
+    """`Cold start 7m12s: provisioning 3m5s, ...` (the phases measured; unknown ones are left out)."""
+    phases = f": {phases_text(cold.phases)}" if cold.phases else ""
+    return f"Cold start {phase_duration(cold.total_s)}{phases}"
+
+
+def similar_launches(total_s: float, launches: int) -> str:
+    """The first thread line of a launch with history: what launches like it took (the median)."""
+    minutes = max(1, round(total_s / 60))
+    over = f"the median of {launches} launches" if launches != 1 else "1 launch"
+    return f"Similar launches took ~{minutes} min to get ready ({over}; `/endpoint stats`)."
 
 
 def queued(view: EndpointView, *, ahead: int, threads: int) -> str:
@@ -103,7 +131,12 @@ def stopped_summary(view: EndpointView, *, now: datetime) -> str:
         )
         if usage.cost_per_million_output_tokens is not None:
             parts.append(f"{format_money(usage.cost_per_million_output_tokens)} per million output tokens")
-    ending = "failed and was torn down" if view.failure_reason else "stopped; the cluster is gone"
+    gone = (
+        "the service (`sky serve down`) and its replicas are gone"
+        if view.is_service
+        else "the cluster is gone"
+    )
+    ending = "failed and was torn down" if view.failure_reason else f"stopped; {gone}"
     return f"`{view.name}` {ending}: " + ", ".join(parts) + "."
 
 

@@ -10,7 +10,11 @@ The one sweep that guarantees no cluster is left billing unknown:
   so the work below is taken over on the first sweep after a crash rather than once the claim lapses;
 - a launch in flight that no process follows (nothing running here, claim free or expired) is resumed:
   `flows.resume_launch` follows its request id or looks for its cluster by name;
-- a STOPPING endpoint nobody is tearing down gets its teardown retried.
+- a STOPPING endpoint nobody is tearing down gets its teardown retried;
+- services (replicas, core.endpoints.service_flow): their replica clusters (`{service}-{n}`) belong to
+  the service and are never torn down as unknown clusters; a READY endpoint whose service is gone (or
+  failed) becomes LOST; a service no live endpoint owns is taken down (`serve down`) like a stray
+  cluster; a live service's ready replica count is stored for the card.
 
 Order matters: the cloud is listed BEFORE the store is read. `up` commits the endpoint row before it
 asks the cloud for anything, so every cluster in the listing already has a committed row by the time we
@@ -23,17 +27,18 @@ import logging
 from dataclasses import dataclass, field
 
 from core import claims
-from core.endpoints import flows, messaging, store
+from core.endpoints import flows, messaging, service_flow, store
 from core.endpoints.flows import FlowContext
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
-from core.launcher.base import ClusterInfo
+from core.launcher.base import ClusterInfo, ServiceInfo, serves
 
 log = logging.getLogger(__name__)
 
 S = EndpointState
 ACTOR = "reconcile"
 _GONE_STATUSES = {"STOPPED"}  # a stopped cluster no longer serves; under an endpoint it means preempted
+_SERVICE_GONE = {"FAILED", "FAILED_CLEANUP", "CONTROLLER_FAILED", "NO_REPLICA_FAILED", "SHUTTING_DOWN"}
 
 
 @dataclass
@@ -54,7 +59,10 @@ def reconcile(ctx: FlowContext) -> ReconcileReport:
     """One sweep. Never raises for a single endpoint's trouble; the report lists errors."""
     report = ReconcileReport()
     clusters = ctx.launcher.list_clusters(ctx.settings.cluster_prefix)  # first: see the module docstring
-    in_cloud = {c.name: c for c in clusters}
+    services = _services(ctx)
+    replicas = {r for s in services.values() for r in s.replica_clusters}
+    # A service's replicas are its own (torn down with it), never unknown clusters.
+    in_cloud = {c.name: c for c in clusters if c.name not in replicas and not _replica_of(c.name, services)}
     report.clusters_seen = len(clusters)
 
     with ctx.database.session() as session:
@@ -71,21 +79,24 @@ def reconcile(ctx: FlowContext) -> ReconcileReport:
         live = [store.to_view(e) for e in store.list_endpoints(session=session, states=S.live())]
         live_clusters = {v.cluster_name for v in live}
         others = {}
-        for name in in_cloud:
+        for name in [*in_cloud, *services]:
             if name not in live_clusters:
                 endpoint = store.get_by_cluster(session=session, cluster_name=name)
                 others[name] = store.to_view(endpoint) if endpoint is not None else None
 
     for view in live:
         try:
-            _reconcile_live(ctx, view, in_cloud.get(view.cluster_name), report)
+            if view.is_service:
+                _reconcile_service(ctx, view, services.get(view.cluster_name), report)
+            else:
+                _reconcile_live(ctx, view, in_cloud.get(view.cluster_name), report)
         except Exception as exc:
             log.exception("reconcile of endpoint %s failed", view.name)
             report.errors.append(f"{view.name}: {exc}")
 
     for name, view in others.items():
         try:
-            _tear_down_stray(ctx, name, view, report)
+            _tear_down_stray(ctx, name, view, report, service=name in services)
         except Exception as exc:
             log.error("reconcile could not tear down stray cluster %s: %s; will retry", name, exc)
             report.errors.append(f"{name}: {exc}")
@@ -110,10 +121,39 @@ def _reconcile_live(
         report.lost.append(view.name)
 
 
+def _services(ctx: FlowContext) -> dict[str, ServiceInfo]:
+    """The bot's SkyServe services by name (none when the launcher runs no services)."""
+    if not serves(ctx.launcher):
+        return {}
+    return {s.name: s for s in ctx.launcher.list_services(ctx.settings.cluster_prefix)}
+
+
+def _replica_of(cluster: str, services: dict[str, ServiceInfo]) -> bool:
+    """`{service}-{n}`: a replica cluster of a known service (also one its listing does not show yet)."""
+    service, _, number = cluster.rpartition("-")
+    return number.isdigit() and service in services
+
+
+def _reconcile_service(
+    ctx: FlowContext, view: EndpointView, service: ServiceInfo | None, report: ReconcileReport
+) -> None:
+    """A live endpoint that runs as a service: LOST when its service is gone; its replica count kept."""
+    if ctx.is_active(view.id) or view.state != S.READY:
+        _reconcile_live(ctx, view, ClusterInfo(name=view.cluster_name, status="UP"), report)  # same rules
+        return
+    if service is None or service.status in _SERVICE_GONE:
+        _mark_lost(ctx, view, cluster_status=None if service is None else service.status)
+        report.lost.append(view.name)
+        return
+    changed = service_flow.record_replicas(ctx, view.id, service)
+    if changed is not None:
+        ctx.changed(changed)
+
+
 def _mark_lost(ctx: FlowContext, view: EndpointView, *, cluster_status: str | None) -> None:
     if cluster_status is not None:
         # It still exists (stopped disks bill too): a terminal endpoint must have no cluster behind it.
-        ctx.launcher.down(view.cluster_name)
+        service_flow.take_down(ctx.launcher, view.cluster_name, service=view.is_service)
     with ctx.database.session() as session:
         endpoint = store.get_endpoint(session=session, endpoint_id=view.id)
         if endpoint is None or endpoint.state != S.READY:
@@ -137,13 +177,19 @@ def _mark_lost(ctx: FlowContext, view: EndpointView, *, cluster_status: str | No
         ctx.dm(lost_view.owner_id, messaging.lost(lost_view, relaunch=False))
 
 
-def _tear_down_stray(ctx: FlowContext, name: str, view: EndpointView | None, report: ReconcileReport) -> None:
+def _tear_down_stray(
+    ctx: FlowContext, name: str, view: EndpointView | None, report: ReconcileReport, *, service: bool = False
+) -> None:
     if view is None:
-        log.warning("reconcile: cluster %s is unknown to the store; tearing it down", name)
-        ctx.launcher.down(name)
+        log.warning(
+            "reconcile: %s %s is unknown to the store; tearing it down",
+            "service" if service else "cluster",
+            name,
+        )
+        service_flow.take_down(ctx.launcher, name, service=service)
         report.torn_down_unknown.append(name)
         return
-    ctx.launcher.down(name)
+    service_flow.take_down(ctx.launcher, name, service=service)
     with ctx.database.session() as session:
         store.record_event_for(
             session=session,

@@ -47,6 +47,11 @@ class LaunchChoices:
     cloud: str | None = None
     region: str | None = None
     max_cost: float | None = None
+    # Several replicas behind SkyServe's load balancer (core.endpoints.service_flow): a fixed count, or
+    # autoscaling between (min, max) at `target_qps` requests per second per replica. None: one cluster.
+    replicas: int | None = None
+    autoscale: tuple[int, int] | None = None
+    target_qps: float | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -57,12 +62,36 @@ class EndpointOptions(LaunchChoices):
 
 
 @dataclass(frozen=True)
+class Phase:
+    """One measured part of a cold start (core.endpoints.timings): "provisioning", "setup", "weights",
+    "load", "engine start", "first completion" or "queued"; `note` e.g. "cache" or "download"."""
+
+    name: str
+    seconds: float
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class ColdStart:
+    """Where the minutes of the last launch went: the total (request to READY) and the phases measured
+    (unknown ones are left out, never guessed)."""
+
+    total_s: float
+    phases: tuple[Phase, ...] = ()
+
+
+@dataclass(frozen=True)
 class Lifecycle:
     """Facts about the endpoint's life that the bot keeps beside the options."""
 
     relaunch: bool = False  # launch it again if its cluster is lost (`relaunch=yes`; off once stopped)
     first_requested_at: datetime | None = None  # a relaunch keeps the first request (the ttl ceiling's start)
     relaunch_cancelled_by: str | None = None  # who stopped it while LOST (the pending relaunch is off)
+    cold_start: ColdStart | None = None  # the last launch's timings, once READY
+    replicas_ready: int | None = None  # a service's replicas answering its readiness probe, last seen
+    replica_urls: tuple[
+        str, ...
+    ] = ()  # those replicas' engines (`http://IP:PORT`): the watchdog sums their metrics
 
 
 def first_requested(lifecycle: Lifecycle, requested_at: datetime) -> datetime:
@@ -99,7 +128,42 @@ def options_from_json(data: dict[str, Any] | None) -> tuple[EndpointOptions, Lif
         relaunch=_truthy(life.get("relaunch")),
         first_requested_at=_when(life.get("first_requested_at")),
         relaunch_cancelled_by=life.get("relaunch_cancelled_by") or None,
+        cold_start=cold_start_from_json(life.get("cold_start")),
+        replicas_ready=_count(life.get("replicas_ready")),
+        replica_urls=tuple(str(u) for u in life.get("replica_urls") or () if isinstance(u, str)),
     )
+
+
+def cold_start_from_json(data: Any) -> ColdStart | None:
+    """The stored cold start (`asdict` of a ColdStart), or None when absent or unreadable."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        phases = tuple(
+            Phase(name=str(p["name"]), seconds=float(p["seconds"]), note=p.get("note") or None)
+            for p in data.get("phases") or ()
+        )
+        return ColdStart(total_s=float(data["total_s"]), phases=phases)
+    except (TypeError, KeyError, ValueError):
+        log.warning("unreadable stored cold start (keys %s)", sorted(data)[:8])
+        return None
+
+
+def is_service(options: LaunchChoices) -> bool:
+    """True when the endpoint runs as a SkyServe service (`replicas=` or `autoscale=` given)."""
+    return options.replicas is not None or options.autoscale is not None
+
+
+def replica_bounds(options: LaunchChoices) -> tuple[int, int]:
+    """(fewest, most) replicas: (1, 1) for a single cluster, (N, N) for `replicas=N`, the autoscale range."""
+    if options.autoscale is not None:
+        return options.autoscale[0], options.autoscale[1]
+    count = options.replicas or 1
+    return count, count
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
 
 
 def _truthy(value: Any) -> bool:
@@ -122,7 +186,11 @@ def _when(value: Any) -> datetime | None:
 
 def _known(cls: Any, data: dict[str, Any]) -> Any:
     names = {f.name for f in fields(cls)}
-    return cls(**{k: v for k, v in data.items() if k in names})
+    values = {k: v for k, v in data.items() if k in names}
+    if "autoscale" in names:  # JSON holds the (min, max) pair as a list
+        pair = values.get("autoscale")
+        values["autoscale"] = tuple(pair) if isinstance(pair, list | tuple) and len(pair) == 2 else None
+    return cls(**values)
 
 
 # --- the plan column -------------------------------------------------------------------------------

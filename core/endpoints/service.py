@@ -17,8 +17,9 @@ from sqlalchemy import select, update
 
 from core.clock import Clock, SystemClock, as_utc
 from core.echo import shown
-from core.endpoints import flows, messaging, records, store
+from core.endpoints import cold_stats, flows, messaging, records, service_flow, store
 from core.endpoints import reconcile as reconcile_module
+from core.endpoints.cold_stats import LaunchHistory
 from core.endpoints.flows import FlowContext, SharesFlows
 from core.endpoints.models import StopRequest
 from core.endpoints.records import EndpointOptions, Lifecycle
@@ -163,6 +164,7 @@ class EndpointService(SharesFlows):
         """Validate, fit-check, record REQUESTED, announce the card, schedule the launch; return at once."""
         if self.cloud_problem is not None:
             raise CloudUnreachable(self.cloud_problem)
+        service_flow.check_service_request(request, self.launcher)  # replicas need SkyServe (not `render`)
         request = self.policy.before_fit(request, default_ttl=self.settings.default_ttl,
                                          default_idle=self.settings.idle_timeout, default_spot=self.settings.use_spot)  # fmt: skip
         try:
@@ -209,8 +211,22 @@ class EndpointService(SharesFlows):
                 endpoint.channel_id = ref.channel_id
                 endpoint.message_ts = ref.message_ts
                 view = store.to_view(endpoint)
+        self._say_typical(view)
         self._schedule_launch(view)
         return view
+
+    def _say_typical(self, view: EndpointView) -> None:
+        """The thread's first line, when launches like this one have history: what they took."""
+        try:
+            with self.database.session() as session:
+                past = cold_stats.typical(
+                    session, model=view.model, accelerators=view.accelerators, engine=view.engine
+                )
+        except Exception:
+            log.warning("could not read the cold-start history", exc_info=True)
+            return
+        if past is not None:
+            deliver(self.notifier.thread_post, view, messaging.similar_launches(past.total_s, past.launches))
 
     def _schedule_launch(self, view: EndpointView) -> None:
         """Hand the launch to the pool; say so in its thread when it has to wait for a free thread."""
@@ -267,6 +283,8 @@ class EndpointService(SharesFlows):
         )
         accel, plan = self._checked_plan(request, options)
         # The endpoint's one price (its spot/cloud/region offer); the stored plan carries the same figure.
+        # A service's price counts every replica it may run (core.endpoints.service_flow).
+        replicas = service_flow.replica_multiplier(options)
         price = price_per_hour(
             accel.gpu,
             accel.count,
@@ -283,7 +301,7 @@ class EndpointService(SharesFlows):
             idle=idle,
             options=options,
             lifecycle=Lifecycle(relaunch=request.relaunch),
-            price_per_hour=price.per_hour,
+            price_per_hour=price.per_hour * replicas,
             price_is_estimate=price.is_estimate,
         )
 
@@ -524,7 +542,8 @@ class EndpointService(SharesFlows):
             messaging.extended(view, by=by, capped=capped, ceiling=ceiling, span=span),
         )
         deliver(self.notifier.endpoint_changed, view)
-        if cluster_up:  # while provisioning, the launch flow sets the deadline once the cluster is up
+        # While provisioning, the launch flow sets the deadline once the cluster is up; a service has none.
+        if cluster_up and not view.is_service:
             self.workers.submit(self._reset_deadline, view, task_name=f"deadline:{view.id}")
         return view
 
@@ -575,6 +594,11 @@ class EndpointService(SharesFlows):
                 store.to_view(e)
                 for e in store.list_endpoints(session=session, states=states, owner_id=owner_id)
             ]
+
+    def stats(self, *, contains: str | None = None) -> list[LaunchHistory]:
+        """Median cold starts per model, GPUs and engine from finished launches (`/endpoint stats`)."""
+        with self.database.session() as session:
+            return cold_stats.history(session, contains=contains)
 
     def events(self, *, name: str) -> list[dict[str, Any]]:
         """The endpoint's audit log, oldest first (for `status --events` and tests)."""

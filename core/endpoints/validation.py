@@ -107,6 +107,7 @@ def validate_up(request: UpRequest, settings: Settings, *, name_taken: Callable[
             )
     _check_where(request, settings)
     _check_draft(request)
+    check_replicas(request, settings)
     if not request.owner_id:
         raise InvalidRequest("Who is asking? (no user id came with the request)")
     return engine
@@ -216,3 +217,41 @@ def _check_draft(request: UpRequest) -> None:
             raise InvalidRequest(f"The draft model: {exc}") from None
         if request.draft_model == request.model:
             raise InvalidRequest("The draft model must be a smaller model than the one it speeds up.")
+
+
+MAX_TARGET_QPS = 10_000.0
+
+
+def check_replicas(choices: LaunchChoices, settings: Settings) -> None:
+    """`replicas=N` or `autoscale=MIN-MAX qps=Q` (never both; qps only with autoscale), within the ceiling."""
+    most = settings.max_replicas
+    if choices.replicas is not None and choices.autoscale is not None:
+        raise InvalidRequest(
+            "Give either `replicas=N` (a fixed count) or `autoscale=MIN-MAX qps=Q` (SkyServe scales between "
+            "them), not both."
+        )
+    if choices.replicas is not None and not 1 <= choices.replicas <= most:
+        raise InvalidRequest(
+            f"`replicas=` must be a whole number from 1 to {most} (the admin's ceiling), e.g. `replicas=2`."
+        )
+    if choices.autoscale is not None:
+        low, high = choices.autoscale
+        if not 1 <= low < high <= most:
+            raise InvalidRequest(
+                f"`autoscale=MIN-MAX` needs 1 <= MIN < MAX <= {most} (the admin's ceiling), e.g. `autoscale=1-4`; "
+                "for a fixed count write `replicas=N`."
+            )
+        if choices.target_qps is None:
+            raise InvalidRequest(
+                "`autoscale=` needs a target load per replica: add `qps=5` (SkyServe adds a replica when each "
+                "one gets more requests per second than that)."
+            )
+    if choices.target_qps is not None:
+        if choices.autoscale is None:
+            raise InvalidRequest(
+                "`qps=` is the autoscaling target: use it with `autoscale=MIN-MAX`, e.g. `autoscale=1-4 qps=5`."
+            )
+        if not 0 < choices.target_qps <= MAX_TARGET_QPS:
+            raise InvalidRequest(
+                f"`qps=` must be a positive number of requests per second up to {MAX_TARGET_QPS:,.0f}, e.g. `qps=5`."
+            )

@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from core.endpoints.records import EndpointOptions, Lifecycle, first_requested
+from core.endpoints.records import EndpointOptions, Lifecycle, first_requested, is_service, replica_bounds
 from core.endpoints.states import EndpointState
 from core.fit.plan import Plan
 
@@ -63,6 +63,21 @@ class EndpointView:
     def first_requested_at(self) -> datetime:
         """When it was first asked for (a relaunch restarts `requested_at`, not this)."""
         return first_requested(self.lifecycle, self.requested_at)
+
+    @property
+    def is_service(self) -> bool:
+        """Runs as a SkyServe service: several replicas (or autoscaling) behind a load balancer."""
+        return is_service(self.options)
+
+    @property
+    def replicas_text(self) -> str | None:
+        """`2/2 replicas ready` (autoscale: `1/1-4 replicas ready`) for a service; None for a single cluster."""
+        if not self.is_service:
+            return None
+        low, high = replica_bounds(self.options)
+        total = str(low) if low == high else f"{low}-{high}"
+        ready = self.lifecycle.replicas_ready or 0
+        return f"{ready}/{total} replicas ready"
 
     @property
     def wants_relaunch(self) -> bool:

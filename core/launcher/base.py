@@ -5,9 +5,13 @@ Implementations: `core.launcher.skypilot.SkyPilotLauncher` (production), `core.l
 SkyPilot's own exception classes (or any exception); the lifecycle turns them into sentences with
 `core.launcher.errors.explain_launch_error`.
 
-The names below are used by core.endpoints and the watchdog. A launcher may also offer
+The names below are used by core.endpoints and the watchdog. `ServiceLauncher` adds SkyServe services
+(several replicas behind a load balancer); launchers without it refuse `replicas=` at `up`. A launcher may also offer
 `check_serving(cluster_name)`, raising a UserFacingError when the server on the cluster's port is not the
-engine it launched; readiness calls it before sending the API key (the local launcher has one).
+engine it launched; readiness calls it before sending the API key (the local launcher has one). For
+cold-start timings (core.endpoints.timings) it may offer `engine_log(cluster_name) -> str` (the engine's
+start-up output), `cluster_up_at(cluster_name) -> datetime | None` (when provisioning ended) and
+`provisions = False` (no machines are provisioned: the local launcher).
 """
 
 from __future__ import annotations
@@ -15,6 +19,43 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """How a SkyServe service runs the endpoint's task: replicas, readiness probe, TLS at the load balancer.
+
+    `min_replicas == max_replicas` is a fixed count; otherwise SkyServe autoscales between them at
+    `target_qps_per_replica`. The readiness probe is the engine's health route, which needs no key, so
+    the service spec never carries one. TLS (both files or neither) terminates at the load balancer:
+    SkyServe probes and proxies the replicas over plain HTTP."""
+
+    min_replicas: int
+    max_replicas: int
+    readiness_path: str  # vLLM /health, SGLang /ready
+    target_qps_per_replica: float | None = None
+    initial_delay_seconds: int = 1200  # weights download and load before the first probe must pass
+    tls_certfile: str | None = None
+    tls_keyfile: str | None = None
+
+    @property
+    def autoscales(self) -> bool:
+        return self.max_replicas > self.min_replicas
+
+
+@dataclass(frozen=True)
+class ServiceInfo:
+    """One service as SkyServe reports it (`sky serve status`)."""
+
+    name: str
+    status: (
+        str  # SkyServe's ServiceStatus names: CONTROLLER_INIT, REPLICA_INIT, READY, NO_REPLICA, FAILED, ...
+    )
+    replicas_ready: int
+    replicas_total: int
+    endpoint: str | None  # `http(s)://HOST:PORT` of the load balancer, once known
+    replica_clusters: tuple[str, ...] = ()  # the replicas' cluster names (`{service}-{replica id}`)
+    replica_urls: tuple[str, ...] = ()  # `http://IP:PORT` of each READY replica's engine (for its /metrics)
 
 
 @dataclass(frozen=True)
@@ -37,6 +78,7 @@ class LaunchSpec:
     region: str | None = None
     autostop_minutes: int | None = None  # cluster-side hard deadline (autostop, wait_for none, down)
     weights_bucket: str | None = None
+    service: ServiceSpec | None = None  # set: launch as a SkyServe service (`submit_service`), not a cluster
 
 
 @dataclass(frozen=True)
@@ -82,3 +124,26 @@ class Launcher(Protocol):
 
     def cancel(self, request_id: str) -> None:
         """Cancel an in-flight launch request (best effort)."""
+
+
+class ServiceLauncher(Launcher, Protocol):
+    """A launcher that can also run an endpoint as a service: replicas behind a load balancer."""
+
+    def submit_service(self, spec: LaunchSpec, service: ServiceSpec) -> str:
+        """Start `sky serve up` of the spec's task as service `spec.cluster_name`; return its request id."""
+
+    def service_status(self, name: str) -> ServiceInfo | None:
+        """The service as the controller reports it; None when there is no such service."""
+
+    def service_down(self, name: str) -> None:
+        """Tear the service (load balancer and every replica) down; idempotent."""
+
+    def list_services(self, prefix: str) -> list[ServiceInfo]:
+        """Every service whose name starts with `prefix`."""
+
+
+def serves(launcher: object) -> bool:
+    """True when `launcher` can run services (has the `ServiceLauncher` methods)."""
+    return all(
+        callable(getattr(launcher, m, None)) for m in ("submit_service", "service_status", "service_down")
+    )

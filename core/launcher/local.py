@@ -70,6 +70,7 @@ def default_state_dir() -> Path:
     return Path.home() / ".cache" / "endpoint-bot" / "local"
 
 
+_ENGINE_LOG_HEAD_BYTES = 4 * 1024 * 1024  # an engine's start-up lines come first; requests follow
 _EARLY_EXIT_WINDOW_S = 0.5  # a process that dies this fast never started (bad command, bad flag)
 
 
@@ -106,6 +107,7 @@ class LocalLauncher:
     """Engines as local processes. Thread-safe; state shared between processes through a locked file."""
 
     name = "local"
+    provisions = False  # no machines to wait for: a cold start here has no provisioning phase
 
     def __init__(
         self,
@@ -467,6 +469,18 @@ class LocalLauncher:
         how = f"with code {code}" if code is not None else "at once"
         tail = log_tail(Path(cluster.log_path))
         return scrub_secrets(f"the engine process exited {how} while starting; last log lines: {tail or '(none)'}")
+
+    def engine_log(self, cluster_name: str) -> str:
+        """The start of the cluster's engine log (already redacted), where its start-up lines are
+        (core.launcher.startup_log reads the weights figures from it); '' when there is none."""
+        cluster = self._read().get(cluster_name)
+        if cluster is None:
+            return ""
+        try:
+            with open(cluster.log_path, "rb") as f:
+                return f.read(_ENGINE_LOG_HEAD_BYTES).decode("utf-8", "replace")
+        except OSError:
+            return ""
 
     def _flush_log(self, cluster: LocalCluster) -> None:
         """Let the log redactor write the engine's last words before the log is read."""

@@ -18,7 +18,7 @@ import yaml
 from core.errors import LaunchFailed
 from core.launcher.base import LaunchSpec
 from core.launcher.errors import REDACTED, scrub_secrets
-from core.launcher.skypilot import build_task  # imports sky only when a task is built
+from core.launcher.skypilot import build_service_task, build_task  # import sky only when a task is built
 
 
 def redacted_spec(spec: LaunchSpec) -> LaunchSpec:
@@ -34,14 +34,14 @@ def redacted_spec(spec: LaunchSpec) -> LaunchSpec:
 def task_config(spec: LaunchSpec) -> dict[str, Any]:
     """The task as a YAML-ready dict (from a real `sky.Task`), secrets redacted."""
     try:
-        task = build_task(redacted_spec(spec))
+        task = (build_service_task if spec.service else build_task)(redacted_spec(spec))
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.split(".")[0] == "sky":
             raise LaunchFailed(
                 "Rendering a task needs SkyPilot: install it with `pip install 'endpoint-bot[sky]'`."
             ) from None
         raise
-    if spec.autostop_minutes is not None:
+    if spec.autostop_minutes is not None and spec.service is None:  # SkyServe replicas take no autostop
         _with_deadline(task, spec.autostop_minutes)
     config = task.to_yaml_config()
     _tidy_image_ids(config)
@@ -66,6 +66,8 @@ def render_task_yaml(spec: LaunchSpec) -> str:
     text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
     # Belt and braces: nothing of the real secrets may be in the text, whatever path it took.
     text = scrub_secrets(text, [v for v in spec.secrets.values() if v], assignments=False)
+    if spec.service is not None:
+        return _service_header(spec, config) + text
     header = (
         f"# SkyPilot task for {spec.model} on {' or '.join(spec.accelerators)} (cluster {spec.cluster_name}).\n"
         f"# Secrets are redacted: pass them at launch, e.g.\n"
@@ -79,6 +81,26 @@ def render_task_yaml(spec: LaunchSpec) -> str:
             "(resources.autostop with wait_for: none), as the bot's own launches do.\n"
         )
     return header + text
+
+
+def _service_header(spec: LaunchSpec, config: dict[str, Any]) -> str:
+    assert spec.service is not None
+    service = spec.service
+    replicas = (
+        f"{service.min_replicas}-{service.max_replicas} replicas (autoscaling at "
+        f"{service.target_qps_per_replica:g} requests/s per replica)"
+        if service.autoscales
+        else f"{service.min_replicas} replicas"
+    )
+    secrets = " ".join(f"--secret {name}" for name in sorted(config.get("secrets", {})))
+    return (
+        f"# SkyServe service for {spec.model}: {replicas} of {' or '.join(spec.accelerators)} "
+        f"(service {spec.cluster_name}).\n"
+        f"# Secrets are redacted: pass them at launch, e.g.\n"
+        f"#   sky serve up -n {spec.cluster_name} service.yaml {secrets}\n"
+        "# No autostop: the bot tears the service down itself (`sky serve down`) at its lifetime, idle "
+        "timeout or cost cap.\n"
+    )
 
 
 def _tidy_image_ids(config: dict[str, Any]) -> None:

@@ -14,13 +14,14 @@ Exceptions are SkyPilot's own; `core.launcher.errors.explain_launch_error` turns
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from core.engines.script import API_KEY_ENV, VLLM_API_KEY_ENV, launch_script
-from core.launcher.base import ClusterInfo, LaunchSpec
+from core.launcher.base import ClusterInfo, LaunchSpec, ServiceInfo, ServiceSpec
 from core.settings import Settings
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 HF_CACHE_MOUNT = "/hf-cache"
 _FINISHED = {"SUCCEEDED", "FAILED", "CANCELLED"}
 _POLL_SECONDS = 5.0
+ENGINE_LOG_LINES = 5000  # right after READY the job log is the engine's start-up: a few hundred lines
 
 
 def engine_run_script(spec: LaunchSpec) -> str:
@@ -101,8 +103,143 @@ def build_task(spec: LaunchSpec) -> sky.Task:
     return task
 
 
-class SkyPilotLauncher:
-    """Clusters through SkyPilot's API server (local or `SKYPILOT_API_SERVER_ENDPOINT`)."""
+def service_config(service: ServiceSpec, *, port: int) -> dict[str, Any]:
+    """The `service:` section of a SkyServe task YAML for `service` (no key: the probe needs none)."""
+    config: dict[str, Any] = {
+        "readiness_probe": {
+            "path": service.readiness_path,
+            "initial_delay_seconds": service.initial_delay_seconds,
+        },
+        "ports": port,
+    }
+    if service.autoscales:
+        config["replica_policy"] = {
+            "min_replicas": service.min_replicas,
+            "max_replicas": service.max_replicas,
+            "target_qps_per_replica": service.target_qps_per_replica,
+        }
+    else:
+        config["replicas"] = service.min_replicas
+    if service.tls_certfile and service.tls_keyfile:
+        config["tls"] = {"certfile": service.tls_certfile, "keyfile": service.tls_keyfile}
+    return config
+
+
+def build_service_task(spec: LaunchSpec) -> sky.Task:
+    """The task of `build_task` with its SkyServe `service` section (a real `sky.serve.SkyServiceSpec`).
+
+    Each replica is the same cluster a single launch would be (one fit check sizes them all), with the
+    same secrets, so every replica takes the endpoint's one API key. No cluster autostop: SkyServe
+    replicas are the controller's to manage, so the bot enforces lifetime, idle and cost by `serve down`."""
+    from sky import serve
+
+    if spec.service is None:
+        raise ValueError("a service launch needs spec.service")
+    task = build_task(spec)
+    task.set_service(serve.SkyServiceSpec.from_yaml_config(service_config(spec.service, port=spec.port)))
+    return task
+
+
+def service_info(record: Any) -> ServiceInfo:
+    """A `ServiceInfo` from one record of `sky.serve.status`."""
+    replicas = list(_field(record, "replica_info") or [])
+    ready = sum(1 for r in replicas if _status_name(_field(r, "status")) == "READY")
+    endpoint = _field(record, "endpoint")
+    if endpoint and "://" not in str(endpoint):
+        endpoint = f"http://{endpoint}"
+    return ServiceInfo(
+        name=str(_field(record, "name")),
+        status=_status_name(_field(record, "status")),
+        replicas_ready=ready,
+        replicas_total=len(replicas),
+        endpoint=str(endpoint) if endpoint and "None" not in str(endpoint) else None,
+        replica_clusters=tuple(str(_field(r, "name")) for r in replicas if _field(r, "name")),
+        replica_urls=tuple(
+            _with_scheme(str(_field(r, "endpoint")))
+            for r in replicas
+            if _status_name(_field(r, "status")) == "READY" and _field(r, "endpoint")
+        ),
+    )
+
+
+def _with_scheme(address: str) -> str:
+    return address if "://" in address else f"http://{address}"
+
+
+def _status_name(status: Any) -> str:
+    return str(getattr(status, "value", None) or status or "").upper()
+
+
+class _Services:
+    """SkyServe through its request-based SDK (`sky.serve.up/status/down`), mixed into SkyPilotLauncher."""
+
+    _cluster_of_request: dict[str, str]
+    poll_seconds: float
+    service_down_timeout: float = 900.0
+
+    def submit_service(self, spec: LaunchSpec, service: ServiceSpec) -> str:
+        from sky import serve
+
+        if spec.service != service:
+            import dataclasses
+
+            spec = dataclasses.replace(spec, service=service)
+        task = build_service_task(spec)
+        # `serve.up` validates and optimizes the task first (two short requests it waits for), then
+        # returns the id of the `serve up` request itself.
+        request_id = str(serve.up(task, spec.cluster_name))
+        self._cluster_of_request[request_id] = spec.cluster_name
+        log.info("service %s submitted as request %s", spec.cluster_name, request_id)
+        return request_id
+
+    def service_status(self, name: str) -> ServiceInfo | None:
+        import sky
+        from sky import exceptions, serve
+
+        try:
+            records = sky.get(serve.status([name]))
+        except exceptions.ClusterNotUpError:  # no serve controller: no service at all
+            return None
+        for record in records or []:
+            if _field(record, "name") == name:
+                return service_info(record)
+        return None
+
+    def list_services(self, prefix: str) -> list[ServiceInfo]:
+        import sky
+        from sky import exceptions, serve
+
+        try:
+            records = sky.get(serve.status(None))
+        except exceptions.ClusterNotUpError:
+            return []
+        return [service_info(r) for r in records or [] if str(_field(r, "name")).startswith(prefix)]
+
+    def service_down(self, name: str) -> None:
+        import sky
+        from sky import exceptions, serve
+
+        try:
+            sky.get(serve.down(name))
+        except exceptions.ClusterNotUpError:
+            log.info("service down %s: no serve controller, so no service", name)
+        except RuntimeError as exc:  # SkyServe: "Service(s) ... does not exist"
+            if "not exist" not in str(exc) and "not found" not in str(exc).lower():
+                raise
+            log.info("service down %s: already gone", name)
+            return
+        # `serve down` returns once the teardown is scheduled (SHUTTING_DOWN); gone means gone.
+        end = time.monotonic() + self.service_down_timeout
+        while self.service_status(name) is not None:
+            if time.monotonic() >= end:
+                raise TimeoutError(
+                    f"service {name} is still shutting down after {self.service_down_timeout:.0f}s"
+                )
+            time.sleep(self.poll_seconds)
+
+
+class SkyPilotLauncher(_Services):
+    """Clusters (and SkyServe services, see `_Services`) through SkyPilot's API server (local or `SKYPILOT_API_SERVER_ENDPOINT`)."""
 
     name = "skypilot"
 
@@ -222,6 +359,27 @@ class SkyPilotLauncher:
         from sky.skylet.autostop_lib import AutostopWaitFor
 
         sky.get(sky.autostop(cluster_name, minutes, wait_for=AutostopWaitFor.NONE, down=True))
+
+    def cluster_up_at(self, cluster_name: str) -> datetime | None:
+        """When the cluster went UP: its record's `launched_at`, which SkyPilot rewrites when provisioning
+        (machines, the engine image pulled, the runtime) has finished. None when it has no record."""
+        import sky
+
+        records = sky.get(sky.status(cluster_names=[cluster_name], refresh=sky.StatusRefreshMode.NONE))
+        for record in records:
+            launched = _field(record, "launched_at")
+            if str(_field(record, "name")) == cluster_name and launched:
+                return datetime.fromtimestamp(launched, UTC)
+        return None
+
+    def engine_log(self, cluster_name: str) -> str:
+        """The engine's output so far: the cluster's latest job log (`sky.tail_logs`, not followed), for
+        core.launcher.startup_log. The engine's own output; secrets never reach it (they are environment)."""
+        import sky
+
+        out = io.StringIO()
+        sky.tail_logs(cluster_name, job_id=None, follow=False, tail=ENGINE_LOG_LINES, output_stream=out)
+        return out.getvalue()
 
     def cancel(self, request_id: str) -> None:
         import sky

@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from core.endpoints.records import replica_bounds
 from core.errors import PermissionDenied
 from core.fit.plan import Plan
 from core.gpus import parse_accelerators
@@ -145,7 +146,8 @@ class PolicyGate:
         policy = self.policy
         members = self.membership(policy)
         ask = replace(self._ask(request, timedelta(0), timedelta(0), True),
-                      gpus=gpu_count(accelerators), price_per_hour=price_per_hour)  # fmt: skip
+                      gpus=gpu_count(accelerators) * _most_replicas(request),  # every replica's GPUs
+                      price_per_hour=price_per_hour)  # fmt: skip
         applied = [s for s in rules.scopes(policy, members, request.owner_id) if s.rules.limits.any()]
 
         def check(session: Session) -> None:
@@ -182,3 +184,10 @@ class PolicyGate:
             idle=request.idle_timeout or default_idle,
         )
 
+
+
+def _most_replicas(request: Any) -> int:
+    """How many replicas a launch may run at most (1 without `replicas=` / `autoscale=`)."""
+    if getattr(request, "replicas", None) is None and getattr(request, "autoscale", None) is None:
+        return 1
+    return replica_bounds(request)[1]

@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from core.endpoints.models import Endpoint
+from core.endpoints.records import options_from_json, replica_bounds
 from core.endpoints.states import EndpointState
 from core.policy.rules import Use
 from core.usage.cost import team_spend_today
@@ -40,6 +41,12 @@ def gpu_count(accelerators: str) -> int:
     return int(count) if count.isdigit() else 1
 
 
+def endpoint_gpus(endpoint: Endpoint) -> int:
+    """The GPUs an endpoint holds: one cluster's, times the most replicas a service may run."""
+    options, _ = options_from_json(endpoint.options)
+    return gpu_count(endpoint.accelerators) * replica_bounds(options)[1]
+
+
 def use_of(session: Session, owners: frozenset[str], *, now: datetime) -> Use:
     """The live endpoints of `owners`, their GPUs and $/hour, and what they spent today."""
     live = session.scalars(
@@ -49,7 +56,7 @@ def use_of(session: Session, owners: frozenset[str], *, now: datetime) -> Use:
     ).all()
     return Use(
         endpoints=tuple(e.name for e in live),
-        gpus=sum(gpu_count(e.accelerators) for e in live),
+        gpus=sum(endpoint_gpus(e) for e in live),
         dollars_per_hour=sum(e.price_per_hour or 0.0 for e in live),
         dollars_today=team_spend_today(session=session, now=now, owners=owners),
     )

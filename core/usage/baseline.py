@@ -16,7 +16,14 @@ import httpx
 from core.clock import Clock
 from core.db import Database
 from core.usage.counters import load_usage, record_baseline
-from core.usage.metrics import EngineSnapshot, ScrapeTarget, metrics_url, parse_counters, scrape_all
+from core.usage.metrics import (
+    ScrapeResult,
+    ScrapeTarget,
+    merge_replicas,
+    metrics_url,
+    parse_counters,
+    scrape_many_sync,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,34 +36,42 @@ def take_usage_baseline(
     url: str,
     engine: str,
     timeout: float = 5.0,
+    replica_urls: tuple[str, ...] = (),
     client: httpx.Client | None = None,
 ) -> bool:
     """Scrape the engine once and store its counters as the usage baseline; False when it could not.
-    With `client` (the launch flow's shared one) the scrape is one plain GET on it, no event loop."""
+    A service's baseline is the sum over its replicas (`replica_urls`), as the watchdog reads it. With
+    `client` (the launch flow's shared one), one engine's scrape is a plain GET on it, no event loop."""
     try:
-        snapshot, error = _scrape_counters(
-            endpoint_id=endpoint_id, url=url, engine=engine, timeout=timeout, client=client
-        )
+        if client is not None and not replica_urls:
+            result = _scrape_counters(
+                endpoint_id=endpoint_id, url=url, engine=engine, timeout=timeout, client=client
+            )
+        else:
+            urls = replica_urls or (url,)
+            results = scrape_many_sync(
+                [ScrapeTarget(endpoint_id=endpoint_id, url=u, engine=engine) for u in urls],
+                timeout=timeout,
+                concurrency=len(urls),
+                histogram_budget=0,  # only the counters make the baseline: no histogram parsing
+            )
+            result = merge_replicas(endpoint_id, results) if replica_urls else results[0]
     except Exception:
         log.warning("usage baseline of endpoint %s: the scrape failed", endpoint_id, exc_info=True)
         return False
-    if snapshot is None:
-        log.info("usage baseline of endpoint %s not taken: %s", endpoint_id, error)
+    if result.snapshot is None:
+        log.info("usage baseline of endpoint %s not taken: %s", endpoint_id, result.error)
         return False
     with database.session() as session:
-        record_baseline(load_usage(session, endpoint_id), snapshot, now=clock.now())
+        record_baseline(load_usage(session, endpoint_id), result.snapshot, now=clock.now())
     return True
 
 
 def _scrape_counters(
-    *, endpoint_id: int, url: str, engine: str, timeout: float, client: httpx.Client | None
-) -> tuple[EngineSnapshot | None, str | None]:
-    """Only the counters make the baseline: the latency histograms (most of the parsing) are skipped."""
-    if client is None:
-        target = ScrapeTarget(endpoint_id=endpoint_id, url=url, engine=engine)
-        result = scrape_all([target], timeout=timeout, concurrency=1, histogram_budget=0)[endpoint_id]
-        return result.snapshot, result.error
+    *, endpoint_id: int, url: str, engine: str, timeout: float, client: httpx.Client
+) -> ScrapeResult:
+    """One engine's counters (no latency histograms: most of the parsing) with one GET on `client`."""
     response = client.get(metrics_url(url), timeout=timeout)
     if response.status_code != 200:
-        return None, f"/metrics answered HTTP {response.status_code}"
-    return parse_counters(response.text, engine=engine), None
+        return ScrapeResult(endpoint_id, error=f"/metrics answered HTTP {response.status_code}")
+    return ScrapeResult(endpoint_id, snapshot=parse_counters(response.text, engine=engine))

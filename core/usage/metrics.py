@@ -379,14 +379,65 @@ def scrape_all(
     histogram_budget: int | None = None,
 ) -> dict[int, ScrapeResult]:
     """Blocking wrapper for a worker thread: runs its own event loop; results keyed by endpoint id."""
-    listed = list(targets)
-    results = asyncio.run(
+    results = scrape_many_sync(
+        targets,
+        timeout=timeout,
+        concurrency=concurrency,
+        transport=transport,
+        histogram_budget=histogram_budget,
+    )
+    return {r.endpoint_id: r for r in results}
+
+
+def scrape_many_sync(
+    targets: Iterable[ScrapeTarget],
+    *,
+    timeout: float,
+    concurrency: int,
+    transport: httpx.AsyncBaseTransport | None = None,
+    histogram_budget: int | None = None,
+) -> list[ScrapeResult]:
+    """`scrape_many` from a worker thread (its own event loop): one result per target, in order (several
+    targets may share an endpoint id: a service's replicas)."""
+    return asyncio.run(
         scrape_many(
-            listed,
+            list(targets),
             timeout=timeout,
             concurrency=concurrency,
             transport=transport,
             histogram_budget=histogram_budget,
         )
     )
-    return {r.endpoint_id: r for r in results}
+
+
+def merge_replicas(endpoint_id: int, results: Sequence[ScrapeResult]) -> ScrapeResult:
+    """One endpoint's figures from its replicas' scrapes (a SkyServe service): counters and gauges summed,
+    histograms merged when their buckets match. Any replica unread makes the whole scrape fail (a
+    partial sum would look like a counter reset), which the watchdog counts as activity."""
+    failed = [r.error for r in results if not r.ok]
+    if failed or not results:
+        return ScrapeResult(
+            endpoint_id, error=f"a replica's /metrics: {failed[0] if failed else 'no replicas'}"
+        )
+    snapshots = [r.snapshot for r in results if r.snapshot is not None]
+    total = EngineSnapshot(
+        requests=sum(s.requests for s in snapshots),
+        prompt_tokens=sum(s.prompt_tokens for s in snapshots),
+        generation_tokens=sum(s.generation_tokens for s in snapshots),
+        running=sum(s.running for s in snapshots),
+        waiting=sum(s.waiting for s in snapshots),
+        ttft=_merged([s.ttft for s in snapshots]),
+        e2e=_merged([s.e2e for s in snapshots]),
+    )
+    return ScrapeResult(
+        endpoint_id, snapshot=total, latency_deferred=any(r.latency_deferred for r in results)
+    )
+
+
+def _merged(histograms: Sequence[Histogram | None]) -> Histogram | None:
+    known = [h for h in histograms if h is not None]
+    if not known or len({tuple(b for b, _ in h.buckets) for h in known}) != 1:
+        return None
+    bounds = [b for b, _ in known[0].buckets]
+    buckets = tuple((b, sum(h.buckets[i][1] for h in known)) for i, b in enumerate(bounds))
+    return Histogram(buckets=buckets, count=sum(h.count for h in known))

@@ -36,6 +36,7 @@ from core.clock import Clock, as_utc
 from core.db import Database
 from core.endpoints import store
 from core.endpoints.models import Endpoint
+from core.endpoints.records import options_from_json
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.errors import UserFacingError
@@ -44,7 +45,7 @@ from core.settings import Settings
 from core.units import format_money
 from core.usage.cost import accrue_cost, load_transitions
 from core.usage.counters import new_usage, record_scrape, record_scrape_failure
-from core.usage.metrics import ScrapeResult, ScrapeTarget, scrape_all
+from core.usage.metrics import ScrapeResult, ScrapeTarget, merge_replicas, scrape_many_sync
 from core.usage.models import EndpointUsage
 from core.watchdog import messaging, policy, reminders
 
@@ -111,6 +112,8 @@ class Watchdog:
     _tick_lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     # Endpoints whose new histograms were left for a later tick.
     _latency_owed: set[int] = field(default_factory=set, init=False)
+    # Services' replica URLs, read with this tick's targets (their scrapes are merged per endpoint).
+    _replicas: dict[int, tuple[str, ...]] = field(default_factory=dict, init=False)
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -159,17 +162,7 @@ class Watchdog:
     def _tick(self, report: TickReport) -> None:
         now = report.started_at or self.clock.now()
         targets = self._scrape_targets()
-        results = (
-            scrape_all(
-                targets,
-                timeout=self.settings.scrape_timeout.total_seconds(),
-                concurrency=self.settings.scrape_concurrency,
-                transport=self.transport,
-                histogram_budget=LATENCY_READS_PER_TICK,
-            )
-            if targets
-            else {}
-        )
+        results = self._scrape(targets)
         self._latency_owed = {i for i, r in results.items() if r.latency_deferred} | {
             t.endpoint_id for t in targets if t.latency_owed and not results[t.endpoint_id].ok
         }
@@ -184,13 +177,38 @@ class Watchdog:
                 report.errors.append(f"{item.view.name}: {type(exc).__name__}: {exc}")
         self._relaunch_lost(now=now, report=report)
 
+    def _scrape(self, targets: list[ScrapeTarget]) -> dict[int, ScrapeResult]:
+        """Every target's scrape, by endpoint id; a service's replicas merged into one result."""
+        if not targets:
+            return {}
+        listed = scrape_many_sync(
+            targets,
+            timeout=self.settings.scrape_timeout.total_seconds(),
+            concurrency=self.settings.scrape_concurrency,
+            transport=self.transport,
+            histogram_budget=LATENCY_READS_PER_TICK,
+        )
+        results: dict[int, ScrapeResult] = {}
+        by_endpoint: dict[int, list[ScrapeResult]] = {}
+        for result in listed:
+            if self._replicas.get(result.endpoint_id):
+                by_endpoint.setdefault(result.endpoint_id, []).append(result)
+            else:
+                results[result.endpoint_id] = result
+        for endpoint_id, replicas in by_endpoint.items():
+            results[endpoint_id] = merge_replicas(endpoint_id, replicas)
+        return results
+
     def _scrape_targets(self) -> list[ScrapeTarget]:
         with self.database.session() as session:
             rows = session.execute(
-                select(Endpoint.id, Endpoint.url, Endpoint.engine, EndpointUsage.raw_requests)
+                select(
+                    Endpoint.id, Endpoint.url, Endpoint.engine, EndpointUsage.raw_requests, Endpoint.options
+                )
                 .outerjoin(EndpointUsage, EndpointUsage.endpoint_id == Endpoint.id)
                 .where(Endpoint.state == S.READY, Endpoint.url.is_not(None))
             ).all()
+        self._replicas = {i: options_from_json(o)[1].replica_urls for i, *_, o in rows}
         targets = [
             ScrapeTarget(
                 endpoint_id=i,
@@ -199,7 +217,15 @@ class Watchdog:
                 known_requests=known,
                 latency_owed=i in self._latency_owed,
             )
-            for i, url, engine, known in rows
+            for i, url, engine, known, _ in rows
+            if not self._replicas[i]
+        ]
+        # A service's figures are its replicas' sum (core.usage.metrics.merge_replicas): each replica's
+        # engine is read directly, never through the load balancer (which would pick one at random).
+        targets += [
+            ScrapeTarget(endpoint_id=i, url=replica, engine=engine, latency_owed=i in self._latency_owed)
+            for i, _, engine, _, _ in rows
+            for replica in self._replicas[i]
         ]
         # Owed histograms first: the parsing budget goes to them before newer news.
         return sorted(targets, key=lambda t: not t.latency_owed)

@@ -13,6 +13,7 @@ from bot.commands import (
     FitCommand,
     HelpCommand,
     ListCommand,
+    StatsCommand,
     StatusCommand,
     UpCommand,
     help_text,
@@ -384,7 +385,10 @@ def test_one_vocabulary_for_parser_service_and_engines() -> None:
     assert vocabulary.QUANTIZATIONS["sglang"] is names.SGLANG_QUANTIZATION
     assert vocabulary.KV_CACHE_DTYPES["vllm"] is names.VLLM_KV_CACHE_DTYPES
     # SGLang's aliases ("fp8" -> fp8_e4m3) are accepted wherever SGLang's dtypes are.
-    assert "fp8" in vocabulary.KV_CACHE_DTYPES["sglang"] and "fp8_inc" not in vocabulary.KV_CACHE_DTYPES["sglang"]
+    assert (
+        "fp8" in vocabulary.KV_CACHE_DTYPES["sglang"]
+        and "fp8_inc" not in vocabulary.KV_CACHE_DTYPES["sglang"]
+    )
     assert set(commands.DTYPES.values()) <= vocabulary.DTYPES
 
 
@@ -443,6 +447,8 @@ def test_an_unknown_rope_scaling_is_refused_with_the_choice() -> None:
     assert "rope=yarn" in str(info.value)
     with pytest.raises(CommandError, match="rope=yarn"):
         parse_command(f"fit {MODEL} rope-scaling=yarn")
+
+
 # --- bounded numbers and bounded echoes (issue 10, item 8) ------------------------------------------
 
 MODEL_ID = "Qwen/Qwen2.5-7B-Instruct"
@@ -494,3 +500,62 @@ def test_numbers_at_their_bounds_parse() -> None:
     parsed = parse_command(f"up {MODEL_ID} L4:1 ctx=16m max-cost=1000000 idle=3650d")
     assert isinstance(parsed, UpCommand)
     assert parsed.max_model_len == 16 * 1024 * 1024 and parsed.max_cost == 1_000_000.0
+
+
+@pytest.mark.parametrize(
+    ("text", "contains"),
+    [
+        ("stats", None),
+        ("STATS", None),
+        ("stats qwen", "qwen"),
+        ("stats H100:8", "H100:8"),
+        ("stats Qwen/Qwen2.5", "Qwen/Qwen2.5"),
+    ],
+)
+def test_stats_takes_nothing_or_one_word(text: str, contains: str | None) -> None:
+    assert parse_command(text) == StatsCommand(contains=contains)
+
+
+@pytest.mark.parametrize("text", ["stats qwen h100", "stats $(rm -rf /)", "stats " + "x" * 101])
+def test_stats_refuses_more_with_its_usage(text: str) -> None:
+    with pytest.raises(CommandError) as info:
+        parse_command(text)
+    assert "`stats` takes nothing or one word" in str(info.value)
+    assert "/endpoint stats [WORD]" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "suggestion"), [("timings", "stats"), ("stat", "stats"), ("statsu", "status")]
+)
+def test_stats_spellings_are_suggested(text: str, suggestion: str) -> None:
+    with pytest.raises(CommandError) as info:
+        parse_command(text)
+    assert info.value.suggestion == suggestion
+
+
+def test_replicas_autoscale_and_qps_parse_into_the_up_command() -> None:
+    fixed = parse_command("up Qwen/Qwen2.5-7B-Instruct L4:1 replicas=3")
+    assert isinstance(fixed, UpCommand) and fixed.replicas == 3 and fixed.autoscale is None
+    scaled = parse_command("up Qwen/Qwen2.5-7B-Instruct L4:1 autoscale=1-4 qps=2.5")
+    assert isinstance(scaled, UpCommand)
+    assert (scaled.autoscale, scaled.target_qps, scaled.replicas) == ((1, 4), 2.5, None)
+    request = scaled.to_request(owner_id="U1", channel_id="C1")
+    assert (request.autoscale, request.target_qps) == ((1, 4), 2.5)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("replicas=2 autoscale=1-4 qps=5", "not both"),
+        ("autoscale=1-4", "needs a target load per replica"),
+        ("qps=5", "goes with `autoscale=MIN-MAX`"),
+        ("replicas=0", "would serve nothing"),
+        ("replicas=two", "not a valid number of replicas"),
+        ("autoscale=4", "not a range of replicas"),
+        ("autoscale=1-4 qps=-1", "not a target load"),
+    ],
+)
+def test_bad_replica_options_get_a_sentence_and_the_usage(text: str, problem: str) -> None:
+    with pytest.raises(CommandError) as caught:
+        parse_command(f"up Qwen/Qwen2.5-7B-Instruct L4:1 {text}")
+    assert problem in str(caught.value) and "Usage:" in str(caught.value)

@@ -31,9 +31,10 @@ TABLES = {
     "outbox",
     "stop_requests",
     "seen_requests",
+    "cold_starts",
 }
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-HEAD = "0003"  # the newest revision in core/migrations/versions
+HEAD = "0004"  # the newest revision in core/migrations/versions
 
 
 def _new_endpoint(db: Database, **overrides: Any) -> int:
@@ -265,3 +266,30 @@ def test_downgrade_to_empty_and_upgrade_again(database: Database) -> None:
     assert not TABLES & set(inspect(database.engine).get_table_names())
     database.upgrade()
     assert database.current_revision() == HEAD
+
+
+@pytest.mark.timeout(60)
+def test_0004_adds_cold_starts_beside_existing_rows_and_steps_back(empty_database: Database) -> None:
+    """Upgrading a 0003 store with endpoints in it adds the empty `cold_starts` table (its rows keep);
+    stepping back to 0003 drops only that table."""
+    db = empty_database
+    db.upgrade("0003")
+    endpoint_id = _new_endpoint(db)
+    db.upgrade()
+    assert db.current_revision() == "0004"
+    with db.session() as session:
+        assert session.get(Endpoint, endpoint_id) is not None
+        assert session.execute(text("SELECT count(*) FROM cold_starts")).scalar_one() == 0
+    columns = {c["name"] for c in inspect(db.engine).get_columns("cold_starts")}
+    assert {
+        "endpoint_id",
+        "run_requested_at",
+        "total_s",
+        "weights_s",
+        "weights_note",
+        "first_completion_s",
+    } <= columns
+    db.downgrade("0003")
+    assert "cold_starts" not in inspect(db.engine).get_table_names()
+    with db.session() as session:
+        assert session.get(Endpoint, endpoint_id) is not None

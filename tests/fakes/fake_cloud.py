@@ -10,6 +10,12 @@ Told to (`start_engines=True`), it starts a fake engine (tests/fakes/fake_engine
 cluster, with the spec's engine, model and API key, so `endpoint_url` points at something that really
 answers. All engines share one event-loop thread, so a hundred launches stay cheap.
 
+Services (`submit_service`, SkyServe's `serve up`): one replica cluster per replica, named
+`{service}-{n}` as SkyServe names them, each a cluster like a single launch's (same spec, same key, its
+own fake engine when engines are started); an autoscaling service starts its minimum. The service's
+endpoint is the first replica's engine URL (no load balancer process: the fake engines already speak the
+protocol, and one replica answering is what readiness needs). `service_down` removes every replica.
+
 Every call is recorded in `calls` (secrets are not copied into the record). Thread-safe.
 """
 
@@ -23,8 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from core.launcher.base import ClusterInfo, LaunchSpec
-from tests.fakes.fake_engine import FakeEngine, FakeEngineFarm
+from core.launcher.base import ClusterInfo, LaunchSpec, ServiceInfo, ServiceSpec
+from tests.fakes.fake_engine import FakeEngine, FakeEngineFarm, startup_lines
 
 
 def _sky_exceptions() -> Any:
@@ -80,9 +86,19 @@ class FakeCluster:
     spec: LaunchSpec
     status: str = "INIT"
     launched_at: datetime | None = None
+    up_at: datetime | None = None  # when it turned UP (SkyPilot rewrites `launched_at` then)
     deadline_minutes: int | None = None
     engine: FakeEngine | None = None
     ip: str = "10.0.0.1"
+
+
+@dataclass
+class FakeService:
+    name: str
+    spec: LaunchSpec
+    service: ServiceSpec
+    replicas: list[str] = field(default_factory=list)  # replica cluster names
+    status: str = "CONTROLLER_INIT"
 
 
 @dataclass
@@ -128,6 +144,7 @@ class FakeCloud:
         self._wait_failures: list[tuple[BaseException, bool]] = []
         self._down_failures: dict[str | None, list[BaseException]] = {}
         self._farm: FakeEngineFarm | None = None
+        self._services: dict[str, FakeService] = {}
         self.calls: list[Call] = []
 
     # -- configuring failures ----------------------------------------------------------------------
@@ -329,6 +346,21 @@ class FakeCloud:
                 raise _sky_exceptions().ClusterDoesNotExist(f"Cluster {cluster_name!r} does not exist.")
             cluster.deadline_minutes = minutes
 
+    def cluster_up_at(self, cluster_name: str) -> datetime | None:
+        """When the cluster turned UP (SkyPilot: the cluster record's `launched_at` after provisioning)."""
+        with self._cond:
+            self._record("cluster_up_at", cluster_name=cluster_name)
+            cluster = self._clusters.get(cluster_name)
+            return None if cluster is None else cluster.up_at
+
+    def engine_log(self, cluster_name: str) -> str:
+        """The fake engine's start-up lines, as `sky.tail_logs` returns the job log ('' without an engine)."""
+        with self._cond:
+            self._record("engine_log", cluster_name=cluster_name)
+            cluster = self._clusters.get(cluster_name)
+            engine = None if cluster is None else cluster.engine
+        return "" if engine is None else "\n".join(startup_lines(engine.config)) + "\n"
+
     def cancel(self, request_id: str) -> None:
         with self._cond:
             self._record("cancel", request_id=request_id)
@@ -336,6 +368,90 @@ class FakeCloud:
             if request is not None and request.status in ("PENDING", "RUNNING"):
                 request.status = "CANCELLED"  # a cancelled launch may leave an INIT cluster behind
             self._cond.notify_all()
+
+    # -- services (SkyServe) -----------------------------------------------------------------------
+
+    def submit_service(self, spec: LaunchSpec, service: ServiceSpec) -> str:
+        with self._cond:
+            self._record("submit_service", service_name=spec.cluster_name, min_replicas=service.min_replicas,
+                         max_replicas=service.max_replicas, secret_names=sorted(spec.secrets),
+                         readiness_path=service.readiness_path, tls=service.tls_certfile is not None)  # fmt: skip
+            if self._submit_failures:
+                raise self._submit_failures.pop(0)
+            request_id = f"fake-serve-up-{next(self._ids):06d}"
+            request = FakeRequest(id=request_id, kind="serve_up", cluster_name=spec.cluster_name,
+                                  status="RUNNING", ticks_left=self.launch_ticks,
+                                  done_at=time.monotonic() + self.launch_seconds)  # fmt: skip
+            if self._wait_failures:
+                request.error, request.keep_cluster_on_failure = self._wait_failures.pop(0)
+            self._requests[request_id] = request
+            self._unfinished[request_id] = request
+            fake = self._services.setdefault(spec.cluster_name, FakeService(spec.cluster_name, spec, service))
+            for n in range(len(fake.replicas) + 1, service.min_replicas + 1):
+                name = f"{spec.cluster_name}-{n}"
+                fake.replicas.append(name)
+                self._clusters[name] = FakeCluster(
+                    name=name, spec=spec, launched_at=self._now(), ip=f"10.1.0.{n}"
+                )
+            self._advance()
+            return request_id
+
+    def service_status(self, name: str) -> ServiceInfo | None:
+        with self._cond:
+            self._record("service_status", name=name)
+            self._advance()
+            fake = self._services.get(name)
+            return None if fake is None else self._service_info(fake)
+
+    def list_services(self, prefix: str) -> list[ServiceInfo]:
+        with self._cond:
+            self._record("list_services", prefix=prefix)
+            self._advance()
+            return [self._service_info(f) for n, f in self._services.items() if n.startswith(prefix)]
+
+    def service_down(self, name: str) -> None:
+        with self._cond:
+            self._record("service_down", name=name)
+            for key in (name, None):
+                failures = self._down_failures.get(key)
+                if failures:
+                    raise failures.pop(0)
+            fake = self._services.pop(name, None)
+            replicas = [self._clusters.pop(r, None) for r in (fake.replicas if fake else [])]
+            for request in self._requests.values():
+                if request.cluster_name == name and request.status in ("PENDING", "RUNNING"):
+                    request.status = "CANCELLED"
+            self._cond.notify_all()
+        for cluster in replicas:
+            if cluster is not None and cluster.engine is not None:
+                cluster.engine.close()
+
+    def lose_replica(self, name: str) -> None:
+        """One replica of a service vanishes (preempted); SkyServe would replace it, this fake does not."""
+        with self._cond:
+            for fake in self._services.values():
+                if name in fake.replicas:
+                    fake.replicas.remove(name)
+        self.lose(name)
+
+    def service(self, name: str) -> FakeService | None:
+        with self._cond:
+            return self._services.get(name)
+
+    def _service_info(self, fake: FakeService) -> ServiceInfo:
+        replicas = [self._clusters[r] for r in fake.replicas if r in self._clusters]
+        ready = [c for c in replicas if c.status == "UP"]
+        endpoint = None
+        if fake.status == "READY" and ready:
+            first = ready[0]
+            endpoint = (
+                first.engine.url if first.engine is not None else f"http://{first.ip}:{first.spec.port}"
+            )
+        status = fake.status if ready or fake.status != "READY" else "NO_REPLICA"
+        urls = tuple(c.engine.url if c.engine is not None else f"http://{c.ip}:{c.spec.port}" for c in ready)
+        return ServiceInfo(name=fake.name, status=status, replicas_ready=len(ready), replicas_total=len(replicas),
+                           endpoint=endpoint, replica_clusters=tuple(c.name for c in replicas),
+                           replica_urls=urls)  # fmt: skip
 
     def close(self) -> None:
         """Stop every fake engine this cloud started."""
@@ -374,6 +490,9 @@ class FakeCloud:
                 continue
             changed = True
             del self._unfinished[request.id]
+            if request.kind == "serve_up":
+                self._finish_service(request)
+                continue
             cluster = self._clusters.get(request.cluster_name)
             if request.error is not None:
                 request.status = "FAILED"
@@ -387,11 +506,35 @@ class FakeCloud:
                 )
                 continue
             cluster.status = "UP"
+            cluster.up_at = self._now()
             request.status = "SUCCEEDED"
             if self.start_engines and cluster.engine is None:
                 cluster.engine = self._start_engine(cluster.spec)
         if changed:
             self._cond.notify_all()
+
+    def _finish_service(self, request: FakeRequest) -> None:
+        """A `serve up` request ends: the service and its replicas come up (or it fails)."""
+        fake = self._services.get(request.cluster_name)
+        if request.error is not None or fake is None:
+            request.status = "FAILED"
+            request.error = request.error or _sky_exceptions().ClusterDoesNotExist(
+                "service gone while starting"
+            )
+            if fake is not None and not request.keep_cluster_on_failure:
+                for name in fake.replicas:
+                    self._clusters.pop(name, None)
+                del self._services[fake.name]
+            return
+        request.status = "SUCCEEDED"
+        fake.status = "READY"
+        for name in fake.replicas:
+            cluster = self._clusters.get(name)
+            if cluster is None:
+                continue
+            cluster.status = "UP"
+            if self.start_engines and cluster.engine is None:
+                cluster.engine = self._start_engine(cluster.spec)
 
     def _start_engine(self, spec: LaunchSpec) -> FakeEngine:
         if self._farm is None:

@@ -224,6 +224,7 @@ class EngineConfig:
     e2e_seconds: float = 0.2
     reply: str = "Hello from the fake engine."
     exit_on_die: bool = False  # the CLI process exits when the engine dies, as a crashed engine would
+    download_seconds: float | None = None  # the CLI prints vLLM's download line with this figure
 
 
 class FakeEngine:
@@ -755,6 +756,7 @@ def parse_argv(argv: list[str], environ: dict[str, str] | None = None) -> Engine
     parser.add_argument("--never-ready", action="store_true")
     parser.add_argument("--die-after", type=float)
     parser.add_argument("--fail-completions", action="store_true")
+    parser.add_argument("--download-seconds", type=float)
     args, _unknown = parser.parse_known_args(argv)
     positional = list(args.positional)
     if args.engine:
@@ -784,7 +786,39 @@ def parse_argv(argv: list[str], environ: dict[str, str] | None = None) -> Engine
         data_parallel=args.data_parallel_size,
         metrics_enabled=engine == "vllm" or args.enable_metrics,
         exit_on_die=True,
+        download_seconds=args.download_seconds,
     )
+
+
+def startup_lines(config: EngineConfig, *, now: float | None = None) -> list[str]:
+    """The start-up lines the real engine prints about its weights, in its own words (vLLM 0.33's
+    weight_utils / default_loader / gpu_model_runner, SGLang's model_runner): the weights take half the
+    fake's start-up delay, a download line only with `--download-seconds`."""
+    stamp = time.gmtime(time.time() if now is None else now)
+    load = config.startup_delay / 2
+    if config.engine == "sglang":
+        when = time.strftime("%Y-%m-%d %H:%M:%S", stamp)
+        return [
+            f"[{when}] Load weight begin. avail mem=78.50 GB",
+            f"[{when}] Load weight end. elapsed={load:.2f} s, type=FakeForCausalLM, avail mem=70.00 GB, "
+            "mem usage=8.50 GB.",
+        ]
+    prefix = f"(EngineCore pid={os.getpid()}) INFO {time.strftime('%m-%d %H:%M:%S', stamp)}"
+    lines = []
+    if config.download_seconds is not None:
+        lines.append(
+            f"{prefix} [weight_utils.py:581] Time spent downloading weights for {config.model}: "
+            f"{config.download_seconds:.6f} seconds"
+        )
+    lines.append(f"{prefix} [default_loader.py:384] Loading weights took {load:.2f} seconds")
+    total = load + (config.download_seconds or 0.0)
+    lines.append(f"{prefix} [gpu_model_runner.py:4130] Model loading took 8.5012 GiB and {total:.6f} seconds")
+    return lines
+
+
+def print_startup_lines(config: EngineConfig) -> None:
+    for line in startup_lines(config):
+        print(line, flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -795,6 +829,7 @@ def main(argv: list[str] | None = None) -> int:
     engine = FakeEngine(config, loop)
     print(f"fake {config.engine} engine for {engine.model_name} on {engine.url}", flush=True)
     loop.call_soon(engine._start)
+    loop.call_later(config.startup_delay / 2, print_startup_lines, config)
     with contextlib.suppress(KeyboardInterrupt):
         loop.run_forever()
     return 0

@@ -7,7 +7,11 @@ so the client decodes return values and re-raises exceptions exactly as it would
 What it is not: a cloud. Launches finish at once (or when `finish()` is called) and record the task.
 
 Routes: GET /api/health, POST /validate, POST /launch, POST /status, POST /endpoints, POST /down,
-POST /autostop, POST /api/cancel, GET /api/get, GET /api/status.
+POST /autostop, POST /logs (a cluster's `job_log`, streamed as text), POST /api/cancel, GET /api/get,
+GET /api/status; and what `sky.serve.up/status/down` reach: POST /optimize, GET /api/stream (no log lines, then the client fetches the result),
+POST /serve/up (the service and its replicas, `{service}-{n}`, come up at once: READY with an endpoint),
+POST /serve/status, POST /serve/down (the service is gone at once), and the upload routes the client
+uses for files a task names (`service.tls` certificate and key): GET /upload_v2/blob, POST /upload_v2.
 """
 
 from __future__ import annotations
@@ -38,6 +42,17 @@ class FakeSkyCluster:
     cloud: str = "GCP"
     region: str = "us-central1"
     ip: str = "34.1.2.3"
+    job_log: str = ""  # what `sky.tail_logs` streams: the job's (the engine's) output
+
+
+@dataclass
+class FakeSkyService:
+    name: str
+    replicas: int
+    tls: bool = False
+    status: str = "READY"
+    lb_ip: str = "35.9.8.7"
+    lb_port: int = 30001
 
 
 class FakeSkyApiServer:
@@ -52,7 +67,11 @@ class FakeSkyApiServer:
         self.autostops: list[dict[str, Any]] = []
         self.calls: list[tuple[str, str]] = []  # (method, path)
         self.status_queries: list[dict[str, list[str]]] = []
+        self.log_bodies: list[dict[str, Any]] = []
         self.hold_launches = False  # launches stay RUNNING until finish(rid)
+        self.services: dict[str, FakeSkyService] = {}
+        self.uploads: list[str] = []
+        self.served_tasks: list[dict[str, Any]] = []  # the task YAML of every `serve up`, as sent
         self._failures: dict[str, list[BaseException]] = {}
         server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         server.daemon_threads = True
@@ -158,8 +177,22 @@ class FakeSkyApiServer:
                 self._complete(result, value=cancelled)
                 return 200, None, result.request_id
 
+            if route in ("upload_v2/blob", "upload_v2", "upload"):  # files a task names (TLS cert and key)
+                self.uploads.append(route)
+                return 200, {"exists": False, "status": "completed"}, None
+            if route == "api/stream":
+                request_id = query.get("request_id", [""])[0]
+                if request_id not in self.requests:
+                    return 404, {"detail": "Request not found"}, None
+                return 200, "", f"stream:{request_id}"
             failures = self._failures.get(route)
             failure = failures.pop(0) if failures else None
+            if route == "optimize":
+                request = self._new_request("optimize", None)
+                self._complete(request, error=failure)
+                return 200, None, request.request_id
+            if route.startswith("serve/"):
+                return self._serve(route, body, failure)
             if route == "launch":
                 cluster_name = body.get("cluster_name")
                 self.launch_bodies.append(body)
@@ -178,7 +211,11 @@ class FakeSkyApiServer:
             cluster_name = body.get("cluster_name") or body.get("cluster")
             request = self._new_request(route, cluster_name)
             cluster = self.clusters.get(cluster_name or "")
-            if failure is None and cluster is None and route in ("down", "autostop", "endpoints"):
+            if route == "logs" and failure is None and cluster is not None:
+                self.log_bodies.append(body)
+                self._complete(request, value=0)  # tail_logs' exit code: the job's log was sent
+                return 200, cluster.job_log, request.request_id
+            if failure is None and cluster is None and route in ("down", "autostop", "endpoints", "logs"):
                 failure = exceptions.ClusterDoesNotExist(f"Cluster {cluster_name!r} does not exist.")
             if failure is not None:
                 self._complete(request, error=failure)
@@ -196,6 +233,68 @@ class FakeSkyApiServer:
             else:
                 return 404, {"detail": f"no route {path}"}, None
             return 200, None, request.request_id
+
+    def _serve(self, route: str, body: dict[str, Any], failure: BaseException | None) -> tuple[int, Any, str]:
+        """`sky serve up / status / down` (called with the lock held)."""
+        request = self._new_request(route.replace("/", "."), body.get("service_name"))
+        if failure is not None:
+            self._complete(request, error=failure)
+        elif route == "serve/up":
+            task = list(yaml.safe_load_all(body["task"]))[-1]
+            self.served_tasks.append(task)
+            service = task.get("service") or {}
+            policy = service.get("replica_policy") or {}
+            count = int(service.get("replicas") or policy.get("min_replicas") or 1)
+            fake = FakeSkyService(name=body["service_name"], replicas=count, tls="tls" in service)
+            self.services[fake.name] = fake
+            for n in range(1, count + 1):
+                name = f"{fake.name}-{n}"
+                self.clusters[name] = FakeSkyCluster(name=name, ip=f"34.1.3.{n}")
+            self._complete(request, value=[fake.name, self._endpoint(fake)])
+        elif route == "serve/status":
+            wanted = body.get("service_names")
+            names = [wanted] if isinstance(wanted, str) else wanted
+            records = [
+                self._service_record(f) for f in self.services.values() if not names or f.name in names
+            ]
+            self._complete(request, value=records)
+        elif route == "serve/down":
+            wanted = body.get("service_names")
+            for name in [wanted] if isinstance(wanted, str) else wanted or []:
+                fake = self.services.pop(name, None)
+                for n in range(1, (fake.replicas if fake else 0) + 1):
+                    self.clusters.pop(f"{name}-{n}", None)
+            self._complete(request)
+        else:
+            return 404, {"detail": f"no route {route}"}, ""
+        return 200, None, request.request_id
+
+    @staticmethod
+    def _endpoint(fake: FakeSkyService) -> str:
+        return f"{'https' if fake.tls else 'http'}://{fake.lb_ip}:{fake.lb_port}"
+
+    def _service_record(self, fake: FakeSkyService) -> dict[str, Any]:
+        """One record as `serve.status` returns it (SkyServe's own enums, encoded by its own encoder)."""
+        from sky.serve import serve_state
+
+        replicas = [
+            {
+                "replica_id": n,
+                "name": f"{fake.name}-{n}",
+                "status": serve_state.ReplicaStatus.READY,
+                "version": 1,
+                "launched_at": int(time.time()),
+                "handle": None,
+                "endpoint": f"34.1.3.{n}:8000",
+            }
+            for n in range(1, fake.replicas + 1)
+            if f"{fake.name}-{n}" in self.clusters
+        ]
+        return {"name": fake.name, "active_versions": [1], "controller_job_id": 1, "uptime": 10,
+                "status": serve_state.ServiceStatus(fake.status), "controller_port": 20001,
+                "load_balancer_port": fake.lb_port, "endpoint": self._endpoint(fake), "policy": None,
+                "requested_resources_str": "", "load_balancing_policy": "round_robin",
+                "tls_encrypted": fake.tls, "replica_info": replicas}  # fmt: skip
 
     def _status_records(self, body: dict[str, Any]) -> list[Any]:
         from sky.schemas.api.responses import StatusResponse
@@ -258,20 +357,26 @@ class FakeSkyApiServer:
                 parsed = urlparse(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                body = json.loads(raw) if raw else {}
+                binary = self.headers.get("Content-Type") == "application/octet-stream"
+                body = json.loads(raw) if raw and not binary else {}
                 try:
                     status, data, request_id = fake._handle(method, parsed.path, parse_qs(parsed.query), body)
                 except Exception as exc:  # a bug in the fake: say so instead of hanging up
                     status, data, request_id = 500, {"detail": f"fake sky api: {exc!r}"}, None
-                payload = json.dumps(data).encode()
+                text = isinstance(data, str)  # a streamed log, as the real server sends it
+                stream = request_id is not None and request_id.startswith("stream:")
+                body_text = data if text else json.dumps(data)
+                payload = b"" if stream else body_text.encode()
                 self.send_response(status)
-                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Type", "text/plain" if text else "application/json")
                 self.send_header("Content-Length", str(len(payload)))
                 import sky
 
                 self.send_header("X-SkyPilot-API-Version", str(_api_version()))
                 self.send_header("X-SkyPilot-Version", sky.__version__)
-                if request_id:
+                if stream:
+                    self.send_header("X-SkyPilot-Stream-Request-ID", request_id.removeprefix("stream:"))
+                elif request_id:
                     self.send_header("X-Skypilot-Request-ID", request_id)
                 self.end_headers()
                 self.wfile.write(payload)

@@ -89,12 +89,18 @@ def test_piped_session_brings_an_endpoint_up_and_down(shell_env: dict[str, str])
             "y",
             "wait",
             "list all",
+            "stats",
             "",
         ]
     )
     out = _clean(_shell(shell_env, script))
 
     assert f"{model} fits on L4:1: vllm · TP 1" in out
+    # Where the cold start went: the ready message, the status card and `stats` (a local launch: no
+    # provisioning; the fake engine's "Loading weights took" line gives the weights, a local directory).
+    assert re.search(r"\[thread #shell-e2e\] Ready.*Cold start \S+: weights <1s \(local\), load ", out)
+    assert re.search(r"^  Cold start \S+: weights <1s \(local\), load \S+, first completion \S+$", out, re.M)
+    assert re.search(rf"^  {re.escape(model)} on L4:1 \(vllm\): \S+ over 1 launch: weights <1s \(local\)", out, re.M)
     # The KV capacity the engine will log, on the fit reply and on the status card.
     capacity = re.compile(
         r"KV cache [\d.]+ GiB per GPU \([\d,]+ tokens\): room for ~[\d.,]+ requests of 8k at once"

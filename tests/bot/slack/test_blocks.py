@@ -10,6 +10,8 @@ import pytest
 from slack_sdk.errors import SlackObjectFormationError
 
 from bot.slack import blocks as bk
+from core.endpoints.cold_stats import LaunchHistory
+from core.endpoints.records import ColdStart, Lifecycle, Phase
 from core.endpoints.states import EndpointState
 from core.fit.reasons import Reason, ReasonKind
 from core.notifier import Action
@@ -186,3 +188,36 @@ def test_card_and_fit_reply_say_how_many_requests_the_kv_cache_holds() -> None:
     assert "KV cache 52.8 GiB per GPU (432,537 tokens): room for ~26 requests of 16k at once" in fit
     # Plans stored before the prediction existed show no such field.
     assert "*KV cache*" not in _json(bk.status_card(view(), now=NOW))
+
+
+def _history(i: int) -> LaunchHistory:
+    return LaunchHistory(
+        model=f"org/model-{i}",
+        accelerators="H100:8",
+        engine="vllm",
+        launches=3,
+        total_s=432.0,
+        phases=(
+            Phase("provisioning", 185.0),
+            Phase("weights", 130.0, "cache"),
+            Phase("first completion", 3.0),
+        ),
+    )
+
+
+def test_stats_blocks_stay_within_slacks_limits_and_say_how_many_more() -> None:
+    history = [_history(i) for i in range(60)]
+    blocks = bk.to_dicts(bk.stats_blocks(history))
+    assert len(blocks) <= bk.MESSAGE_BLOCK_LIMIT
+    text = json.dumps(blocks)
+    assert "org/model-0" in text and "7m12s" in text and "weights 2m10s (cache)" in text
+    assert "and 12 more" in text
+
+
+def test_the_status_card_shows_the_cold_start_once_measured() -> None:
+    measured = ColdStart(total_s=432.0, phases=_history(0).phases)
+    card = json.dumps(
+        bk.to_dicts(bk.status_card(replace(view(), lifecycle=Lifecycle(cold_start=measured)), now=NOW))
+    )
+    assert "Cold start 7m12s: provisioning 3m5s, weights 2m10s (cache), first completion 3s" in card
+    assert "Cold start" not in json.dumps(bk.to_dicts(bk.status_card(view(), now=NOW)))

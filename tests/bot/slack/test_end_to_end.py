@@ -386,3 +386,25 @@ def test_idle_reminder_dm_has_buttons_that_work(harness: SlackHarness) -> None:
     h.press("endpoint_keep_alive", "qwen", channel_id="D1OWNER", key="alive")
     h.slack.wait_for_response(lambda r: r["_key"] == "alive")
     assert h.service.status(name="qwen").last_activity_at == h.clock.now()
+
+
+def test_stats_and_status_show_where_the_cold_start_went(harness: SlackHarness) -> None:
+    h = harness
+    _launch(h)
+    h.command("status qwen", key="status")
+    status = json.dumps(h.slack.wait_for_response(lambda r: r["_key"] == "status")["blocks"])
+    assert "Cold start" in status and "provisioning" in status and "first completion" in status
+    # The thread's ready message says it too.
+    view = h.service.status(name="qwen")
+    said = _texts(h.slack.thread_replies("C1GENERAL", view.message_ts))
+    assert "Cold start" in said
+    h.command("stats", key="stats")
+    stats = h.slack.wait_for_response(lambda r: r["_key"] == "stats")
+    blocks = json.dumps(stats["blocks"])
+    assert stats["response_type"] == "ephemeral"
+    assert MODEL in blocks and "L4:1" in blocks and "over 1 launch" in blocks and "provisioning" in blocks
+    h.command("stats h100", key="none")
+    none = h.slack.wait_for_response(lambda r: r["_key"] == "none")
+    assert "No finished launches matching" in json.dumps(none["blocks"])
+    bad = h.command("stats a b")  # a parse error is answered in the ack
+    assert "`stats` takes nothing or one word" in bad.json()["text"]

@@ -60,3 +60,14 @@ def test_an_old_plan_with_its_argv_reads_and_an_unreadable_one_is_none() -> None
     plan = records.plan_from_json(old)
     assert plan is not None and plan.engine_command == [], "the argv is built at launch, not read back"
     assert records.plan_from_json({"fits": True, "tensor_parallel": 1}) is None
+
+
+def test_the_cold_start_round_trips_and_an_unreadable_one_is_none() -> None:
+    cold = records.ColdStart(
+        total_s=432.2, phases=(records.Phase("provisioning", 185.0), records.Phase("weights", 130.0, "cache"))
+    )
+    stored = json.loads(json.dumps(records.options_to_json(EndpointOptions(), Lifecycle(cold_start=cold))))
+    assert records.options_from_json(stored)[1].cold_start == cold
+    stored["lifecycle"]["cold_start"] = {"phases": [{"name": "load"}]}  # no total, no seconds
+    assert records.options_from_json(stored)[1].cold_start is None
+    assert records.options_from_json({"v": 1, "options": {}, "lifecycle": {}})[1].cold_start is None

@@ -20,7 +20,7 @@ sky = pytest.importorskip("sky", reason="skypilot is not installed (CI installs 
 
 from sky import exceptions  # noqa: E402
 
-from tests.fakes.fake_sky_api import FakeSkyApiServer  # noqa: E402
+from tests.fakes.fake_sky_api import FakeSkyApiServer, FakeSkyCluster  # noqa: E402
 
 
 def _forget_server_url() -> None:
@@ -162,3 +162,30 @@ def test_unreachable_api_server_is_explained(
         launcher.submit(_spec())
     explained = explain_launch_error(info.value)
     assert explained.kind == "api_server", (type(info.value), str(info.value))
+
+
+@pytest.mark.timeout(60)
+def test_cluster_up_time_is_the_records_launched_at(api: FakeSkyApiServer, launcher: SkyPilotLauncher) -> None:
+    from datetime import UTC, datetime
+
+    rid = launcher.submit(_spec())
+    launcher.wait(rid, timeout=10)
+    api.clusters["epb-qwen-1a2b"].launched_at = 1_764_900_000  # SkyPilot rewrites it when the cluster is UP
+    api.clusters["epb-other"] = FakeSkyCluster(name="epb-other", launched_at=1)
+    assert launcher.cluster_up_at("epb-qwen-1a2b") == datetime.fromtimestamp(1_764_900_000, UTC)
+    assert launcher.cluster_up_at("epb-gone") is None
+
+
+@pytest.mark.timeout(60)
+def test_engine_log_is_the_job_log_through_tail_logs(api: FakeSkyApiServer, launcher: SkyPilotLauncher) -> None:
+    from core.launcher.startup_log import parse_startup_log
+    from tests.core.launcher.test_startup_log import VLLM_V1_DOWNLOAD
+
+    rid = launcher.submit(_spec())
+    launcher.wait(rid, timeout=10)
+    api.clusters["epb-qwen-1a2b"].job_log = VLLM_V1_DOWNLOAD
+    text = launcher.engine_log("epb-qwen-1a2b")
+    assert parse_startup_log(text).download_s == 826.331217
+    assert api.log_bodies[-1]["follow"] is False and api.log_bodies[-1]["tail"] > 0
+    with pytest.raises(exceptions.ClusterDoesNotExist):
+        launcher.engine_log("epb-gone")

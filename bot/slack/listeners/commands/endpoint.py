@@ -131,5 +131,7 @@ def _dispatch(
     elif isinstance(outcome, oc.Logged):
         lines = tx.log_lines(outcome.name, outcome.events)
         reply(lines[0], bk.text_blocks(bk.escape_keeping_mentions("\n".join(lines))))
+    elif isinstance(outcome, oc.StatsShown):
+        reply(bk.stats_text(outcome.history), bk.stats_blocks(outcome.history, contains=outcome.contains))
     elif isinstance(outcome, oc.PolicyShown):
         reply("Team policy", bk.text_blocks("\n".join(["*Team policy*", *outcome.report.lines])))
