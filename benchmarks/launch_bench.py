@@ -1,14 +1,20 @@
-"""Launch throughput: 100 `up` requests at once on the fake cloud, each followed to READY.
+"""Launch throughput: N `up` requests at once on the fake cloud, each followed to READY.
 
-Run: `.venv/bin/python -m benchmarks.launch_bench [--launches 100] [--workers 16] [--provision-seconds 0.5]`.
+Run: `.venv/bin/python -m benchmarks.launch_bench [--launches 100] [--workers 16] [--provision-seconds 0.5]`;
+the issue-12 case is `--launches 1000 --provision-seconds 3` (goal: all READY in under 10 s, a bounded
+number of threads).
 
 It wires the real EndpointService on a fresh SQLite store (WAL) with FakeCloud (tests/fakes/fake_cloud.py)
 starting a real fake engine per cluster, so every launch goes through the whole flow: record, announce,
-submit, wait, STARTING, readiness over HTTP with a real completion, READY. The N requests are sent from
-N threads at the same moment, as N people typing `/endpoint up` together. Printed:
+submit, follow the request, STARTING, readiness over HTTP with a real completion, READY. The N requests
+are sent from N threads at the same moment, as N people typing `/endpoint up` together. The poll
+intervals are the production defaults (settings `request_poll_seconds`, `readiness_poll_first` /
+`readiness_poll_max`) unless `--fast-polls` shrinks them; the ones used are printed. Printed:
 - submission: wall time until every `up` returned, and per-call p50 / p99 / max (what a chat listener
   waits for; the Slack ack budget is 3 s);
-- peak launches in flight (flows running at once on the worker pool) and peak clusters provisioning;
+- peak launch steps running at once on the worker pool, peak launches followed in the cloud at once,
+  peak clusters provisioning, and the peak thread count of the process (`threading.active_count()`
+  without the benchmark's own N submitting threads), with the count before the burst;
 - time until all are READY, and the check: every record READY, none lost, one cluster per endpoint.
 Exits 1 when a launch is missing or not READY.
 """
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -56,11 +63,41 @@ class CountingNotifier:
         pass
 
 
+SUBMITTER = "bench-up"
+
+
+def _poll_options(fast: bool) -> dict[str, Any]:
+    """The flow options: none (the production defaults), or the old benchmark's shrunk intervals."""
+    if not fast:
+        return {}
+    return {"readiness_options": {"first_delay": 0.05, "max_delay": 0.2}, "request_poll_every": 0.05}
+
+
+def _last_reached(session: Any, start: Any) -> dict[Any, float]:
+    """Seconds from `start` until the last endpoint entered each launch state (from the audit log)."""
+    from sqlalchemy import func, select
+
+    from core.endpoints.models import EndpointEvent
+    from core.endpoints.states import EndpointState
+
+    out = {}
+    for state in (EndpointState.PROVISIONING, EndpointState.STARTING, EndpointState.READY):
+        last = session.scalar(select(func.max(EndpointEvent.at)).where(EndpointEvent.to_state == state))
+        if last is not None:
+            out[state] = (last - start).total_seconds()
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--launches", type=int, default=100)
     parser.add_argument("--workers", type=int, default=16, help="worker pool size (settings.worker_threads)")
     parser.add_argument("--provision-seconds", type=float, default=0.5, help="fake provisioning time")
+    parser.add_argument(
+        "--fast-polls",
+        action="store_true",
+        help="shrunk poll intervals (the old benchmark's) instead of the defaults",
+    )
     parser.add_argument(
         "--derived-names", action="store_true", help="no name= given: every endpoint is named from the model"
     )
@@ -87,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         database = Database(f"sqlite:///{Path(tmp) / 'bench.db'}")
         database.upgrade()
         cloud = FakeCloud(start_engines=True, launch_seconds=args.provision_seconds)
-        workers = WorkerPool(size=args.workers)
+        workers = WorkerPool.from_settings(settings)
         notifier = CountingNotifier()
         service = EndpointService(
             settings=settings,
@@ -97,19 +134,35 @@ def main(argv: list[str] | None = None) -> int:
             workers=workers,
             clock=SystemClock(),
             facts_loader=lambda model, *, settings: facts,
-            flow_options={"readiness_options": {"first_delay": 0.05, "max_delay": 0.2}},
+            flow_options=_poll_options(args.fast_polls),
+        )
+        flows = service.flows
+        request_every = flows.request_poll_every or settings.request_poll_seconds
+        readiness = {
+            "first_delay": settings.readiness_poll_first,
+            "max_delay": settings.readiness_poll_max,
+            **flows.readiness_options,
+        }
+        print(
+            f"poll intervals ({'shrunk' if args.fast_polls else 'production defaults'}): launch requests every "
+            f"{request_every}s (one batched status call); readiness probes {readiness['first_delay']}s "
+            f"doubling to {readiness['max_delay']}s"
         )
 
-        # Peak clusters provisioning at once, sampled from the cloud while the launches run.
+        # Peak clusters provisioning and peak threads, sampled while the launches run.
         peak_provisioning = 0
+        threads_before = threading.active_count()
+        peak_threads = threads_before
         stop = threading.Event()
 
         def sample() -> None:
-            nonlocal peak_provisioning
+            nonlocal peak_provisioning, peak_threads
             while not stop.is_set():
                 init = sum(1 for c in cloud.list_clusters("epb-") if c.status == "INIT")
                 peak_provisioning = max(peak_provisioning, init)
-                time.sleep(0.01)
+                submitters = sum(1 for t in threading.enumerate() if t.name.startswith(SUBMITTER))
+                peak_threads = max(peak_threads, threading.active_count() - submitters)
+                time.sleep(0.1)  # listing 1,000 clusters is not free: sample gently
 
         sampler = threading.Thread(target=sample, daemon=True)
         sampler.start()
@@ -135,11 +188,16 @@ def main(argv: list[str] | None = None) -> int:
             return view.name
 
         t0 = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=args.launches) as pool:
+        cpu0 = time.process_time()
+        with ThreadPoolExecutor(max_workers=args.launches, thread_name_prefix=SUBMITTER) as pool:
             names = list(pool.map(one, range(args.launches)))
         submitted = time.perf_counter() - t0
         workers.join()
         all_done = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+        with database.session() as session:
+            first_requested = min(e.requested_at for e in store.list_endpoints(session=session))
+            reached = _last_reached(session, first_requested)
         stop.set()
         sampler.join()
 
@@ -162,11 +220,25 @@ def main(argv: list[str] | None = None) -> int:
             f"mean {statistics.mean(latencies) * 1000:.1f} ms)"
         )
         print(
-            f"peak in flight: {workers.peak_running} launch flows running at once, "
-            f"{peak_provisioning} clusters provisioning at once"
+            f"peak in flight: {workers.peak_running} launch steps running at once on the pool, "
+            f"{flows.follower.peak_followed} launches followed in the cloud at once "
+            f"({flows.follower.rounds} poll rounds), {peak_provisioning} clusters provisioning at once"
         )
         print(
-            f"all settled after {all_done:.2f}s; {notifier.posts} thread posts; {workers.failures} worker failures"
+            f"threads: peak {peak_threads} (threading.active_count() without the {args.launches} submitting "
+            f"threads; {threads_before} before the burst; worker pool {args.workers} + teardown lane)"
+        )
+        steps = ", ".join(f"{state.value} {at:.2f}s" for state, at in reached.items())
+        last_ready = reached.get(EndpointState.READY, float("nan"))
+        print(f"the last launch reached (after the first `up` was recorded): {steps}")
+        print(
+            f"all READY {last_ready:.2f}s after the first `up` was recorded; all settled after {all_done:.2f}s; "
+            f"{notifier.posts} thread posts; {workers.failures} worker failures"
+        )
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+        print(
+            f"cpu: {cpu:.1f}s of process CPU time ({cpu / args.launches * 1000:.1f} ms per launch, the fake "
+            f"engines and cloud included) on {os.cpu_count()} cores; load average {load:.1f}"
         )
         print(
             f"result: {len(ready)}/{args.launches} READY, {len(lost)} records lost, "

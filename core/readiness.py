@@ -18,7 +18,10 @@ HTTPS: `verify` is the context the engine's certificate is checked with (core.tl
 endpoint's private CA, host name included); verification is never turned off. A certificate that does
 not verify fails at once with a sentence (waiting cannot fix it), and the key is never sent to it.
 
-Not for: following the cloud launch itself (the launcher does that) or watching traffic (the watchdog).
+`ReadinessCheck` is the same, one probe at a time: the launch flow runs each probe as a short task and
+waits between probes on the worker pool's timer, so a thousand engines loading hold no thread.
+
+Not for: following the cloud launch itself (core.launcher.following) or watching traffic (the watchdog).
 """
 
 from __future__ import annotations
@@ -77,93 +80,117 @@ def wait_until_ready(
     "test completion succeeded"), each once, for the lifecycle to post in the endpoint's thread.
     `check_server` runs after the readiness route answered and before the key is sent: it raises when
     the server answering is not the one launched (the local launcher's `check_serving`).
+    Blocks its thread between probes; the launch flow uses `ReadinessCheck` one probe at a time instead.
     """
-    try:
-        route = readiness_path(engine)  # vLLM /health, SGLang /ready
-    except ValueError:
-        raise NotReady(f"Unknown engine `{engine}`; expected `vllm` or `sglang`.") from None
-    clock = clock or SystemClock()
-    base = url.rstrip("/")
-    give_up_at = clock.now() + deadline
+    check = ReadinessCheck(
+        url=url,
+        engine=engine,
+        model_name=model_name,
+        deadline=deadline,
+        clock=clock,
+        progress=progress,
+        first_delay=first_delay,
+        max_delay=max_delay,
+        check_server=check_server,
+        gone=gone,
+    )
     own_client = client is None
     http = client or httpx.Client(timeout=PROBE_TIMEOUT_S, verify=verify or True)
-    said: set[str] = set()
-
-    def say(step: str) -> None:
-        if progress is not None and step not in said:
-            said.add(step)
-            progress(step)
-
     try:
-        _poll_readiness(
-            http=http,
-            probe_url=f"{base}{route}",
-            route=route,
-            clock=clock,
-            sleep=sleep,
-            give_up_at=give_up_at,
-            deadline=deadline,
-            say=say,
-            first_delay=first_delay,
-            max_delay=max_delay,
-            gone=gone,
-        )
-        if check_server is not None:
-            check_server()  # whoever answered /health must be the engine before it gets the key
-        _test_completion(http=http, base=base, api_key=api_key, model_name=model_name)
-        say("test completion succeeded")
+        while (delay := check.probe(http)) is not None:
+            sleep(delay)
+        check.complete(http, api_key=api_key)
     finally:
         if own_client:
             http.close()
 
 
-def _poll_readiness(
-    *,
-    http: httpx.Client,
-    probe_url: str,
-    route: str,
-    clock: Clock,
-    sleep: Callable[[float], None],
-    give_up_at: datetime,
-    deadline: timedelta,
-    say: Progress,
-    first_delay: float,
-    max_delay: float,
-    gone: Gone | None,
-) -> None:
-    delay = first_delay
-    last_seen = "no answer yet (the port is not open: the engine is still starting or loading weights)"
-    while True:
+class ReadinessCheck:
+    """Readiness one step at a time, so no thread waits between probes (the launch flow's follower
+    schedules each probe): `probe(http)` sends ONE probe of the readiness route and returns the seconds
+    to wait before the next one, or None once the route answered 200; it raises `NotReady` when the
+    engine exited (`gone`) or the deadline passed. Then `complete(http, api_key=...)` runs the server
+    check and the one real completion. The gap between probes starts at `first_delay` and doubles up to
+    `max_delay`. Not thread-safe: one probe of a check at a time."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        engine: str,
+        model_name: str,
+        deadline: timedelta,
+        clock: Clock | None = None,
+        progress: Progress | None = None,
+        first_delay: float = FIRST_DELAY_S,
+        max_delay: float = MAX_DELAY_S,
+        check_server: Callable[[], None] | None = None,
+        gone: Gone | None = None,
+    ) -> None:
         try:
-            response = http.get(probe_url, timeout=PROBE_TIMEOUT_S)
+            self.route = readiness_path(engine)  # vLLM /health, SGLang /ready
+        except ValueError:
+            raise NotReady(f"Unknown engine `{engine}`; expected `vllm` or `sglang`.") from None
+        self.base = url.rstrip("/")
+        self.model_name = model_name
+        self.deadline = deadline
+        self.clock = clock or SystemClock()
+        self.give_up_at: datetime = self.clock.now() + deadline
+        self.progress = progress
+        self.delay = first_delay
+        self.max_delay = max_delay
+        self.check_server = check_server
+        self.gone = gone
+        self.last_seen = (
+            "no answer yet (the port is not open: the engine is still starting or loading weights)"
+        )
+        self._said: set[str] = set()
+
+    def say(self, step: str) -> None:
+        if self.progress is not None and step not in self._said:
+            self._said.add(step)
+            self.progress(step)
+
+    def probe(self, http: httpx.Client) -> float | None:
+        """One probe of the readiness route: None when it answered 200, else the seconds until the next."""
+        route = self.route
+        try:
+            response = http.get(f"{self.base}{route}", timeout=PROBE_TIMEOUT_S)
         except httpx.ConnectError as exc:
-            last_seen = _connect_problem(exc, probe_url)
+            self.last_seen = _connect_problem(exc, f"{self.base}{route}")
         except httpx.TimeoutException:
-            say("engine port open")
-            last_seen = f"`{route}` timed out after {PROBE_TIMEOUT_S:.0f}s"
+            self.say("engine port open")
+            self.last_seen = f"`{route}` timed out after {PROBE_TIMEOUT_S:.0f}s"
         except httpx.TransportError as exc:
-            last_seen = f"connection error: {type(exc).__name__}"
+            self.last_seen = f"connection error: {type(exc).__name__}"
         else:
-            say("engine port open")
+            self.say("engine port open")
             if response.status_code == 200:
-                say(f"engine answers {route}")
-                return
-            last_seen = f"`{route}` answered HTTP {response.status_code}"
+                self.say(f"engine answers {route}")
+                return None
+            self.last_seen = f"`{route}` answered HTTP {response.status_code}"
             if response.status_code in (502, 503):
-                say("weights loading")
-        exited = gone() if gone is not None else None
+                self.say("weights loading")
+        exited = self.gone() if self.gone is not None else None
         if exited:
             raise NotReady(exited)
-        now = clock.now()
-        if now >= give_up_at:
+        now = self.clock.now()
+        if now >= self.give_up_at:
             raise NotReady(
-                f"The engine was not ready after {_minutes(deadline)}; last seen: {last_seen}. "
+                f"The engine was not ready after {_minutes(self.deadline)}; last seen: {self.last_seen}. "
                 "Check the cluster's logs (model download, out of memory), or try a larger GPU or a "
                 "shorter max context."
             )
-        remaining = (give_up_at - now).total_seconds()
-        sleep(max(0.0, min(delay, remaining)))
-        delay = min(delay * 2, max_delay)
+        delay = max(0.0, min(self.delay, (self.give_up_at - now).total_seconds()))
+        self.delay = min(self.delay * 2, self.max_delay)
+        return delay
+
+    def complete(self, http: httpx.Client, *, api_key: str) -> None:
+        """After the route answered: the server check, then one real completion with the key."""
+        if self.check_server is not None:
+            self.check_server()  # whoever answered the route must be the engine before it gets the key
+        _test_completion(http=http, base=self.base, api_key=api_key, model_name=self.model_name)
+        self.say("test completion succeeded")
 
 
 def _connect_problem(exc: httpx.ConnectError, url: str) -> str:

@@ -28,7 +28,6 @@ def _csv(value: object) -> object:
 def _check_policy_file(path: Path | None) -> Path | None:
     """A policy file that cannot be used refuses the start, naming the line and the reason."""
     if path is not None:
-
         load_policy(path)  # PolicyError (a ValueError): pydantic reports it under policy_file
     return path
 
@@ -200,6 +199,12 @@ class Settings(BaseSettings):
         description="Longest gap in seconds between readiness probes (the engine's health route, one request "
         "at a time): a ready engine is noticed within about this long. Default: 1.",
     )
+    request_poll_seconds: float = Field(
+        2.0,
+        description="Seconds between the polls of the launch requests in flight (one status call for all "
+        "of them): a finished cluster launch is noticed within about this long. Default: 2.",
+        gt=0,
+    )
     claim_ttl: Duration = Field(
         timedelta(minutes=3),
         description="How long a bot process's hold on a launch or teardown lasts without renewal (renewed "
@@ -225,7 +230,9 @@ class Settings(BaseSettings):
         description="The private key of `tls_cert_file` (PEM). Default: unset.",
     )
     worker_threads: int = Field(
-        16, description="Threads in the bot's own worker pool (launches, teardowns). Default: 16."
+        16,
+        description="Threads in the bot's own worker pool (the short steps of launches, teardowns; a "
+        "launch in the cloud holds none). Default: 16.",
     )
 
     # --- Watchdog ----------------------------------------------------------------------------

@@ -111,6 +111,7 @@ class Runtime(SharesFlows):
         if self._reconciler is not None:
             self._reconciler.join(timeout=5)
         self.workers.shutdown(wait=wait)
+        self.flows.close()
         if self.outbox is not None:  # after the flows, so what they said gets a last round too
             self.outbox.stop(timeout=5)
             try:

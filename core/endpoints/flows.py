@@ -1,16 +1,22 @@
 """Multi-step work on one endpoint, run on the bot's worker pool: launch, teardown, resume after a restart.
 
-Each flow holds a claim (core.claims) on its endpoint for as long as it works, renewed by a heartbeat,
-so a second bot process (or a restarted one) never follows the same launch twice. Each step opens its
-own short session, re-reads the row and moves the state only through `store.transition`; the intent
-of every cloud call is in the store before the call is made:
+Each flow holds a claim (core.claims) on its endpoint for as long as it works, so a second bot process
+(or a restarted one) never follows the same launch twice; ONE heartbeat thread renews every claim this
+process holds. Each step opens its own short session, re-reads the row and moves the state only through
+`store.transition`; the intent of every cloud call is in the store before the call is made:
 
     REQUESTED (cluster name reserved by `up`)
       -> PROVISIONING (API key hash + provisioning start recorded) -> launcher.submit
-      -> request id persisted at once -> launcher.wait
-      -> STARTING (URL persisted) -> readiness (a real completion with the key)
+      -> request id persisted at once -> followed (ctx.follower polls it with every other launch)
+      -> STARTING (URL persisted) -> readiness probes, one at a time, then a real completion with the key
       -> READY -> URL and key posted once.
     Any failure: failure_reason (a sentence), STOPPING, teardown, FAILED.
+
+A launch holds no thread while the cloud provisions or the engine loads: it is a few short steps on the
+worker pool (`_LaunchRun`); between them the request follower (core.launcher.following: one batched
+status call per round for all launches in flight) or the pool's timer (the next readiness probe) brings
+the next step. A thousand launches in flight cost the pool's threads, one timer thread and one
+heartbeat thread. The API key lives in `ctx.launches` (this process's memory) until the launch ends.
 
 Teardown (`launcher.down`) is idempotent and retried with backoff; STOPPED/FAILED only once the cluster
 is confirmed gone. A teardown that keeps failing leaves the endpoint STOPPING with a `teardown_failed`
@@ -42,6 +48,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+import httpx
+
 from core import claims, outbox
 from core import tls as certs
 from core.apikeys import hash_api_key, new_api_key, redact_api_keys
@@ -57,8 +65,9 @@ from core.fit.plan import Plan
 from core.gpus import parse_accelerators
 from core.launcher.base import Launcher, LaunchSpec, TlsSpec
 from core.launcher.errors import explain_launch_error
+from core.launcher.following import RequestFollower, RequestOutcome
 from core.notifier import Notifier, deliver
-from core.readiness import wait_until_ready
+from core.readiness import PROBE_TIMEOUT_S, ReadinessCheck
 from core.settings import Settings
 from core.usage.baseline import take_usage_baseline
 from core.usage.cost import settle_cost
@@ -73,6 +82,9 @@ ACTOR = "bot"
 LAUNCH = "launch"
 TEARDOWN = "teardown"
 _IN_FLIGHT_REQUEST = {"PENDING", "WAITING", "RUNNING"}
+CONTINUES = (
+    object()
+)  # what a scheduled flow returns when it goes on in later steps (see FlowContext.schedule)
 
 
 @dataclass
@@ -91,52 +103,131 @@ class FlowContext:
     teardown_delays: tuple[float, ...] = (2.0, 10.0, 30.0)  # real seconds between teardown attempts
     sleep: Callable[[float], None] = time.sleep
     readiness_options: dict[str, Any] = field(default_factory=dict)  # e.g. first_delay for tests
+    request_poll_every: float | None = None  # seconds between request poll rounds; None: the setting
+    state_check_every: float = 10.0  # seconds between a loading engine's re-reads of its state (a stop)
     _active: set[tuple[int, str]] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Claims some thread of this process holds right now: `claims.acquire` lets the same owner take
     # its own claim again, so without this two threads here (a failed launch's teardown and a
     # person's stop) would both do the same work.
     _claimed: set[tuple[int, str]] = field(default_factory=set)
+    _renewing: set[tuple[int, str]] = field(default_factory=set)  # held claims the heartbeat renews
+    _beater: threading.Thread | None = None  # the ONE heartbeat thread, while any claim is held
+    _unstarted: set[int] = field(default_factory=set)  # launches whose first step waits for a thread
+    # The launches this process follows, by endpoint id: each holds its API key (in memory only).
+    launches: dict[int, Any] = field(default_factory=dict)
+    _follower: RequestFollower | None = None
+    _http: httpx.Client | None = None
+    _by_ca: dict[str, httpx.Client] = field(default_factory=dict)  # launches' clients, by private CA
+
+    def close(self) -> None:
+        """After the worker pool has stopped: the launches still in flight are left to the next start
+        (their keys dropped, their claims released, so its reconcile resumes them at once), and the
+        readiness probes' HTTP client is closed."""
+        with self._lock:
+            left = list(self.launches)
+            self.launches.clear()
+            http, self._http = self._http, None
+            by_ca, self._by_ca = list(self._by_ca.values()), {}
+            self._renewing.clear()  # the heartbeat thread ends at its next round
+        for endpoint_id in left:
+            log.info("endpoint %s: launch in flight left to the next start", endpoint_id)
+            self.drop_claim(endpoint_id, LAUNCH)
+            self.finished(LAUNCH, endpoint_id)
+        for client in [http, *by_ca]:
+            if client is not None:
+                client.close()
 
     # --- flows in this process ------------------------------------------------------------------
-    def schedule(self, kind: str, endpoint_id: int, fn: Callable[..., None]) -> bool:
-        """Run `fn(self, endpoint_id=...)` on the pool unless this process already runs that work."""
+    def schedule(self, kind: str, endpoint_id: int, fn: Callable[..., Any]) -> bool:
+        """Run `fn(self, endpoint_id=...)` on the pool unless this process already runs that work. A flow
+        that goes on in later steps returns CONTINUES and calls `finished(kind, endpoint_id)` at its end."""
         key = (endpoint_id, kind)
         with self._lock:
             if key in self._active:
                 return False
             self._active.add(key)
+            if kind == LAUNCH:
+                self._unstarted.add(endpoint_id)
 
         def task() -> None:
+            goes_on = False
+            with self._lock:
+                self._unstarted.discard(endpoint_id)
             try:
-                fn(self, endpoint_id=endpoint_id)
+                goes_on = fn(self, endpoint_id=endpoint_id) is CONTINUES
             finally:
-                with self._lock:
-                    self._active.discard(key)
+                if not goes_on:
+                    self.finished(kind, endpoint_id)
 
         try:
-            # Teardowns have their own lane so a burst of (slow) launches never delays a stop.
+            # Teardowns have their own lane so a burst of launch steps never delays a stop.
             self.workers.submit(task, task_name=f"{kind}:{endpoint_id}", lane=kind)
         except RuntimeError:
-            with self._lock:
-                self._active.discard(key)
+            self.finished(kind, endpoint_id)
             raise
         return True
 
-    def queued_ahead(self, endpoint_id: int, kind: str = LAUNCH) -> int | None:
-        """When `endpoint_id`'s `kind` flow waits for a free worker thread: how many other flows of that
-        kind wait too (0 = it starts next); None when it has (or gets) a thread at once. Launches hold
-        their thread for the whole provisioning, so a burst larger than the pool queues for minutes."""
+    def finished(self, kind: str, endpoint_id: int) -> None:
+        """The `kind` flow of `endpoint_id` ended in this process."""
         with self._lock:
-            others = sum(1 for eid, k in self._active if k == kind and eid != endpoint_id)
-        waiting = others - self.workers.size
-        return waiting if waiting >= 0 else None
+            self._active.discard((endpoint_id, kind))
+            self._unstarted.discard(endpoint_id)
+
+    def queued_ahead(self, endpoint_id: int, kind: str = LAUNCH) -> int | None:
+        """When `endpoint_id`'s launch waits for a free worker thread to take its first step (record,
+        submit): how many other launches wait too (0 = it starts next); None when it gets a thread at once.
+        Only that first step queues: a launch in the cloud holds no thread (the follower polls it)."""
+        with self._lock:
+            others = sum(1 for eid in self._unstarted if eid != endpoint_id)
+            waiting = endpoint_id in self._unstarted
+        ahead = others - self.workers.free_threads(kind)
+        return ahead if waiting and ahead >= 0 else None
 
     def is_active(self, endpoint_id: int, kind: str | None = None) -> bool:
         with self._lock:
             if kind is not None:
                 return (endpoint_id, kind) in self._active
             return any(eid == endpoint_id for eid, _ in self._active)
+
+    @property
+    def follower(self) -> RequestFollower:
+        """The one follower of this process's launch requests (one status call per round for all)."""
+        with self._lock:
+            if self._follower is None:
+                every = self.request_poll_every or self.settings.request_poll_seconds
+                self._follower = RequestFollower(launcher=self.launcher, workers=self.workers, every=every)
+            return self._follower
+
+    @property
+    def http(self) -> httpx.Client:
+        """The HTTP client readiness probes share (thread-safe; connections reused); it verifies HTTPS
+        with the system's trust store (a team certificate)."""
+        with self._lock:
+            if self._http is None:
+                self._http = httpx.Client(timeout=PROBE_TIMEOUT_S, verify=certs.client_context(None))
+            return self._http
+
+    def http_for(self, ca_pem: str | None) -> httpx.Client:
+        """The client for an engine whose certificate is signed by the endpoint's own CA `ca_pem` (that CA
+        only, host name included); the shared one without a private CA. Closed with `drop_http`."""
+        if ca_pem is None:
+            return self.http
+        with self._lock:
+            client = self._by_ca.get(ca_pem)
+            if client is None:
+                client = httpx.Client(timeout=PROBE_TIMEOUT_S, verify=certs.client_context(ca_pem))
+                self._by_ca[ca_pem] = client
+            return client
+
+    def drop_http(self, ca_pem: str | None) -> None:
+        """Close the private CA's client once its launch has ended."""
+        if ca_pem is None:
+            return
+        with self._lock:
+            client = self._by_ca.pop(ca_pem, None)
+        if client is not None:
+            client.close()
 
     # --- claims -----------------------------------------------------------------------------------
     @contextmanager
@@ -146,60 +237,76 @@ class FlowContext:
         Released when the block ends normally or with an Exception; a crash (BaseException) leaves it to
         expire, as a dead process would.
         """
-        key = (endpoint_id, kind)
-        with self._lock:
-            busy_here = key in self._claimed
-            if not busy_here:
-                self._claimed.add(key)
-        if busy_here:
+        if not self.take_claim(endpoint_id, kind):
             yield False
             return
-        try:
-            won = self._hold(claims.acquire, endpoint_id, kind)
-        except BaseException:
-            with self._lock:
-                self._claimed.discard(key)
-            raise
-        if not won:
-            with self._lock:
-                self._claimed.discard(key)
-            yield False
-            return
-        try:
-            yield from self._held(endpoint_id, kind)
-        finally:
-            with self._lock:
-                self._claimed.discard(key)
-
-    def _held(self, endpoint_id: int, kind: str) -> Iterator[bool]:
-        stop = threading.Event()
-        beat = threading.Thread(
-            target=self._heartbeat,
-            args=(endpoint_id, kind, stop),
-            name=f"claim-{kind}-{endpoint_id}",
-            daemon=True,
-        )
-        beat.start()
         try:
             yield True
         except Exception:
-            stop.set()
-            self._release(endpoint_id, kind)
+            self.drop_claim(endpoint_id, kind)
             raise
         except BaseException:
-            stop.set()  # crashed: the claim stays until it expires
+            self.drop_claim(endpoint_id, kind, release=False)  # crashed: the claim stays until it expires
             raise
         else:
-            stop.set()
-            self._release(endpoint_id, kind)
+            self.drop_claim(endpoint_id, kind)
 
-    def _heartbeat(self, endpoint_id: int, kind: str, stop: threading.Event) -> None:
-        while not stop.wait(self.heartbeat_every):
-            try:
-                if not self._hold(claims.renew, endpoint_id, kind):
-                    log.warning("lost the %s claim on endpoint %s to another process", kind, endpoint_id)
-            except Exception:
-                log.warning("could not renew the %s claim on endpoint %s", kind, endpoint_id, exc_info=True)
+    def take_claim(self, endpoint_id: int, kind: str) -> bool:
+        """Acquire the (endpoint, kind) claim for this process and have the heartbeat renew it (until
+        `drop_claim`); False when another process (or another flow here) holds it."""
+        key = (endpoint_id, kind)
+        with self._lock:
+            if key in self._claimed:
+                return False
+            self._claimed.add(key)
+        won = False
+        try:
+            won = self._hold(claims.acquire, endpoint_id, kind)
+        finally:
+            with self._lock:
+                if won:
+                    self._renewing.add(key)
+                    self._start_heartbeat()
+                else:
+                    self._claimed.discard(key)
+        return won
+
+    def drop_claim(self, endpoint_id: int, kind: str, *, release: bool = True) -> None:
+        """Stop renewing a held claim and release it; `release=False` (a crash) leaves it to expire."""
+        with self._lock:
+            self._renewing.discard((endpoint_id, kind))
+        if release:
+            self._release(endpoint_id, kind)
+        with self._lock:
+            self._claimed.discard((endpoint_id, kind))
+
+    def _start_heartbeat(self) -> None:
+        """(lock held) One thread renews every claim this process holds; it ends when none is held."""
+        if self._beater is None:
+            self._beater = threading.Thread(
+                target=self._heartbeat, name=f"epb-claims-heartbeat({self.owner})", daemon=True
+            )
+            self._beater.start()
+
+    def _heartbeat(self) -> None:
+        while True:
+            time.sleep(self.heartbeat_every)
+            with self._lock:
+                held = list(self._renewing)
+                if not held:
+                    self._beater = None
+                    return
+            for endpoint_id, kind in held:
+                with self._lock:
+                    if (endpoint_id, kind) not in self._renewing:
+                        continue  # dropped meanwhile
+                try:
+                    if not self._hold(claims.renew, endpoint_id, kind):
+                        log.warning("lost the %s claim on endpoint %s to another process", kind, endpoint_id)
+                except Exception:
+                    log.warning(
+                        "could not renew the %s claim on endpoint %s", kind, endpoint_id, exc_info=True
+                    )
 
     def _hold(self, how: Callable[..., bool], endpoint_id: int, kind: str) -> bool:
         """`claims.acquire` or `claims.renew` for this process, for `claim_ttl` from now, in its own session."""
@@ -330,6 +437,11 @@ class _Abandon(Exception):
     """The endpoint left the launching states under us (stopped by a person); stop following it."""
 
 
+class _ShuttingDown(Exception):
+    """The worker pool refuses the launch's next step: this process is stopping. The launch is left as
+    the store has it; the next start's reconcile resumes it (`resume_launch`)."""
+
+
 def _view(endpoint: Endpoint) -> EndpointView:
     return store.to_view(endpoint)
 
@@ -356,9 +468,13 @@ def _load(session: Any, endpoint_id: int) -> Endpoint:
     return endpoint
 
 
-def launch(ctx: FlowContext, *, endpoint_id: int) -> None:
-    """Follow a REQUESTED endpoint to READY (or to FAILED with the cluster gone)."""
-    _run_claimed(ctx, endpoint_id, LAUNCH, _launch_claimed, busy="another process follows its launch")
+def launch(ctx: FlowContext, *, endpoint_id: int) -> object:
+    """Follow a REQUESTED endpoint to READY (or to FAILED with the cluster gone): the first step runs
+    here; CONTINUES when the launch goes on in later steps (see `_LaunchRun`)."""
+    if not ctx.take_claim(endpoint_id, LAUNCH):
+        log.info("endpoint %s: another process follows its launch", endpoint_id)
+        return None
+    return _start_launch(ctx, endpoint_id)
 
 
 def _run_claimed(
@@ -373,34 +489,106 @@ def _run_claimed(
         work(ctx, endpoint_id)
 
 
-def _launch_claimed(ctx: FlowContext, endpoint_id: int) -> None:
-    """The launch, step by step (see the module docstring); any failure ends in `fail_launch`."""
-    api_key = new_api_key()
-    secrets = launch_secrets(ctx.settings, api_key)
+@dataclass
+class _LaunchRun:
+    """One launch this process follows, between its steps. Each step is a short task on the worker pool;
+    between steps nothing holds a thread: the request follower (ctx.follower) polls the cloud request
+    with every other launch's, and the pool's timer thread brings the next readiness probe. The API key
+    lives here, in this process's memory only (ctx.launches), and is dropped when the launch ends.
+
+        submit:   PROVISIONING recorded -> launcher.submit -> request id persisted -> followed
+        cluster:  (request finished) its result -> STARTING with the URL -> first probe
+        probe:    one readiness probe; again after the backoff, or on to the completion -> READY
+    """
+
+    endpoint_id: int
+    api_key: str
+    secrets: dict[str, str]
     spec: LaunchSpec | None = None
-    submitted = False  # the launcher holds a request: a failure from here on may have started machines
+    submitted: bool = False  # the launcher holds a request: a failure from here on may have started machines
+    request_id: str | None = None
+    view: EndpointView | None = None
+    check: ReadinessCheck | None = None
+    state_seen_at: float = field(default_factory=time.monotonic)  # the store last read by a probe step
+
+
+Step = Callable[[FlowContext, _LaunchRun], bool]  # True: the launch goes on in a later step
+
+
+def _start_launch(ctx: FlowContext, endpoint_id: int) -> object:
+    """With the launch claim held: a new key, then the first step (submit)."""
+    api_key = new_api_key()
+    run = _LaunchRun(endpoint_id=endpoint_id, api_key=api_key, secrets=launch_secrets(ctx.settings, api_key))
+    ctx.launches[endpoint_id] = run
+    return _launch_step(ctx, run, _submit)
+
+
+def _launch_step(ctx: FlowContext, run: _LaunchRun, step: Step) -> object:
+    """Run one step; any failure ends in `fail_launch`, a stop by a person in `_after_abandon`. When the
+    step does not go on, the launch ends here: key dropped, claim released, flow finished."""
     try:
-        spec = _begin_provisioning(ctx, endpoint_id, api_key=api_key, secrets=secrets)
-        if spec is None:
-            return
-        request_id = service_flow.submit(ctx.launcher, spec)  # a cluster, or a SkyServe service
-        submitted = True
-        _record_request(ctx, endpoint_id, request_id)
-        if spec.service is not None:
-            view = service_flow.await_service(ctx, endpoint_id, spec, request_id)
-        else:
-            view = _await_cluster(ctx, endpoint_id, spec, request_id)
-        _await_engine(ctx, view, api_key=api_key)
-        _make_ready(ctx, endpoint_id, api_key=api_key)
+        if step(ctx, run):
+            return CONTINUES
     except (_Abandon, service_flow.Abandoned, store.TransitionConflict) as why:
-        log.info("endpoint %s: launch abandoned (%s)", endpoint_id, why)
-        _after_abandon(ctx, endpoint_id)
+        log.info("endpoint %s: launch abandoned (%s)", run.endpoint_id, why)
+        _after_abandon(ctx, run.endpoint_id)
+    except _ShuttingDown:
+        log.info("endpoint %s: the bot is stopping; the launch is left to the next start", run.endpoint_id)
     except Exception as exc:
-        reason = _scrub(_explain(exc, spec, submitted=submitted), secrets)
+        reason = _scrub(_explain(exc, run.spec, submitted=run.submitted), run.secrets)
         # The sentence at WARNING (a CLI user's terminal shows it); the raw exception only in the log.
-        log.warning("endpoint %s: launch failed: %s", endpoint_id, reason)
-        log.info("endpoint %s: launch failure cause: %s", endpoint_id, _scrub(repr(exc), secrets))
-        fail_launch(ctx, endpoint_id=endpoint_id, reason=reason)
+        log.warning("endpoint %s: launch failed: %s", run.endpoint_id, reason)
+        log.info("endpoint %s: launch failure cause: %s", run.endpoint_id, _scrub(repr(exc), run.secrets))
+        fail_launch(ctx, endpoint_id=run.endpoint_id, reason=reason)
+    except BaseException:
+        _end_launch(ctx, run, crashed=True)  # the process dies here: the claim is left to expire
+        raise
+    _end_launch(ctx, run)
+    return None
+
+
+def _end_launch(ctx: FlowContext, run: _LaunchRun, *, crashed: bool = False) -> None:
+    ctx.launches.pop(run.endpoint_id, None)  # the key goes with it
+    if run.view is not None:
+        ctx.drop_http(run.view.tls.ca_cert_pem)
+    ctx.drop_claim(run.endpoint_id, LAUNCH, release=not crashed)
+    if not crashed:
+        ctx.finished(LAUNCH, run.endpoint_id)
+
+
+def _later(ctx: FlowContext, run: _LaunchRun, step: Step, delay: float = 0.0) -> bool:
+    """The launch's next step, on the pool once `delay` seconds passed (no thread held meanwhile)."""
+    name = f"launch-step:{run.endpoint_id}"
+    try:
+        if delay > 0:
+            ctx.workers.submit_later(delay, _launch_step, ctx, run, step, task_name=name)
+        else:
+            ctx.workers.submit(_launch_step, ctx, run, step, task_name=name)
+    except RuntimeError as exc:  # the pool is shut down
+        raise _ShuttingDown(str(exc)) from None
+    return True
+
+
+def _submit(ctx: FlowContext, run: _LaunchRun) -> bool:
+    """Steps 1-2: PROVISIONING recorded, the request submitted and its id persisted at once; then the
+    follower polls it with every other launch in flight."""
+    run.spec = _begin_provisioning(ctx, run.endpoint_id, api_key=run.api_key, secrets=run.secrets)
+    if run.spec is None:
+        return False
+    request_id = service_flow.submit(ctx.launcher, run.spec)  # a cluster, or a SkyServe service
+    run.submitted, run.request_id = True, request_id
+    _record_request(ctx, run.endpoint_id, request_id)
+
+    def cluster_done(outcome: RequestOutcome) -> None:
+        _launch_step(ctx, run, lambda ctx, run: _await_cluster(ctx, run, outcome))
+
+    ctx.follower.follow(
+        request_id,
+        cluster_done,
+        timeout=ctx.settings.readiness_deadline.total_seconds(),
+        name=str(run.endpoint_id),
+    )
+    return True
 
 
 def _begin_provisioning(
@@ -453,14 +641,37 @@ def _record_request(ctx: FlowContext, endpoint_id: int, request_id: str) -> None
         raise _Abandon("stopped while submitting")
 
 
-def _await_cluster(ctx: FlowContext, endpoint_id: int, spec: LaunchSpec, request_id: str) -> EndpointView:
-    """Step 3: wait for the cluster, then STARTING with its URL."""
+def _await_cluster(ctx: FlowContext, run: _LaunchRun, outcome: RequestOutcome) -> bool:
+    """Step 3 (the request finished): STARTING with the URL (a cluster's, or a service's load balancer),
+    then the first readiness probe."""
+    settings = ctx.settings
+    assert run.spec is not None and run.request_id is not None
+    if outcome.error is not None:
+        raise outcome.error  # the poll rounds kept failing: the launcher's own error explains it
+    if outcome.timed_out:
+        timeout = settings.readiness_deadline.total_seconds()
+        raise TimeoutError(f"launch request {run.request_id} is still {outcome.status} after {timeout:.0f}s")
+    if run.spec.service is not None:
+        # A SkyServe service: `serve up` finished; its replicas are followed here (SkyServe's own path).
+        view = service_flow.await_service(ctx, run.endpoint_id, run.spec, run.request_id)
+    else:
+        view = _cluster_up(ctx, run)
+    run.view = view
+    ctx.post(view, messaging.weights_loading(view))
+    run.check = _readiness_check(ctx, view)
+    return _later(ctx, run, _probe)
+
+
+def _cluster_up(ctx: FlowContext, run: _LaunchRun) -> EndpointView:
+    """The cluster's request finished: its result, then STARTING with the URL."""
     settings, launcher = ctx.settings, ctx.launcher
-    launcher.wait(request_id, timeout=settings.readiness_deadline.total_seconds())
+    assert run.spec is not None and run.request_id is not None
+    # Finished: returns at once, or raises the request's own error (no capacity, quota, ...).
+    launcher.wait(run.request_id, timeout=settings.readiness_deadline.total_seconds())
     # No transaction held meanwhile; `https://` when the engine serves TLS.
-    url = launcher.endpoint_url(spec.cluster_name, settings.engine_port, tls=spec.tls is not None)
+    url = launcher.endpoint_url(run.spec.cluster_name, settings.engine_port, tls=run.spec.tls is not None)
     with ctx.database.session() as session:
-        endpoint = _load(session, endpoint_id)
+        endpoint = _load(session, run.endpoint_id)
         if endpoint.state != S.PROVISIONING:
             raise _Abandon("stopped while provisioning")
         up = f"cluster up; engine starting at {url}"
@@ -477,10 +688,27 @@ def _await_cluster(ctx: FlowContext, endpoint_id: int, spec: LaunchSpec, request
     return view
 
 
-def _await_engine(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
-    """Step 4: readiness, a real completion with the key; then the usage baseline."""
-    ctx.post(view, messaging.weights_loading(view))
-    _wait_ready(ctx, view, api_key=api_key)
+def _probe(ctx: FlowContext, run: _LaunchRun) -> bool:
+    """Step 4: one readiness probe; the next after its backoff, or (the route answered) the completion."""
+    assert run.check is not None
+    assert run.view is not None
+    delay = run.check.probe(ctx.http_for(run.view.tls.ca_cert_pem))
+    if delay is None:
+        return _engine_ready(ctx, run)
+    if time.monotonic() - run.state_seen_at >= ctx.state_check_every:
+        run.state_seen_at = time.monotonic()
+        with ctx.database.session() as session:
+            if _load(session, run.endpoint_id).state != S.STARTING:
+                raise _Abandon("stopped while starting")  # a person's stop: no more probes
+    return _later(ctx, run, _probe, delay)
+
+
+def _engine_ready(ctx: FlowContext, run: _LaunchRun) -> bool:
+    """Step 5: a real completion with the key, the usage baseline, READY with the key handed over."""
+    assert run.check is not None and run.view is not None
+    view = run.view
+    http = ctx.http_for(view.tls.ca_cert_pem)
+    run.check.complete(http, api_key=run.api_key)
     # Usage counts from here: the readiness completion above was the bot's, not a user's.
     take_usage_baseline(
         database=ctx.database,
@@ -490,7 +718,10 @@ def _await_engine(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None
         engine=view.engine,
         replica_urls=view.lifecycle.replica_urls,  # a service: the sum over its replicas
         ca_pem=view.tls.ca_cert_pem,
+        client=http,
     )
+    _make_ready(ctx, run.endpoint_id, api_key=run.api_key)
+    return False
 
 
 def _make_ready(ctx: FlowContext, endpoint_id: int, *, api_key: str) -> None:
@@ -540,7 +771,7 @@ def key_lost(ctx: FlowContext, *, endpoint_id: int, reason: str) -> None:
     ctx.schedule(TEARDOWN, endpoint_id, give_up)  # on the pool: never on the outbox's sender thread
 
 
-def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
+def _readiness_check(ctx: FlowContext, view: EndpointView) -> ReadinessCheck:
     def progress(step: str) -> None:
         timings.on_readiness_step(
             database=ctx.database, clock=ctx.clock, launcher_name=ctx.launcher.name, view=view, step=step
@@ -554,13 +785,11 @@ def _wait_ready(ctx: FlowContext, view: EndpointView, *, api_key: str) -> None:
         "first_delay": ctx.settings.readiness_poll_first,
         "max_delay": ctx.settings.readiness_poll_max,
         "gone": _engine_gone(ctx.launcher, view.cluster_name),
-        "verify": certs.client_context(view.tls.ca_cert_pem),  # an https URL is checked against its CA
         **ctx.readiness_options,
     }
-    wait_until_ready(
+    return ReadinessCheck(
         url=view.url or "",
         engine=view.engine,
-        api_key=api_key,
         model_name=view.model,
         deadline=remaining,
         progress=progress,
@@ -743,29 +972,46 @@ def _cancel_if_running(launcher: Launcher, request_id: str) -> None:
 # --- resume after a restart ------------------------------------------------------------------------
 
 
-def resume_launch(ctx: FlowContext, *, endpoint_id: int) -> None:
-    """Pick up a launch whose process died (see the module docstring for why it ends FAILED)."""
-    with ctx.claim(endpoint_id, LAUNCH) as held:
-        if not held:
-            return
-        with ctx.database.session() as session:
-            endpoint = store.get_endpoint(session=session, endpoint_id=endpoint_id)
-            if endpoint is None:
-                return
-            state, request_id, cluster = endpoint.state, endpoint.sky_request_id, endpoint.cluster_name
-        if state == S.REQUESTED:
-            _launch_claimed(ctx, endpoint_id)  # nothing reached the cloud: launch it now
-            return
-        if state not in (S.PROVISIONING, S.STARTING):
-            return
-        if request_id:
-            _cancel_if_running(ctx.launcher, request_id)
-            found = f"following request {request_id}"
-        else:
-            names = {c.name for c in _safe_list(ctx)}
-            found = "cluster found by name" if cluster in names else "no cluster found by name"
-        log.warning("endpoint %s: launch interrupted by a restart (%s); tearing it down", endpoint_id, found)
-    fail_launch(ctx, endpoint_id=endpoint_id, reason=messaging.restarted_during_launch(), actor="reconcile")
+def resume_launch(ctx: FlowContext, *, endpoint_id: int) -> object:
+    """Pick up a launch whose process died (see the module docstring for why it ends FAILED); a REQUESTED
+    one (nothing reached the cloud) is launched now: CONTINUES then, as `launch`."""
+    if not ctx.take_claim(endpoint_id, LAUNCH):
+        return None
+    try:
+        state = _interrupted(ctx, endpoint_id)
+    except Exception:
+        ctx.drop_claim(endpoint_id, LAUNCH)
+        raise
+    except BaseException:
+        ctx.drop_claim(endpoint_id, LAUNCH, release=False)  # crashed: left to expire
+        raise
+    if state == S.REQUESTED:
+        return _start_launch(ctx, endpoint_id)  # the launch holds the claim from here
+    ctx.drop_claim(endpoint_id, LAUNCH)
+    if state in (S.PROVISIONING, S.STARTING):
+        fail_launch(
+            ctx, endpoint_id=endpoint_id, reason=messaging.restarted_during_launch(), actor="reconcile"
+        )
+    return None
+
+
+def _interrupted(ctx: FlowContext, endpoint_id: int) -> EndpointState | None:
+    """The state of a launch nobody follows; one that reached the cloud has its request cancelled."""
+    with ctx.database.session() as session:
+        endpoint = store.get_endpoint(session=session, endpoint_id=endpoint_id)
+        if endpoint is None:
+            return None
+        state, request_id, cluster = endpoint.state, endpoint.sky_request_id, endpoint.cluster_name
+    if state not in (S.PROVISIONING, S.STARTING):
+        return state
+    if request_id:
+        _cancel_if_running(ctx.launcher, request_id)
+        found = f"following request {request_id}"
+    else:
+        names = {c.name for c in _safe_list(ctx)}
+        found = "cluster found by name" if cluster in names else "no cluster found by name"
+    log.warning("endpoint %s: launch interrupted by a restart (%s); tearing it down", endpoint_id, found)
+    return state
 
 
 def _safe_list(ctx: FlowContext) -> list:

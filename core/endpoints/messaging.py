@@ -100,11 +100,12 @@ def plain_http_warning() -> str:
 
 
 def queued(view: EndpointView, *, ahead: int, threads: int) -> str:
-    """The launch waits for a worker thread (every one follows another launch); nothing bills yet."""
+    """The launch waits for a worker thread to submit it (every one is submitting or checking another
+    launch; a launch in the cloud holds none); nothing bills yet."""
     others = f"; {ahead} other launch{'es' if ahead != 1 else ''} queued ahead of it" if ahead else ""
     return (
-        f"Queued: all {threads} launch worker{'s' if threads != 1 else ''} are busy following other "
-        f"launches{others}. It starts when one is free; nothing is billing yet."
+        f"Queued: all {threads} launch worker{'s' if threads != 1 else ''} are busy submitting other "
+        f"launches{others}. It is submitted to the cloud as soon as one is free; nothing is billing yet."
     )
 
 

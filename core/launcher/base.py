@@ -116,6 +116,10 @@ class Launcher(Protocol):
     def request_status(self, request_id: str) -> str | None:
         """PENDING/RUNNING/SUCCEEDED/FAILED/CANCELLED, or None when the id is unknown (forgotten)."""
 
+    def request_statuses(self, request_ids: list[str]) -> dict[str, str | None]:
+        """`request_status` of every id, in as few calls to the cloud as it allows (one where it can):
+        the launch follower polls all launches in flight with it."""
+
     def endpoint_url(self, cluster_name: str, port: int, *, tls: bool = False) -> str:
         """`http://HOST:PORT` of the engine on a cluster that is up; `https://` when it serves TLS."""
 

@@ -228,6 +228,9 @@ class LocalLauncher:
             return "SUCCEEDED"
         return None
 
+    def request_statuses(self, request_ids: list[str]) -> dict[str, str | None]:
+        return {rid: self.request_status(rid) for rid in request_ids}  # all local: no call to save
+
     def endpoint_url(self, cluster_name: str, port: int, *, tls: bool = False) -> str:
         cluster = self._read().get(cluster_name)
         if cluster is None or not self._is_alive(cluster):

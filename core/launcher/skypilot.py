@@ -307,9 +307,23 @@ class SkyPilotLauncher(_Services):
         )
         for payload in payloads:
             if _field(payload, "request_id") == request_id:
-                status = str(_field(payload, "status") or "").upper()
-                return "PENDING" if status == "WAITING" else status
+                return _status_of(payload)
         return None
+
+    def request_statuses(self, request_ids: list[str]) -> dict[str, str | None]:
+        """Every id's status: ONE `api_status` call lists the requests not finished yet (with `fields`,
+        so no request body, and no secret, comes back); an id missing from it has finished (or was
+        forgotten) and is asked about on its own, once, as `request_status` does."""
+        import sky
+
+        ids = list(request_ids)
+        if not ids:
+            return {}
+        payloads = sky.api_status(
+            request_ids=None, all_status=False, fields=["request_id", "status", "cluster_name"]
+        )
+        unfinished = {str(_field(p, "request_id")): _status_of(p) for p in payloads}
+        return {rid: unfinished[rid] if rid in unfinished else self.request_status(rid) for rid in ids}
 
     def endpoint_url(self, cluster_name: str, port: int, *, tls: bool = False) -> str:
         import sky
@@ -389,6 +403,11 @@ class SkyPilotLauncher(_Services):
             sky.get(sky.api_cancel(request_id, silent=True))
         except Exception as exc:  # best effort: the request may have finished meanwhile
             log.warning("cancel of request %s failed: %s", request_id, type(exc).__name__)
+
+
+def _status_of(payload: Any) -> str:
+    status = str(_field(payload, "status") or "").upper()
+    return "PENDING" if status == "WAITING" else status
 
 
 def _field(record: Any, name: str) -> Any:

@@ -11,10 +11,19 @@ from __future__ import annotations
 
 import logging
 
+import httpx
+
 from core.clock import Clock
 from core.db import Database
 from core.usage.counters import load_usage, record_baseline
-from core.usage.metrics import ScrapeTarget, merge_replicas, scrape_many_sync
+from core.usage.metrics import (
+    ScrapeResult,
+    ScrapeTarget,
+    merge_replicas,
+    metrics_url,
+    parse_counters,
+    scrape_many_sync,
+)
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +38,29 @@ def take_usage_baseline(
     timeout: float = 5.0,
     replica_urls: tuple[str, ...] = (),
     ca_pem: str | None = None,
+    client: httpx.Client | None = None,
 ) -> bool:
     """Scrape the engine once and store its counters as the usage baseline; False when it could not.
     A service's baseline is the sum over its replicas (`replica_urls`, plain HTTP behind SkyServe), as the
-    watchdog reads it. `ca_pem`: the endpoint's private CA, which an https engine is verified with."""
-    targets = [ScrapeTarget(endpoint_id=endpoint_id, url=u, engine=engine) for u in replica_urls] or [
-        ScrapeTarget(endpoint_id=endpoint_id, url=url, engine=engine, ca_pem=ca_pem)
-    ]
+    watchdog reads it. `ca_pem`: the endpoint's private CA, which an https engine is verified with. With
+    `client` (the launch flow's, already verifying that CA), one engine's scrape is a plain GET on it, no
+    event loop."""
     try:
-        results = scrape_many_sync(targets, timeout=timeout, concurrency=len(targets))
-        result = merge_replicas(endpoint_id, results) if replica_urls else results[0]
+        if client is not None and not replica_urls:
+            result = _scrape_counters(
+                endpoint_id=endpoint_id, url=url, engine=engine, timeout=timeout, client=client
+            )
+        else:
+            targets = [ScrapeTarget(endpoint_id=endpoint_id, url=u, engine=engine) for u in replica_urls] or [
+                ScrapeTarget(endpoint_id=endpoint_id, url=url, engine=engine, ca_pem=ca_pem)
+            ]
+            results = scrape_many_sync(
+                targets,
+                timeout=timeout,
+                concurrency=len(targets),
+                histogram_budget=0,  # only the counters make the baseline: no histogram parsing
+            )
+            result = merge_replicas(endpoint_id, results) if replica_urls else results[0]
     except Exception:
         log.warning("usage baseline of endpoint %s: the scrape failed", endpoint_id, exc_info=True)
         return False
@@ -48,3 +70,13 @@ def take_usage_baseline(
     with database.session() as session:
         record_baseline(load_usage(session, endpoint_id), result.snapshot, now=clock.now())
     return True
+
+
+def _scrape_counters(
+    *, endpoint_id: int, url: str, engine: str, timeout: float, client: httpx.Client
+) -> ScrapeResult:
+    """One engine's counters (no latency histograms: most of the parsing) with one GET on `client`."""
+    response = client.get(metrics_url(url), timeout=timeout)
+    if response.status_code != 200:
+        return ScrapeResult(endpoint_id, error=f"/metrics answered HTTP {response.status_code}")
+    return ScrapeResult(endpoint_id, snapshot=parse_counters(response.text, engine=engine))

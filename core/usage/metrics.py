@@ -256,6 +256,11 @@ def _parse(
     return snapshot, deferred
 
 
+def parse_counters(text: str, *, engine: str) -> EngineSnapshot:
+    """Only the counters and gauges of one `/metrics` body (no latency histograms: most of the parsing)."""
+    return _parse(text, engine=engine, known_requests=None, owed=False, budget=_Budget(0))[0]
+
+
 def parse_metrics(text: str, *, engine: str, known_requests: float | None = None) -> EngineSnapshot:
     """Parse one `/metrics` body into an `EngineSnapshot` (sums over every label set).
 

@@ -106,3 +106,55 @@ def test_a_lane_runs_even_when_the_main_threads_are_all_busy() -> None:
     gate.set()
     assert pool.join(timeout=5)
     pool.shutdown()
+
+
+def test_submit_later_holds_no_thread_while_it_waits_and_join_waits_for_it() -> None:
+    pool = WorkerPool(size=1)
+    order: list[str] = []
+    pool.submit_later(0.2, order.append, "later", task_name="later")
+    assert pool.in_flight == 1 and pool.timers == 1
+    pool.submit(order.append, "now")  # the only thread is free meanwhile
+    assert pool.join(10)
+    assert order == ["now", "later"]
+    assert pool.timers == 0
+    pool.shutdown()
+
+
+def test_timers_run_in_due_order_on_the_pool() -> None:
+    pool = WorkerPool(size=2)
+    ran: list[tuple[str, str]] = []
+    for name, delay in (("c", 0.15), ("a", 0.05), ("b", 0.1)):
+        pool.submit_later(delay, lambda n=name: ran.append((n, threading.current_thread().name)))
+    assert pool.join(10)
+    assert [n for n, _ in ran] == ["a", "b", "c"]
+    assert all(t.startswith("epb-worker_") for _, t in ran), "timed tasks run on the pool's threads"
+    pool.shutdown()
+
+
+def test_shutdown_drops_waiting_timers_and_join_does_not_hang() -> None:
+    pool = WorkerPool(size=1)
+    ran: list[int] = []
+    pool.submit_later(60, ran.append, 1)
+    pool.shutdown(wait=True)
+    assert pool.join(1) and pool.in_flight == 0
+    assert not ran
+    with pytest.raises(RuntimeError):
+        pool.submit_later(0, ran.append, 2)
+
+
+def test_free_threads_counts_each_lane() -> None:
+    pool = WorkerPool(size=2, lanes={"teardown": 1})
+    gate = threading.Event()
+    started = threading.Event()
+
+    def hold() -> None:
+        started.set()
+        gate.wait(10)
+
+    pool.submit(hold)
+    assert started.wait(10)
+    assert pool.free_threads() == 1 and pool.free_threads("teardown") == 1
+    gate.set()
+    assert pool.join(10)
+    assert pool.free_threads() == 2
+    pool.shutdown()

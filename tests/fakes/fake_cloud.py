@@ -143,6 +143,7 @@ class FakeCloud:
         self._cond = threading.Condition(threading.RLock())
         self._clusters: dict[str, FakeCluster] = {}
         self._requests: dict[str, FakeRequest] = {}
+        self._unfinished: dict[str, FakeRequest] = {}  # the requests `_advance` looks at (a thousand finished cost nothing)
         self._ids = itertools.count(1)
         self._ips = itertools.count(2)
         self._submit_failures: list[BaseException] = []
@@ -240,6 +241,7 @@ class FakeCloud:
             if self._wait_failures:
                 request.error, request.keep_cluster_on_failure = self._wait_failures.pop(0)
             self._requests[request_id] = request
+            self._unfinished[request_id] = request
             existing = self._clusters.get(spec.cluster_name)
             if existing is None:
                 n = next(self._ips)
@@ -285,6 +287,17 @@ class FakeCloud:
             if request is None or request.forgotten:
                 return None
             return request.status
+
+    def request_statuses(self, request_ids: list[str]) -> dict[str, str | None]:
+        """Every id's status in one call (as SkyPilot's `api_status` answers a batch)."""
+        with self._cond:
+            self._record("request_statuses", request_ids=list(request_ids))
+            self._advance()
+            out: dict[str, str | None] = {}
+            for rid in request_ids:
+                request = self._requests.get(rid)
+                out[rid] = None if request is None or request.forgotten else request.status
+            return out
 
     def endpoint_url(self, cluster_name: str, port: int, *, tls: bool = False) -> str:
         with self._cond:
@@ -379,6 +392,7 @@ class FakeCloud:
             if self._wait_failures:
                 request.error, request.keep_cluster_on_failure = self._wait_failures.pop(0)
             self._requests[request_id] = request
+            self._unfinished[request_id] = request
             fake = self._services.setdefault(spec.cluster_name, FakeService(spec.cluster_name, spec, service))
             for n in range(len(fake.replicas) + 1, service.min_replicas + 1):
                 name = f"{spec.cluster_name}-{n}"
@@ -478,12 +492,14 @@ class FakeCloud:
         """
         now = time.monotonic()
         changed = False
-        for request in self._requests.values():
+        for request in list(self._unfinished.values()):
             if request.status not in ("PENDING", "RUNNING"):
+                del self._unfinished[request.id]  # cancelled
                 continue
             if request.ticks_left > 0 or now < request.done_at:
                 continue
             changed = True
+            del self._unfinished[request.id]
             if request.kind == "serve_up":
                 self._finish_service(request)
                 continue

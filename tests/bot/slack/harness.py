@@ -37,6 +37,8 @@ FAST_FLOWS: dict[str, Any] = {
     "teardown_delays": (0.0, 0.0),
     "heartbeat_every": 0.05,
     "readiness_options": {"first_delay": 0.01, "max_delay": 0.05},
+    "request_poll_every": 0.01,
+    "state_check_every": 0.05,
 }
 
 

@@ -340,16 +340,19 @@ def test_extend_command_and_keep_alive_button(harness: SlackHarness) -> None:
 
 
 def test_commands_are_answered_while_every_flow_worker_is_busy(tmp_path, fake_hub) -> None:
-    # The launch needs one tick of the fake cloud: it holds the only flow worker until the test says so.
+    # The launch needs one tick of the fake cloud; it holds no worker meanwhile (the follower polls it),
+    # and the only flow worker is free for the next launch step.
     h = SlackHarness(tmp_path, workers=1, cloud_options={"launch_ticks": 1})
     try:
         h.command(f"up {MODEL} L4:1 name=qwen")
         h.slack.wait_for(lambda s: _state(h) == EndpointState.PROVISIONING, what="PROVISIONING")
-        h.slack.wait_for(lambda s: h.cloud.calls_to("wait"), what="the launch waiting on the cloud")
+        h.slack.wait_for(
+            lambda s: h.cloud.calls_to("request_statuses"), what="the launch followed in the cloud"
+        )
         h.command("list", key="list")
         listed = h.slack.wait_for_response(lambda r: r["_key"] == "list")
         assert "provisioning" in json.dumps(listed["blocks"])
-        assert _state(h) == EndpointState.PROVISIONING  # answered while the launch still held the worker
+        assert _state(h) == EndpointState.PROVISIONING  # answered while the launch was in flight
         assert h.bot.runtime.workers.in_flight >= 1
         h.cloud.tick()
         h.slack.wait_for(lambda s: _state(h) == EndpointState.READY, what="READY")

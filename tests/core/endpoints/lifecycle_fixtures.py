@@ -108,6 +108,8 @@ FAST_FLOWS = {
     "teardown_delays": (0.0, 0.0),
     "heartbeat_every": 0.05,
     "readiness_options": {"first_delay": 0.01, "max_delay": 0.05},
+    "request_poll_every": 0.01,
+    "state_check_every": 0.05,
 }
 
 
@@ -148,6 +150,7 @@ class Lifecycle:
 
     def close(self) -> None:
         self.workers.shutdown(wait=True)
+        self.service.flows.close()
 
 
 def up_request(**overrides: Any) -> UpRequest:

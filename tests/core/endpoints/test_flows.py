@@ -19,6 +19,7 @@ from core.endpoints.states import EndpointState as S
 from core.endpoints.views import EndpointView
 from core.engines import build_engine_command
 from core.tls import client_context
+from core.workers import WorkerPool
 from tests.core.endpoints.lifecycle_fixtures import (
     HF_TOKEN,
     MODEL,
@@ -182,8 +183,8 @@ def test_stop_while_provisioning_cancels_and_never_reaches_ready(database: Datab
     try:
         view = record_endpoint(lc, name="slow")
         lc.service.flows.schedule(flows.LAUNCH, view.id, flows.launch)
-        for _ in range(200):  # wait until the launch is submitted (the flow is then blocked in wait)
-            if cloud.calls_to("wait"):
+        for _ in range(200):  # wait until the launch is submitted (the follower then polls it)
+            if cloud.calls_to("request_statuses"):
                 break
             time.sleep(0.01)
         lc.service.down(name="slow", actor="U_OWNER")
@@ -191,6 +192,109 @@ def test_stop_while_provisioning_cancels_and_never_reaches_ready(database: Datab
         assert lc.state("slow") is S.STOPPED
         assert cloud.list_clusters("epb-") == []
         assert not lc.notifier.of("ready")
+    finally:
+        lc.close()
+        cloud.close()
+
+
+def test_stop_while_the_engine_loads_ends_its_readiness_probes(database: Database) -> None:
+    """A person's stop while the engine loads: the probes stop at the next look at the state (not at the
+    readiness deadline), and the endpoint ends STOPPED, not FAILED."""
+    clock = ManualClock()
+    cloud = new_cloud(clock, engine_options={"never_ready": True})
+    lc = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings())
+    try:
+        view = record_endpoint(lc, name="loading")
+        lc.service.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+        for _ in range(2000):
+            if lc.state("loading") is S.STARTING:
+                break
+            time.sleep(0.01)
+        assert lc.state("loading") is S.STARTING
+        lc.service.down(name="loading", actor="U_OWNER")
+        lc.join()
+        final = lc.service.status(name="loading")
+        assert final.state is S.STOPPED and final.failure_reason is None
+        assert not lc.notifier.of("ready")
+        assert not lc.service.flows.launches, "the launch ended: its key is gone from memory"
+    finally:
+        lc.close()
+        cloud.close()
+
+
+def test_a_shutdown_leaves_a_launch_in_flight_to_the_next_start(database: Database) -> None:
+    """The bot stops while an engine loads: nothing is failed or torn down on the way out; the launch is
+    left as the store has it, its claim released, and the next start resumes it (ending it FAILED with
+    "please run `up` again", as for any launch whose key died with its process)."""
+    from core.endpoints import messaging
+
+    clock = ManualClock()
+    cloud = new_cloud(clock, engine_options={"never_ready": True})
+    first = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings())
+    second = None
+    try:
+        view = record_endpoint(first, name="inflight")
+        first.service.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+        for _ in range(2000):
+            if first.state("inflight") is S.STARTING:
+                break
+            time.sleep(0.01)
+        first.close()
+        assert first.state("inflight") is S.STARTING
+        assert cloud.cluster(view.cluster_name) is not None
+        assert not first.service.flows.launches, "the key left memory with the process"
+
+        second = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings())
+        second.service.flows.owner = "host:2:next-start"
+        second.service.reconcile()
+        second.join()
+        final = second.service.status(name="inflight")
+        assert final.state is S.FAILED and final.failure_reason == messaging.restarted_during_launch()
+        assert cloud.cluster(view.cluster_name) is None
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
+        cloud.close()
+
+
+def test_many_launches_in_flight_hold_no_thread(database: Database) -> None:
+    """N launches provisioning at once: ONE follower polls all of them (one status call per round), no
+    worker thread waits on any, ONE heartbeat thread renews every claim; then every one reaches READY."""
+    import threading
+
+    clock = ManualClock()
+    cloud = new_cloud(clock, launch_ticks=10_000)  # provisioning until the test ticks the cloud
+    pool = WorkerPool(size=2, name="epb-many", lanes={"teardown": 2})
+    settings = make_settings(worker_threads=2)
+    lc = Lifecycle(database=database, cloud=cloud, clock=clock, settings=settings, workers=pool)
+    lc.service.flows.owner = "host:1:many"
+    n = 24
+    try:
+        views = [record_endpoint(lc, name=f"many{i}") for i in range(n)]
+        for view in views:
+            assert lc.service.flows.schedule(flows.LAUNCH, view.id, flows.launch)
+        follower = lc.service.flows.follower
+        for _ in range(6000):
+            if follower.following == n and any(
+                len(c.args["request_ids"]) == n for c in cloud.calls_to("request_statuses")
+            ):
+                break
+            time.sleep(0.01)
+        assert follower.following == n, "every launch is in the cloud, followed"
+        assert any(len(c.args["request_ids"]) == n for c in cloud.calls_to("request_statuses"))
+        assert not cloud.calls_to("wait") and not cloud.calls_to("request_status"), "nobody blocks on one"
+        threads = [t.name for t in threading.enumerate()]
+        pool_threads = [t for t in threads if t.startswith("epb-many")]
+        assert len(pool_threads) <= 2 + 2 + 1, pool_threads  # main threads, teardown lane, the timer
+        assert threads.count("epb-claims-heartbeat(host:1:many)") == 1
+        assert not [t for t in threads if t.startswith("claim-")], "no heartbeat thread per claim"
+        assert len(lc.service.flows.launches) == n, "each launch keeps its key in memory meanwhile"
+        cloud.tick(10_000)
+        lc.join()
+        assert all(lc.state(v.name) is S.READY for v in views)
+        assert len(lc.notifier.of("ready")) == n
+        assert not lc.service.flows.launches, "every key left memory once handed over"
     finally:
         lc.close()
         cloud.close()
@@ -349,7 +453,9 @@ def test_a_second_teardown_in_the_same_process_waits_for_the_running_one(databas
         cloud.close()
 
 
-def test_a_row_in_the_shape_before_records_were_versioned_launches_with_its_argv_built_now(lc: Lifecycle) -> None:
+def test_a_row_in_the_shape_before_records_were_versioned_launches_with_its_argv_built_now(
+    lc: Lifecycle,
+) -> None:
     """Databases hold rows written before `"v": 1`: flat options with lifecycle flags among them, a plan
     with its argv. They launch, and the argv comes from the plan and today's settings, not the stored one."""
     view = record_endpoint(lc, name="old")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -403,31 +404,45 @@ def test_local_model_directories_are_read_with_the_local_launcher_or_when_allowe
 
 
 def test_a_launch_waiting_for_a_worker_thread_says_so_in_its_thread(database: Database) -> None:
-    import time
-
+    """Only a launch's first step (record, submit) needs a thread; when every thread is busy submitting,
+    the next launches are told their place, and all of them still run."""
     clock = ManualClock()
-    cloud = new_cloud(clock, launch_ticks=1_000)  # launches provision until the test ticks the cloud
-    lc = Lifecycle(database=database, cloud=cloud, clock=clock, settings=make_settings(worker_threads=2))
+    cloud = new_cloud(clock)
+    gate = threading.Event()
+    entered = threading.Semaphore(0)
+
+    class SlowSubmit:
+        """The fake cloud, whose `submit` waits for the test: the submitting launches hold both threads."""
+
+        name = "fake"
+
+        def __getattr__(self, attr: str) -> Any:
+            return getattr(cloud, attr)
+
+        def submit(self, spec: Any) -> str:
+            entered.release()
+            assert gate.wait(60)
+            return cloud.submit(spec)
+
+    lc = Lifecycle(
+        database=database, cloud=SlowSubmit(), clock=clock, settings=make_settings(worker_threads=2)
+    )
     try:
         names = [
             lc.service.up(request=up_request(name=f"burst{i}", max_model_len=8192)).name for i in range(4)
         ]
-        deadline = time.monotonic() + 60  # generous: CI's 2 cores may be busy
-        while len(cloud.calls_to("wait")) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)  # the first two hold both threads, waiting on the cloud
+        assert entered.acquire(timeout=60) and entered.acquire(timeout=60)  # both threads are submitting
         said = {name: lc.notifier.thread_texts(name) for name in names}
         assert not any("Queued" in t for name in names[:2] for t in said[name])
         assert any(
             "Queued: all 2 launch workers are busy" in t and "queued ahead" not in t for t in said[names[2]]
         )
         assert any("1 other launch queued ahead of it" in t for t in said[names[3]])
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # let every launch through, the queued ones as they get a thread
-            cloud.tick(1_000)
-            if lc.workers.join(0.05):
-                break
+        gate.set()
+        lc.join()
         assert all(lc.state(name) is S.READY for name in names), "queued launches still run"
     finally:
+        gate.set()
         lc.close()
         cloud.close()
 

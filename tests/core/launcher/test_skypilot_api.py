@@ -125,6 +125,23 @@ def test_wait_times_out_then_cancel(api: FakeSkyApiServer, launcher: SkyPilotLau
 
 
 @pytest.mark.timeout(60)
+def test_request_statuses_asks_once_for_every_launch_in_flight(
+    api: FakeSkyApiServer, launcher: SkyPilotLauncher
+) -> None:
+    api.hold_launches = True
+    ids = [launcher.submit(_spec(cluster_name=f"epb-many-{i}")) for i in range(3)]
+    api.finish(ids[0])
+    before = len(api.status_queries)
+    statuses = launcher.request_statuses([*ids, "no-such-request"])
+    assert statuses == {ids[0]: "SUCCEEDED", ids[1]: "RUNNING", ids[2]: "RUNNING", "no-such-request": None}
+    queries = api.status_queries[before:]
+    # One call for the unfinished ones; one each for the finished (or unknown) ids, never one per launch.
+    assert len(queries) == 3
+    for query in queries:
+        assert set(query["fields"]) <= {"request_id", "status", "cluster_name"}
+
+
+@pytest.mark.timeout(60)
 def test_held_launch_finishes_later(api: FakeSkyApiServer, launcher: SkyPilotLauncher) -> None:
     api.hold_launches = True
     rid = launcher.submit(_spec())
