@@ -28,7 +28,6 @@ def _csv(value: object) -> object:
 def _check_policy_file(path: Path | None) -> Path | None:
     """A policy file that cannot be used refuses the start, naming the line and the reason."""
     if path is not None:
-
         load_policy(path)  # PolicyError (a ValueError): pydantic reports it under policy_file
     return path
 

@@ -442,6 +442,7 @@ class LocalLauncher:
             f"The engine process exited right after it started, {how}; {said}, then run `up` again.",
             kind="invalid",
         )
+
     def engine_exit_reason(self, cluster_name: str) -> str | None:
         """None while the cluster's engine runs (or the cluster is not ours); once its process has
         exited, why, in the engine's own words from its log. Asked between readiness probes
@@ -463,7 +464,9 @@ class LocalLauncher:
             )
         how = f"with code {code}" if code is not None else "at once"
         tail = log_tail(Path(cluster.log_path))
-        return scrub_secrets(f"the engine process exited {how} while starting; last log lines: {tail or '(none)'}")
+        return scrub_secrets(
+            f"the engine process exited {how} while starting; last log lines: {tail or '(none)'}"
+        )
 
     def _flush_log(self, cluster: LocalCluster) -> None:
         """Let the log redactor write the engine's last words before the log is read."""

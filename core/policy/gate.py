@@ -181,4 +181,3 @@ class PolicyGate:
             ttl=request.ttl or default_ttl,
             idle=request.idle_timeout or default_idle,
         )
-

@@ -14,11 +14,11 @@ from datetime import datetime
 
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.clock import as_utc
 from core.db import Database
-from core.tables import Base, UtcDateTime
+from core.tables import Base, UtcDateTime, upsert_into
 from core.watchdog.policy import SentReminders
 
 
@@ -60,6 +60,25 @@ def claim(*, database: Database, endpoint_id: int, kind: str, key: str, now: dat
     except IntegrityError:
         return False
     return True
+
+
+ClaimKey = tuple[int, str, str]  # (endpoint_id, kind, key)
+
+
+def claim_many(*, session: Session, claims: Collection[ClaimKey], now: datetime) -> set[ClaimKey]:
+    """Claim many at once in the caller's transaction (one tick's reminders); the ones this call won.
+    Each is an `INSERT ... ON CONFLICT DO NOTHING`, so a claim another process holds is simply not won."""
+    won: set[ClaimKey] = set()
+    for endpoint_id, kind, key in dict.fromkeys(claims):
+        inserted = session.execute(
+            upsert_into(session, Reminder)
+            .values(endpoint_id=endpoint_id, kind=kind, key=key, sent_at=now)
+            .on_conflict_do_nothing()
+            .returning(Reminder.id)
+        ).scalar_one_or_none()
+        if inserted is not None:
+            won.add((endpoint_id, kind, key))
+    return won
 
 
 def mark(*, database: Database, endpoint_id: int, marks: Collection[tuple[str, str]], now: datetime) -> None:
