@@ -133,7 +133,7 @@ class Scraper:
         if waited:
             await asyncio.wait(waited, timeout=max(deadline - time.monotonic(), 0.0))
         collected.results.update(self._harvest())
-        collected.stragglers = sum(f.straggler for f in self._flights.values())
+        collected.stragglers = sum(f.straggler or i in self._slow for i, f in self._flights.items())
         collected.pending = wanted - set(collected.results)
         return collected
 

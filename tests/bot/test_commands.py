@@ -384,7 +384,10 @@ def test_one_vocabulary_for_parser_service_and_engines() -> None:
     assert vocabulary.QUANTIZATIONS["sglang"] is names.SGLANG_QUANTIZATION
     assert vocabulary.KV_CACHE_DTYPES["vllm"] is names.VLLM_KV_CACHE_DTYPES
     # SGLang's aliases ("fp8" -> fp8_e4m3) are accepted wherever SGLang's dtypes are.
-    assert "fp8" in vocabulary.KV_CACHE_DTYPES["sglang"] and "fp8_inc" not in vocabulary.KV_CACHE_DTYPES["sglang"]
+    assert (
+        "fp8" in vocabulary.KV_CACHE_DTYPES["sglang"]
+        and "fp8_inc" not in vocabulary.KV_CACHE_DTYPES["sglang"]
+    )
     assert set(commands.DTYPES.values()) <= vocabulary.DTYPES
 
 
@@ -443,6 +446,8 @@ def test_an_unknown_rope_scaling_is_refused_with_the_choice() -> None:
     assert "rope=yarn" in str(info.value)
     with pytest.raises(CommandError, match="rope=yarn"):
         parse_command(f"fit {MODEL} rope-scaling=yarn")
+
+
 # --- bounded numbers and bounded echoes (issue 10, item 8) ------------------------------------------
 
 MODEL_ID = "Qwen/Qwen2.5-7B-Instruct"

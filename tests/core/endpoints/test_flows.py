@@ -346,7 +346,9 @@ def test_a_second_teardown_in_the_same_process_waits_for_the_running_one(databas
         cloud.close()
 
 
-def test_a_row_in_the_shape_before_records_were_versioned_launches_with_its_argv_built_now(lc: Lifecycle) -> None:
+def test_a_row_in_the_shape_before_records_were_versioned_launches_with_its_argv_built_now(
+    lc: Lifecycle,
+) -> None:
     """Databases hold rows written before `"v": 1`: flat options with lifecycle flags among them, a plan
     with its argv. They launch, and the argv comes from the plan and today's settings, not the stored one."""
     view = record_endpoint(lc, name="old")
