@@ -41,6 +41,7 @@ from core.endpoints.views import EndpointView
 from core.errors import UserFacingError
 from core.notifier import Notifier, batched, deliver
 from core.settings import Settings
+from core.tables import flush_in_bulk
 from core.units import format_money
 from core.usage.cost import accrue_cost, load_transitions
 from core.usage.counters import new_usage, record_scrape, record_scrape_failure
@@ -281,6 +282,8 @@ class Watchdog:
                         scrape_error=error,
                     )
                 )
+            # A few executemany UPDATEs instead of one statement per changed row.
+            flush_in_bulk(session, [*endpoints, *usages.values()])
         return seen
 
     @staticmethod
@@ -362,16 +365,15 @@ class Watchdog:
                     for kind, key in n.also_marks
                 ]
                 reminders.claim_many(session=session, claims=marks, now=now)
-                for view, notice in notices:
-                    if (view.id, notice.kind, notice.key) in won:
-                        store.record_event_for(
-                            session=session,
-                            endpoint_id=view.id,
-                            actor=ACTOR,
-                            kind=notice.kind,
-                            message=f"{notice.kind} reminder sent",
-                            now=now,
-                        )
+                store.record_events(
+                    session=session,
+                    events=[
+                        (v.id, ACTOR, n.kind, f"{n.kind} reminder sent")
+                        for v, n in notices
+                        if (v.id, n.kind, n.key) in won
+                    ],
+                    now=now,
+                )
         except Exception as exc:  # nothing claimed: the next tick decides again
             log.exception("watchdog could not record %d reminders", len(notices))
             report.errors.append(f"reminders: {type(exc).__name__}: {exc}")
