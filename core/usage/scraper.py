@@ -166,7 +166,11 @@ class Scraper:
             request = asyncio.ensure_future(
                 scrape_one(self._client_for(target), target, self.timeout, budget)
             )
-            done, _ = await asyncio.wait({request}, timeout=hold)
+            try:
+                done, _ = await asyncio.wait({request}, timeout=hold)
+            except asyncio.CancelledError:
+                request.cancel()  # asyncio.wait leaves it running; close() must not outlive it
+                raise
         if not done:
             self._slow.add(target.endpoint_id)  # from now on no tick waits for it
         result = request.result() if done else await request
@@ -205,6 +209,7 @@ class Scraper:
     async def _shutdown(self) -> None:
         for flight in self._flights.values():
             flight.task.cancel()
+        await asyncio.gather(*(f.task for f in self._flights.values()), return_exceptions=True)
         self._flights.clear()
         for client in self._clients.values():
             await client.aclose()
