@@ -16,7 +16,7 @@ With `--endpoints N` (issue 12: 1,000) the store also holds N READY endpoints se
 (in a child process), and the watchdog runs as the bot runs it (`--watchdog thread`: a thread of the
 bot's process; `--watchdog process`: the child process `endpoint-bot watchdog` that `endpoint-bot serve`
 starts by default) ticking back to back (`--tick-every`, default 1 s) over them, with the reconcile
-sweep every 5 s: the figures are the acks while a tick is always under way.
+sweep every 5 s (`--reconcile-every`): the figures are the acks while a tick is always under way.
 
 Targets: ack p99 < 100 ms (< 50 ms with `--endpoints`), zero acks past Slack's 3-second deadline. Exits 1
 when one is missed.
@@ -86,6 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoints", type=int, default=0, help="READY endpoints the watchdog ticks over")
     parser.add_argument("--watchdog", choices=("thread", "process", "none"), default="process")
     parser.add_argument("--tick-every", type=float, default=1.0, help="watchdog interval, seconds")
+    parser.add_argument("--reconcile-every", type=float, default=5.0, help="reconcile interval, seconds")
     parser.add_argument("--send", help=argparse.SUPPRESS)  # child mode: the URL to send to
     parser.add_argument("--response-base", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -106,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.endpoints:
         overrides = {
             "watchdog_interval": timedelta(seconds=args.tick_every),
-            "reconcile_interval": timedelta(seconds=5),
+            "reconcile_interval": timedelta(seconds=args.reconcile_every),
         }
     harness = SlackHarness(
         sandbox,
