@@ -71,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{'yes' if rule else 'no':<6}")  # fmt: skip
     print("Agreement with published deployments (verdict fits / does not fit)")
     print(f"  {'':<28} {'fit check':>16} {'naive 1.1x rule':>18}")
-    for key, label in (("all", "all rows"), ("runs", "deployments that ran"), ("fails", "published failures")):
+    for key, label in (
+        ("all", "all rows"),
+        ("runs", "deployments that ran"),
+        ("fails", "published failures"),
+    ):
         print(f"  {label + f' ({counts[key]})':<28} {_share(ours[key], counts[key]):>16} "
               f"{_share(naive[key], counts[key]):>18}")  # fmt: skip
 

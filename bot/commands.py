@@ -265,7 +265,9 @@ def parse_bool(text: str, *, what: str) -> bool:
         return True
     if lowered in _FALSE:
         return False
-    raise InvalidRequest(f"`{shown(text)}` is not a valid {what}; write `yes` or `no` (or true/false, on/off).")
+    raise InvalidRequest(
+        f"`{shown(text)}` is not a valid {what}; write `yes` or `no` (or true/false, on/off)."
+    )
 
 
 def _choice(text: str, choices: tuple[str, ...] | list[str], *, what: str) -> str:
@@ -345,7 +347,9 @@ def _fraction(text: str) -> float:
 def _region(text: str) -> str:
     if validation.REGION_RE.fullmatch(text.lower()):
         return text.lower()
-    raise InvalidRequest(f"`{shown(text)}` is not a valid region; write it as the cloud does, e.g. `us-central1`.")
+    raise InvalidRequest(
+        f"`{shown(text)}` is not a valid region; write it as the cloud does, e.g. `us-central1`."
+    )
 
 
 MAX_REPLICAS_TYPED = 1000  # the parser's sanity bound; the admin's ceiling (max_replicas) is the service's
@@ -472,7 +476,9 @@ def parse_command(text: str) -> Command:
         raise CommandError(
             f"`{shown(tokens[0])}` is not an `{COMMAND}` command.",
             suggestion=_closest(sub, list(USAGE), _SUBCOMMAND_HINTS),
-            usage=" · ".join(USAGE[name] for name in ("up", "fit", "list", "status", "down", "extend", "log", "stats", "policy")),
+            usage=" · ".join(
+                USAGE[name] for name in ("up", "fit", "list", "status", "down", "extend", "log", "stats", "policy")
+            ),
         )
     return parsers[sub](args)
 
@@ -500,7 +506,9 @@ def _split(args: list[str], sub: str, allowed: tuple[str, ...]) -> tuple[list[st
             suggestion = _closest(key, allowed, _OPTION_HINTS)
             raise CommandError(
                 f"Unknown option `{shown(raw_key)}=`.",
-                suggestion=f"{suggestion}={shown(value or OPTIONS[suggestion].example)}" if suggestion else None,
+                suggestion=f"{suggestion}={shown(value or OPTIONS[suggestion].example)}"
+                if suggestion
+                else None,
                 usage=USAGE[sub],
             )
         if key in options:

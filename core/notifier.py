@@ -13,6 +13,7 @@ import logging
 import sys
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, TextIO
 
@@ -84,6 +85,13 @@ def deliver(method: Callable[..., Any], *args: Any, **kwargs: Any) -> Delivery:
     except Exception as exc:
         log.warning("notifier call %s failed", getattr(method, "__name__", method), exc_info=True)
         return Delivery(error=type(exc).__name__)
+
+
+def batched(notifier: Notifier) -> AbstractContextManager[Any]:
+    """A block whose messages the notifier may store together (core.outbox's `batch`); a notifier that
+    delivers at once (the shell, the CLI) has nothing to batch."""
+    batch = getattr(notifier, "batch", None)
+    return batch() if callable(batch) else nullcontext()
 
 
 class ConsoleNotifier:

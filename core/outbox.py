@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -171,6 +172,7 @@ class Outbox:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._batches = threading.local()  # rows held back by `batch()` on this thread
         self._renewed_at: datetime | None = None  # when our leases were last renewed (clock time)
         self._pruned_at: datetime | None = None  # when settled rows were last deleted (clock time)
 
@@ -209,6 +211,20 @@ class Outbox:
         with self._lock:
             self._keys[message_id] = (endpoint, api_key)
         self._wake.set()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Thread posts and DMs queued on this thread inside the block are stored in one transaction at
+        its end (the watchdog's reminders: a thousand DMs cost one commit, not a thousand)."""
+        if getattr(self._batches, "rows", None) is not None:
+            yield  # already batching: the outer block stores them
+            return
+        self._batches.rows = []
+        try:
+            yield
+        finally:
+            rows, self._batches.rows = self._batches.rows, None
+            self._store(rows)
 
     def __getattr__(self, name: str) -> Any:  # adapter extras (e.g. SlackNotifier.card_of)
         if name.startswith("_") or name == "inner":
@@ -450,23 +466,31 @@ class Outbox:
 
     def _enqueue(self, kind: str, **values: Any) -> None:
         now = self.clock.now()
+        row = OutboxMessage(
+            kind=kind,
+            state=PENDING,
+            owner=self.owner,
+            lease_until=now + self.lease,
+            attempts=0,
+            created_at=now,
+            next_attempt_at=now,
+            deliver_by=now + MESSAGE_DEADLINE,
+            **values,
+        )
+        held = getattr(self._batches, "rows", None)
+        if held is not None:
+            held.append(row)
+            return
+        self._store([row])
+
+    def _store(self, rows: list[OutboxMessage]) -> None:
+        if not rows:
+            return
         try:
             with self.database.session() as session:
-                session.add(
-                    OutboxMessage(
-                        kind=kind,
-                        state=PENDING,
-                        owner=self.owner,
-                        lease_until=now + self.lease,
-                        attempts=0,
-                        created_at=now,
-                        next_attempt_at=now,
-                        deliver_by=now + MESSAGE_DEADLINE,
-                        **values,
-                    )
-                )
+                session.add_all(rows)
         except Exception:  # the store being down must not change an endpoint's state either
-            log.warning("could not queue a %s message", kind, exc_info=True)
+            log.warning("could not queue %d message(s)", len(rows), exc_info=True)
             return
         self._wake.set()
 

@@ -261,6 +261,14 @@ class Settings(BaseSettings):
     watchdog_interval: Duration = Field(
         timedelta(seconds=60), description="Time between watchdog ticks. Default: 60s."
     )
+    watchdog_mode: Literal["process", "thread", "separate"] = Field(
+        "process",
+        description="Where the Slack bot (`serve`) runs the watchdog: `process`, a child process "
+        "(`endpoint-bot watchdog`) it starts, restarts if it dies and stops with itself, so scraping never "
+        "competes with Slack's acks for the interpreter; `thread`, a thread of the bot's process; "
+        "`separate`, not at all (run `endpoint-bot watchdog` yourself, on the same database). The shell "
+        "adapter always uses a thread. Default: process.",
+    )
     reconcile_interval: Duration = Field(
         timedelta(minutes=5), description="Time between reconcile sweeps. Default: 5m."
     )

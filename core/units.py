@@ -39,7 +39,9 @@ def parse_duration(text: str, *, what: str = "duration") -> timedelta:
             f"`{shown(text)}` is not a valid {what}; write it like `45m`, `8h`, `1h30m` or `2d`."
         )
     if total > MAX_DURATION.total_seconds():
-        raise InvalidRequest(f"`{shown(text)}` is too long for a {what}; write at most `{MAX_DURATION.days}d`.")
+        raise InvalidRequest(
+            f"`{shown(text)}` is too long for a {what}; write at most `{MAX_DURATION.days}d`."
+        )
     return timedelta(seconds=total)
 
 

@@ -69,7 +69,6 @@ CORE_LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-
 def _imported(path: Path, *, in_functions_only: bool = False) -> Iterator[str]:
     tree = ast.parse(path.read_text(), str(path))
     if in_functions_only:

@@ -25,7 +25,9 @@ from core.launcher.processes import kill_group, tagged_processes
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = [
     pytest.mark.timeout(600),
-    pytest.mark.skipif(shutil.which("git") is None or shutil.which("make") is None, reason="needs git and make"),
+    pytest.mark.skipif(
+        shutil.which("git") is None or shutil.which("make") is None, reason="needs git and make"
+    ),
 ]
 
 _BLOCK = re.compile(r"^( *)```sh\n(.*?)^\1```", re.S | re.M)

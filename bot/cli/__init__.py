@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "bot.cli.db",
     "bot.cli.serve",
     "bot.cli.shell",
+    "bot.cli.watchdog",
     "bot.cli.policy",
 )
 

@@ -35,7 +35,10 @@ UP_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--quantization", {"help": "online quantization, e.g. fp8"}),
     ("--dtype", {"help": "auto, bfloat16, float16, float32"}),
     ("--kv-cache-dtype", {"help": "auto, fp8, fp8_e4m3, fp8_e5m2"}),
-    ("--tensor-parallel-size", {"type": int, "metavar": "N", "help": "pin TP (default: the fit check picks)"}),
+    (
+        "--tensor-parallel-size",
+        {"type": int, "metavar": "N", "help": "pin TP (default: the fit check picks)"},
+    ),
     (
         "--memory-fraction",
         {

@@ -32,7 +32,6 @@ EXIT_ERROR = 1
 EXIT_DOES_NOT_FIT = 2
 
 
-
 def _fraction(text: str) -> float:
     """A GPU memory fraction: a finite number in (0, 1] (`1e400` or `nan` are refused, not fitted)."""
     try:
@@ -42,6 +41,7 @@ def _fraction(text: str) -> float:
     if not 0 < value <= 1:  # also false for nan
         raise argparse.ArgumentTypeError(f"{text[:40]!r} is not a fraction of GPU memory; write e.g. 0.9")
     return value
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(

@@ -6,6 +6,9 @@ SLACK_BOT_TOKEN is set, else the shell adapter (`bot.cli.shell.run_shell`).
 Socket Mode needs SLACK_BOT_TOKEN and SLACK_APP_TOKEN (xapp-, connections:write) and no public
 URL. HTTP mode needs SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET and serves `/slack/events` on a
 threaded WSGI server.
+
+The watchdog runs in a child process (`endpoint-bot watchdog`, supervised by `bot.supervisor`) unless
+`ENDPOINT_BOT_WATCHDOG_MODE` says `thread` (in the bot's process) or `separate` (started by you).
 """
 
 from __future__ import annotations
@@ -59,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings()
-    except Exception as exc:  # pydantic's message names the variable and the bad value (a policy file: its line)
+    except (
+        Exception
+    ) as exc:  # pydantic's message names the variable and the bad value (a policy file: its line)
         print(f"The settings are not valid: {exc}", file=sys.stderr)
         return 1
     return serve(settings, http=args.http, port=args.port, host=args.host)
@@ -78,8 +83,12 @@ def serve(settings: Settings, *, http: bool = False, port: int | None = None, ho
         )
         return 2
     from bot.slack.bot import build_bot
+    from bot.supervisor import WatchdogChild
 
-    bot = build_bot(settings)
+    bot = build_bot(settings, start_watchdog=settings.watchdog_mode == "thread")
+    child = WatchdogChild() if settings.watchdog_mode == "process" else None
+    if child is not None:
+        child.start()  # the watchdog's own process (ENDPOINT_BOT_WATCHDOG_MODE)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -102,6 +111,8 @@ def serve(settings: Settings, *, http: bool = False, port: int | None = None, ho
             stop.wait()
             handler.close()
     finally:
+        if child is not None:
+            child.stop()
         bot.close()
     return 0
 

@@ -117,7 +117,9 @@ class Shell:
         elif isinstance(outcome, oc.StatsShown):
             self.console.lines([tx.plain(line) for line in tx.stats_lines(outcome.history, contains=outcome.contains)])
         elif isinstance(outcome, oc.PolicyShown):
-            self.console.lines([tx.plain(line) for text in outcome.report.lines for line in text.splitlines()])
+            self.console.lines(
+                [tx.plain(line) for text in outcome.report.lines for line in text.splitlines()]
+            )
         elif isinstance(outcome, oc.Shown):
             self.console.lines([tx.plain(line) for line in tx.status_lines(outcome.view, now=now)])
             actions = tx.card_actions(outcome.view)

@@ -58,6 +58,31 @@ def _production_runtime(
     return runtime
 
 
+def _attach_slack(
+    notifier: SlackNotifier, runtime: Runtime, client: WebClient, clock: Clock
+) -> HomePublisher:
+    """What the notifier needs from the runtime (the policy's key delivery, the App Home) and the policy
+    from Slack (user groups)."""
+    policy = runtime.service.policy
+    notifier.key_delivery = lambda: policy.policy.key_delivery
+    policy.groups = UserGroups(client)  # Slack user groups named in the policy file, cached
+    home = HomePublisher(client=client, service=runtime.service, clock=clock)
+    notifier.home_refresher = home.publish
+    return home
+
+
+def build_watchdog_runtime(settings: Settings, *, clock: Clock | None = None) -> Runtime:
+    """The core of the `endpoint-bot watchdog` process: the service and watchdog around the Slack notifier
+    behind the outbox (its DMs, thread posts and card updates), with App Home refreshes; no Bolt app.
+    Not started: the caller starts it."""
+    clock = clock or SystemClock()
+    client = make_web_client(settings)
+    notifier = SlackNotifier(client, clock=clock)
+    runtime = build_runtime(settings, notifier=notifier, clock=clock, outbox=True)
+    _attach_slack(notifier, runtime, client, clock)
+    return runtime
+
+
 def build_bot(
     settings: Settings,
     *,
@@ -76,11 +101,7 @@ def build_bot(
     runtime = (runtime_factory or partial(_production_runtime, watchdog=start_watchdog))(
         settings, notifier, clock
     )
-    policy = runtime.service.policy
-    notifier.key_delivery = lambda: policy.policy.key_delivery
-    policy.groups = UserGroups(client)  # Slack user groups named in the policy file, cached
-    home = HomePublisher(client=client, service=runtime.service, clock=clock)
-    notifier.home_refresher = home.publish
+    home = _attach_slack(notifier, runtime, client, clock)
     # Chat work (fit checks, lists, stops) gets its own WorkerPool: launch flows hold a worker thread
     # for the whole provisioning, and a reply must never queue behind minutes-long launches.
     commands = WorkerPool(size=command_threads, name="epb-chat")

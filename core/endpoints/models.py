@@ -53,7 +53,9 @@ class Endpoint(Base):
     accelerators: Mapped[str] = mapped_column(String(64))  # NAME:COUNT
     engine: Mapped[str] = mapped_column(String(16))
     launcher: Mapped[str] = mapped_column(String(16))  # "skypilot" | "local" | "fake"
-    options: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)  # core.endpoints.records: options + lifecycle
+    options: Mapped[dict[str, Any]] = mapped_column(
+        JsonDict, default=dict
+    )  # core.endpoints.records: options + lifecycle
     plan: Mapped[dict[str, Any]] = mapped_column(JsonDict, default=dict)  # core.endpoints.records: the Plan
     # Written only by store.transition, which also bumps `version` (optimistic concurrency).
     state: Mapped[EndpointState] = mapped_column(

@@ -313,7 +313,9 @@ class EndpointService(SharesFlows):
         when it does not."""
         fit_options = FitOptions(**records.same_named(FitOptions, options))  # the engine is checked by now
         checked = fit_check(
-            FitRequest(request.model, request.accelerators, fit_options), settings=self.settings, load_facts=self._facts
+            FitRequest(request.model, request.accelerators, fit_options),
+            settings=self.settings,
+            load_facts=self._facts,
         )
         accel, plan = checked.accel, checked.plan
         assert accel is not None and plan is not None  # `up` always names its GPUs

@@ -28,7 +28,7 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, func, insert, select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -382,6 +382,19 @@ def record_event(
     session.add(event)
     session.flush()
     return event
+
+
+def record_events(*, session: Session, events: Collection[tuple[int, str, str, str]], now: datetime) -> None:
+    """Append many audit lines, (endpoint_id, actor, kind, message), in one `executemany` INSERT."""
+    _require_aware(now, "now")
+    if events:
+        session.execute(
+            insert(EndpointEvent),
+            [
+                {"endpoint_id": endpoint_id, "at": now, "actor": actor, "kind": kind, "message": message}
+                for endpoint_id, actor, kind, message in events
+            ],
+        )
 
 
 def record_event_for(

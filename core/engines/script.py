@@ -75,7 +75,7 @@ def _multinode_preamble(argv: list[str]) -> list[str]:
 
 def _sglang_key_file(api_key_env: str, key_file: str | None) -> tuple[str, str]:
     """The shell that writes SGLang's 0600 `--config` file holding the key, and the file's reference."""
-    write = f"printf 'api-key: \"%s\"\\n' \"${api_key_env}\""
+    write = f'printf \'api-key: "%s"\\n\' "${api_key_env}"'
     if key_file is None:  # on a cluster: a fresh private file in the temp dir (mktemp makes it 0600)
         ref = f'"${KEY_FILE_ENV}"'
         make = f'{KEY_FILE_ENV}=$(mktemp "${{TMPDIR:-/tmp}}/endpoint-key-XXXXXX.yaml")'

@@ -97,7 +97,9 @@ def block_allows(
     return None
 
 
-def tp_problem(facts: ModelFacts, tp: int, *, expert_parallel: bool, moe_ranks: int | None = None) -> str | None:
+def tp_problem(
+    facts: ModelFacts, tp: int, *, expert_parallel: bool, moe_ranks: int | None = None
+) -> str | None:
     return heads_allow(facts, tp) or block_allows(
         facts, tp, expert_parallel=expert_parallel, moe_ranks=moe_ranks
     )
@@ -133,7 +135,9 @@ def candidate_layouts(
                 continue  # a replica spanning nodes keeps whole nodes per stage
             layouts.append(Layout(t, pp, dp))
     flat = sorted((layout for layout in layouts if layout.pp == 1), key=lambda layout: layout.tp)
-    piped = sorted((layout for layout in layouts if layout.pp > 1), key=lambda layout: (layout.tp * layout.pp, layout.pp))
+    piped = sorted(
+        (layout for layout in layouts if layout.pp > 1), key=lambda layout: (layout.tp * layout.pp, layout.pp)
+    )
 
     def twins(group: list[Layout]) -> list[Layout]:
         if facts.moe is None:

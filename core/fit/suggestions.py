@@ -96,7 +96,9 @@ def suggest(
             ))  # fmt: skip
             break
     # Another GPU type (the cheapest two that fit).
-    for other in fitting_shapes(facts, hw_options, limit=2, draft_facts=draft_facts, exclude={accel.gpu.name}):
+    for other in fitting_shapes(
+        facts, hw_options, limit=2, draft_facts=draft_facts, exclude={accel.gpu.name}
+    ):
         out.append(Suggestion(
             f"Use {other.accelerators} ({_layout_note(other)}, up to {format_tokens(other.max_context_tokens)} tokens)",
             other.accelerators, other.price_per_hour, {"accelerators": other.accelerators},

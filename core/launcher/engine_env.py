@@ -69,7 +69,5 @@ def engine_environment(source: Mapping[str, str], extra: Iterable[str] = ()) -> 
     """The variables of `source` an engine may see: `BASE` and `extra` (names or `PREFIX*`), minus `NEVER`."""
     allowed = (*BASE, *(name.strip() for name in extra if name.strip()))
     return {
-        name: value
-        for name, value in source.items()
-        if _matches(name, allowed) and not _matches(name, NEVER)
+        name: value for name, value in source.items() if _matches(name, allowed) and not _matches(name, NEVER)
     }

@@ -470,6 +470,7 @@ class LocalLauncher:
             f"The engine process exited right after it started, {how}; {said}, then run `up` again.",
             kind="invalid",
         )
+
     def engine_exit_reason(self, cluster_name: str) -> str | None:
         """None while the cluster's engine runs (or the cluster is not ours); once its process has
         exited, why, in the engine's own words from its log. Asked between readiness probes
@@ -491,7 +492,9 @@ class LocalLauncher:
             )
         how = f"with code {code}" if code is not None else "at once"
         tail = log_tail(Path(cluster.log_path))
-        return scrub_secrets(f"the engine process exited {how} while starting; last log lines: {tail or '(none)'}")
+        return scrub_secrets(
+            f"the engine process exited {how} while starting; last log lines: {tail or '(none)'}"
+        )
 
     def engine_log(self, cluster_name: str) -> str:
         """The start of the cluster's engine log (already redacted), where its start-up lines are

@@ -185,7 +185,6 @@ class PolicyGate:
         )
 
 
-
 def _most_replicas(request: Any) -> int:
     """How many replicas a launch may run at most (1 without `replicas=` / `autoscale=`)."""
     if getattr(request, "replicas", None) is None and getattr(request, "autoscale", None) is None:

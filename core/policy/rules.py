@@ -262,7 +262,7 @@ def _amount(key: str, value: float) -> str:
 
 
 def counted(n: float, noun: str) -> str:
-    """"1 GPU", "2 GPUs"."""
+    """ "1 GPU", "2 GPUs"."""
     n = int(n)
     return f"{n} {noun}" + ("" if n == 1 else "s")
 

@@ -1,9 +1,10 @@
 """Reading an engine's Prometheus `/metrics`: what it served, what is in flight, how fast it answered.
 
-`parse_metrics(text, engine=...)` turns one exposition (parsed by prometheus_client's own parser) into an
-`EngineSnapshot`, summing every label set (vLLM and SGLang expose one series per data-parallel engine).
-`scrape_many(targets, ...)` reads many engines concurrently with one httpx AsyncClient, bounded by a
-semaphore and a per-request timeout. A failed scrape is a `ScrapeResult` with an error, never an exception:
+`parse_metrics(text, engine=...)` turns one exposition (Prometheus text format 0.0.4) into an
+`EngineSnapshot`, reading only the few samples the watchdog uses and summing every label set (vLLM and SGLang expose one series per data-parallel engine).
+`scrape_many(targets, ...)` reads many engines once, concurrently, with one httpx AsyncClient, bounded by a
+semaphore and a per-request timeout (one-off reads such as the launch's usage baseline; the watchdog
+keeps a long-lived `core.usage.scraper.Scraper`). A failed scrape is a `ScrapeResult` with an error, never an exception:
 the caller decides what it means (the watchdog counts it as activity).
 
 Not here: what counts as activity across two scrapes (core.usage.counters) or any decision.
@@ -13,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import math
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import httpx
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
 
 from core.tls import client_context
 
@@ -139,62 +140,62 @@ class EngineSnapshot:
         return out
 
 
-def _split(text: str, names: MetricNames) -> tuple[str, str]:
-    """One pass over an exposition: (the counter and gauge lines, the latency histogram lines), each with
-    its HELP/TYPE lines; everything else is dropped.
+# A label set: braces around `name="value"` pairs, where a value may hold any escaped character.
+_LABEL_SET = r'\{(?:[^"{}\n]|"(?:[^"\\\n]|\\.)*")*\}'
+# What follows a sample's name: its labels, its value, an optional timestamp.
+_SAMPLE_REST = re.compile(rf"^({_LABEL_SET})?[ \t]+([^ \t]+)(?:[ \t]+-?[0-9]+)?[ \t]*$")
+_LABEL = re.compile(r'[ \t]*([a-zA-Z_][a-zA-Z0-9_]*)[ \t]*=[ \t]*"((?:[^"\\]|\\.)*)"[ \t]*,?')
 
-    A real vLLM exposition is hundreds of lines, most of them families we never look at; the parser is
-    pure Python, so handing it only ours keeps a 1,000-endpoint tick cheap. Values and labels are
-    still parsed by prometheus_client.
+
+@functools.cache
+def _lines_named(names: frozenset[str]) -> re.Pattern[str]:
+    """Finds, in a whole exposition, the sample lines of the given names: (name, the rest of the line)."""
+    alternatives = "|".join(re.escape(name) for name in sorted(names, key=len, reverse=True))
+    return re.compile(rf"^[ \t]*({alternatives})(?=[{{ \t])([^\n]*)$", re.MULTILINE)
+
+
+def _samples(text: str, wanted: frozenset[str]) -> Iterator[tuple[str, str, float]]:
+    """(name, label set text, value) of every sample named in `wanted`.
+
+    A real vLLM exposition is hundreds of lines, most of them families we never look at. One regular
+    expression (C speed) picks out the lines of the few samples we read; only those are taken apart, and
+    strictly: a broken label set or a value that is not a number makes the whole text unreadable.
     """
-    scalars, histograms = names.scalars(), names.histogram_samples()
-    histogram_families = {name.rsplit("_", 1)[0] for name in histograms}
-    kept_scalars: list[str] = []
-    kept_histograms: list[str] = []
-    for line in text.splitlines():
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if stripped[0] == "#":
-            parts = stripped.split(None, 3)
-            if len(parts) >= 3 and parts[1] in ("HELP", "TYPE"):
-                if parts[2] in scalars:
-                    kept_scalars.append(stripped)
-                elif parts[2] in histogram_families:
-                    kept_histograms.append(stripped)
-            continue
-        end = len(stripped)
-        for sep in ("{", " ", "\t"):
-            pos = stripped.find(sep)
-            if 0 <= pos < end:
-                end = pos
-        name = stripped[:end]
-        if name in scalars:
-            kept_scalars.append(stripped)
-        elif name in histograms:
-            kept_histograms.append(stripped)
-    return "\n".join(kept_scalars) + "\n", "\n".join(kept_histograms) + "\n"
+    for match in _lines_named(wanted).finditer(text):
+        sample = _SAMPLE_REST.match(match.group(2))
+        if sample is None:
+            raise MetricsUnreadable("the metrics text is malformed")
+        try:
+            value = float(sample.group(2))
+        except ValueError as exc:
+            raise MetricsUnreadable("the metrics text is malformed") from exc
+        yield match.group(1), sample.group(1) or "", value
 
 
-def _samples(text: str, wanted: frozenset[str]) -> Iterator[Sample]:
-    """The samples named in `wanted` from prefiltered text, parsed by prometheus_client."""
-    try:
-        for family in text_string_to_metric_families(text):
-            for sample in family.samples:
-                if sample.name in wanted:
-                    yield sample
-    except ValueError as exc:  # prometheus_client's parser reports malformed text this way
-        raise MetricsUnreadable("the metrics text is malformed") from exc
+def _label(label_set: str, wanted: str) -> str | None:
+    """The value of one label in `{a="1",b="2"}` (escapes kept as written; `le` values have none)."""
+    inner, position = label_set[1:-1], 0
+    while position < len(inner):
+        pair = _LABEL.match(inner, position)
+        if pair is None or pair.end() == position:
+            raise MetricsUnreadable("the metrics text has a malformed label set")
+        if pair.group(1) == wanted:
+            return pair.group(2)
+        position = pair.end()
+    return None
 
 
 def _histograms(text: str, names: MetricNames) -> tuple[Histogram | None, Histogram | None]:
     buckets: dict[str, dict[float, float]] = {names.ttft: {}, names.e2e: {}}
-    for sample in _samples(text, names.histogram_samples()):
-        bound = float(sample.labels.get("le", "nan"))
+    for name, label_set, value in _samples(text, names.histogram_samples()):
+        try:
+            bound = float(_label(label_set, "le") or "nan")
+        except ValueError as exc:
+            raise MetricsUnreadable("a histogram bucket bound is not a number") from exc
         if math.isnan(bound):
             continue
-        per_bound = buckets[sample.name[: -len("_bucket")]]
-        per_bound[bound] = per_bound.get(bound, 0.0) + float(sample.value)
+        per_bound = buckets[name[: -len("_bucket")]]
+        per_bound[bound] = per_bound.get(bound, 0.0) + value
 
     def histogram(base: str) -> Histogram | None:
         per_bound = buckets[base]
@@ -206,7 +207,7 @@ def _histograms(text: str, names: MetricNames) -> tuple[Histogram | None, Histog
     return histogram(names.ttft), histogram(names.e2e)
 
 
-class _Budget:
+class Budget:
     """How many more histogram parses this scrape may spend (None: no limit). One event loop, no lock."""
 
     def __init__(self, limit: int | None) -> None:
@@ -222,16 +223,15 @@ class _Budget:
 
 
 def _parse(
-    text: str, *, engine: str, known_requests: float | None, owed: bool, budget: _Budget
+    text: str, *, engine: str, known_requests: float | None, owed: bool, budget: Budget
 ) -> tuple[EngineSnapshot, bool]:
     """The snapshot, and whether its histograms were wanted but left for a later scrape (budget spent)."""
     names = ENGINE_METRICS.get(engine)
     if names is None:
         raise MetricsUnreadable(f"unknown engine {engine!r}")
-    scalar_text, histogram_text = _split(text, names)
     sums: dict[str, float] = {}
-    for sample in _samples(scalar_text, names.scalars()):
-        sums[sample.name] = sums.get(sample.name, 0.0) + float(sample.value)
+    for name, _labels, value in _samples(text, names.scalars()):
+        sums[name] = sums.get(name, 0.0) + value
     if names.prompt_tokens not in sums and names.generation_tokens not in sums:
         raise MetricsUnreadable(f"no {engine} token counters in the metrics text")
     requests = sums.get(names.requests, 0.0)
@@ -241,7 +241,7 @@ def _parse(
     deferred = False
     if wanted:
         if budget.take():
-            ttft, e2e = _histograms(histogram_text, names)
+            ttft, e2e = _histograms(text, names)
         else:
             deferred = True
     snapshot = EngineSnapshot(
@@ -258,7 +258,7 @@ def _parse(
 
 def parse_counters(text: str, *, engine: str) -> EngineSnapshot:
     """Only the counters and gauges of one `/metrics` body (no latency histograms: most of the parsing)."""
-    return _parse(text, engine=engine, known_requests=None, owed=False, budget=_Budget(0))[0]
+    return _parse(text, engine=engine, known_requests=None, owed=False, budget=Budget(0))[0]
 
 
 def parse_metrics(text: str, *, engine: str, known_requests: float | None = None) -> EngineSnapshot:
@@ -271,7 +271,7 @@ def parse_metrics(text: str, *, engine: str, known_requests: float | None = None
     Raises `MetricsUnreadable` if the text does not parse or carries none of the engine's token counters
     (for example SGLang started without `--enable-metrics`).
     """
-    snapshot, _ = _parse(text, engine=engine, known_requests=known_requests, owed=False, budget=_Budget(None))
+    snapshot, _ = _parse(text, engine=engine, known_requests=known_requests, owed=False, budget=Budget(None))
     return snapshot
 
 
@@ -306,24 +306,23 @@ def metrics_url(base_url: str) -> str:
     return f"{base}/metrics"
 
 
-async def _scrape_one(
-    client: httpx.AsyncClient, target: ScrapeTarget, gate: asyncio.Semaphore, timeout: float, budget: _Budget
+async def scrape_one(
+    client: httpx.AsyncClient, target: ScrapeTarget, timeout: float, budget: Budget
 ) -> ScrapeResult:
-    async with gate:
-        try:
-            # wait_for bounds the whole exchange (a server that trickles bytes defeats httpx's per-read timeout)
-            response = await asyncio.wait_for(client.get(metrics_url(target.url)), timeout=timeout)
-        except TimeoutError:
-            return ScrapeResult(target.endpoint_id, error=f"no answer within {timeout:g}s")
-        except httpx.HTTPError as exc:
-            return ScrapeResult(target.endpoint_id, error=f"{type(exc).__name__}: could not read /metrics")
-        if response.status_code != 200:
-            return ScrapeResult(target.endpoint_id, error=f"/metrics answered HTTP {response.status_code}")
-        text = response.text
+    """Read and parse one engine's `/metrics`; never raises (a failure is a result with an error).
+    The caller bounds concurrency (its semaphore held around this call)."""
     try:
-        # parsing is CPU work: done outside the gate so the next request can start meanwhile
+        # wait_for bounds the whole exchange (a server that trickles bytes defeats httpx's per-read timeout)
+        response = await asyncio.wait_for(client.get(metrics_url(target.url)), timeout=timeout)
+    except TimeoutError:
+        return ScrapeResult(target.endpoint_id, error=f"no answer within {timeout:g}s")
+    except httpx.HTTPError as exc:
+        return ScrapeResult(target.endpoint_id, error=f"{type(exc).__name__}: could not read /metrics")
+    if response.status_code != 200:
+        return ScrapeResult(target.endpoint_id, error=f"/metrics answered HTTP {response.status_code}")
+    try:
         snapshot, deferred = _parse(
-            text,
+            response.text,
             engine=target.engine,
             known_requests=target.known_requests,
             owed=target.latency_owed,
@@ -336,6 +335,13 @@ async def _scrape_one(
         return ScrapeResult(
             target.endpoint_id, error=f"the metrics text is unreadable ({type(exc).__name__})"
         )
+
+
+async def _gated(
+    client: httpx.AsyncClient, target: ScrapeTarget, gate: asyncio.Semaphore, timeout: float, budget: Budget
+) -> ScrapeResult:
+    async with gate:
+        return await scrape_one(client, target, timeout, budget)
 
 
 async def scrape_many(
@@ -354,7 +360,7 @@ async def scrape_many(
     if not targets:
         return []
     gate = asyncio.Semaphore(max(1, concurrency))
-    budget = _Budget(histogram_budget)
+    budget = Budget(histogram_budget)
     limits = httpx.Limits(max_connections=max(1, concurrency), max_keepalive_connections=0)
     async with contextlib.AsyncExitStack() as stack:
         clients: dict[str | None, httpx.AsyncClient] = {}
@@ -371,7 +377,7 @@ async def scrape_many(
                 )
             )
         return list(
-            await asyncio.gather(*(_scrape_one(clients[t.ca_pem], t, gate, timeout, budget) for t in targets))
+            await asyncio.gather(*(_gated(clients[t.ca_pem], t, gate, timeout, budget) for t in targets))
         )
 
 

@@ -14,11 +14,11 @@ from datetime import datetime
 
 from sqlalchemy import ForeignKey, Integer, String, UniqueConstraint, delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from core.clock import as_utc
 from core.db import Database
-from core.tables import Base, UtcDateTime
+from core.tables import Base, UtcDateTime, upsert_into
 from core.watchdog.policy import SentReminders
 
 
@@ -60,6 +60,28 @@ def claim(*, database: Database, endpoint_id: int, kind: str, key: str, now: dat
     except IntegrityError:
         return False
     return True
+
+
+ClaimKey = tuple[int, str, str]  # (endpoint_id, kind, key)
+CLAIMS_PER_STATEMENT = 500  # 4 bound values each: well under SQLite's and PostgreSQL's limits
+
+
+def claim_many(*, session: Session, claims: Collection[ClaimKey], now: datetime) -> set[ClaimKey]:
+    """Claim many at once in the caller's transaction (one tick's reminders); the ones this call won.
+    `INSERT ... ON CONFLICT DO NOTHING RETURNING` a few hundred rows at a time: a claim another process
+    (or an earlier tick) holds is simply not won."""
+    unique = list(dict.fromkeys(claims))
+    won: set[ClaimKey] = set()
+    for start in range(0, len(unique), CLAIMS_PER_STATEMENT):
+        chunk = unique[start : start + CLAIMS_PER_STATEMENT]
+        inserted = session.execute(
+            upsert_into(session, Reminder)
+            .values([{"endpoint_id": e, "kind": k, "key": key, "sent_at": now} for e, k, key in chunk])
+            .on_conflict_do_nothing()
+            .returning(Reminder.endpoint_id, Reminder.kind, Reminder.key)
+        ).all()
+        won.update((endpoint_id, kind, key) for endpoint_id, kind, key in inserted)
+    return won
 
 
 def mark(*, database: Database, endpoint_id: int, marks: Collection[tuple[str, str]], now: datetime) -> None:

@@ -40,13 +40,15 @@ from core.endpoints.records import options_from_json, tls_from_json
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.errors import UserFacingError
-from core.notifier import Notifier, deliver
+from core.notifier import Notifier, batched, deliver
 from core.settings import Settings
+from core.tables import flush_in_bulk
 from core.units import format_money
 from core.usage.cost import accrue_cost, load_transitions
 from core.usage.counters import new_usage, record_scrape, record_scrape_failure
-from core.usage.metrics import ScrapeResult, ScrapeTarget, merge_replicas, scrape_many_sync
+from core.usage.metrics import ScrapeResult, ScrapeTarget, merge_replicas
 from core.usage.models import EndpointUsage
+from core.usage.scraper import Collected, Scraper
 from core.watchdog import messaging, policy, reminders
 
 if TYPE_CHECKING:
@@ -67,6 +69,9 @@ SCRAPE_FAILING = "scrape"  # Reminder kind of the "cannot read metrics" notice
 # at most this many are parsed per tick (those left over go first next tick), so a tick stays cheap
 # when a whole fleet is busy. 1,000 busy endpoints get fresh percentiles within 4 ticks.
 LATENCY_READS_PER_TICK = 250
+# How long a tick waits for scrapes (at most the scrape timeout). An answer that comes later is used by
+# the next tick; until then the endpoint has no data this tick, which counts as activity, never as idle.
+SCRAPE_WAIT_S = 2.0
 
 
 @dataclass
@@ -77,12 +82,20 @@ class TickReport:
     endpoints: int = 0
     scraped: int = 0
     scrape_failures: int = 0
+    scrape_pending: int = 0  # READY endpoints whose scrape was not back in time (no data this tick)
     active: int = 0
     notices: list[tuple[str, str, str]] = field(default_factory=list)  # (endpoint, kind, key)
     teardowns: list[tuple[str, str]] = field(default_factory=list)  # (endpoint, kind)
     relaunched: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step: scrape, record, act
+
+    def timed(self, phase: str, began: float) -> float:
+        """Add the time since `began` (perf_counter) to `phase`; the current perf_counter."""
+        now = time.perf_counter()
+        self.phases[phase] = self.phases.get(phase, 0.0) + now - began
+        return now
 
 
 @dataclass(frozen=True)
@@ -105,6 +118,8 @@ class Watchdog:
     clock: Clock
     # Tests may route scrapes through a custom transport.
     transport: httpx.AsyncBaseTransport | None = field(default=None, kw_only=True)
+    # Long-lived (pooled connections, scrapes that outlive a tick); built at the first tick.
+    scraper: Scraper | None = field(default=None, kw_only=True)
     last_report: TickReport | None = field(default=None, init=False)
     _stop: threading.Event = field(default_factory=threading.Event, init=False)
     _thread: threading.Thread | None = field(default=None, init=False)
@@ -114,6 +129,9 @@ class Watchdog:
     _latency_owed: set[int] = field(default_factory=set, init=False)
     # Services' replica URLs, read with this tick's targets (their scrapes are merged per endpoint).
     _replicas: dict[int, tuple[str, ...]] = field(default_factory=dict, init=False)
+    _replica_of: dict[int, int] = field(
+        default_factory=dict, init=False
+    )  # a replica's scrape key -> endpoint
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -131,6 +149,10 @@ class Watchdog:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        with self._tick_lock:
+            if self.scraper is not None:
+                self.scraper.close()
+                self.scraper = None
 
     @property
     def running(self) -> bool:
@@ -161,43 +183,61 @@ class Watchdog:
 
     def _tick(self, report: TickReport) -> None:
         now = report.started_at or self.clock.now()
-        targets = self._scrape_targets()
-        results = self._scrape(targets)
-        self._latency_owed = {i for i, r in results.items() if r.latency_deferred} | {
-            t.endpoint_id for t in targets if t.latency_owed and not results[t.endpoint_id].ok
-        }
-        seen = self._record(now=now, results=results, report=report)
+        began = time.perf_counter()
+        collected = self._scrape()
+        began = report.timed("scrape", began)
+        seen = self._record(now=now, results=collected.results, pending=collected.pending, report=report)
+        began = report.timed("record", began)
         live = [s for s in seen if s.view.state in S.live()]
         sent = reminders.sent_reminders(database=self.database, endpoint_ids=[s.view.id for s in live])
+        notices: list[tuple[EndpointView, policy.Notice]] = []
         for item in live:
             try:
-                self._act(item, now=now, sent=sent.get(item.view.id, {}), report=report)
+                notices.extend(self._act(item, now=now, sent=sent.get(item.view.id, {}), report=report))
             except Exception as exc:
                 log.exception("watchdog could not act on %s", item.view.name)
                 report.errors.append(f"{item.view.name}: {type(exc).__name__}: {exc}")
+        self._send_all(notices, now=now, report=report)
         self._relaunch_lost(now=now, report=report)
+        report.timed("act", began)
 
-    def _scrape(self, targets: list[ScrapeTarget]) -> dict[int, ScrapeResult]:
-        """Every target's scrape, by endpoint id; a service's replicas merged into one result."""
-        if not targets:
-            return {}
-        listed = scrape_many_sync(
-            targets,
-            timeout=self.settings.scrape_timeout.total_seconds(),
-            concurrency=self.settings.scrape_concurrency,
-            transport=self.transport,
-            histogram_budget=LATENCY_READS_PER_TICK,
+    def _scrape(self) -> Collected:
+        """Step 1: what the READY engines' `/metrics` say (waiting at most SCRAPE_WAIT_S for them)."""
+        targets = self._scrape_targets()
+        timeout = self.settings.scrape_timeout.total_seconds()
+        if self.scraper is None:
+            self.scraper = Scraper(
+                timeout=timeout, concurrency=self.settings.scrape_concurrency, transport=self.transport
+            )
+        collected = self._merge_replicas(
+            self.scraper.collect(
+                targets, wait=min(timeout, SCRAPE_WAIT_S), histogram_budget=LATENCY_READS_PER_TICK
+            )
         )
+        results = collected.results
+        read = {i for i, r in results.items() if r.ok}
+        owed = {self._replica_of.get(t.endpoint_id, t.endpoint_id) for t in targets if t.latency_owed}
+        self._latency_owed = {i for i, r in results.items() if r.latency_deferred} | (owed - read)
+        return collected
+
+    def _merge_replicas(self, collected: Collected) -> Collected:
+        """A service's figures are the sum of its replicas' (core.usage.metrics.merge_replicas), each replica
+        scraped under a key of its own; one replica with no data yet leaves the whole service pending."""
+        if not self._replica_of:
+            return collected
         results: dict[int, ScrapeResult] = {}
-        by_endpoint: dict[int, list[ScrapeResult]] = {}
-        for result in listed:
-            if self._replicas.get(result.endpoint_id):
-                by_endpoint.setdefault(result.endpoint_id, []).append(result)
+        parts: dict[int, list[ScrapeResult]] = {}
+        for key, result in collected.results.items():
+            endpoint_id = self._replica_of.get(key)
+            if endpoint_id is None:
+                results[key] = result
             else:
-                results[result.endpoint_id] = result
-        for endpoint_id, replicas in by_endpoint.items():
-            results[endpoint_id] = merge_replicas(endpoint_id, replicas)
-        return results
+                parts.setdefault(endpoint_id, []).append(result)
+        pending = {self._replica_of.get(key, key) for key in collected.pending}
+        for endpoint_id, found in parts.items():
+            if endpoint_id not in pending:
+                results[endpoint_id] = merge_replicas(endpoint_id, found)
+        return Collected(results=results, pending=pending, stragglers=collected.stragglers)
 
     def _scrape_targets(self) -> list[ScrapeTarget]:
         with self.database.session() as session:
@@ -224,15 +264,22 @@ class Watchdog:
         # A service's figures are its replicas' sum (core.usage.metrics.merge_replicas): each replica's
         # engine is read directly, never through the load balancer (which would pick one at random).
         # SkyServe proxies replicas over plain HTTP, so replicas are scraped without TLS.
-        targets += [
-            ScrapeTarget(endpoint_id=i, url=replica, engine=engine, latency_owed=i in self._latency_owed)
-            for i, _, engine, _, _ in rows
-            for replica in self._replicas[i]
-        ]
+        self._replica_of = {}
+        for i, _, engine, _, _ in rows:
+            for n, replica in enumerate(self._replicas[i]):
+                key = _replica_key(i, n)
+                self._replica_of[key] = i
+                targets.append(
+                    ScrapeTarget(
+                        endpoint_id=key, url=replica, engine=engine, latency_owed=i in self._latency_owed
+                    )
+                )
         # Owed histograms first: the parsing budget goes to them before newer news.
         return sorted(targets, key=lambda t: not t.latency_owed)
 
-    def _record(self, *, now: datetime, results: dict[int, ScrapeResult], report: TickReport) -> list[_Seen]:
+    def _record(
+        self, *, now: datetime, results: dict[int, ScrapeResult], pending: set[int], report: TickReport
+    ) -> list[_Seen]:
         """Step 2: one transaction over every endpoint that is live or not yet settled."""
         seen: list[_Seen] = []
         with self.database.session() as session:
@@ -268,23 +315,7 @@ class Watchdog:
                 if usage is None:
                     usage = new_usage(endpoint.id)
                     session.add(usage)
-                result = results.get(endpoint.id)
-                error = None
-                if result is not None and endpoint.state == S.READY:
-                    if result.snapshot is not None:
-                        outcome = record_scrape(usage, result.snapshot, now=now)
-                        report.scraped += 1
-                    else:
-                        outcome = record_scrape_failure(usage, now=now)
-                        error = result.error
-                        report.scrape_failures += 1
-                        # Said once per streak; a dead engine would otherwise log every minute.
-                        level = logging.INFO if usage.consecutive_scrape_failures == 1 else logging.DEBUG
-                        log.log(level, "metrics of %s unreadable: %s", endpoint.name, result.error)
-                    if outcome.active:
-                        report.active += 1
-                        last = as_utc(endpoint.last_activity_at)
-                        endpoint.last_activity_at = now if last is None else max(last, now)
+                error = self._fold(endpoint, usage, results.get(endpoint.id), pending, now=now, report=report)
                 accrue_cost(endpoint, usage, history[endpoint.id], now=now)
                 if endpoint.state.is_terminal and endpoint.stopped_at is not None:
                     usage.cost_accrued_until = endpoint.stopped_at  # settled, even if it never billed
@@ -295,18 +326,58 @@ class Watchdog:
                         scrape_error=error,
                     )
                 )
+            # A few executemany UPDATEs instead of one statement per changed row.
+            flush_in_bulk(session, [*endpoints, *usages.values()])
         return seen
+
+    @staticmethod
+    def _fold(
+        endpoint: Endpoint,
+        usage: EndpointUsage,
+        result: ScrapeResult | None,
+        pending: set[int],
+        *,
+        now: datetime,
+        report: TickReport,
+    ) -> str | None:
+        """One READY endpoint's scrape into its usage row and activity; the scrape's error, if any."""
+        if endpoint.state != S.READY:
+            return None
+        error = None
+        if result is None:
+            if endpoint.id not in pending:
+                return None
+            # No data this tick (the scrape is not back yet): never idle, and not a failure either.
+            report.scrape_pending += 1
+            active = True
+        elif result.snapshot is not None:
+            active = record_scrape(usage, result.snapshot, now=now).active
+            report.scraped += 1
+        else:
+            active = record_scrape_failure(usage, now=now).active
+            error = result.error
+            report.scrape_failures += 1
+            # Said once per streak; a dead engine would otherwise log every minute.
+            level = logging.INFO if usage.consecutive_scrape_failures == 1 else logging.DEBUG
+            log.log(level, "metrics of %s unreadable: %s", endpoint.name, result.error)
+        if active:
+            report.active += result is not None
+            last = as_utc(endpoint.last_activity_at)
+            endpoint.last_activity_at = now if last is None else max(last, now)
+        return error
 
     # --- acting -------------------------------------------------------------------------------------
 
-    def _act(self, item: _Seen, *, now: datetime, sent: policy.SentReminders, report: TickReport) -> None:
+    def _act(
+        self, item: _Seen, *, now: datetime, sent: policy.SentReminders, report: TickReport
+    ) -> list[tuple[EndpointView, policy.Notice]]:
+        """Start the teardown the policy calls for, or answer the reminders it calls for (sent by `_send_all`)."""
         view = item.view
         decision = policy.decide(view=view, now=now, settings=self.settings, sent=sent)
         if decision.teardown is not None:
             self._tear_down(view, decision.teardown, now=now, report=report)
-            return
-        for notice in decision.notices:
-            self._send(view, notice, now=now, report=report)
+            return []
+        notices = [(view, notice) for notice in decision.notices]
         if item.scrape_error is not None and item.scrape_failures == SCRAPE_FAILURE_NOTICE_AFTER:
             notice = policy.Notice(
                 kind=SCRAPE_FAILING,
@@ -316,18 +387,54 @@ class Watchdog:
                 ),
                 actions=(messaging.stop_action(view),),
             )
-            self._send(view, notice, now=now, report=report)
+            notices.append((view, notice))
+        return notices
 
-    def _send(self, view: EndpointView, notice: policy.Notice, *, now: datetime, report: TickReport) -> None:
-        if not self._claim(view, notice.kind, notice.key, now=now, audit=f"{notice.kind} reminder sent"):
+    def _send_all(
+        self, notices: list[tuple[EndpointView, policy.Notice]], *, now: datetime, report: TickReport
+    ) -> None:
+        """Claim every reminder, with its audit line, in ONE transaction, then hand the messages to the
+        notifier in one batch (the outbox stores them in one more): Slack is never called on the tick."""
+        if not notices:
             return
-        reminders.mark(database=self.database, endpoint_id=view.id, marks=notice.also_marks, now=now)
-        report.notices.append((view.name, notice.kind, notice.key))
-        deliver(self.notifier.direct_message, view.owner_id, notice.text, actions=notice.actions)
-        if notice.thread:
-            deliver(self.notifier.thread_post, view, notice.text)
-        if notice.kind in (policy.COST, policy.COST_CAP):
-            deliver(self.notifier.endpoint_changed, view)  # the card's cost figure is worth refreshing now
+        try:
+            with self.database.session() as session:
+                won = reminders.claim_many(
+                    session=session, claims=[(v.id, n.kind, n.key) for v, n in notices], now=now
+                )
+                marks = [
+                    (v.id, kind, key)
+                    for v, n in notices
+                    if (v.id, n.kind, n.key) in won
+                    for kind, key in n.also_marks
+                ]
+                reminders.claim_many(session=session, claims=marks, now=now)
+                store.record_events(
+                    session=session,
+                    events=[
+                        (v.id, ACTOR, n.kind, f"{n.kind} reminder sent")
+                        for v, n in notices
+                        if (v.id, n.kind, n.key) in won
+                    ],
+                    now=now,
+                )
+        except Exception as exc:  # nothing claimed: the next tick decides again
+            log.exception("watchdog could not record %d reminders", len(notices))
+            report.errors.append(f"reminders: {type(exc).__name__}: {exc}")
+            return
+        with batched(self.notifier):
+            for view, notice in notices:
+                if (view.id, notice.kind, notice.key) not in won:
+                    continue  # sent before (this process or another)
+                won.discard((view.id, notice.kind, notice.key))
+                report.notices.append((view.name, notice.kind, notice.key))
+                deliver(self.notifier.direct_message, view.owner_id, notice.text, actions=notice.actions)
+                if notice.thread:
+                    deliver(self.notifier.thread_post, view, notice.text)
+                if notice.kind in (policy.COST, policy.COST_CAP):
+                    deliver(
+                        self.notifier.endpoint_changed, view
+                    )  # the card's cost figure is worth refreshing now
 
     def _tear_down(
         self, view: EndpointView, teardown: policy.Teardown, *, now: datetime, report: TickReport
@@ -399,3 +506,9 @@ class Watchdog:
         except Exception:
             log.warning("could not audit %s %s of %s", kind, key, view.name, exc_info=True)
         return True
+
+
+def _replica_key(endpoint_id: int, replica: int) -> int:
+    """The scrape key of a service's `replica`-th replica: negative, so it never meets an endpoint id, and
+    distinct for every (endpoint, replica) pair (the scraper keeps one scrape in flight per key)."""
+    return -(endpoint_id * 4096 + replica + 1)

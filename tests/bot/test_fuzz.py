@@ -93,7 +93,9 @@ _WORD = st.one_of(
 )
 _VALUE = st.one_of(
     _WORD,
-    st.sampled_from(["8k", "32k", "16m", "17m", "45m", "8h", "3650d", "3651d", "50", "$1000000", "1000000.01"]),
+    st.sampled_from(
+        ["8k", "32k", "16m", "17m", "45m", "8h", "3650d", "3651d", "50", "$1000000", "1000000.01"]
+    ),
     st.sampled_from(["yes", "no", "vllm", "sglang", "fp8", "bf16", "gcp", "us-central1", "qwen-7b", "3"]),
     st.integers(min_value=-(10**30), max_value=10**30).map(str),
 )
@@ -173,7 +175,8 @@ def test_shaped_commands_parse_to_bounded_data_or_a_bounded_sentence(text: str) 
 
 @pytest.fixture(scope="module")
 def lifecycle(  # one real service on SQLite with the fake cloud for the whole module
-tmp_path_factory: pytest.TempPathFactory) -> Any:
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Any:
     database = Database(f"sqlite:///{tmp_path_factory.mktemp('fuzz') / 'bot.db'}")
     database.upgrade()
     clock = ManualClock()
@@ -286,7 +289,9 @@ def test_commands_through_the_outcome_layer_end_in_an_outcome_or_a_sentence(
     name=_NAMES,
     user=_USERS,
 )
-def test_buttons_end_in_an_outcome_or_a_sentence(lifecycle: Lifecycle, kind: str, name: str, user: str) -> None:
+def test_buttons_end_in_an_outcome_or_a_sentence(
+    lifecycle: Lifecycle, kind: str, name: str, user: str
+) -> None:
     try:
         outcome = oc.press(kind, service=lifecycle.service, name=name, user_id=user)  # type: ignore[arg-type]
     except UserFacingError as exc:
@@ -302,7 +307,9 @@ def test_a_passing_up_renders_a_task_whose_run_line_carries_the_argv(lifecycle: 
     if not isinstance(parsed, UpCommand):
         return
     try:
-        _plan, spec = lifecycle.service.preview(request=parsed.to_request(owner_id="U_OWNER", channel_id="C1"))
+        _plan, spec = lifecycle.service.preview(
+            request=parsed.to_request(owner_id="U_OWNER", channel_id="C1")
+        )
     except (DoesNotFit, UserFacingError):
         return
     _check_yaml(spec)

@@ -111,7 +111,9 @@ def test_ready_lines_show_url_and_key_once_with_a_working_curl() -> None:
 def test_does_not_fit_lists_reasons_and_priced_suggestions() -> None:
     refused = plan(
         fits=False,
-        refusals=[Reason(ReasonKind.WEIGHTS, "The weights need 131.4 GiB per GPU but only 19.9 GiB is free.")],
+        refusals=[
+            Reason(ReasonKind.WEIGHTS, "The weights need 131.4 GiB per GPU but only 19.9 GiB is free.")
+        ],
         suggestions=suggestions(),
     )
     lines = tx.does_not_fit_lines(refused)
@@ -162,7 +164,10 @@ def test_replies() -> None:
 def test_capacity_line_counts_requests_per_replica_and_explains_sglang() -> None:
     vllm = plan(kv_cache_capacity_gib=3.5, kv_cache_tokens=28672, max_concurrency=0.88,
                 max_context_tokens=32768)  # fmt: skip
-    assert tx.capacity_line(vllm) == "KV cache 3.5 GiB per GPU (28,672 tokens): room for ~0.9 requests of 32k at once"
+    assert (
+        tx.capacity_line(vllm)
+        == "KV cache 3.5 GiB per GPU (28,672 tokens): room for ~0.9 requests of 32k at once"
+    )
     replicas = replace(vllm, data_parallel=4, max_concurrency=3.0)
     assert tx.capacity_line(replicas).endswith("room for ~12 requests of 32k at once over 4 replicas")
     sglang = replace(vllm, engine="sglang", memory_fraction=0.84)

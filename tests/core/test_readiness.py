@@ -165,7 +165,11 @@ def test_an_engine_that_exits_while_starting_fails_at_once_with_its_reason() -> 
 
     def gone() -> str | None:
         asked.append(1)
-        return "The engine exited while starting (code 1): ValueError: out of host memory" if len(asked) > 2 else None
+        return (
+            "The engine exited while starting (code 1): ValueError: out of host memory"
+            if len(asked) > 2
+            else None
+        )
 
     with pytest.raises(NotReady) as info:
         wait_until_ready(

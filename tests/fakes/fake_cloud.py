@@ -89,7 +89,7 @@ class Call:
 @dataclass
 class FakeCluster:
     name: str
-    spec: LaunchSpec
+    spec: LaunchSpec | None  # None: adopted (up without this fake having launched it)
     status: str = "INIT"
     launched_at: datetime | None = None
     up_at: datetime | None = None  # when it turned UP (SkyPilot rewrites `launched_at` then)
@@ -180,6 +180,14 @@ class FakeCloud:
         )
         with self._cond:
             self._down_failures.setdefault(cluster_name, []).extend([error] * times)
+
+    def adopt(self, cluster_name: str, *, launched_at: datetime | None = None) -> None:
+        """A cluster that is UP without this fake having launched it (stores seeded by benchmarks), so
+        reconcile finds it where the store says it is."""
+        with self._cond:
+            self._clusters[cluster_name] = FakeCluster(
+                name=cluster_name, spec=None, status="UP", launched_at=launched_at or self._now()
+            )
 
     def lose(self, cluster_name: str) -> None:
         """The cluster vanishes (spot preemption, deleted by hand): gone from `list_clusters`, engine dead."""
@@ -323,8 +331,8 @@ class FakeCloud:
                     name=c.name,
                     status=c.status,
                     launched_at=c.launched_at,
-                    cloud=c.spec.cloud or "gcp",
-                    region=c.spec.region or "us-central1",
+                    cloud=(c.spec.cloud if c.spec else None) or "gcp",
+                    region=(c.spec.region if c.spec else None) or "us-central1",
                 )
                 for c in self._clusters.values()
                 if c.name.startswith(prefix)

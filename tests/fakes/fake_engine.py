@@ -244,6 +244,7 @@ class FakeEngine:
         self._writers: set[asyncio.StreamWriter] = set()
         self._ready_at = 0.0
         self._alive = True
+        self._hung = False  # accepts connections and reads requests, never answers (see hang())
         self._generation = 0  # bumped by die/restart so stale timers do nothing
         # (method, path) of recent requests, probes included; bounded so long benchmarks stay flat.
         self.requests_seen: deque[tuple[str, str]] = deque(maxlen=2000)
@@ -320,6 +321,11 @@ class FakeEngine:
     def set_never_ready(self, never: bool = True) -> None:
         with self._lock:
             self.config.never_ready = never
+
+    def hang(self, hung: bool = True) -> None:
+        """Keep accepting connections and reading requests but answer none (a wedged engine); hang(False)
+        answers what is waiting."""
+        self._hung = hung
 
     def die(self) -> None:
         """Stop answering: close the port and every open connection (a crashed engine)."""
@@ -428,6 +434,8 @@ class FakeEngine:
                 if request is None:
                     break
                 method, path, headers, body = request
+                while self._hung and self._alive:
+                    await asyncio.sleep(0.05)
                 status, content_type, payload = self._route(method, path, headers, body)
                 keep_alive = headers.get("connection", "").lower() != "close"
                 writer.write(_response(status, content_type, payload, keep_alive=keep_alive))

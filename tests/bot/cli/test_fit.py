@@ -171,7 +171,9 @@ def test_json_has_the_kv_capacity_keys_and_the_text_says_them(cli):
 
 def test_layout_follows_the_context_and_can_be_pinned(cli):
     # Issue 8: TP 2 on two A100-80GB for 32k, not TP 1 x DP 2.
-    code, out, _ = cli("Qwen/Qwen2.5-72B-Instruct-GPTQ-Int8", "A100-80GB:2", "--max-model-len", "32768", "--json")
+    code, out, _ = cli(
+        "Qwen/Qwen2.5-72B-Instruct-GPTQ-Int8", "A100-80GB:2", "--max-model-len", "32768", "--json"
+    )
     data = json.loads(out)
     assert code == 0 and (data["tensor_parallel"], data["data_parallel"]) == (2, 1)
     code, out, _ = cli("Qwen/Qwen3-8B", "L4:2", "--tensor-parallel-size", "4")

@@ -17,7 +17,9 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 CONFIGS = ROOT / "tests" / "fixtures" / "configs"
 HEAVY = ("sqlalchemy", "alembic", "slack_bolt", "slack_sdk", "sky", "core.endpoints", "core.db", "bot.text")
-PROBE = f"ROOTS = {HEAVY!r}\n" + """
+PROBE = (
+    f"ROOTS = {HEAVY!r}\n"
+    + """
 import json, sys
 from bot.cli import main
 try:
@@ -27,6 +29,7 @@ except SystemExit as exited:
 heavy = sorted({name for name in sys.modules for root in ROOTS if name == root or name.startswith(root + ".")})
 print("PROBE " + json.dumps({"code": code, "heavy": heavy}), file=sys.stderr)
 """
+)
 
 
 def _probe(*args: str, cwd: Path) -> dict:

@@ -78,7 +78,10 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 def test_policy_check_and_show_at_the_terminal(policy_env: dict[str, str], tmp_path: Path) -> None:
     good = _cli(policy_env, "policy", "check", policy_env["ENDPOINT_BOT_POLICY_FILE"])
-    assert good.returncode == 0 and "policy.yaml: OK (0 group(s), 0 user entries, keys go in the thread)" in good.stdout
+    assert (
+        good.returncode == 0
+        and "policy.yaml: OK (0 group(s), 0 user entries, keys go in the thread)" in good.stdout
+    )
     bad = tmp_path / "bad.yaml"
     bad.write_text("admins:\n  users: [U0ALICE]\nkey_delivery: pigeon\n")
     refused = _cli(policy_env, "policy", "check", str(bad))
@@ -86,5 +89,8 @@ def test_policy_check_and_show_at_the_terminal(policy_env: dict[str, str], tmp_p
     assert "bad.yaml line 3: key_delivery: Input should be 'thread' or 'dm'" in refused.stderr
     shown = _cli(policy_env, "policy", "show", "--user", "U0BOB")
     assert shown.returncode == 0, shown.stderr
-    assert "Everyone (each person) (`everyone`): at most 1 endpoint(s); GPUs denied: H100. In use now: 0 endpoint(s)" in shown.stdout
+    assert (
+        "Everyone (each person) (`everyone`): at most 1 endpoint(s); GPUs denied: H100. In use now: 0 endpoint(s)"
+        in shown.stdout
+    )
     assert "Ask an admin: @U0ALICE" in shown.stdout

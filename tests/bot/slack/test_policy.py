@@ -116,7 +116,9 @@ def test_key_by_dm_a_limit_of_one_the_log_and_the_policy_view(policed: SlackHarn
     assert "Audit trail" in _all_text(_answer(h, "log qwen", key="plat", user_id="U4PLAT"))  # admin by group
 
     mine = _all_text(_answer(h, "policy", key="mine"))
-    assert "at most 1 endpoint(s)" in mine and "1 endpoint(s) (`qwen`)" in mine and "Live endpoints" not in mine
+    assert (
+        "at most 1 endpoint(s)" in mine and "1 endpoint(s) (`qwen`)" in mine and "Live endpoints" not in mine
+    )
     admin = _all_text(_answer(h, "policy", key="admin", user_id="U9ADMIN"))
     assert "Live endpoints (1)" in admin and "`qwen` · <@U1OWNER> · L4:1" in admin and "so far" in admin
     # The policy's lifetime ceiling binds extensions too.
@@ -144,11 +146,17 @@ def test_more_rules_by_name_and_a_changed_file_applies_at_once(tmp_path: Path, f
     h = SlackHarness(tmp_path, settings_overrides={"policy_file": path})
     try:
         llama = _answer(h, "up meta-llama/Llama-3.1-70B-Instruct A100-80GB:4", key="llama")
-        assert "Everyone may not launch `meta-llama/Llama-3.1-70B-Instruct` (policy rule `everyone.models.deny`)" in llama["text"]
+        assert (
+            "Everyone may not launch `meta-llama/Llama-3.1-70B-Instruct` (policy rule `everyone.models.deny`)"
+            in llama["text"]
+        )
         idle = _answer(h, f"up {MODEL} L4:1 idle=2h", key="idle")
         assert "at most 1h, not 2h (policy rule `everyone.max_idle`)" in idle["text"]
         spot = _answer(h, f"up {MODEL} L4:1 spot=no", key="spot", user_id="U2INTERN")
-        assert "Your group `ml-interns` may only use spot instances (`spot=yes`) (policy rule `groups.ml-interns.spot_only`)" in spot["text"]
+        assert (
+            "Your group `ml-interns` may only use spot instances (`spot=yes`) (policy rule `groups.ml-interns.spot_only`)"
+            in spot["text"]
+        )
         money = _answer(h, f"up {MODEL} L4:1", key="money")
         assert re.search(r"Everyone may use at most \$0\.50/hour at once; you have \$0\.00/hour in use, and this "
                          r"launch needs \$\d+\.\d\d/hour more \(policy rule `everyone.limits.dollars_per_hour`\)",

@@ -14,7 +14,11 @@ SETTINGS = load_settings(_env_file=None, launcher="skypilot", default_cloud=None
 
 
 def request(**overrides: object) -> UpRequest:
-    values: dict[str, object] = {"model": "Qwen/Qwen2.5-7B-Instruct", "accelerators": "L4:1", "owner_id": "U1"}
+    values: dict[str, object] = {
+        "model": "Qwen/Qwen2.5-7B-Instruct",
+        "accelerators": "L4:1",
+        "owner_id": "U1",
+    }
     values.update(overrides)
     return UpRequest(**values)  # type: ignore[arg-type]
 
@@ -62,5 +66,7 @@ def test_a_taken_name_is_asked_of_the_caller_after_the_values_before_the_place()
 def test_a_local_directory_is_refused_unless_the_admin_allows_it() -> None:
     with pytest.raises(InvalidRequest, match="local directory"):
         refuse_local_model("./models/qwen", SETTINGS)
-    refuse_local_model("./models/qwen", load_settings(_env_file=None, launcher="skypilot", allow_local_models=True))
+    refuse_local_model(
+        "./models/qwen", load_settings(_env_file=None, launcher="skypilot", allow_local_models=True)
+    )
     refuse_local_model("Qwen/Qwen2.5-7B-Instruct", SETTINGS)

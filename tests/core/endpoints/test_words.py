@@ -118,5 +118,3 @@ def test_idle_time_under_a_minute_is_not_rounded_up_to_a_minute() -> None:
 
     assert _minutes(timedelta(seconds=24)) == "24s"
     assert _minutes(timedelta(seconds=61)) == "1 min"
-
-

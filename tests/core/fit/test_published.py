@@ -271,9 +271,14 @@ def test_layout_follows_the_context_72b_gptq_int8_on_two_a100s():
     plan = plan_for("Qwen/Qwen2.5-72B-Instruct-GPTQ-Int8", "A100-80GB:2", {"max_model_len": 32768})
     assert plan.fits and (plan.tensor_parallel, plan.data_parallel) == (2, 1)
     # Pinned to TP 1, the two GPUs become pipeline stages, never two replicas that cannot hold 32k.
-    pinned = plan_for("Qwen/Qwen2.5-72B-Instruct-GPTQ-Int8", "A100-80GB:2", {"max_model_len": 32768,
-                                                                            "tensor_parallel": 1})
-    assert pinned.fits and (pinned.tensor_parallel, pinned.pipeline_parallel, pinned.data_parallel) == (1, 2, 1)
+    pinned = plan_for(
+        "Qwen/Qwen2.5-72B-Instruct-GPTQ-Int8", "A100-80GB:2", {"max_model_len": 32768, "tensor_parallel": 1}
+    )
+    assert pinned.fits and (pinned.tensor_parallel, pinned.pipeline_parallel, pinned.data_parallel) == (
+        1,
+        2,
+        1,
+    )
     # Pinned where nothing fits, the user gets the reason and the layout that works.
     falcon = plan_for("tiiuae/falcon-7b-instruct", "L4:2", {"tensor_parallel": 2})
     assert not falcon.fits and any("tensor parallel size 2" in r and "(71)" in r for r in falcon.reasons)
@@ -299,10 +304,11 @@ def test_qwen3_235b_fp8_on_eight_h100s_gets_expert_parallelism_not_plain_dp():
 # --- the KV capacity the engine will log -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("log", [log for log in KV_LOGS if log.accel and log.same_generation],
-                         ids=lambda log: f"{log.model}@{log.accel}")
-
-
+@pytest.mark.parametrize(
+    "log",
+    [log for log in KV_LOGS if log.accel and log.same_generation],
+    ids=lambda log: f"{log.model}@{log.accel}",
+)
 def test_kv_capacity_within_tolerance_of_the_logged_available_memory(log: KVLog):
     predicted = predicted_available_gib(log)
     assert abs(predicted - log.available_gib) <= tolerance_gib(log.available_gib), (predicted, log.source)
@@ -310,10 +316,11 @@ def test_kv_capacity_within_tolerance_of_the_logged_available_memory(log: KVLog)
     assert plan.kv_cache_capacity_gib == pytest.approx(max(0.0, predicted), abs=0.02)
 
 
-@pytest.mark.parametrize("log", [log for log in KV_LOGS if log.logged_weights_gib],
-                         ids=lambda log: f"{log.model}@{log.accel}-{log.available_gib}")
-
-
+@pytest.mark.parametrize(
+    "log",
+    [log for log in KV_LOGS if log.logged_weights_gib],
+    ids=lambda log: f"{log.model}@{log.accel}-{log.available_gib}",
+)
 def test_older_kv_logs_agree_once_their_weights_are_counted(log: KVLog):
     # Those builds loaded more weights than the pinned vLLM; the rest of the budget must still agree.
     plan = plan_for(log.model, log.accel, log.options)
@@ -348,6 +355,8 @@ def test_plan_reports_the_kv_pool_tokens_and_concurrency():
     sgl = plan_for("meta-llama/Llama-3.1-8B-Instruct", "H100:1", {"engine": "sglang", "max_model_len": 16384})
     m = sgl.memory_per_gpu_gib
     assert sgl.kv_cache_capacity_gib == pytest.approx(m.usable - m.weights, abs=0.02)
+
+
 # === Issue 8, facts half: MXFP4 sizes from the Hub's counts, YaRN, GPU names as people type them ====
 # (a block of its own at the end of the table, to merge cleanly with the planner rows above)
 

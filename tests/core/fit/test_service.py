@@ -44,7 +44,9 @@ def test_without_gpus_the_cheapest_shapes(hub_settings):
 
 def test_the_draft_model_is_loaded_and_counted(hub_settings):
     loader = Loader()
-    options = FitOptions(draft_model="Qwen/Qwen3-0.6B", speculative_method="draft_model", speculative_tokens=3)
+    options = FitOptions(
+        draft_model="Qwen/Qwen3-0.6B", speculative_method="draft_model", speculative_tokens=3
+    )
     alone = fit(FitRequest("Qwen/Qwen3-8B", "L4:1", FitOptions(max_model_len=8192)), settings=hub_settings,
                 load_facts=loader)  # fmt: skip
     drafted = fit(FitRequest("Qwen/Qwen3-8B", "L4:1", FitOptions(**{**options.__dict__, "max_model_len": 8192})),

@@ -138,7 +138,7 @@ CATALOG_FAILURE = (
     "HTTPSConnectionPool(host='raw.githubusercontent.com', port=443): Max retries exceeded with url: "
     "/skypilot-org/skypilot-catalog/master/catalogs/v8/common/accelerators.csv (Caused by "
     "ProxyError('Unable to connect to proxy', NewConnectionError(\"HTTPSConnection(host='127.0.0.1', "
-    "port=9): Failed to establish a new connection: [Errno 111] Connection refused\")))"
+    'port=9): Failed to establish a new connection: [Errno 111] Connection refused")))'
 )
 
 

@@ -175,9 +175,7 @@ def test_through_the_lifecycle_a_squatted_port_ends_failed_with_a_sentence(
     """Plain HTTP (`tls=no`): the squatter answers /health, the ownership check refuses it the key. With
     TLS it cannot even pass the handshake (it has no certificate from the endpoint's CA); the engine's
     own exit (the port is taken) ends the launch. Either way the key never reaches it."""
-    settings = make_settings(
-        local_engine_command=SLOW_FAKE, local_state_dir=tmp_path / "state"
-    )
+    settings = make_settings(local_engine_command=SLOW_FAKE, local_state_dir=tmp_path / "state")
     local = LocalLauncher(settings, grace_seconds=5.0)
     database = Database(f"sqlite:///{tmp_path / 'bot.db'}")
     database.upgrade()
@@ -262,7 +260,7 @@ def test_state_and_logs_are_private_and_the_log_keeps_no_key(make_launcher: Any,
         f"{sys.executable} -c 'import os,sys,time; "
         'print("server_args=ServerArgs(api_key=" + repr(os.environ["ENDPOINT_API_KEY"]) + ", port=1)"); '
         'print("key is", os.environ["ENDPOINT_API_KEY"], "token", os.environ["HF_TOKEN"]); '
-        "print(\"plain line kept\"); sys.stdout.flush(); time.sleep(60)'"
+        'print("plain line kept"); sys.stdout.flush(); time.sleep(60)\''
     )
     local = make_launcher(local_engine_command=chatty)
     local.wait(local.submit(_spec()))
@@ -304,6 +302,8 @@ def test_a_local_sglang_gets_its_key_from_a_private_config_file_not_argv(make_la
     assert _mode(key_file) == 0o600 and _mode(key_file.parent) == 0o700
     url = local.endpoint_url("epb-loc-1", 30000)
     # The engine took the key from the file: a completion with it succeeds.
-    wait_until_ready(url=url, engine="sglang", api_key=KEY, model_name="org/m", deadline=timedelta(seconds=30))
+    wait_until_ready(
+        url=url, engine="sglang", api_key=KEY, model_name="org/m", deadline=timedelta(seconds=30)
+    )
     local.down("epb-loc-1")
     assert not key_file.exists(), "the key file goes with the cluster"

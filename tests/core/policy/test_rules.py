@@ -156,7 +156,9 @@ def test_the_lifetime_ceiling_binds_extensions_unless_an_admin_extends() -> None
     gate = _gate()
     settings_cap = timedelta(hours=72)
     assert gate.ttl_ceiling(owner="U0DAN", actor="U0DAN", ceiling=settings_cap) == timedelta(hours=8)
-    assert gate.ttl_ceiling(owner="U0DAN", actor="U0ERIN", ceiling=settings_cap) == settings_cap  # admin by group
+    assert (
+        gate.ttl_ceiling(owner="U0DAN", actor="U0ERIN", ceiling=settings_cap) == settings_cap
+    )  # admin by group
     assert gate.ttl_ceiling(owner="U0DAN", actor="U0DAN", ceiling=timedelta(hours=2)) == timedelta(hours=2)
 
 
@@ -164,9 +166,19 @@ def test_fit_lists_only_the_shapes_the_policy_allows() -> None:
     shapes = [a_plan(accelerators=a, gpu_name=a.split(":")[0], gpu_count=int(a.split(":")[1]))
               for a in ("L4:1", "H100:1", "L4:4", "A10G:2")]  # fmt: skip
     gate = _gate()
-    assert [p.accelerators for p in gate.allowed_plans(shapes, user="U0DAN", named=False)] == ["L4:1", "A10G:2"]
-    assert [p.accelerators for p in gate.allowed_plans(shapes, user="U0ZED", named=False)] == ["L4:1", "L4:4", "A10G:2"]
+    assert [p.accelerators for p in gate.allowed_plans(shapes, user="U0DAN", named=False)] == [
+        "L4:1",
+        "A10G:2",
+    ]
+    assert [p.accelerators for p in gate.allowed_plans(shapes, user="U0ZED", named=False)] == [
+        "L4:1",
+        "L4:4",
+        "A10G:2",
+    ]
     # A GPU named by the person keeps its verdict (its suggestions are filtered).
     assert [p.accelerators for p in gate.allowed_plans(shapes[1:2], user="U0DAN", named=True)] == ["H100:1"]
-    with pytest.raises(PermissionDenied, match=r"2 shapes would fit \(H100:1, L4:4\), but the team policy lets you launch none"):
+    with pytest.raises(
+        PermissionDenied,
+        match=r"2 shapes would fit \(H100:1, L4:4\), but the team policy lets you launch none",
+    ):
         gate.allowed_plans(shapes[1:3], user="U0DAN", named=False)

@@ -83,7 +83,9 @@ def test_a_model_that_runs_its_own_code_is_refused_after_the_fit_check(lc: Lifec
 
     Path(lc.settings.policy_file).write_text(POLICY + "users:\n  U_OWNER: {trust_remote_code: false}\n")
     lc.service.policy.source._mtime = None  # read again now (the test does not wait for a new mtime)
-    lc.service.facts_loader = lambda model, settings: replace(fixture_facts(MODEL), needs_trust_remote_code=True)
+    lc.service.facts_loader = lambda model, settings: replace(
+        fixture_facts(MODEL), needs_trust_remote_code=True
+    )
     with pytest.raises(PolicyRefused, match=r"You may not run models that need their own code") as refused:
         lc.service.up(request=up_request())
     assert refused.value.decision.rule == "users.U_OWNER.trust_remote_code"

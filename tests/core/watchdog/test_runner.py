@@ -23,6 +23,7 @@ from core.endpoints.models import Endpoint
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.errors import InvalidRequest
+from core.outbox import DM, Outbox, OutboxMessage
 from core.tls import client_context
 from core.usage.models import EndpointUsage
 from core.watchdog.reminders import Reminder
@@ -98,6 +99,9 @@ class Rig:
             return session.get(EndpointUsage, view.id)
 
 
+_WATCHDOGS: list[Watchdog] = []  # stopped after each test: their scrapers hold a thread and sockets
+
+
 def _rig_factory(database: Database, made: list[Lifecycle]) -> Any:
     def make(**settings: Any) -> Rig:
         clock = ManualClock(T0)
@@ -107,7 +111,9 @@ def _rig_factory(database: Database, made: list[Lifecycle]) -> Any:
             database=database, cloud=new_cloud(clock), clock=clock, settings=make_settings(**values)
         )
         made.append(lc)
-        return Rig(lc=lc, watchdog=Watchdog(lc.settings, database, lc.service, lc.notifier, clock))
+        watchdog = Watchdog(lc.settings, database, lc.service, lc.notifier, clock)
+        _WATCHDOGS.append(watchdog)
+        return Rig(lc=lc, watchdog=watchdog)
 
     return make
 
@@ -117,6 +123,8 @@ def make_rig(database: Database) -> Iterator[Any]:
     """Rigs on SQLite and on PostgreSQL (when reachable): for the traces that touch claims and races."""
     made: list[Lifecycle] = []
     yield _rig_factory(database, made)
+    while _WATCHDOGS:
+        _WATCHDOGS.pop().stop()
     for lc in made:
         lc.close()
         lc.cloud.close()
@@ -127,6 +135,8 @@ def make_sqlite_rig(sqlite_database: Database) -> Iterator[Any]:
     """Rigs on SQLite only: the store's behaviour on both backends is covered by the traces above."""
     made: list[Lifecycle] = []
     yield _rig_factory(sqlite_database, made)
+    while _WATCHDOGS:
+        _WATCHDOGS.pop().stop()
     for lc in made:
         lc.close()
         lc.cloud.close()
@@ -206,6 +216,64 @@ def test_failed_scrapes_never_cause_a_teardown(make_sqlite_rig: Any) -> None:
     assert said[0] == "dm" and "could not read the metrics" in said[1] and "17:00 UTC" in said[1]
     usage = rig.usage(view)
     assert usage.last_scrape_ok is False and usage.consecutive_scrape_failures == 180 // 5
+
+
+def test_a_hung_engine_is_never_idle_and_its_scrape_is_no_data_not_a_stall(make_sqlite_rig: Any) -> None:
+    """An engine that accepts connections and never answers: ticks do not wait for it past the first
+    (its scrape is "not back in time", which counts as activity), its timeouts count as failures when they
+    come back, and it is never warned about or stopped for being idle."""
+    rig = make_sqlite_rig(scrape_timeout=timedelta(seconds=1), idle_timeout=timedelta(minutes=15))
+    view = rig.launch()
+    rig.run(5)
+    rig.engine(view).hang()
+    pending = failures = 0
+    for _ in range(12):  # an hour of ticks: four idle timeouts
+        events = rig.run(5)
+        assert not [k for k in kinds(events) if "idle" in k[1]], events
+        report = rig.watchdog.last_report
+        assert report is not None and report.scrape_failures + report.scrape_pending == 1
+        pending += report.scrape_pending
+        failures += report.scrape_failures
+        time.sleep(0.3)  # real time for the timed-out scrape to come back (ticks are manual-clock fast)
+    assert pending >= 1 and failures >= 1  # no data at first, then the timeouts as failures
+    assert rig.lc.state(view.name) is S.READY
+    assert rig.usage(view).last_scrape_ok is False
+    rig.engine(view).hang(False)
+    for _ in range(40):  # the scrape in flight ends (its timeout or a late answer), then one answers
+        rig.run(5)
+        if rig.usage(view).last_scrape_ok:
+            break
+        time.sleep(0.1)
+    usage = rig.usage(view)
+    assert usage.last_scrape_ok is True and usage.consecutive_scrape_failures == 0
+
+
+def test_reminders_go_through_the_outbox_stored_in_one_batch(make_sqlite_rig: Any) -> None:
+    """With the outbox as notifier (the Slack bot's wiring), a tick only stores what it says: the
+    chat is not called on the tick; the outbox's sender delivers it afterwards."""
+    rig = make_sqlite_rig()
+    views = [rig.launch(ttl=timedelta(hours=1), name=f"ep{i}") for i in range(3)]
+    for view in views:
+        rig.set_row(view, idle_timeout_s=0)
+    inner = rig.lc.notifier
+    outbox = Outbox(
+        notifier=inner,
+        database=rig.lc.database,
+        clock=rig.clock,
+        key_deadline=timedelta(minutes=10),
+        lease=timedelta(minutes=3),
+    )
+    rig.watchdog.notifier = outbox
+    dms_before = len([c for c in inner.calls if c[0] == "dm"])
+    events = rig.run(45)
+    assert sorted(k for _m, k in kinds(events)) == ["notice:expiry"] * 3
+    assert len([c for c in inner.calls if c[0] == "dm"]) == dms_before  # nothing sent on the tick
+    with rig.lc.database.session() as session:
+        stored = session.query(OutboxMessage).filter(OutboxMessage.kind == DM).all()
+    assert len(stored) == 3 and {row.state for row in stored} == {"pending"}
+    assert outbox.drain(timeout=30)
+    dms = [c for c in inner.calls if c[0] == "dm"][dms_before:]
+    assert len(dms) == 3 and all("end of its lifetime" in c[1][1] for c in dms)
 
 
 def _wait_answering(engine: FakeEngine, ca_pem: str | None) -> None:
@@ -336,7 +404,11 @@ def test_a_preempted_endpoint_with_relaunch_comes_back_a_bounded_number_of_times
 ) -> None:
     rig = make_sqlite_rig()
     view = rig.launch()
-    rig.set_row(view, options=records.options_to_json(view.options, records.Lifecycle(relaunch=True)), idle_timeout_s=0)
+    rig.set_row(
+        view,
+        options=records.options_to_json(view.options, records.Lifecycle(relaunch=True)),
+        idle_timeout_s=0,
+    )
     rig.run(10)
     relaunches: list[tuple[int, str]] = []
     for _ in range(MAX_RELAUNCHES + 1):
@@ -445,7 +517,11 @@ def test_stopping_a_lost_endpoint_cancels_its_pending_relaunch(make_sqlite_rig: 
     """Told "it is launched again shortly", the owner runs `down`: the watchdog must not relaunch it."""
     rig = make_sqlite_rig()
     view = rig.launch()
-    rig.set_row(view, options=records.options_to_json(view.options, records.Lifecycle(relaunch=True)), idle_timeout_s=0)
+    rig.set_row(
+        view,
+        options=records.options_to_json(view.options, records.Lifecycle(relaunch=True)),
+        idle_timeout_s=0,
+    )
     rig.run(10)
     rig.lc.cloud.lose(rig.lc.service.status(name=view.name).cluster_name)
     rig.lc.service.reconcile()
