@@ -434,6 +434,19 @@ def to_view(endpoint: Endpoint, usage: EndpointUsage | None = None) -> EndpointV
     )
 
 
+# The row's columns a thin view reads (every scalar column of the view, plus `version`).
+THIN_COLUMNS = (*_VIEW_COLUMNS, "state", "version")
+
+
+def to_thin_view(endpoint: Endpoint) -> EndpointView:
+    """The row's scalar columns only (options, plan, lifecycle, TLS and usage left at their defaults):
+    enough for the watchdog's decisions (core.watchdog.policy.decide), never shown to anyone. Reads no
+    JSON, so the row may be loaded with only `THIN_COLUMNS`."""
+    return EndpointView(
+        **{name: getattr(endpoint, name) for name in _VIEW_COLUMNS}, state=EndpointState(endpoint.state)
+    )
+
+
 def _require_aware(value: datetime, what: str) -> None:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"{what} must be a timezone-aware UTC datetime, got naive {value.isoformat()}")

@@ -124,15 +124,14 @@ def _idle(view: EndpointView, *, now: datetime, settings: Settings, sent: SentRe
     timeout = timedelta(seconds=view.idle_timeout_s)
     lead = min(settings.idle_warning_lead, timeout)
     key = _iso(deadline)
-    teardown = Teardown(kind=IDLE, key=key, reason=messaging.idle_reason(view, idle_since=since, now=now))
     if lead <= timedelta(0):
-        return Decision(teardown=teardown) if now >= deadline else Decision()
+        return _idle_teardown(view, key, since, now=now) if now >= deadline else Decision()
     warned_at = sent.get((IDLE, key))
     if warned_at is not None:
         stop_at = idle_stop_at(
             deadline=deadline, warned_at=warned_at, lead=lead, interval=settings.watchdog_interval
         )
-        return Decision(teardown=teardown) if now >= stop_at else Decision()
+        return _idle_teardown(view, key, since, now=now) if now >= stop_at else Decision()
     if now < deadline - lead:
         return Decision()
     stop_at = idle_stop_at(deadline=deadline, warned_at=now, lead=lead, interval=settings.watchdog_interval)
@@ -143,6 +142,12 @@ def _idle(view: EndpointView, *, now: datetime, settings: Settings, sent: SentRe
         actions=messaging.idle_actions(view),
     )
     return Decision(notices=(notice,))
+
+
+def _idle_teardown(view: EndpointView, key: str, since: datetime, *, now: datetime) -> Decision:
+    """The idle teardown (its reason is only worded when it is due: most ticks decide nothing)."""
+    reason = messaging.idle_reason(view, idle_since=since, now=now)
+    return Decision(teardown=Teardown(kind=IDLE, key=key, reason=reason))
 
 
 def _expiry(view: EndpointView, *, now: datetime, settings: Settings, sent: SentReminders) -> Decision:

@@ -22,15 +22,17 @@ daemon thread until `stop()`. A tick never raises: trouble is logged and counted
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import httpx
-from sqlalchemy import or_, select
+from sqlalchemy import Text, cast, or_, select
+from sqlalchemy.orm import Session, load_only
 
 from core.clock import Clock, as_utc
 from core.db import Database
@@ -44,7 +46,7 @@ from core.notifier import Notifier, batched, deliver
 from core.settings import Settings
 from core.tables import flush_in_bulk
 from core.units import format_money
-from core.usage.cost import accrue_cost, load_transitions
+from core.usage.cost import Transition, accrue_cost, load_transitions
 from core.usage.counters import new_usage, record_scrape, record_scrape_failure
 from core.usage.metrics import ScrapeResult, ScrapeTarget, merge_replicas
 from core.usage.models import EndpointUsage
@@ -132,6 +134,12 @@ class Watchdog:
     _replica_of: dict[int, int] = field(
         default_factory=dict, init=False
     )  # a replica's scrape key -> endpoint
+    # What a READY row's `options` JSON says about scraping it (replica URLs, private CA), by the JSON's
+    # text: parsed once, not on every tick.
+    _scrape_facts: dict[str, tuple[tuple[str, ...], str | None]] = field(default_factory=dict, init=False)
+    # Each endpoint's transitions (the audit log's, for its cost) by the row's `version`, which every
+    # transition bumps (core.endpoints.store.transition): read again only after a state change.
+    _transitions: dict[int, tuple[int, list[Transition]]] = field(default_factory=dict, init=False)
 
     # --- the loop ---------------------------------------------------------------------------------
 
@@ -191,7 +199,7 @@ class Watchdog:
         live = [s for s in seen if s.view.state in S.live()]
         sent = reminders.sent_reminders(database=self.database, endpoint_ids=[s.view.id for s in live])
         notices: list[tuple[EndpointView, policy.Notice]] = []
-        for item in live:
+        for item in self._with_full_views(self._due(live, now=now, sent=sent)):
             try:
                 notices.extend(self._act(item, now=now, sent=sent.get(item.view.id, {}), report=report))
             except Exception as exc:
@@ -243,12 +251,18 @@ class Watchdog:
         with self.database.session() as session:
             rows = session.execute(
                 select(
-                    Endpoint.id, Endpoint.url, Endpoint.engine, EndpointUsage.raw_requests, Endpoint.options
+                    Endpoint.id,
+                    Endpoint.url,
+                    Endpoint.engine,
+                    EndpointUsage.raw_requests,
+                    cast(Endpoint.options, Text),  # the JSON's text: parsed only when it changed
                 )
                 .outerjoin(EndpointUsage, EndpointUsage.endpoint_id == Endpoint.id)
                 .where(Endpoint.state == S.READY, Endpoint.url.is_not(None))
             ).all()
-        self._replicas = {i: options_from_json(o)[1].replica_urls for i, *_, o in rows}
+        facts = {text: self._scrape_facts.get(text) or _scrape_facts(text) for *_, text in rows}
+        self._scrape_facts = facts  # only the current rows' texts are kept
+        self._replicas = {i: facts[text][0] for i, *_, text in rows}
         targets = [
             ScrapeTarget(
                 endpoint_id=i,
@@ -256,9 +270,9 @@ class Watchdog:
                 engine=engine,
                 known_requests=known,
                 latency_owed=i in self._latency_owed,
-                ca_pem=tls_from_json(options).ca_cert_pem,  # an https engine is verified with its CA
+                ca_pem=facts[text][1],  # an https engine is verified with its CA
             )
-            for i, url, engine, known, options in rows
+            for i, url, engine, known, text in rows
             if not self._replicas[i]
         ]
         # A service's figures are its replicas' sum (core.usage.metrics.merge_replicas): each replica's
@@ -283,10 +297,15 @@ class Watchdog:
         """Step 2: one transaction over every endpoint that is live or not yet settled."""
         seen: list[_Seen] = []
         with self.database.session() as session:
-            live = list(session.scalars(select(Endpoint).where(Endpoint.state.in_(S.live()))).all())
+            live = list(
+                session.scalars(
+                    select(Endpoint).options(_THIN_ENDPOINT).where(Endpoint.state.in_(S.live()))
+                ).all()
+            )
             unsettled = list(
                 session.scalars(
                     select(Endpoint)
+                    .options(_THIN_ENDPOINT)
                     .outerjoin(EndpointUsage, EndpointUsage.endpoint_id == Endpoint.id)
                     .where(
                         Endpoint.state.in_(S.terminal()),
@@ -305,10 +324,12 @@ class Watchdog:
             usages = {
                 u.endpoint_id: u
                 for u in session.scalars(
-                    select(EndpointUsage).where(EndpointUsage.endpoint_id.in_(ids))
+                    select(EndpointUsage)
+                    .options(_THIN_USAGE)  # the latency JSON is written when fresh, never read here
+                    .where(EndpointUsage.endpoint_id.in_(ids))
                 ).all()
             }
-            history = load_transitions(session=session, endpoint_ids=ids)
+            history = self._history(session, endpoints)
             report.endpoints = len(live)
             for endpoint in endpoints:
                 usage = usages.get(endpoint.id)
@@ -321,7 +342,7 @@ class Watchdog:
                     usage.cost_accrued_until = endpoint.stopped_at  # settled, even if it never billed
                 seen.append(
                     _Seen(
-                        view=store.to_view(endpoint, usage),
+                        view=store.to_thin_view(endpoint),  # the full view only where something is due
                         scrape_failures=usage.consecutive_scrape_failures or 0,
                         scrape_error=error,
                     )
@@ -329,6 +350,15 @@ class Watchdog:
             # A few executemany UPDATEs instead of one statement per changed row.
             flush_in_bulk(session, [*endpoints, *usages.values()])
         return seen
+
+    def _history(self, session: Session, endpoints: list[Endpoint]) -> dict[int, list[Transition]]:
+        """The endpoints' transitions, read from the audit log only for those whose `version` moved."""
+        cached = self._transitions
+        stale = [e.id for e in endpoints if cached.get(e.id, (None,))[0] != e.version]
+        loaded = load_transitions(session=session, endpoint_ids=stale)
+        fresh = {e.id: (e.version, loaded[e.id]) if e.id in loaded else cached[e.id] for e in endpoints}
+        self._transitions = fresh  # endpoints settled and gone are forgotten
+        return {i: transitions for i, (_, transitions) in fresh.items()}
 
     @staticmethod
     def _fold(
@@ -367,6 +397,41 @@ class Watchdog:
         return error
 
     # --- acting -------------------------------------------------------------------------------------
+
+    def _due(
+        self, live: list[_Seen], *, now: datetime, sent: dict[int, dict[tuple[str, str], datetime]]
+    ) -> list[_Seen]:
+        """The endpoints something is due for. Whether `policy.decide` calls for anything depends only on
+        the row's scalar columns (the thin view); only its wording needs the full view."""
+        due = []
+        for item in live:
+            if item.scrape_error is not None and item.scrape_failures == SCRAPE_FAILURE_NOTICE_AFTER:
+                due.append(item)
+                continue
+            try:
+                decision = policy.decide(
+                    view=item.view, now=now, settings=self.settings, sent=sent.get(item.view.id, {})
+                )
+            except Exception:  # the full view's pass below reports it
+                decision = policy.Decision(teardown=policy.Teardown(kind="?", key="?", reason="?"))
+            if decision.teardown is not None or decision.notices:
+                due.append(item)
+        return due
+
+    def _with_full_views(self, due: list[_Seen]) -> list[_Seen]:
+        """`due` with the full views (options, lifecycle, TLS, usage: the reminders' wording), read in one
+        query after the tick's writes; an endpoint gone since is left out."""
+        if not due:
+            return []
+        ids = [item.view.id for item in due]
+        with self.database.session() as session:
+            rows = session.execute(
+                select(Endpoint, EndpointUsage)
+                .outerjoin(EndpointUsage, EndpointUsage.endpoint_id == Endpoint.id)
+                .where(Endpoint.id.in_(ids))
+            ).all()
+            views = {endpoint.id: store.to_view(endpoint, usage) for endpoint, usage in rows}
+        return [replace(item, view=views[item.view.id]) for item in due if item.view.id in views]
 
     def _act(
         self, item: _Seen, *, now: datetime, sent: policy.SentReminders, report: TickReport
@@ -506,6 +571,22 @@ class Watchdog:
         except Exception:
             log.warning("could not audit %s %s of %s", kind, key, view.name, exc_info=True)
         return True
+
+
+# A tick reads every live row: only the columns its decisions and its writes need (no JSON but `latency`,
+# which it only writes). The full rows are read for the few endpoints something is due for.
+_THIN_ENDPOINT = load_only(*(getattr(Endpoint, name) for name in store.THIN_COLUMNS))
+_THIN_USAGE = load_only(
+    *(getattr(EndpointUsage, c.key) for c in EndpointUsage.__table__.columns if c.key != "latency")
+)
+
+
+def _scrape_facts(options_text: str | None) -> tuple[tuple[str, ...], str | None]:
+    """What a row's `options` JSON text says about scraping it: its replicas' URLs (a service) and the
+    private CA its engine is verified with (None: plain HTTP or the system's CAs)."""
+    data = json.loads(options_text) if options_text else None
+    data = data if isinstance(data, dict) else None
+    return options_from_json(data)[1].replica_urls, tls_from_json(data).ca_cert_pem
 
 
 def _replica_key(endpoint_id: int, replica: int) -> int:
