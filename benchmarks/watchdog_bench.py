@@ -17,6 +17,12 @@ FakeCloud, which is never asked for anything here) and a Watchdog whose notifier
 - tick 6: the same engines still hang (the tick no longer waits for them);
 - tick 7: every endpoint is 10 minutes from the end of its lifetime: an expiry DM to each owner
   (N DMs, through the outbox to the fake Slack; the tick only stores them).
+Between ticks the benchmark lets the scrapes still in flight come back (at most DRAIN_LIMIT_S; hung
+engines' are not waited for), as the watchdog's minute between ticks does: back to back (`--no-drain`),
+each tick would also pay for the previous tick's late scrapes, which share the bot's one interpreter.
+Each tick's line gives its wall-clock time, where it went (scrape/record/act) and the bot process's CPU
+seconds over it (every thread: the scraper's, the tick's, the outbox's); the engines' CPU is not counted.
+`--profile FILE` writes a cProfile of the ticks (the tick's thread only) to FILE.
 Latency histograms are parsed for at most 250 endpoints a tick (runner.LATENCY_READS_PER_TICK); the rest
 are owed and read first on the following ticks.
 It prints each tick's duration, where it went, and the bot process's peak RSS (resource.getrusage), then
@@ -27,6 +33,7 @@ how long the outbox took to deliver the DMs. Targets: every tick under 5 s on 2 
 from __future__ import annotations
 
 import argparse
+import cProfile
 import multiprocessing as mp
 import resource
 import sys
@@ -39,6 +46,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 TICK_TARGET_S = 5.0
 RSS_TARGET_MB = 300.0
+DRAIN_LIMIT_S = 30.0
 
 
 # --- the engines' process -------------------------------------------------------------------------
@@ -132,11 +140,23 @@ def _ticks(count: int) -> list[tuple[str, tuple[str, list[int]] | None]]:
     ]
 
 
+def _drain(watchdog: Any) -> float:
+    """Wait until the scrapes the last tick left in flight are back (hung engines' excepted); seconds."""
+    began = time.perf_counter()
+    while watchdog.scraper is not None and watchdog.scraper.in_flight():
+        if time.perf_counter() - began > DRAIN_LIMIT_S:
+            break
+        time.sleep(0.05)
+    return time.perf_counter() - began
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoints", type=int, default=1000)
     parser.add_argument("--engine", choices=("vllm", "sglang"), default="vllm")
     parser.add_argument("--db", help="SQLAlchemy URL (default: a fresh SQLite file)")
+    parser.add_argument("--no-drain", action="store_true", help="ticks back to back (see above)")
+    parser.add_argument("--profile", help="write a cProfile of the ticks to this file")
     args = parser.parse_args(argv)
     sys.path.insert(0, str(ROOT))
 
@@ -174,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"seeded {len(urls)} READY endpoints in {time.perf_counter() - seed_began:.2f} s")
 
     watchdog = Watchdog(settings, database, service, notifier, clock)
+    profiler = cProfile.Profile() if args.profile else None
     failures = 0
     figures = []
     delivered = None
@@ -186,11 +207,19 @@ def main(argv: list[str] | None = None) -> int:
                 clock.set(seeded_at + settings.default_ttl - timedelta(minutes=10))
             else:
                 clock.advance(timedelta(minutes=1))
+            drained = 0.0 if args.no_drain else _drain(watchdog)
+            cpu = time.process_time()
+            if profiler is not None:
+                profiler.enable()
             report = watchdog.tick()
+            if profiler is not None:
+                profiler.disable()
+            cpu = time.process_time() - cpu
             figures.append(report.seconds)
             phases = ", ".join(f"{name} {seconds:.2f}" for name, seconds in report.phases.items())
             print(
-                f"{label}: {report.seconds:.2f} s ({phases}); {report.endpoints} endpoints, "
+                f"{label}: {report.seconds:.2f} s ({phases}; bot CPU {cpu:.2f} s; "
+                f"{drained:.1f} s of late scrapes drained before); {report.endpoints} endpoints, "
                 f"{report.scraped} scraped, {report.scrape_failures} failed, {report.scrape_pending} not back "
                 f"in time, {report.active} active, {len(report.notices)} notices, "
                 f"{len(report.teardowns)} teardowns, {len(report.errors)} errors"
@@ -213,6 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         database.dispose()
         slack.stop()
 
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
     worst = max(figures)
     print(f"outbox: every expiry DM at the fake Slack {delivered:.1f} s after the tick ended (off the tick)")

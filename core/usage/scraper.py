@@ -90,6 +90,14 @@ class Scraper:
         future = asyncio.run_coroutine_threadsafe(self._collect(list(targets), wait, histogram_budget), loop)
         return future.result(timeout=wait + self.timeout + 30)
 
+    def in_flight(self) -> int:
+        """Scrapes started and not back yet, those of stragglers not counted (for a benchmark that lets
+        the backlog drain between ticks, as the watchdog's interval does)."""
+        return sum(
+            not flight.task.done() and not flight.straggler and i not in self._slow
+            for i, flight in list(self._flights.items())
+        )
+
     def close(self) -> None:
         """Cancel scrapes in flight, close the clients and end the loop thread."""
         with self._start_lock:

@@ -28,11 +28,12 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
 
 import httpx
-from sqlalchemy import Text, cast, or_, select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy import Select, Text, cast, insert, or_, select
+from sqlalchemy.orm import Session
 
 from core.clock import Clock, as_utc
 from core.db import Database
@@ -44,7 +45,7 @@ from core.endpoints.views import EndpointView
 from core.errors import UserFacingError
 from core.notifier import Notifier, batched, deliver
 from core.settings import Settings
-from core.tables import flush_in_bulk
+from core.tables import update_changed
 from core.units import format_money
 from core.usage.cost import Transition, accrue_cost, load_transitions
 from core.usage.counters import new_usage, record_scrape, record_scrape_failure
@@ -294,64 +295,49 @@ class Watchdog:
     def _record(
         self, *, now: datetime, results: dict[int, ScrapeResult], pending: set[int], report: TickReport
     ) -> list[_Seen]:
-        """Step 2: one transaction over every endpoint that is live or not yet settled."""
+        """Step 2: one transaction over every endpoint that is live or not yet settled. Rows are read and
+        written with Core as plain column dicts (no ORM objects: thousands of them cost seconds a tick)."""
         seen: list[_Seen] = []
         with self.database.session() as session:
-            live = list(
-                session.scalars(
-                    select(Endpoint).options(_THIN_ENDPOINT).where(Endpoint.state.in_(S.live()))
-                ).all()
-            )
-            unsettled = list(
-                session.scalars(
-                    select(Endpoint)
-                    .options(_THIN_ENDPOINT)
-                    .outerjoin(EndpointUsage, EndpointUsage.endpoint_id == Endpoint.id)
-                    .where(
-                        Endpoint.state.in_(S.terminal()),
-                        Endpoint.stopped_at.is_not(None),
-                        or_(
-                            EndpointUsage.endpoint_id.is_(None),
-                            EndpointUsage.cost_accrued_until.is_(None),
-                            # != rather than <: a tick that raced the teardown may have run past stopped_at
-                            EndpointUsage.cost_accrued_until != Endpoint.stopped_at,
-                        ),
-                    )
-                ).all()
-            )
+            live = _plain(session, select(*_ENDPOINT_COLUMNS).where(Endpoint.state.in_(S.live())))
+            unsettled = _plain(session, _unsettled())
             endpoints = live + unsettled
             ids = [e.id for e in endpoints]
             usages = {
                 u.endpoint_id: u
-                for u in session.scalars(
-                    select(EndpointUsage)
-                    .options(_THIN_USAGE)  # the latency JSON is written when fresh, never read here
-                    .where(EndpointUsage.endpoint_id.in_(ids))
-                ).all()
+                for u in _plain(session, select(*_USAGE_COLUMNS).where(EndpointUsage.endpoint_id.in_(ids)))
             }
+            loaded = {id(row): dict(vars(row)) for row in (*endpoints, *usages.values())}
             history = self._history(session, endpoints)
             report.endpoints = len(live)
+            created = []
             for endpoint in endpoints:
                 usage = usages.get(endpoint.id)
                 if usage is None:
-                    usage = new_usage(endpoint.id)
-                    session.add(usage)
-                error = self._fold(endpoint, usage, results.get(endpoint.id), pending, now=now, report=report)
-                accrue_cost(endpoint, usage, history[endpoint.id], now=now)
+                    usage = SimpleNamespace(**_columns_of(new_usage(endpoint.id)))
+                    created.append(usage)
+                # The counters and the cost take any object with the rows' attributes.
+                error = self._fold(endpoint, usage, results.get(endpoint.id), pending, now=now, report=report)  # type: ignore[arg-type]
+                accrue_cost(endpoint, usage, history[endpoint.id], now=now)  # type: ignore[arg-type]
                 if endpoint.state.is_terminal and endpoint.stopped_at is not None:
                     usage.cost_accrued_until = endpoint.stopped_at  # settled, even if it never billed
                 seen.append(
                     _Seen(
-                        view=store.to_thin_view(endpoint),  # the full view only where something is due
+                        view=store.to_thin_view(endpoint),  # type: ignore[arg-type]  # full views where due
                         scrape_failures=usage.consecutive_scrape_failures or 0,
                         scrape_error=error,
                     )
                 )
-            # A few executemany UPDATEs instead of one statement per changed row.
-            flush_in_bulk(session, [*endpoints, *usages.values()])
+            # A few executemany statements instead of one per changed row.
+            update_changed(session, Endpoint.__table__, ((loaded[id(e)], vars(e)) for e in endpoints))
+            update_changed(
+                session, EndpointUsage.__table__, ((loaded[id(u)], vars(u)) for u in usages.values())
+            )
+            if created:
+                session.execute(insert(EndpointUsage.__table__), [vars(u) for u in created])
         return seen
 
-    def _history(self, session: Session, endpoints: list[Endpoint]) -> dict[int, list[Transition]]:
+    def _history(self, session: Session, endpoints: list[SimpleNamespace]) -> dict[int, list[Transition]]:
         """The endpoints' transitions, read from the audit log only for those whose `version` moved."""
         cached = self._transitions
         stale = [e.id for e in endpoints if cached.get(e.id, (None,))[0] != e.version]
@@ -575,10 +561,35 @@ class Watchdog:
 
 # A tick reads every live row: only the columns its decisions and its writes need (no JSON but `latency`,
 # which it only writes). The full rows are read for the few endpoints something is due for.
-_THIN_ENDPOINT = load_only(*(getattr(Endpoint, name) for name in store.THIN_COLUMNS))
-_THIN_USAGE = load_only(
-    *(getattr(EndpointUsage, c.key) for c in EndpointUsage.__table__.columns if c.key != "latency")
-)
+_ENDPOINT_COLUMNS = tuple(getattr(Endpoint, name) for name in store.THIN_COLUMNS)
+_USAGE_COLUMNS = tuple(c for c in EndpointUsage.__table__.columns if c.key != "latency")
+
+
+def _plain(session: Session, statement: Select[Any]) -> list[SimpleNamespace]:
+    """The statement's rows as plain mutable objects, one attribute per column."""
+    return [SimpleNamespace(**row._asdict()) for row in session.execute(statement)]
+
+
+def _columns_of(usage: EndpointUsage) -> dict[str, Any]:
+    return {c.key: getattr(usage, c.key) for c in EndpointUsage.__table__.columns}
+
+
+def _unsettled() -> Select[Any]:
+    """Terminal endpoints whose cost has not been brought up to their `stopped_at`."""
+    return (
+        select(*_ENDPOINT_COLUMNS)
+        .outerjoin(EndpointUsage, EndpointUsage.endpoint_id == Endpoint.id)
+        .where(
+            Endpoint.state.in_(S.terminal()),
+            Endpoint.stopped_at.is_not(None),
+            or_(
+                EndpointUsage.endpoint_id.is_(None),
+                EndpointUsage.cost_accrued_until.is_(None),
+                # != rather than <: a tick that raced the teardown may have run past stopped_at
+                EndpointUsage.cost_accrued_until != Endpoint.stopped_at,
+            ),
+        )
+    )
 
 
 def _scrape_facts(options_text: str | None) -> tuple[tuple[str, ...], str | None]:
