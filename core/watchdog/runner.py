@@ -7,7 +7,11 @@ One tick, in order:
 2. in ONE transaction, re-read every live endpoint (and terminal ones whose cost is not settled), fold
    in the scrape results (activity moves `last_activity_at`; a failed scrape counts as activity) and
    recompute cost;
-3. decide per endpoint (core.watchdog.policy) and act: every reminder and teardown is claimed in the
+   Rows are read with only their scalar columns (no JSON but what the counters write) as plain
+   column dicts and written back as a few `executemany` UPDATEs (core.tables.update_changed); each
+   endpoint's transitions are read from the audit log only when its `version` moved;
+3. decide per endpoint (core.watchdog.policy) on that thin view; only the endpoints something is due for
+   are read in full (options, lifecycle, TLS: the reminders' wording) and decided again, then acted on: every reminder and teardown is claimed in the
    `reminders` table before it is sent or started, so a restart or a second bot never repeats one;
    teardowns go through `EndpointService.down(actor="watchdog")`, whose state machine refuses a second;
 4. relaunch LOST endpoints that asked for it (`relaunch=yes`).
