@@ -3,8 +3,8 @@ the column types `UtcDateTime` and `JsonDict`.
 
 Each table lives with the module that owns it (`core.endpoints.models`, `core.claims`, `core.usage.models`,
 `core.watchdog.reminders`, `core.outbox`, `core.replays`, `core.endpoints.timings`); `core.schema` gathers them all for Alembic.
-`upsert_into` gives the dialect's `INSERT ... ON CONFLICT` for atomic claims; `flush_in_bulk` writes the
-changes of many loaded rows as a few `executemany` UPDATEs (the watchdog's tick over every endpoint). Datetimes are timezone-aware UTC in and out on every database (`UtcDateTime`); JSON columns track
+`upsert_into` gives the dialect's `INSERT ... ON CONFLICT` for atomic claims; `update_changed` writes the
+changes of many rows read with Core as a few `executemany` UPDATEs (the watchdog's tick over every endpoint). Datetimes are timezone-aware UTC in and out on every database (`UtcDateTime`); JSON columns track
 top-level changes (`options["x"] = ...` is saved).
 """
 
@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, MetaData, Table, TypeDecorator, bindparam, inspect, update
+from sqlalchemy import JSON, DateTime, Dialect, MetaData, Table, TypeDecorator, bindparam, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -82,32 +82,6 @@ def upsert_into(session: Session, table: type[Base]) -> postgresql.Insert | sqli
     if dialect == "sqlite":
         return sqlite.insert(table)
     raise NotImplementedError(f"the store needs SQLite or PostgreSQL, not {dialect}")  # pragma: no cover
-
-
-def flush_in_bulk(session: Session, rows: Iterable[Base]) -> int:
-    """Write the changed columns of persistent `rows` as one `executemany` UPDATE per table and set of
-    changed columns, after detaching them (the unit of work would write them again, one statement per
-    row). New rows are left to the session. How many rows were written."""
-    groups: dict[tuple[type[Base], frozenset[str]], list[dict[str, Any]]] = {}
-    written: list[Base] = []
-    for row in rows:
-        state = inspect(row)
-        if not state.persistent or not state.committed_state:  # committed_state: the attributes set
-            continue
-        columns = state.mapper.columns
-        changed = {key: state.dict.get(key) for key in state.committed_state if key in columns}
-        if not changed:
-            continue
-        for key in state.mapper.primary_key:
-            changed[key.key] = state.dict[key.key]
-        groups.setdefault((type(row), frozenset(changed)), []).append(changed)
-        written.append(row)
-    for row in written:
-        session.expunge(row)
-    with session.no_autoflush:
-        for (model, _columns), values in groups.items():
-            session.execute(update(model), values)  # ORM bulk UPDATE by primary key: executemany
-    return len(written)
 
 
 def update_changed(

@@ -11,8 +11,9 @@ One tick, in order:
    column dicts and written back as a few `executemany` UPDATEs (core.tables.update_changed); each
    endpoint's transitions are read from the audit log only when its `version` moved;
 3. decide per endpoint (core.watchdog.policy) on that thin view; only the endpoints something is due for
-   are read in full (options, lifecycle, TLS: the reminders' wording) and decided again, then acted on: every reminder and teardown is claimed in the
-   `reminders` table before it is sent or started, so a restart or a second bot never repeats one;
+   are read in full (options, lifecycle, TLS: the reminders' wording) and decided again, then acted
+   on: every reminder and teardown is claimed in the `reminders` table before it is sent or started,
+   so a restart or a second bot never repeats one;
    teardowns go through `EndpointService.down(actor="watchdog")`, whose state machine refuses a second;
 4. relaunch LOST endpoints that asked for it (`relaunch=yes`).
 
