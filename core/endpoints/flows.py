@@ -1051,11 +1051,7 @@ def relaunch_lost(*, session: Any, endpoint: Endpoint, actor: str, now: datetime
     request. Raises `store.TransitionConflict` when it is no longer LOST."""
     view = _view(endpoint)
     lifecycle = replace(
-        view.lifecycle,
-        first_requested_at=view.first_requested_at,
-        replicas_ready=None,
-        replica_urls=(),
-        cold_start=None,
+        view.lifecycle, first_requested_at=view.first_requested_at, replicas_ready=None, replica_urls=(), cold_start=None
     )
     store.transition(
         session=session,
