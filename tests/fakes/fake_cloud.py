@@ -153,6 +153,7 @@ class FakeCloud:
         self._services: dict[str, FakeService] = {}
         self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
         self.calls: list[Call] = []
+        self.services_unreachable: BaseException | None = None  # set: `list_services` raises it
 
     # -- configuring failures ----------------------------------------------------------------------
 
@@ -421,6 +422,8 @@ class FakeCloud:
     def list_services(self, prefix: str) -> list[ServiceInfo]:
         with self._cond:
             self._record("list_services", prefix=prefix)
+            if self.services_unreachable is not None:
+                raise self.services_unreachable  # e.g. SkyPilot with no cloud enabled: no serve controller
             self._advance()
             return [self._service_info(f) for n, f in self._services.items() if n.startswith(prefix)]
 
