@@ -210,6 +210,52 @@ def _entered(session: Session, endpoint: Endpoint, state: EndpointState) -> date
     ).first()
 
 
+def launcher_marks(launcher: Any, view: EndpointView) -> tuple[datetime | None, StartupLog | None]:
+    """What the launcher can tell of a launch (when its cluster went UP, the engine's start-up figures),
+    asked with no transaction held; (None, None) for a SkyServe service (its replicas are clusters of
+    their own, so only the marks count)."""
+    if records.is_service(view.options):
+        return None, None
+    up_at = _ask(launcher, "cluster_up_at", view.cluster_name)
+    text = _ask(launcher, "engine_log", view.cluster_name)
+    return up_at, (parse_startup_log(text) if text else None)
+
+
+def record_ready(
+    session: Session,
+    endpoint: Endpoint,
+    *,
+    launcher: Any,
+    provisioning_at: datetime | None,
+    healthy_at: datetime | None,
+    launcher_facts: tuple[datetime | None, StartupLog | None] = (None, None),
+) -> None:
+    """In the READY transaction (the launch flow's): measure the run from the marks it kept in memory
+    (entering PROVISIONING, the engine healthy) and the launcher's facts, store its row and put the
+    phases on the endpoint's lifecycle. Never raises: a timing that cannot be stored is logged."""
+    try:
+        if endpoint.ready_at is None:
+            return
+        view = store.to_view(endpoint)
+        up_at, startup = launcher_facts
+        marks = Marks(
+            requested_at=endpoint.requested_at,
+            ready_at=endpoint.ready_at,
+            provisioning_at=provisioning_at,
+            cluster_up_at=up_at,
+            starting_at=endpoint.provisioned_at,
+            healthy_at=healthy_at,
+            provisions=getattr(launcher, "provisions", True),
+        )
+        cold = measure(marks, startup, model=view.model)
+        record = _record(session, view, launcher.name)
+        record.healthy_at = record.healthy_at or healthy_at
+        _store(record, cold, ready_at=endpoint.ready_at)
+        store.set_lifecycle(endpoint, replace(view.lifecycle, cold_start=cold))
+    except Exception:
+        log.warning("endpoint %s: could not measure its cold start", endpoint.name, exc_info=True)
+
+
 def after_ready(*, database: Any, launcher: Any, view: EndpointView) -> EndpointView:
     """Measure a launch that just became READY, store its phases, and return the view carrying them
     (`view.lifecycle.cold_start`); the view as given when anything goes wrong (logged)."""
