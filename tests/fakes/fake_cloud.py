@@ -132,12 +132,16 @@ class FakeCloud:
         launch_ticks: int = 0,
         launch_seconds: float = 0.0,
         start_engines: bool = False,
+        engines_process: bool = False,
         engine_options: dict[str, Any] | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self.launch_ticks = launch_ticks
         self.launch_seconds = launch_seconds
         self.start_engines = start_engines
+        # True: the engines run in a process of their own (tests.fakes.engine_farm_process), as real
+        # engines run on their own machines; their handles then have only `config`, `url`, `close()`.
+        self.engines_process = engines_process
         self.engine_options = dict(engine_options or {})  # EngineConfig fields for engines it starts
         self._now = now or (lambda: datetime.now(UTC))
         self._cond = threading.Condition(threading.RLock())
@@ -149,7 +153,7 @@ class FakeCloud:
         self._submit_failures: list[BaseException] = []
         self._wait_failures: list[tuple[BaseException, bool]] = []
         self._down_failures: dict[str | None, list[BaseException]] = {}
-        self._farm: FakeEngineFarm | None = None
+        self._farm: Any = None  # FakeEngineFarm, or RemoteEngineFarm with engines_process
         self._services: dict[str, FakeService] = {}
         self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
         self.calls: list[Call] = []
@@ -555,6 +559,8 @@ class FakeCloud:
                 cluster.engine = self._start_engine(cluster.spec)
 
     def _start_engine(self, spec: LaunchSpec) -> FakeEngine:
+        if self.engines_process:
+            return self._start_remote_engine(spec)
         if self._farm is None:
             self._farm = FakeEngineFarm()
         api_key = spec.secrets.get("ENDPOINT_API_KEY") or spec.secrets.get("VLLM_API_KEY")
@@ -568,6 +574,27 @@ class FakeCloud:
         options.update(self._tls_files(spec))
         options.update(self.engine_options)
         return self._farm.add(**options)
+
+    def _start_remote_engine(self, spec: LaunchSpec) -> Any:
+        """The engine in the farm process, which issues the leaf and writes the certificate files."""
+        from tests.fakes.engine_farm_process import RemoteEngineFarm
+
+        if self._farm is None:
+            self._farm = RemoteEngineFarm()
+        api_key = spec.secrets.get("ENDPOINT_API_KEY") or spec.secrets.get("VLLM_API_KEY")
+        options = {
+            "engine": spec.engine,
+            "model": spec.model,
+            "served_model_name": _served_model_name(spec.engine_argv) or spec.model,
+            "api_key": api_key,
+            **self.engine_options,
+        }
+        tls = None
+        if spec.tls is not None and spec.tls.ca_cert_pem:
+            tls = {"ca_cert_pem": spec.tls.ca_cert_pem, "ca_key_pem": spec.secrets[TLS_CA_KEY_ENV]}
+        elif spec.tls is not None:
+            tls = {"cert_pem": spec.tls.cert_pem or "", "key_pem": spec.secrets[TLS_KEY_ENV]}
+        return self._farm.add(tls=tls, **options)
 
     def _tls_files(self, spec: LaunchSpec) -> dict[str, str]:
         """The server certificate the cluster would make (see the module docstring), as engine options."""
