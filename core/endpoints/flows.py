@@ -55,7 +55,7 @@ from core import claims, outbox
 from core import tls as certs
 from core.apikeys import hash_api_key, new_api_key, redact_api_keys
 from core.clock import Clock, as_utc
-from core.endpoints import https, messaging, records, service_flow, store, timings
+from core.endpoints import cold_stats, https, messaging, records, service_flow, store, timings
 from core.endpoints.models import Endpoint
 from core.endpoints.records import EndpointOptions
 from core.endpoints.states import EndpointState
@@ -122,6 +122,8 @@ class FlowContext:
     _follower: RequestFollower | None = None
     _http: httpx.Client | None = None
     _by_ca: dict[str, httpx.Client] = field(default_factory=dict)  # launches' clients, by private CA
+    # "Similar launches took ~N min" for `up`, kept a few seconds (a launch here forgets its key at READY).
+    typical: cold_stats.TypicalCache = field(default_factory=cold_stats.TypicalCache)
 
     def close(self) -> None:
         """After the worker pool has stopped: the launches still in flight are left to the next start
@@ -789,6 +791,7 @@ def _make_ready(ctx: FlowContext, run: _LaunchRun, *, baseline: EngineSnapshot |
         claims.release(session=session, endpoint_id=run.endpoint_id, kind=LAUNCH, owner=ctx.owner)
         view = _view(endpoint)
     run.claim_released = True
+    ctx.typical.forget((view.model, view.accelerators, view.engine))  # its cold start is history now
     took = (as_utc(view.ready_at) - as_utc(view.requested_at)) if view.ready_at else None
     _hand_over_key(ctx, key_message, view, run.api_key)
     ctx.post(view, messaging.ready(view, took=took))

@@ -264,6 +264,11 @@ def get_by_name(*, session: Session, name: str) -> Endpoint | None:
     return session.scalars(select(Endpoint).where(Endpoint.name == name.strip().lower())).one_or_none()
 
 
+def name_taken(*, session: Session, name: str) -> bool:
+    """Whether an endpoint is called `name` (its id only is read; names are lowercase)."""
+    return _name_taken(session, name.strip().lower())
+
+
 def get_by_cluster(*, session: Session, cluster_name: str) -> Endpoint | None:
     return session.scalars(select(Endpoint).where(Endpoint.cluster_name == cluster_name)).one_or_none()
 

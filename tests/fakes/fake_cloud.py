@@ -147,7 +147,9 @@ class FakeCloud:
         self._cond = threading.Condition(threading.RLock())
         self._clusters: dict[str, FakeCluster] = {}
         self._requests: dict[str, FakeRequest] = {}
-        self._unfinished: dict[str, FakeRequest] = {}  # the requests `_advance` looks at (a thousand finished cost nothing)
+        self._unfinished: dict[
+            str, FakeRequest
+        ] = {}  # the requests `_advance` looks at (a thousand finished cost nothing)
         self._ids = itertools.count(1)
         self._ips = itertools.count(2)
         self._submit_failures: list[BaseException] = []
