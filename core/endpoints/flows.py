@@ -667,12 +667,12 @@ def _record_request(ctx: FlowContext, endpoint_id: int, request_id: str) -> None
     """Step 2 (after the submit): the request id is persisted the moment it exists."""
     with ctx.database.session() as session:
         # One guarded UPDATE (no read first): the id is stored whatever the state, for the cancel.
+        table = Endpoint.__table__  # a Core statement: no ORM bookkeeping
         state = session.execute(
-            update(Endpoint)
-            .where(Endpoint.id == endpoint_id)
+            update(table)
+            .where(table.c.id == endpoint_id)
             .values(sky_request_id=request_id)
-            .returning(Endpoint.state)
-            .execution_options(synchronize_session=False)
+            .returning(table.c.state)
         ).scalar_one_or_none()
     if state is None:
         raise _Abandon(f"endpoint {endpoint_id} is gone from the store")

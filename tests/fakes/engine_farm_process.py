@@ -2,7 +2,8 @@
 
 `RemoteEngineFarm` starts `python -m tests.fakes.engine_farm_process`, which runs a `FakeEngineFarm`
 (one event-loop thread for every engine) and takes one JSON line per command on stdin:
-`{"op": "add", "config": {...EngineConfig fields}, "tls": {...}}` answers `{"port": N}`, and
+`{"op": "add", "engines": [{"config": {...EngineConfig fields}, "tls": {...}}, ...]}` starts them all
+in one turn of the loop and answers `{"ports": [N, ...]}`, and
 `{"op": "close", "port": N}` stops that engine. `tls` carries what a cluster's run script would have:
 the endpoint CA's certificate and key (a leaf for 127.0.0.1 is issued there) or a team certificate
 and key; the files are written in the farm process's own private folder. A benchmark that uses it
@@ -69,9 +70,14 @@ class RemoteEngineFarm:
             raise RuntimeError(f"fake engine farm: {answer['error']}")
         return answer
 
-    def add(self, *, tls: dict[str, str] | None = None, **config: Any) -> RemoteEngine:
-        answer = self.call({"op": "add", "config": config, "tls": tls})
-        return RemoteEngine(self, EngineConfig(**config), int(answer["port"]), tls is not None)
+    def add_many(self, engines: list[tuple[dict[str, Any], dict[str, str] | None]]) -> list[RemoteEngine]:
+        """Start engines, each (EngineConfig fields, TLS material or None), with one command."""
+        command = {"op": "add", "engines": [{"config": config, "tls": tls} for config, tls in engines]}
+        ports = self.call(command)["ports"]
+        return [
+            RemoteEngine(self, EngineConfig(**config), int(port), tls is not None)
+            for (config, tls), port in zip(engines, ports, strict=True)
+        ]
 
     def close(self) -> None:
         if self._proc.stdin is not None:
@@ -83,7 +89,7 @@ class RemoteEngineFarm:
             self._proc.wait()
 
 
-def _tls_files(folder: Path, port_hint: int, tls: dict[str, str]) -> dict[str, str]:
+def _tls_files(folder: Path, hint: str, tls: dict[str, str]) -> dict[str, str]:
     """The engine's certificate files from the cluster's TLS material (see the module docstring)."""
     from core import tls as certs
     from core.private_files import private_file
@@ -95,7 +101,7 @@ def _tls_files(folder: Path, port_hint: int, tls: dict[str, str]) -> dict[str, s
         cert, key = tls["cert_pem"], tls["key_pem"]
     files = {}
     for option, text in (("ssl_certfile", cert), ("ssl_keyfile", key)):
-        path = private_file(folder / f"{port_hint}-{option}.pem")
+        path = private_file(folder / f"{hint}-{option}.pem")
         path.write_text(text)
         files[option] = str(path)
     return files
@@ -109,12 +115,15 @@ def main() -> int:
             command = json.loads(line)
             try:
                 if command["op"] == "add":
-                    config = dict(command["config"])
-                    if command.get("tls"):
-                        config.update(_tls_files(Path(tmp), n, command["tls"]))
-                    engine = farm.add(**config)
-                    engines[engine.port] = engine
-                    answer: dict[str, Any] = {"port": engine.port}
+                    configs = []
+                    for i, wanted in enumerate(command["engines"]):
+                        config = dict(wanted["config"])
+                        if wanted.get("tls"):
+                            config.update(_tls_files(Path(tmp), f"{n}-{i}", wanted["tls"]))
+                        configs.append(config)
+                    started = farm.add_many(configs)
+                    engines.update((engine.port, engine) for engine in started)
+                    answer: dict[str, Any] = {"ports": [engine.port for engine in started]}
                 else:
                     gone = engines.pop(int(command["port"]), None)
                     if gone is not None:

@@ -506,6 +506,7 @@ class FakeCloud:
         """
         now = time.monotonic()
         changed = False
+        up: list[FakeCluster] = []  # their engines start together, as a cloud's clusters come up at once
         for request in list(self._unfinished.values()):
             if request.status not in ("PENDING", "RUNNING"):
                 del self._unfinished[request.id]  # cancelled
@@ -533,7 +534,8 @@ class FakeCloud:
             cluster.up_at = self._now()
             request.status = "SUCCEEDED"
             if self.start_engines and cluster.engine is None:
-                cluster.engine = self._start_engine(cluster.spec)
+                up.append(cluster)
+        self._start_engines(up)
         if changed:
             self._cond.notify_all()
 
@@ -560,9 +562,25 @@ class FakeCloud:
             if self.start_engines and cluster.engine is None:
                 cluster.engine = self._start_engine(cluster.spec)
 
+    def _start_engines(self, clusters: list[FakeCluster]) -> None:
+        """Start the engines of clusters that just came up, all in one go (one command to a farm process)."""
+        if not clusters:
+            return
+        if not self.engines_process:
+            for cluster in clusters:
+                cluster.engine = self._start_engine(cluster.spec)
+            return
+        from tests.fakes.engine_farm_process import RemoteEngineFarm
+
+        if self._farm is None:
+            self._farm = RemoteEngineFarm()
+        engines = self._farm.add_many([self._remote_engine(c.spec) for c in clusters])
+        for cluster, engine in zip(clusters, engines, strict=True):
+            cluster.engine = engine
+
     def _start_engine(self, spec: LaunchSpec) -> FakeEngine:
         if self.engines_process:
-            return self._start_remote_engine(spec)
+            return self._farm_add(spec)
         if self._farm is None:
             self._farm = FakeEngineFarm()
         api_key = spec.secrets.get("ENDPOINT_API_KEY") or spec.secrets.get("VLLM_API_KEY")
@@ -577,12 +595,16 @@ class FakeCloud:
         options.update(self.engine_options)
         return self._farm.add(**options)
 
-    def _start_remote_engine(self, spec: LaunchSpec) -> Any:
-        """The engine in the farm process, which issues the leaf and writes the certificate files."""
+    def _farm_add(self, spec: LaunchSpec) -> Any:
         from tests.fakes.engine_farm_process import RemoteEngineFarm
 
         if self._farm is None:
             self._farm = RemoteEngineFarm()
+        return self._farm.add_many([self._remote_engine(spec)])[0]
+
+    def _remote_engine(self, spec: LaunchSpec) -> tuple[dict[str, Any], dict[str, str] | None]:
+        """An engine for the farm process (its options, its TLS material): the farm issues the leaf and
+        writes the certificate files."""
         api_key = spec.secrets.get("ENDPOINT_API_KEY") or spec.secrets.get("VLLM_API_KEY")
         options = {
             "engine": spec.engine,
@@ -596,7 +618,7 @@ class FakeCloud:
             tls = {"ca_cert_pem": spec.tls.ca_cert_pem, "ca_key_pem": spec.secrets[TLS_CA_KEY_ENV]}
         elif spec.tls is not None:
             tls = {"cert_pem": spec.tls.cert_pem or "", "key_pem": spec.secrets[TLS_KEY_ENV]}
-        return self._farm.add(tls=tls, **options)
+        return options, tls
 
     def _tls_files(self, spec: LaunchSpec) -> dict[str, str]:
         """The server certificate the cluster would make (see the module docstring), as engine options."""
