@@ -130,7 +130,9 @@ def make_cluster_name(*, prefix: str, name: str) -> str:
 
 def _insert_if_free(session: Session, values: dict[str, Any]) -> int | None:
     """Insert an endpoint row unless its name or cluster name is taken (atomically); its id or None."""
-    stmt = upsert_into(session, Endpoint).values(**values).on_conflict_do_nothing().returning(Endpoint.id)
+    stmt = (
+        upsert_into(session, _ENDPOINTS).values(**values).on_conflict_do_nothing().returning(_ENDPOINTS.c.id)
+    )
     return session.execute(stmt).scalar_one_or_none()
 
 
@@ -195,13 +197,11 @@ def create_endpoint(
     )
     endpoint = session.get(Endpoint, endpoint_id)
     assert endpoint is not None
-    record_event(
-        session=session,
-        endpoint=endpoint,
-        actor=actor or owner_id,
-        kind="created",
-        message=f"requested {model} on {accelerators} ({engine}, {launcher}) as {endpoint.name}",
-        now=now,
+    message = f"requested {model} on {accelerators} ({engine}, {launcher}) as {endpoint.name}"
+    session.execute(
+        insert(_EVENTS).values(
+            endpoint_id=endpoint_id, at=now, actor=actor or owner_id, kind="created", message=message
+        )
     )
     return endpoint
 
