@@ -6,10 +6,12 @@ process holds. Each step opens its own short session, re-reads the row and moves
 `store.transition`; the intent of every cloud call is in the store before the call is made:
 
     REQUESTED (cluster name reserved by `up`)
-      -> PROVISIONING (API key hash + provisioning start recorded) -> launcher.submit
-      -> request id persisted at once -> followed (ctx.follower polls it with every other launch)
+      -> PROVISIONING (launch claim taken, API key hash + provisioning start recorded: one transaction)
+      -> launcher.submit -> request id persisted at once (one UPDATE)
+      -> followed (ctx.follower polls it with every other launch)
       -> STARTING (URL persisted) -> readiness probes, one at a time, then a real completion with the key
-      -> READY -> URL and key posted once.
+      -> READY (one transaction: usage baseline, READY, the key owed to the outbox, the cold-start
+         timings, the launch claim released) -> URL and key posted once.
     Any failure: failure_reason (a sentence), STOPPING, teardown, FAILED.
 
 A launch holds no thread while the cloud provisions or the engine loads: it is a few short steps on the

@@ -4,8 +4,9 @@ The marks come from what the bot already records plus two looks at the launcher:
 - the endpoint row and its audit log: requested (`requested_at`), PROVISIONING (the audit log: the
   launch submitted), STARTING (`provisioned_at`: the launch request finished, cluster up, `run`
   started), READY (`ready_at`);
-- the readiness probe's "engine answers /health" step (`mark_healthy`, stored in this table at once,
-  so a later step or another process can still use it);
+- the readiness probe's "engine answers /health" step: the launch flow keeps it in memory and stores it
+  with READY (`record_ready`, in the READY transaction; a launch that dies before READY ends FAILED and
+  has no cold start to measure); `on_readiness_step` stores it at once for callers without a flow;
 - the launcher, when it can tell: `cluster_up_at(cluster)` (SkyPilot: the cluster record's
   `launched_at`, written when provisioning, image pull included, ended and the cluster went UP) and
   `engine_log(cluster)` (the engine's start-up log: weights download and load, core.launcher.startup_log).
@@ -16,7 +17,8 @@ setup (cluster UP to the engine started: file mounts such as the weights bucket,
 (download + load, as the engine reported them; "download", "cache" or "local"), load (the rest of the
 engine's start until healthy: compilation, KV cache, CUDA graphs), first completion (healthy to a real
 completion). Without the engine's figures, the engine's whole start is "engine start". A phase that
-cannot be measured is left out, never estimated. `after_ready` stores them (`cold_starts`, one row per
+cannot be measured is left out, never estimated. `record_ready` (the launch flow, in its READY
+transaction) or `after_ready` (its own session) stores them (`cold_starts`, one row per
 launch run: the history `core.endpoints.cold_stats` reads) and on the endpoint's lifecycle, so every
 view (status card, `status`) carries them. Timings never fail a launch: errors are logged and skipped.
 """
