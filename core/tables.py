@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Dialect, MetaData, TypeDecorator, inspect, update
+from sqlalchemy import JSON, DateTime, Dialect, MetaData, Table, TypeDecorator, inspect, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.mutable import MutableDict
 from sqlalchemy.orm import DeclarativeBase, Session
@@ -73,7 +73,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JsonDict}  # noqa: RUF012
 
 
-def upsert_into(session: Session, table: type[Base]) -> postgresql.Insert | sqlite.Insert:
+def upsert_into(session: Session, table: type[Base] | Table) -> postgresql.Insert | sqlite.Insert:
     """An `INSERT` on `table` with the `ON CONFLICT` clauses of the session's database (SQLite or
     PostgreSQL, the two the bot supports), for the atomic claims of `core.claims`, the store and replays."""
     dialect = session.get_bind().dialect.name

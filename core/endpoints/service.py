@@ -217,11 +217,15 @@ class EndpointService(SharesFlows):
 
     def _say_typical(self, view: EndpointView) -> None:
         """The thread's first line, when launches like this one have history: what they took."""
-        try:
+
+        def read() -> LaunchHistory | None:
             with self.database.session() as session:
-                past = cold_stats.typical(
+                return cold_stats.typical(
                     session, model=view.model, accelerators=view.accelerators, engine=view.engine
                 )
+
+        try:
+            past = self.flows.typical.get((view.model, view.accelerators, view.engine), read)
         except Exception:
             log.warning("could not read the cold-start history", exc_info=True)
             return
@@ -325,7 +329,7 @@ class EndpointService(SharesFlows):
 
     def _name_taken(self, name: str) -> bool:
         with self.database.session() as session:
-            return store.get_by_name(session=session, name=name) is not None
+            return store.name_taken(session=session, name=name)
 
     def _check_budget(self, now: datetime) -> None:
         budget = self.settings.team_daily_budget

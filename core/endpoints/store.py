@@ -44,6 +44,8 @@ from core.usage.counters import build_usage_view
 from core.usage.models import EndpointUsage
 from core.vocabulary import NAME_MAX_LEN, check_endpoint_name
 
+_ENDPOINTS = Endpoint.__table__
+_EVENTS = EndpointEvent.__table__
 CLUSTER_NAME_MAX_LEN = 50
 _CLUSTER_SUFFIX_HEX = 6  # random hex digits at the end of a cluster name
 _CLUSTER_PREFIX_RE = re.compile(r"^([a-z][a-z0-9-]*)?$")
@@ -128,7 +130,9 @@ def make_cluster_name(*, prefix: str, name: str) -> str:
 
 def _insert_if_free(session: Session, values: dict[str, Any]) -> int | None:
     """Insert an endpoint row unless its name or cluster name is taken (atomically); its id or None."""
-    stmt = upsert_into(session, Endpoint).values(**values).on_conflict_do_nothing().returning(Endpoint.id)
+    stmt = (
+        upsert_into(session, _ENDPOINTS).values(**values).on_conflict_do_nothing().returning(_ENDPOINTS.c.id)
+    )
     return session.execute(stmt).scalar_one_or_none()
 
 
@@ -193,13 +197,11 @@ def create_endpoint(
     )
     endpoint = session.get(Endpoint, endpoint_id)
     assert endpoint is not None
-    record_event(
-        session=session,
-        endpoint=endpoint,
-        actor=actor or owner_id,
-        kind="created",
-        message=f"requested {model} on {accelerators} ({engine}, {launcher}) as {endpoint.name}",
-        now=now,
+    message = f"requested {model} on {accelerators} ({engine}, {launcher}) as {endpoint.name}"
+    session.execute(
+        insert(_EVENTS).values(
+            endpoint_id=endpoint_id, at=now, actor=actor or owner_id, kind="created", message=message
+        )
     )
     return endpoint
 
@@ -262,6 +264,11 @@ def get_endpoint(*, session: Session, endpoint_id: int) -> Endpoint | None:
 def get_by_name(*, session: Session, name: str) -> Endpoint | None:
     """The endpoint called `name` (names are lowercase, so `Qwen-Test` finds `qwen-test`)."""
     return session.scalars(select(Endpoint).where(Endpoint.name == name.strip().lower())).one_or_none()
+
+
+def name_taken(*, session: Session, name: str) -> bool:
+    """Whether an endpoint is called `name` (its id only is read; names are lowercase)."""
+    return _name_taken(session, name.strip().lower())
 
 
 def get_by_cluster(*, session: Session, cluster_name: str) -> Endpoint | None:
@@ -337,15 +344,16 @@ def transition(
         values["stopped_at"] = now
 
     session.flush()
+    # Core statements on the tables (not ORM-enabled DML): the same SQL without the ORM's bulk-update
+    # bookkeeping, which costs more CPU than the statement itself in a burst of launches.
     result = session.execute(
-        update(Endpoint)
+        update(_ENDPOINTS)
         .where(
-            Endpoint.id == endpoint.id,
-            Endpoint.state == current,
-            Endpoint.version == endpoint.version,
+            _ENDPOINTS.c.id == endpoint.id,
+            _ENDPOINTS.c.state == current,
+            _ENDPOINTS.c.version == endpoint.version,
         )
         .values(**values)
-        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(endpoint)
@@ -358,8 +366,8 @@ def transition(
             setattr(endpoint, key, value)  # through the attribute, so in-place edits stay tracked
         else:
             set_committed_value(endpoint, key, value)  # already in the row: no second UPDATE
-    session.add(
-        EndpointEvent(
+    session.execute(
+        insert(_EVENTS).values(
             endpoint_id=endpoint.id,
             at=now,
             actor=actor,
@@ -369,7 +377,6 @@ def transition(
             to_state=to,
         )
     )
-    session.flush()
     return endpoint
 
 
