@@ -595,10 +595,7 @@ class EndpointService(SharesFlows):
     def list(self, *, include_terminal: bool = False, owner_id: str | None = None) -> list[EndpointView]:
         states = None if include_terminal else S.live()
         with self.database.session() as session:
-            return [
-                store.to_view(e)
-                for e in store.list_endpoints(session=session, states=states, owner_id=owner_id)
-            ]
+            return store.list_views(session=session, states=states, owner_id=owner_id)
 
     def list_page(
         self, *, limit: int, include_terminal: bool = False, owner_id: str | None = None
@@ -677,6 +674,6 @@ def _usage_of(session: Any, endpoint_id: int) -> Any:
 
 
 def _page(session: Any, *, limit: int, **filters: Any) -> EndpointPage:
-    views = [store.to_view(e) for e in store.list_endpoints(session=session, limit=limit, **filters)]
+    views = store.list_views(session=session, limit=limit, **filters)
     total = len(views) if len(views) < limit else store.count_endpoints(session=session, **filters)
     return EndpointPage(views=views, total=total)

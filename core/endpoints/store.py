@@ -26,6 +26,7 @@ import secrets
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import fields
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Select, func, insert, select, update
@@ -284,6 +285,23 @@ def list_endpoints(
     return list(session.scalars(stmt).all())
 
 
+def list_views(
+    *,
+    session: Session,
+    states: Collection[EndpointState] | None = None,
+    owner_id: str | None = None,
+    exclude_owner: str | None = None,
+    limit: int | None = None,
+) -> list[EndpointView]:
+    """`list_endpoints` as views, read as plain rows: no ORM identity map and no change tracking of the
+    JSON columns, which cost more than the query itself for a thousand endpoints (issue 12)."""
+    columns = Endpoint.__table__.columns
+    stmt = _filtered(select(*columns), states, owner_id, exclude_owner).order_by(Endpoint.id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [to_view(SimpleNamespace(**row)) for row in session.execute(stmt).mappings()]
+
+
 def count_endpoints(
     *,
     session: Session,
@@ -453,8 +471,9 @@ _VIEW_COLUMNS = tuple(
 )
 
 
-def to_view(endpoint: Endpoint, usage: EndpointUsage | None = None) -> EndpointView:
-    """An immutable snapshot of the row (and its usage counters) for adapters and other threads."""
+def to_view(endpoint: Endpoint | SimpleNamespace, usage: EndpointUsage | None = None) -> EndpointView:
+    """An immutable snapshot of the row (an ORM row or its columns by name, see `list_views`, and its
+    usage counters) for adapters and other threads."""
     options, lifecycle = records.options_from_json(endpoint.options)
     usage_view = None if usage is None else build_usage_view(usage, cost_so_far=endpoint.cost_so_far or 0.0)
     return EndpointView(
