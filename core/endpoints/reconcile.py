@@ -83,7 +83,7 @@ def reconcile(ctx: FlowContext) -> ReconcileReport:
             )
             report.orphans_taken_over.append(f"{claim.kind}:{claim.endpoint_id}")
     with ctx.database.session() as session:
-        live = [store.to_view(e) for e in store.list_endpoints(session=session, states=S.live())]
+        live = store.list_views(session=session, states=S.live())
         live_clusters = {v.cluster_name for v in live}
         others = {}
         for name in [*in_cloud, *services]:

@@ -26,6 +26,7 @@ import secrets
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import fields
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Select, func, insert, select, update
@@ -280,14 +281,65 @@ def list_endpoints(
     session: Session,
     states: Collection[EndpointState] | None = None,
     owner_id: str | None = None,
+    exclude_owner: str | None = None,
+    limit: int | None = None,
 ) -> list[Endpoint]:
-    """Endpoints, oldest first; only those in `states` / of `owner_id` when given."""
-    stmt: Select[tuple[Endpoint]] = select(Endpoint).order_by(Endpoint.id)
+    """Endpoints, oldest first; only those in `states` / of `owner_id` / not of `exclude_owner` when
+    given, and only the first `limit` of them."""
+    stmt = _filtered(select(Endpoint), states, owner_id, exclude_owner).order_by(Endpoint.id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt).all())
+
+
+def list_views(
+    *,
+    session: Session,
+    states: Collection[EndpointState] | None = None,
+    owner_id: str | None = None,
+    exclude_owner: str | None = None,
+    limit: int | None = None,
+) -> list[EndpointView]:
+    """`list_endpoints` as views, read as plain rows: no ORM identity map and no change tracking of the
+    JSON columns, which cost more than the query itself for a thousand endpoints (issue 12)."""
+    columns = Endpoint.__table__.columns
+    stmt = _filtered(select(*columns), states, owner_id, exclude_owner).order_by(Endpoint.id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [to_view(SimpleNamespace(**row)) for row in session.execute(stmt).mappings()]
+
+
+def count_endpoints(
+    *,
+    session: Session,
+    states: Collection[EndpointState] | None = None,
+    owner_id: str | None = None,
+    exclude_owner: str | None = None,
+) -> int:
+    """How many endpoints `list_endpoints` with the same filters would return without a limit."""
+    stmt = _filtered(select(func.count(Endpoint.id)), states, owner_id, exclude_owner)
+    return int(session.scalar(stmt) or 0)
+
+
+def spend_rate(*, session: Session, states: Collection[EndpointState]) -> float:
+    """Dollars per hour of every endpoint in `states` together."""
+    stmt = _filtered(select(func.coalesce(func.sum(Endpoint.price_per_hour), 0.0)), states, None, None)
+    return float(session.scalar(stmt) or 0.0)
+
+
+def _filtered(
+    stmt: Select[Any],
+    states: Collection[EndpointState] | None,
+    owner_id: str | None,
+    exclude_owner: str | None,
+) -> Select[Any]:
     if states is not None:
         stmt = stmt.where(Endpoint.state.in_([EndpointState(s) for s in states]))
     if owner_id is not None:
         stmt = stmt.where(Endpoint.owner_id == owner_id)
-    return list(session.scalars(stmt).all())
+    if exclude_owner is not None:
+        stmt = stmt.where(Endpoint.owner_id != exclude_owner)
+    return stmt
 
 
 def list_events(*, session: Session, endpoint_id: int) -> list[EndpointEvent]:
@@ -426,8 +478,9 @@ _VIEW_COLUMNS = tuple(
 )
 
 
-def to_view(endpoint: Endpoint, usage: EndpointUsage | None = None) -> EndpointView:
-    """An immutable snapshot of the row (and its usage counters) for adapters and other threads."""
+def to_view(endpoint: Endpoint | SimpleNamespace, usage: EndpointUsage | None = None) -> EndpointView:
+    """An immutable snapshot of the row (an ORM row or its columns by name, see `list_views`, and its
+    usage counters) for adapters and other threads."""
     options, lifecycle = records.options_from_json(endpoint.options)
     usage_view = None if usage is None else build_usage_view(usage, cost_so_far=endpoint.cost_so_far or 0.0)
     return EndpointView(
