@@ -28,7 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from core import claims
-from core.endpoints import flows, messaging, records, service_flow, store
+from core.endpoints import flows, messaging, service_flow, store
 from core.endpoints.flows import FlowContext
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
@@ -61,8 +61,8 @@ def reconcile(ctx: FlowContext) -> ReconcileReport:
     report = ReconcileReport()
     clusters = ctx.launcher.list_clusters(ctx.settings.cluster_prefix)  # first: see the module docstring
     with ctx.database.session() as session:
-        recorded = store.list_endpoints(session=session, states=S.live())
-        live_services = {e.cluster_name for e in recorded if records.is_service(store.to_view(e).options)}
+        live = store.list_views(session=session, states=S.live())
+    live_services = {v.cluster_name for v in live if v.is_service}
     listed = _services(ctx, needed=bool(live_services), report=report)
     services = listed or {}
     replicas = {r for s in services.values() for r in s.replica_clusters}
@@ -83,7 +83,6 @@ def reconcile(ctx: FlowContext) -> ReconcileReport:
             )
             report.orphans_taken_over.append(f"{claim.kind}:{claim.endpoint_id}")
     with ctx.database.session() as session:
-        live = store.list_views(session=session, states=S.live())
         live_clusters = {v.cluster_name for v in live}
         others = {}
         for name in [*in_cloud, *services]:
