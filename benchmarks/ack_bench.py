@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
     hub = FakeHub.start()
     os.environ["HF_ENDPOINT"] = hub.url
+    from bot import heap
     from core.endpoints.states import EndpointState
     from tests.bot.slack.harness import SlackHarness
 
@@ -130,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit("the launches were not all submitted within 60 s")
             time.sleep(0.02)
         in_flight_before = sum(1 for v in harness.service.list() if v.state in EndpointState.launching())
+        heap.settle()  # as `endpoint-bot serve` does once the bot is built
 
         # 2. The burst, from another process (Slack is not in the bot's process, nor its GIL).
         cpu_before, wall_before = time.process_time(), time.monotonic()

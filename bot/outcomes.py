@@ -88,8 +88,9 @@ class Fitted:
 
 @dataclass(frozen=True)
 class Listed:
-    views: list[EndpointView]
+    views: list[EndpointView]  # the first `list_limit` when run_command was given one, else all
     include_terminal: bool
+    total: int  # how many the listing holds
 
 
 @dataclass(frozen=True)
@@ -131,9 +132,15 @@ Outcome = (
 
 
 def run_command(
-    parsed: Command, *, service: EndpointService, user_id: str, channel_id: str | None
+    parsed: Command,
+    *,
+    service: EndpointService,
+    user_id: str,
+    channel_id: str | None,
+    list_limit: int | None = None,
 ) -> Outcome:
-    """The service call a command stands for, made on behalf of `user_id` in `channel_id`."""
+    """The service call a command stands for, made on behalf of `user_id` in `channel_id`. `list_limit`:
+    `list` reads only that many endpoints (and counts the rest), for a chat that cannot show more."""
     if isinstance(parsed, HelpCommand):
         return Helped(parsed.topic)
     if isinstance(parsed, UpCommand):
@@ -147,7 +154,11 @@ def run_command(
             service.policy.allowed_plans(list(plans), user=user_id, named=parsed.accelerators is not None),
         )
     if isinstance(parsed, ListCommand):
-        return Listed(list(service.list(include_terminal=parsed.include_terminal)), parsed.include_terminal)
+        if list_limit is None:
+            views = service.list(include_terminal=parsed.include_terminal)
+            return Listed(views, parsed.include_terminal, len(views))
+        page = service.list_page(limit=list_limit, include_terminal=parsed.include_terminal)
+        return Listed(page.views, parsed.include_terminal, page.total)
     if isinstance(parsed, StatusCommand):
         return Shown(service.status(name=parsed.name))
     if isinstance(parsed, DownCommand):

@@ -114,21 +114,22 @@ def renew(
 ) -> bool:
     """Push our claim's expiry to `now + ttl`. False if the claim is not ours (any more): stop working."""
     _check(ttl=ttl, now=now)
+    claims = WorkClaim.__table__.c  # a Core statement: no ORM bulk-update bookkeeping
     result = session.execute(
-        update(WorkClaim)
-        .where(WorkClaim.endpoint_id == endpoint_id, WorkClaim.kind == kind, WorkClaim.owner == owner)
+        update(WorkClaim.__table__)
+        .where(claims.endpoint_id == endpoint_id, claims.kind == kind, claims.owner == owner)
         .values(expires_at=now + ttl)
-        .execution_options(synchronize_session=False)
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
 
 
 def release(*, session: Session, endpoint_id: int, kind: str, owner: str) -> bool:
     """Give the claim up (work done). False if it was not ours; someone else's claim is left alone."""
+    claims = WorkClaim.__table__.c  # a Core statement: no ORM bulk-delete bookkeeping
     result = session.execute(
-        delete(WorkClaim)
-        .where(WorkClaim.endpoint_id == endpoint_id, WorkClaim.kind == kind, WorkClaim.owner == owner)
-        .execution_options(synchronize_session=False)
+        delete(WorkClaim.__table__).where(
+            claims.endpoint_id == endpoint_id, claims.kind == kind, claims.owner == owner
+        )
     )
     return result.rowcount == 1  # type: ignore[attr-defined]
 

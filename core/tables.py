@@ -73,7 +73,7 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JsonDict}  # noqa: RUF012
 
 
-def upsert_into(session: Session, table: type[Base]) -> postgresql.Insert | sqlite.Insert:
+def upsert_into(session: Session, table: type[Base] | Table) -> postgresql.Insert | sqlite.Insert:
     """An `INSERT` on `table` with the `ON CONFLICT` clauses of the session's database (SQLite or
     PostgreSQL, the two the bot supports), for the atomic claims of `core.claims`, the store and replays."""
     dialect = session.get_bind().dialect.name

@@ -82,10 +82,12 @@ def serve(settings: Settings, *, http: bool = False, port: int | None = None, ho
             file=sys.stderr,
         )
         return 2
+    from bot import heap
     from bot.slack.bot import build_bot
     from bot.supervisor import WatchdogChild
 
     bot = build_bot(settings, start_watchdog=settings.watchdog_mode == "thread")
+    heap.settle()  # start-up's objects out of the collector's full passes (they stall every ack)
     child = WatchdogChild() if settings.watchdog_mode == "process" else None
     if child is not None:
         child.start()  # the watchdog's own process (ENDPOINT_BOT_WATCHDOG_MODE)

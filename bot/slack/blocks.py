@@ -33,7 +33,7 @@ from core.clock import as_utc
 from core.endpoints import messaging
 from core.endpoints.cold_stats import LaunchHistory
 from core.endpoints.states import EndpointState
-from core.endpoints.views import EndpointView
+from core.endpoints.views import EndpointView, HomeSnapshot
 from core.fit.plan import Plan
 from core.notifier import Action, ActionKind
 from core.units import format_duration, format_money
@@ -51,6 +51,7 @@ DEFAULT_LABELS: dict[ActionKind, str] = tx.ACTION_LABELS
 MESSAGE_BLOCK_LIMIT = 50
 HOME_BLOCK_LIMIT = 100
 SECTION_TEXT_LIMIT = 3000
+LIST_SHOWN = MESSAGE_BLOCK_LIMIT - 1  # endpoints `/endpoint list` shows; one block left to say how many more
 
 STATE_EMOJI: dict[EndpointState, str] = {
     EndpointState.REQUESTED: ":hourglass_flowing_sand:",
@@ -278,13 +279,18 @@ def endpoint_line(view: EndpointView, *, now: datetime) -> str:
     )
 
 
-def list_blocks(views: Sequence[EndpointView], *, now: datetime, include_terminal: bool) -> list[Block]:
+def list_blocks(
+    views: Sequence[EndpointView], *, now: datetime, include_terminal: bool, total: int | None = None
+) -> list[Block]:
+    """`/endpoint list`: the first LIST_SHOWN of `views` (`total`: how many the listing holds, when
+    `views` is only its first page), then how many more there are."""
+    total = len(views) if total is None else total
     if not views:
         return [_section(tx.no_endpoints(include_terminal=include_terminal))]
-    shown = views[: MESSAGE_BLOCK_LIMIT - 1]
+    shown = views[:LIST_SHOWN]
     blocks: list[Block] = [_section(endpoint_line(v, now=now)) for v in shown]
-    if len(views) > len(shown):
-        blocks.append(_context(f"…and {len(views) - len(shown)} more; see the App Home tab."))
+    if total > len(shown):
+        blocks.append(_context(f"…and {total - len(shown)} more; see the App Home tab."))
     return blocks
 
 
@@ -311,17 +317,17 @@ def stats_text(history: Sequence[LaunchHistory]) -> str:
     return f"Cold starts: {tx.counted(len(history), 'model and GPU pair', 'model and GPU pairs')}"
 
 
-def list_text(views: Sequence[EndpointView]) -> str:
-    return tx.counted(len(views), "endpoint")
+def list_text(views: Sequence[EndpointView], total: int | None = None) -> str:
+    return tx.counted(len(views) if total is None else total, "endpoint")
 
 
 # --- App Home -------------------------------------------------------------------------------------
 
 
-def home_view(
-    *, user_id: str, mine: Sequence[EndpointView], team: Sequence[EndpointView], now: datetime
-) -> View:
-    """The App Home tab: your endpoints (with buttons), then the team's live ones, within 100 blocks."""
+def home_view(*, user_id: str, home: HomeSnapshot, now: datetime) -> View:
+    """The App Home tab: your endpoints (with buttons), then the team's live ones, within 100 blocks.
+    `home` holds the first HOME_BLOCK_LIMIT of each list (no more can show) and how many there are."""
+    mine, others = home.mine.views, home.others.views
     budget = HOME_BLOCK_LIMIT - 8  # headers, dividers and truncation notes
     blocks: list[Block] = [HeaderBlock(text="Your endpoints")]
     if not mine:
@@ -336,18 +342,20 @@ def home_view(
             blocks.append(actions_block(actions_for(view), block_id=f"home_actions:{view.name}"))
         budget -= needed
         shown_mine += 1
-    if shown_mine < len(mine):
-        blocks.append(_context(f"…and {len(mine) - shown_mine} more of yours; `/endpoint list` shows all."))
-    others = [v for v in team if v.owner_id != user_id]
+    if shown_mine < home.mine.total:
+        more = home.mine.total - shown_mine
+        blocks.append(_context(f"…and {more} more of yours; `/endpoint list` shows all."))
     blocks += [DividerBlock(), HeaderBlock(text="Team's live endpoints")]
     if not others:
         blocks.append(_section("Nobody else has a live endpoint."))
     shown_team = others[: max(budget, 0)]
     blocks += [_section(endpoint_line(v, now=now)) for v in shown_team]
-    if len(shown_team) < len(others):
-        blocks.append(_context(f"…and {len(others) - len(shown_team)} more; `/endpoint list` shows all."))
-    total = sum(v.price_per_hour for v in team if not v.state.is_terminal)
-    blocks.append(_context(f"Team spend rate {format_money(total)}/h · updated {now:%H:%M} UTC"))
+    if len(shown_team) < home.others.total:
+        more = home.others.total - len(shown_team)
+        blocks.append(_context(f"…and {more} more; `/endpoint list` shows all."))
+    blocks.append(
+        _context(f"Team spend rate {format_money(home.spend_per_hour)}/h · updated {now:%H:%M} UTC")
+    )
     return View(type="home", blocks=blocks)
 
 

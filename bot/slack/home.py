@@ -28,10 +28,8 @@ class HomePublisher:
 
     def render(self, user_id: str) -> dict:
         """The Home view for `user_id`, as the dict views.publish takes."""
-        team = self.service.list(include_terminal=False)
-        mine = [view for view in team if view.owner_id == user_id]
-        view = bk.home_view(user_id=user_id, mine=mine, team=team, now=self.clock.now())
-        return view.to_dict()
+        home = self.service.home(user_id=user_id, limit=bk.HOME_BLOCK_LIMIT)  # no more can show
+        return bk.home_view(user_id=user_id, home=home, now=self.clock.now()).to_dict()
 
     def publish(self, user_id: str) -> None:
         """Render and publish; raises on Slack errors (callers on worker threads log them)."""

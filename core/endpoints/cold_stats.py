@@ -3,13 +3,17 @@
 Reads the `cold_starts` rows of launches that reached READY (core.endpoints.timings). Each group's
 median total and the median of every phase measured in it (over the launches that measured it; a phase
 no launch measured is left out). `typical(...)` is the one figure `up` quotes in a new thread:
-"similar launches took ~N min".
+"similar launches took ~N min"; `TypicalCache` keeps that figure a few seconds per (model, GPUs, engine),
+so a burst of identical `up`s reads the history once.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from statistics import median
 
 from sqlalchemy import select
@@ -90,3 +94,32 @@ def typical(session: Session, *, model: str, accelerators: str, engine: str) -> 
     )
     rows = list(session.scalars(stmt).all())
     return _summary((model, accelerators, engine), rows) if rows else None
+
+
+Key = tuple[str, str, str]  # (model, accelerators, engine)
+
+
+@dataclass
+class TypicalCache:
+    """`typical` per (model, GPUs, engine), kept `ttl_s` seconds: a burst of identical `up`s reads the
+    history once. This process's launches `forget` their key when they add a cold start, so the figure
+    is never staler than `ttl_s` for another process's launches, and never stale for this one's."""
+
+    ttl_s: float = 30.0
+    _kept: dict[Key, tuple[float, LaunchHistory | None]] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def get(self, key: Key, read: Callable[[], LaunchHistory | None]) -> LaunchHistory | None:
+        now = time.monotonic()
+        with self._lock:
+            kept = self._kept.get(key)
+        if kept is not None and now - kept[0] < self.ttl_s:
+            return kept[1]
+        found = read()
+        with self._lock:
+            self._kept[key] = (now, found)
+        return found
+
+    def forget(self, key: Key) -> None:
+        with self._lock:
+            self._kept.pop(key, None)

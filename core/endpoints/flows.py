@@ -6,10 +6,12 @@ process holds. Each step opens its own short session, re-reads the row and moves
 `store.transition`; the intent of every cloud call is in the store before the call is made:
 
     REQUESTED (cluster name reserved by `up`)
-      -> PROVISIONING (API key hash + provisioning start recorded) -> launcher.submit
-      -> request id persisted at once -> followed (ctx.follower polls it with every other launch)
+      -> PROVISIONING (launch claim taken, API key hash + provisioning start recorded: one transaction)
+      -> launcher.submit -> request id persisted at once (one UPDATE)
+      -> followed (ctx.follower polls it with every other launch)
       -> STARTING (URL persisted) -> readiness probes, one at a time, then a real completion with the key
-      -> READY -> URL and key posted once.
+      -> READY (one transaction: usage baseline, READY, the key owed to the outbox, the cold-start
+         timings, the launch claim released) -> URL and key posted once.
     Any failure: failure_reason (a sentence), STOPPING, teardown, FAILED.
 
 A launch holds no thread while the cloud provisions or the engine loads: it is a few short steps on the
@@ -49,12 +51,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
+from sqlalchemy import update
 
 from core import claims, outbox
 from core import tls as certs
 from core.apikeys import hash_api_key, new_api_key, redact_api_keys
 from core.clock import Clock, as_utc
-from core.endpoints import https, messaging, records, service_flow, store, timings
+from core.endpoints import cold_stats, https, messaging, records, service_flow, store, timings
 from core.endpoints.models import Endpoint
 from core.endpoints.records import EndpointOptions
 from core.endpoints.states import EndpointState
@@ -69,8 +72,10 @@ from core.launcher.following import RequestFollower, RequestOutcome
 from core.notifier import Notifier, deliver
 from core.readiness import PROBE_TIMEOUT_S, ReadinessCheck
 from core.settings import Settings
-from core.usage.baseline import take_usage_baseline
+from core.usage.baseline import scrape_baseline
 from core.usage.cost import settle_cost
+from core.usage.counters import load_usage, record_baseline
+from core.usage.metrics import EngineSnapshot
 from core.usage.models import EndpointUsage
 from core.workers import WorkerPool
 
@@ -119,6 +124,8 @@ class FlowContext:
     _follower: RequestFollower | None = None
     _http: httpx.Client | None = None
     _by_ca: dict[str, httpx.Client] = field(default_factory=dict)  # launches' clients, by private CA
+    # "Similar launches took ~N min" for `up`, kept a few seconds (a launch here forgets its key at READY).
+    typical: cold_stats.TypicalCache = field(default_factory=cold_stats.TypicalCache)
 
     def close(self) -> None:
         """After the worker pool has stopped: the launches still in flight are left to the next start
@@ -251,9 +258,11 @@ class FlowContext:
         else:
             self.drop_claim(endpoint_id, kind)
 
-    def take_claim(self, endpoint_id: int, kind: str) -> bool:
+    def take_claim(self, endpoint_id: int, kind: str, *, session: Any = None) -> bool:
         """Acquire the (endpoint, kind) claim for this process and have the heartbeat renew it (until
-        `drop_claim`); False when another process (or another flow here) holds it."""
+        `drop_claim`); False when another process (or another flow here) holds it. With `session`, the
+        claim is taken in that transaction (it holds once it commits: the launch's first step takes it
+        with PROVISIONING), else in a session of its own."""
         key = (endpoint_id, kind)
         with self._lock:
             if key in self._claimed:
@@ -261,7 +270,10 @@ class FlowContext:
             self._claimed.add(key)
         won = False
         try:
-            won = self._hold(claims.acquire, endpoint_id, kind)
+            if session is None:
+                won = self._hold(claims.acquire, endpoint_id, kind)
+            else:
+                won = self._acquire_in(session, endpoint_id, kind)
         finally:
             with self._lock:
                 if won:
@@ -319,6 +331,15 @@ class FlowContext:
                 ttl=self.claim_ttl,
                 now=self.clock.now(),
             )
+
+    def _acquire_in(self, session: Any, endpoint_id: int, kind: str) -> bool:
+        return claims.acquire(session=session, endpoint_id=endpoint_id, kind=kind, owner=self.owner,
+                              ttl=self.claim_ttl, now=self.clock.now())  # fmt: skip
+
+    def stop_renewing(self, endpoint_id: int, kind: str) -> None:
+        """The heartbeat leaves this claim alone from now on (its holder is about to release it)."""
+        with self._lock:
+            self._renewing.discard((endpoint_id, kind))
 
     def _release(self, endpoint_id: int, kind: str) -> None:
         try:
@@ -471,10 +492,7 @@ def _load(session: Any, endpoint_id: int) -> Endpoint:
 def launch(ctx: FlowContext, *, endpoint_id: int) -> object:
     """Follow a REQUESTED endpoint to READY (or to FAILED with the cluster gone): the first step runs
     here; CONTINUES when the launch goes on in later steps (see `_LaunchRun`)."""
-    if not ctx.take_claim(endpoint_id, LAUNCH):
-        log.info("endpoint %s: another process follows its launch", endpoint_id)
-        return None
-    return _start_launch(ctx, endpoint_id)
+    return _start_launch(ctx, endpoint_id, claimed=False)  # the claim is taken with PROVISIONING
 
 
 def _run_claimed(
@@ -510,15 +528,24 @@ class _LaunchRun:
     view: EndpointView | None = None
     check: ReadinessCheck | None = None
     state_seen_at: float = field(default_factory=time.monotonic)  # the store last read by a probe step
+    claimed: bool = True  # this process holds the launch claim (False until the first step takes it)
+    claim_released: bool = False  # released with READY, in its transaction
+    provisioning_at: datetime | None = None  # cold-start marks, kept here and stored with READY
+    healthy_at: datetime | None = None
 
 
 Step = Callable[[FlowContext, _LaunchRun], bool]  # True: the launch goes on in a later step
 
 
-def _start_launch(ctx: FlowContext, endpoint_id: int) -> object:
-    """With the launch claim held: a new key, then the first step (submit)."""
+def _start_launch(ctx: FlowContext, endpoint_id: int, *, claimed: bool = True) -> object:
+    """A new key, then the first step (submit), which takes the launch claim unless `claimed` (held)."""
     api_key = new_api_key()
-    run = _LaunchRun(endpoint_id=endpoint_id, api_key=api_key, secrets=launch_secrets(ctx.settings, api_key))
+    run = _LaunchRun(
+        endpoint_id=endpoint_id,
+        api_key=api_key,
+        secrets=launch_secrets(ctx.settings, api_key),
+        claimed=claimed,
+    )
     ctx.launches[endpoint_id] = run
     return _launch_step(ctx, run, _submit)
 
@@ -551,7 +578,8 @@ def _end_launch(ctx: FlowContext, run: _LaunchRun, *, crashed: bool = False) -> 
     ctx.launches.pop(run.endpoint_id, None)  # the key goes with it
     if run.view is not None:
         ctx.drop_http(run.view.tls.ca_cert_pem)
-    ctx.drop_claim(run.endpoint_id, LAUNCH, release=not crashed)
+    if run.claimed:
+        ctx.drop_claim(run.endpoint_id, LAUNCH, release=not (crashed or run.claim_released))
     if not crashed:
         ctx.finished(LAUNCH, run.endpoint_id)
 
@@ -572,7 +600,7 @@ def _later(ctx: FlowContext, run: _LaunchRun, step: Step, delay: float = 0.0) ->
 def _submit(ctx: FlowContext, run: _LaunchRun) -> bool:
     """Steps 1-2: PROVISIONING recorded, the request submitted and its id persisted at once; then the
     follower polls it with every other launch in flight."""
-    run.spec = _begin_provisioning(ctx, run.endpoint_id, api_key=run.api_key, secrets=run.secrets)
+    run.spec = _begin_provisioning(ctx, run)
     if run.spec is None:
         return False
     request_id = service_flow.submit(ctx.launcher, run.spec)  # a cluster, or a SkyServe service
@@ -591,12 +619,17 @@ def _submit(ctx: FlowContext, run: _LaunchRun) -> bool:
     return True
 
 
-def _begin_provisioning(
-    ctx: FlowContext, endpoint_id: int, *, api_key: str, secrets: dict[str, str]
-) -> LaunchSpec | None:
-    """Step 1: the spec, and PROVISIONING (with the key's hash) recorded before the cloud is asked for
-    anything. None when the endpoint is not REQUESTED any more."""
+def _begin_provisioning(ctx: FlowContext, run: _LaunchRun) -> LaunchSpec | None:
+    """Step 1: the launch claim (unless held), the spec, and PROVISIONING (with the key's hash) recorded
+    in one transaction before the cloud is asked for anything. None when another process holds the claim
+    or the endpoint is not REQUESTED any more."""
+    endpoint_id, api_key, secrets = run.endpoint_id, run.api_key, run.secrets
     with ctx.database.session() as session:
+        if not run.claimed:
+            run.claimed = ctx.take_claim(endpoint_id, LAUNCH, session=session)
+            if not run.claimed:
+                log.info("endpoint %s: another process follows its launch", endpoint_id)
+                return None
         endpoint = _load(session, endpoint_id)
         if endpoint.state != S.REQUESTED:
             log.info("endpoint %s is %s, not launching it", endpoint.name, endpoint.state)
@@ -623,6 +656,7 @@ def _begin_provisioning(
         }
         _move(session, endpoint, S.PROVISIONING, submitted, now=now, changes=changes)
         view = _view(endpoint)
+    run.provisioning_at = now
     where = "/".join(p for p in (spec.cloud, spec.region) if p) or None
     ctx.post(view, messaging.provisioning(view, where=where))
     if not view.tls.enabled and not records.is_service(view.options):  # a service's notes say it its way
@@ -634,10 +668,17 @@ def _begin_provisioning(
 def _record_request(ctx: FlowContext, endpoint_id: int, request_id: str) -> None:
     """Step 2 (after the submit): the request id is persisted the moment it exists."""
     with ctx.database.session() as session:
-        endpoint = _load(session, endpoint_id)
-        endpoint.sky_request_id = request_id
-        still_ours = endpoint.state == S.PROVISIONING
-    if not still_ours:
+        # One guarded UPDATE (no read first): the id is stored whatever the state, for the cancel.
+        table = Endpoint.__table__  # a Core statement: no ORM bookkeeping
+        state = session.execute(
+            update(table)
+            .where(table.c.id == endpoint_id)
+            .values(sky_request_id=request_id)
+            .returning(table.c.state)
+        ).scalar_one_or_none()
+    if state is None:
+        raise _Abandon(f"endpoint {endpoint_id} is gone from the store")
+    if state != S.PROVISIONING:
         raise _Abandon("stopped while submitting")
 
 
@@ -658,7 +699,7 @@ def _await_cluster(ctx: FlowContext, run: _LaunchRun, outcome: RequestOutcome) -
         view = _cluster_up(ctx, run)
     run.view = view
     ctx.post(view, messaging.weights_loading(view))
-    run.check = _readiness_check(ctx, view)
+    run.check = _readiness_check(ctx, run, view)
     return _later(ctx, run, _probe)
 
 
@@ -704,15 +745,14 @@ def _probe(ctx: FlowContext, run: _LaunchRun) -> bool:
 
 
 def _engine_ready(ctx: FlowContext, run: _LaunchRun) -> bool:
-    """Step 5: a real completion with the key, the usage baseline, READY with the key handed over."""
+    """Step 5: a real completion with the key, the usage baseline scraped, then READY (see `_make_ready`)."""
     assert run.check is not None and run.view is not None
     view = run.view
     http = ctx.http_for(view.tls.ca_cert_pem)
     run.check.complete(http, api_key=run.api_key)
-    # Usage counts from here: the readiness completion above was the bot's, not a user's.
-    take_usage_baseline(
-        database=ctx.database,
-        clock=ctx.clock,
+    # Usage counts from here: the readiness completion above was the bot's, not a user's. Scraped now,
+    # stored with READY.
+    baseline = scrape_baseline(
         endpoint_id=view.id,
         url=view.url or "",
         engine=view.engine,
@@ -720,33 +760,42 @@ def _engine_ready(ctx: FlowContext, run: _LaunchRun) -> bool:
         ca_pem=view.tls.ca_cert_pem,
         client=http,
     )
-    _make_ready(ctx, run.endpoint_id, api_key=run.api_key)
+    _make_ready(ctx, run, baseline=baseline)
     return False
 
 
-def _make_ready(ctx: FlowContext, endpoint_id: int, *, api_key: str) -> None:
-    """Step 5: READY; the URL and key are posted once."""
+def _make_ready(ctx: FlowContext, run: _LaunchRun, *, baseline: EngineSnapshot | None) -> None:
+    """Step 5: ONE transaction: the usage baseline, READY, the key owed to the outbox, the cold-start
+    timings and the launch claim released; then the URL and key are posted once."""
+    launcher_facts = timings.launcher_marks(ctx.launcher, run.view) if run.view is not None else (None, None)
+    ctx.stop_renewing(run.endpoint_id, LAUNCH)  # released below, with READY
     with ctx.database.session() as session:
-        endpoint = _load(session, endpoint_id)
+        endpoint = _load(session, run.endpoint_id)
         if endpoint.state != S.STARTING:
             raise _Abandon("stopped while starting")
         now = ctx.clock.now()
+        if baseline is not None:
+            record_baseline(load_usage(session, run.endpoint_id), baseline, now=now)
         # The idle clock starts when it can first be used.
         _move(session, endpoint, S.READY, "answered a completion", now=now, changes={"last_activity_at": now})
         # The key is owed from this commit on: a crash before it is delivered leaves this row,
         # and the next start tears the endpoint down (core.outbox) instead of leaving it unusable.
         key_message = outbox.record_key(
             session=session,
-            endpoint_id=endpoint_id,
+            endpoint_id=run.endpoint_id,
             owner=ctx.owner,
             now=now,
             deliver_by=now + ctx.settings.key_delivery_deadline,
             lease=ctx.claim_ttl,
         )
+        timings.record_ready(session, endpoint, launcher=ctx.launcher, provisioning_at=run.provisioning_at,
+                             healthy_at=run.healthy_at, launcher_facts=launcher_facts)  # fmt: skip
+        claims.release(session=session, endpoint_id=run.endpoint_id, kind=LAUNCH, owner=ctx.owner)
         view = _view(endpoint)
+    run.claim_released = True
+    ctx.typical.forget((view.model, view.accelerators, view.engine))  # its cold start is history now
     took = (as_utc(view.ready_at) - as_utc(view.requested_at)) if view.ready_at else None
-    _hand_over_key(ctx, key_message, view, api_key)
-    view = timings.after_ready(database=ctx.database, launcher=ctx.launcher, view=view)  # the phases
+    _hand_over_key(ctx, key_message, view, run.api_key)
     ctx.post(view, messaging.ready(view, took=took))
     ctx.changed(view)
 
@@ -771,11 +820,10 @@ def key_lost(ctx: FlowContext, *, endpoint_id: int, reason: str) -> None:
     ctx.schedule(TEARDOWN, endpoint_id, give_up)  # on the pool: never on the outbox's sender thread
 
 
-def _readiness_check(ctx: FlowContext, view: EndpointView) -> ReadinessCheck:
+def _readiness_check(ctx: FlowContext, run: _LaunchRun, view: EndpointView) -> ReadinessCheck:
     def progress(step: str) -> None:
-        timings.on_readiness_step(
-            database=ctx.database, clock=ctx.clock, launcher_name=ctx.launcher.name, view=view, step=step
-        )
+        if step.startswith("engine answers ") and run.healthy_at is None:
+            run.healthy_at = ctx.clock.now()  # a cold-start mark, stored with READY (core.endpoints.timings)
         ctx.post(view, messaging.readiness_step(step))
 
     deadline = as_utc(view.requested_at) + ctx.settings.readiness_deadline
@@ -1051,7 +1099,11 @@ def relaunch_lost(*, session: Any, endpoint: Endpoint, actor: str, now: datetime
     request. Raises `store.TransitionConflict` when it is no longer LOST."""
     view = _view(endpoint)
     lifecycle = replace(
-        view.lifecycle, first_requested_at=view.first_requested_at, replicas_ready=None, replica_urls=(), cold_start=None
+        view.lifecycle,
+        first_requested_at=view.first_requested_at,
+        replicas_ready=None,
+        replica_urls=(),
+        cold_start=None,
     )
     store.transition(
         session=session,

@@ -24,6 +24,7 @@ read the store; reading the store first could mistake a brand-new cluster for an
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from core import claims
@@ -59,10 +60,16 @@ def reconcile(ctx: FlowContext) -> ReconcileReport:
     """One sweep. Never raises for a single endpoint's trouble; the report lists errors."""
     report = ReconcileReport()
     clusters = ctx.launcher.list_clusters(ctx.settings.cluster_prefix)  # first: see the module docstring
-    services = _services(ctx)
+    with ctx.database.session() as session:
+        live = store.list_views(session=session, states=S.live())
+    live_services = {v.cluster_name for v in live if v.is_service}
+    listed = _services(ctx, needed=bool(live_services), report=report)
+    services = listed or {}
     replicas = {r for s in services.values() for r in s.replica_clusters}
-    # A service's replicas are its own (torn down with it), never unknown clusters.
-    in_cloud = {c.name: c for c in clusters if c.name not in replicas and not _replica_of(c.name, services)}
+    # A service's replicas are its own (torn down with it), never unknown clusters; a live service's
+    # replicas are known by name even when SkyServe could not be asked.
+    owners = {*services, *live_services}
+    in_cloud = {c.name: c for c in clusters if c.name not in replicas and not _replica_of(c.name, owners)}
     report.clusters_seen = len(clusters)
 
     with ctx.database.session() as session:
@@ -76,7 +83,6 @@ def reconcile(ctx: FlowContext) -> ReconcileReport:
             )
             report.orphans_taken_over.append(f"{claim.kind}:{claim.endpoint_id}")
     with ctx.database.session() as session:
-        live = [store.to_view(e) for e in store.list_endpoints(session=session, states=S.live())]
         live_clusters = {v.cluster_name for v in live}
         others = {}
         for name in [*in_cloud, *services]:
@@ -87,7 +93,8 @@ def reconcile(ctx: FlowContext) -> ReconcileReport:
     for view in live:
         try:
             if view.is_service:
-                _reconcile_service(ctx, view, services.get(view.cluster_name), report)
+                if listed is not None:  # unknown when SkyServe could not be asked: nothing is judged
+                    _reconcile_service(ctx, view, services.get(view.cluster_name), report)
             else:
                 _reconcile_live(ctx, view, in_cloud.get(view.cluster_name), report)
         except Exception as exc:
@@ -121,14 +128,25 @@ def _reconcile_live(
         report.lost.append(view.name)
 
 
-def _services(ctx: FlowContext) -> dict[str, ServiceInfo]:
-    """The bot's SkyServe services by name (none when the launcher runs no services)."""
+def _services(ctx: FlowContext, *, needed: bool, report: ReconcileReport) -> dict[str, ServiceInfo] | None:
+    """The bot's SkyServe services by name (none when the launcher runs no services); None when SkyServe
+    could not be asked. That is an error only while the store holds a live service: without one there is
+    nothing to follow, and a SkyPilot with no cloud enabled (no serve controller either) answers
+    "Failed to refresh services status" on every sweep."""
     if not serves(ctx.launcher):
         return {}
-    return {s.name: s for s in ctx.launcher.list_services(ctx.settings.cluster_prefix)}
+    try:
+        return {s.name: s for s in ctx.launcher.list_services(ctx.settings.cluster_prefix)}
+    except Exception as exc:
+        if needed:
+            log.warning("reconcile could not list SkyServe services: %s", exc)
+            report.errors.append(f"services: {exc}")
+        else:
+            log.info("reconcile: no live service, and SkyServe could not be asked (%s)", exc)
+        return None
 
 
-def _replica_of(cluster: str, services: dict[str, ServiceInfo]) -> bool:
+def _replica_of(cluster: str, services: Iterable[str]) -> bool:
     """`{service}-{n}`: a replica cluster of a known service (also one its listing does not show yet)."""
     service, _, number = cluster.rpartition("-")
     return number.isdigit() and service in services

@@ -25,7 +25,7 @@ from core.endpoints.models import StopRequest
 from core.endpoints.records import EndpointOptions, Lifecycle
 from core.endpoints.states import EndpointState
 from core.endpoints.validation import UpRequest, refuse_local_model, validate_up
-from core.endpoints.views import EndpointView
+from core.endpoints.views import EndpointPage, EndpointView, HomeSnapshot
 from core.errors import (
     BudgetExceeded,
     CloudUnreachable,
@@ -217,11 +217,15 @@ class EndpointService(SharesFlows):
 
     def _say_typical(self, view: EndpointView) -> None:
         """The thread's first line, when launches like this one have history: what they took."""
-        try:
+
+        def read() -> LaunchHistory | None:
             with self.database.session() as session:
-                past = cold_stats.typical(
+                return cold_stats.typical(
                     session, model=view.model, accelerators=view.accelerators, engine=view.engine
                 )
+
+        try:
+            past = self.flows.typical.get((view.model, view.accelerators, view.engine), read)
         except Exception:
             log.warning("could not read the cold-start history", exc_info=True)
             return
@@ -325,7 +329,7 @@ class EndpointService(SharesFlows):
 
     def _name_taken(self, name: str) -> bool:
         with self.database.session() as session:
-            return store.get_by_name(session=session, name=name) is not None
+            return store.name_taken(session=session, name=name)
 
     def _check_budget(self, now: datetime) -> None:
         budget = self.settings.team_daily_budget
@@ -595,10 +599,25 @@ class EndpointService(SharesFlows):
     def list(self, *, include_terminal: bool = False, owner_id: str | None = None) -> list[EndpointView]:
         states = None if include_terminal else S.live()
         with self.database.session() as session:
-            return [
-                store.to_view(e)
-                for e in store.list_endpoints(session=session, states=states, owner_id=owner_id)
-            ]
+            return store.list_views(session=session, states=states, owner_id=owner_id)
+
+    def list_page(
+        self, *, limit: int, include_terminal: bool = False, owner_id: str | None = None
+    ) -> EndpointPage:
+        """The first `limit` endpoints `list` would return and how many it would: a screen's worth,
+        read without loading every row (issue 12: the ack must not wait for 1,000 rows' JSON)."""
+        states = None if include_terminal else S.live()
+        with self.database.session() as session:
+            return _page(session, limit=limit, states=states, owner_id=owner_id)
+
+    def home(self, *, user_id: str, limit: int) -> HomeSnapshot:
+        """Live endpoints for `user_id`'s App Home: up to `limit` of theirs and of everybody else's."""
+        with self.database.session() as session:
+            return HomeSnapshot(
+                mine=_page(session, limit=limit, states=S.live(), owner_id=user_id),
+                others=_page(session, limit=limit, states=S.live(), exclude_owner=user_id),
+                spend_per_hour=store.spend_rate(session=session, states=S.live()),
+            )
 
     def stats(self, *, contains: str | None = None) -> list[LaunchHistory]:
         """Median cold starts per model, GPUs and engine from finished launches (`/endpoint stats`)."""
@@ -656,3 +675,9 @@ def _usage_of(session: Any, endpoint_id: int) -> Any:
     usage = session.get(EndpointUsage, endpoint_id)
     # Only a baseline so far (taken after readiness): nothing has been read that could be shown.
     return usage if usage is not None and usage.last_scrape_at is not None else None
+
+
+def _page(session: Any, *, limit: int, **filters: Any) -> EndpointPage:
+    views = store.list_views(session=session, limit=limit, **filters)
+    total = len(views) if len(views) < limit else store.count_endpoints(session=session, **filters)
+    return EndpointPage(views=views, total=total)

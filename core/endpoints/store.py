@@ -26,6 +26,7 @@ import secrets
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import fields
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Select, func, insert, select, update
@@ -44,6 +45,8 @@ from core.usage.counters import build_usage_view
 from core.usage.models import EndpointUsage
 from core.vocabulary import NAME_MAX_LEN, check_endpoint_name
 
+_ENDPOINTS = Endpoint.__table__
+_EVENTS = EndpointEvent.__table__
 CLUSTER_NAME_MAX_LEN = 50
 _CLUSTER_SUFFIX_HEX = 6  # random hex digits at the end of a cluster name
 _CLUSTER_PREFIX_RE = re.compile(r"^([a-z][a-z0-9-]*)?$")
@@ -128,7 +131,9 @@ def make_cluster_name(*, prefix: str, name: str) -> str:
 
 def _insert_if_free(session: Session, values: dict[str, Any]) -> int | None:
     """Insert an endpoint row unless its name or cluster name is taken (atomically); its id or None."""
-    stmt = upsert_into(session, Endpoint).values(**values).on_conflict_do_nothing().returning(Endpoint.id)
+    stmt = (
+        upsert_into(session, _ENDPOINTS).values(**values).on_conflict_do_nothing().returning(_ENDPOINTS.c.id)
+    )
     return session.execute(stmt).scalar_one_or_none()
 
 
@@ -193,13 +198,11 @@ def create_endpoint(
     )
     endpoint = session.get(Endpoint, endpoint_id)
     assert endpoint is not None
-    record_event(
-        session=session,
-        endpoint=endpoint,
-        actor=actor or owner_id,
-        kind="created",
-        message=f"requested {model} on {accelerators} ({engine}, {launcher}) as {endpoint.name}",
-        now=now,
+    message = f"requested {model} on {accelerators} ({engine}, {launcher}) as {endpoint.name}"
+    session.execute(
+        insert(_EVENTS).values(
+            endpoint_id=endpoint_id, at=now, actor=actor or owner_id, kind="created", message=message
+        )
     )
     return endpoint
 
@@ -264,6 +267,11 @@ def get_by_name(*, session: Session, name: str) -> Endpoint | None:
     return session.scalars(select(Endpoint).where(Endpoint.name == name.strip().lower())).one_or_none()
 
 
+def name_taken(*, session: Session, name: str) -> bool:
+    """Whether an endpoint is called `name` (its id only is read; names are lowercase)."""
+    return _name_taken(session, name.strip().lower())
+
+
 def get_by_cluster(*, session: Session, cluster_name: str) -> Endpoint | None:
     return session.scalars(select(Endpoint).where(Endpoint.cluster_name == cluster_name)).one_or_none()
 
@@ -273,14 +281,65 @@ def list_endpoints(
     session: Session,
     states: Collection[EndpointState] | None = None,
     owner_id: str | None = None,
+    exclude_owner: str | None = None,
+    limit: int | None = None,
 ) -> list[Endpoint]:
-    """Endpoints, oldest first; only those in `states` / of `owner_id` when given."""
-    stmt: Select[tuple[Endpoint]] = select(Endpoint).order_by(Endpoint.id)
+    """Endpoints, oldest first; only those in `states` / of `owner_id` / not of `exclude_owner` when
+    given, and only the first `limit` of them."""
+    stmt = _filtered(select(Endpoint), states, owner_id, exclude_owner).order_by(Endpoint.id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.scalars(stmt).all())
+
+
+def list_views(
+    *,
+    session: Session,
+    states: Collection[EndpointState] | None = None,
+    owner_id: str | None = None,
+    exclude_owner: str | None = None,
+    limit: int | None = None,
+) -> list[EndpointView]:
+    """`list_endpoints` as views, read as plain rows: no ORM identity map and no change tracking of the
+    JSON columns, which cost more than the query itself for a thousand endpoints (issue 12)."""
+    columns = Endpoint.__table__.columns
+    stmt = _filtered(select(*columns), states, owner_id, exclude_owner).order_by(Endpoint.id)
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return [to_view(SimpleNamespace(**row)) for row in session.execute(stmt).mappings()]
+
+
+def count_endpoints(
+    *,
+    session: Session,
+    states: Collection[EndpointState] | None = None,
+    owner_id: str | None = None,
+    exclude_owner: str | None = None,
+) -> int:
+    """How many endpoints `list_endpoints` with the same filters would return without a limit."""
+    stmt = _filtered(select(func.count(Endpoint.id)), states, owner_id, exclude_owner)
+    return int(session.scalar(stmt) or 0)
+
+
+def spend_rate(*, session: Session, states: Collection[EndpointState]) -> float:
+    """Dollars per hour of every endpoint in `states` together."""
+    stmt = _filtered(select(func.coalesce(func.sum(Endpoint.price_per_hour), 0.0)), states, None, None)
+    return float(session.scalar(stmt) or 0.0)
+
+
+def _filtered(
+    stmt: Select[Any],
+    states: Collection[EndpointState] | None,
+    owner_id: str | None,
+    exclude_owner: str | None,
+) -> Select[Any]:
     if states is not None:
         stmt = stmt.where(Endpoint.state.in_([EndpointState(s) for s in states]))
     if owner_id is not None:
         stmt = stmt.where(Endpoint.owner_id == owner_id)
-    return list(session.scalars(stmt).all())
+    if exclude_owner is not None:
+        stmt = stmt.where(Endpoint.owner_id != exclude_owner)
+    return stmt
 
 
 def list_events(*, session: Session, endpoint_id: int) -> list[EndpointEvent]:
@@ -337,15 +396,16 @@ def transition(
         values["stopped_at"] = now
 
     session.flush()
+    # Core statements on the tables (not ORM-enabled DML): the same SQL without the ORM's bulk-update
+    # bookkeeping, which costs more CPU than the statement itself in a burst of launches.
     result = session.execute(
-        update(Endpoint)
+        update(_ENDPOINTS)
         .where(
-            Endpoint.id == endpoint.id,
-            Endpoint.state == current,
-            Endpoint.version == endpoint.version,
+            _ENDPOINTS.c.id == endpoint.id,
+            _ENDPOINTS.c.state == current,
+            _ENDPOINTS.c.version == endpoint.version,
         )
         .values(**values)
-        .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.refresh(endpoint)
@@ -358,8 +418,8 @@ def transition(
             setattr(endpoint, key, value)  # through the attribute, so in-place edits stay tracked
         else:
             set_committed_value(endpoint, key, value)  # already in the row: no second UPDATE
-    session.add(
-        EndpointEvent(
+    session.execute(
+        insert(_EVENTS).values(
             endpoint_id=endpoint.id,
             at=now,
             actor=actor,
@@ -369,7 +429,6 @@ def transition(
             to_state=to,
         )
     )
-    session.flush()
     return endpoint
 
 
@@ -419,8 +478,9 @@ _VIEW_COLUMNS = tuple(
 )
 
 
-def to_view(endpoint: Endpoint, usage: EndpointUsage | None = None) -> EndpointView:
-    """An immutable snapshot of the row (and its usage counters) for adapters and other threads."""
+def to_view(endpoint: Endpoint | SimpleNamespace, usage: EndpointUsage | None = None) -> EndpointView:
+    """An immutable snapshot of the row (an ORM row or its columns by name, see `list_views`, and its
+    usage counters) for adapters and other threads."""
     options, lifecycle = records.options_from_json(endpoint.options)
     usage_view = None if usage is None else build_usage_view(usage, cost_so_far=endpoint.cost_so_far or 0.0)
     return EndpointView(

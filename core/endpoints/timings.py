@@ -4,8 +4,9 @@ The marks come from what the bot already records plus two looks at the launcher:
 - the endpoint row and its audit log: requested (`requested_at`), PROVISIONING (the audit log: the
   launch submitted), STARTING (`provisioned_at`: the launch request finished, cluster up, `run`
   started), READY (`ready_at`);
-- the readiness probe's "engine answers /health" step (`mark_healthy`, stored in this table at once,
-  so a later step or another process can still use it);
+- the readiness probe's "engine answers /health" step: the launch flow keeps it in memory and stores it
+  with READY (`record_ready`, in the READY transaction; a launch that dies before READY ends FAILED and
+  has no cold start to measure); `on_readiness_step` stores it at once for callers without a flow;
 - the launcher, when it can tell: `cluster_up_at(cluster)` (SkyPilot: the cluster record's
   `launched_at`, written when provisioning, image pull included, ended and the cluster went UP) and
   `engine_log(cluster)` (the engine's start-up log: weights download and load, core.launcher.startup_log).
@@ -16,7 +17,8 @@ setup (cluster UP to the engine started: file mounts such as the weights bucket,
 (download + load, as the engine reported them; "download", "cache" or "local"), load (the rest of the
 engine's start until healthy: compilation, KV cache, CUDA graphs), first completion (healthy to a real
 completion). Without the engine's figures, the engine's whole start is "engine start". A phase that
-cannot be measured is left out, never estimated. `after_ready` stores them (`cold_starts`, one row per
+cannot be measured is left out, never estimated. `record_ready` (the launch flow, in its READY
+transaction) or `after_ready` (its own session) stores them (`cold_starts`, one row per
 launch run: the history `core.endpoints.cold_stats` reads) and on the endpoint's lifecycle, so every
 view (status card, `status`) carries them. Timings never fail a launch: errors are logged and skipped.
 """
@@ -208,6 +210,52 @@ def _entered(session: Session, endpoint: Endpoint, state: EndpointState) -> date
         .order_by(EndpointEvent.at.desc())
         .limit(1)
     ).first()
+
+
+def launcher_marks(launcher: Any, view: EndpointView) -> tuple[datetime | None, StartupLog | None]:
+    """What the launcher can tell of a launch (when its cluster went UP, the engine's start-up figures),
+    asked with no transaction held; (None, None) for a SkyServe service (its replicas are clusters of
+    their own, so only the marks count)."""
+    if records.is_service(view.options):
+        return None, None
+    up_at = _ask(launcher, "cluster_up_at", view.cluster_name)
+    text = _ask(launcher, "engine_log", view.cluster_name)
+    return up_at, (parse_startup_log(text) if text else None)
+
+
+def record_ready(
+    session: Session,
+    endpoint: Endpoint,
+    *,
+    launcher: Any,
+    provisioning_at: datetime | None,
+    healthy_at: datetime | None,
+    launcher_facts: tuple[datetime | None, StartupLog | None] = (None, None),
+) -> None:
+    """In the READY transaction (the launch flow's): measure the run from the marks it kept in memory
+    (entering PROVISIONING, the engine healthy) and the launcher's facts, store its row and put the
+    phases on the endpoint's lifecycle. Never raises: a timing that cannot be stored is logged."""
+    try:
+        if endpoint.ready_at is None:
+            return
+        view = store.to_view(endpoint)
+        up_at, startup = launcher_facts
+        marks = Marks(
+            requested_at=endpoint.requested_at,
+            ready_at=endpoint.ready_at,
+            provisioning_at=provisioning_at,
+            cluster_up_at=up_at,
+            starting_at=endpoint.provisioned_at,
+            healthy_at=healthy_at,
+            provisions=getattr(launcher, "provisions", True),
+        )
+        cold = measure(marks, startup, model=view.model)
+        record = _record(session, view, launcher.name)
+        record.healthy_at = record.healthy_at or healthy_at
+        _store(record, cold, ready_at=endpoint.ready_at)
+        store.set_lifecycle(endpoint, replace(view.lifecycle, cold_start=cold))
+    except Exception:
+        log.warning("endpoint %s: could not measure its cold start", endpoint.name, exc_info=True)
 
 
 def after_ready(*, database: Any, launcher: Any, view: EndpointView) -> EndpointView:

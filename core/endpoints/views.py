@@ -91,3 +91,25 @@ class EndpointView:
     def wants_relaunch(self) -> bool:
         """Launch it again when its cluster is lost (`relaunch=yes`, not called off by a stop)."""
         return self.lifecycle.relaunch and self.lifecycle.relaunch_cancelled_by is None
+
+
+@dataclass(frozen=True)
+class EndpointPage:
+    """The first endpoints of a listing (oldest first), as many as a screen shows, and how many it holds."""
+
+    views: list[EndpointView]
+    total: int
+
+    @property
+    def more(self) -> int:
+        """How many the page leaves out."""
+        return self.total - len(self.views)
+
+
+@dataclass(frozen=True)
+class HomeSnapshot:
+    """What a person's App Home shows: their live endpoints, everybody else's, and the team's spend rate."""
+
+    mine: EndpointPage
+    others: EndpointPage
+    spend_per_hour: float

@@ -112,6 +112,8 @@ def _service_header(spec: LaunchSpec, config: dict[str, Any]) -> str:
         "# No autostop: the bot tears the service down itself (`sky serve down`) at its lifetime, idle "
         "timeout or cost cap.\n"
     )
+
+
 class _TaskDumper(yaml.SafeDumper):
     """Multi-line strings (the run script, a certificate) as `|` blocks; nothing folded, so the run line
     reads (and copies) as the shell will see it."""

@@ -17,6 +17,7 @@ from core.clock import Clock
 from core.db import Database
 from core.usage.counters import load_usage, record_baseline
 from core.usage.metrics import (
+    EngineSnapshot,
     ScrapeResult,
     ScrapeTarget,
     merge_replicas,
@@ -45,6 +46,30 @@ def take_usage_baseline(
     watchdog reads it. `ca_pem`: the endpoint's private CA, which an https engine is verified with. With
     `client` (the launch flow's, already verifying that CA), one engine's scrape is a plain GET on it, no
     event loop."""
+    snapshot = scrape_baseline(
+        endpoint_id=endpoint_id, url=url, engine=engine, timeout=timeout, replica_urls=replica_urls,
+        ca_pem=ca_pem, client=client,
+    )  # fmt: skip
+    if snapshot is None:
+        return False
+    with database.session() as session:
+        record_baseline(load_usage(session, endpoint_id), snapshot, now=clock.now())
+    return True
+
+
+def scrape_baseline(
+    *,
+    endpoint_id: int,
+    url: str,
+    engine: str,
+    timeout: float = 5.0,
+    replica_urls: tuple[str, ...] = (),
+    ca_pem: str | None = None,
+    client: httpx.Client | None = None,
+) -> EngineSnapshot | None:
+    """The scrape half of `take_usage_baseline` (no store): the counters to record as the baseline, or
+    None when they could not be read (logged). The launch flow records them in its READY transaction
+    (`record_baseline(load_usage(session, id), snapshot, now=...)`)."""
     try:
         if client is not None and not replica_urls:
             result = _scrape_counters(
@@ -63,13 +88,11 @@ def take_usage_baseline(
             result = merge_replicas(endpoint_id, results) if replica_urls else results[0]
     except Exception:
         log.warning("usage baseline of endpoint %s: the scrape failed", endpoint_id, exc_info=True)
-        return False
+        return None
     if result.snapshot is None:
         log.info("usage baseline of endpoint %s not taken: %s", endpoint_id, result.error)
-        return False
-    with database.session() as session:
-        record_baseline(load_usage(session, endpoint_id), result.snapshot, now=clock.now())
-    return True
+        return None
+    return result.snapshot
 
 
 def _scrape_counters(

@@ -559,6 +559,8 @@ def test_bad_replica_options_get_a_sentence_and_the_usage(text: str, problem: st
     with pytest.raises(CommandError) as caught:
         parse_command(f"up Qwen/Qwen2.5-7B-Instruct L4:1 {text}")
     assert problem in str(caught.value) and "Usage:" in str(caught.value)
+
+
 def test_up_tls_opt_out_and_its_mistakes() -> None:
     assert parse_command(f"up {MODEL} L4:1").tls is None  # type: ignore[union-attr]
     cmd = parse_command(f"up {MODEL} L4:1 tls=no")

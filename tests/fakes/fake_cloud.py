@@ -132,27 +132,34 @@ class FakeCloud:
         launch_ticks: int = 0,
         launch_seconds: float = 0.0,
         start_engines: bool = False,
+        engines_process: bool = False,
         engine_options: dict[str, Any] | None = None,
         now: Callable[[], datetime] | None = None,
     ) -> None:
         self.launch_ticks = launch_ticks
         self.launch_seconds = launch_seconds
         self.start_engines = start_engines
+        # True: the engines run in a process of their own (tests.fakes.engine_farm_process), as real
+        # engines run on their own machines; their handles then have only `config`, `url`, `close()`.
+        self.engines_process = engines_process
         self.engine_options = dict(engine_options or {})  # EngineConfig fields for engines it starts
         self._now = now or (lambda: datetime.now(UTC))
         self._cond = threading.Condition(threading.RLock())
         self._clusters: dict[str, FakeCluster] = {}
         self._requests: dict[str, FakeRequest] = {}
-        self._unfinished: dict[str, FakeRequest] = {}  # the requests `_advance` looks at (a thousand finished cost nothing)
+        self._unfinished: dict[
+            str, FakeRequest
+        ] = {}  # the requests `_advance` looks at (a thousand finished cost nothing)
         self._ids = itertools.count(1)
         self._ips = itertools.count(2)
         self._submit_failures: list[BaseException] = []
         self._wait_failures: list[tuple[BaseException, bool]] = []
         self._down_failures: dict[str | None, list[BaseException]] = {}
-        self._farm: FakeEngineFarm | None = None
+        self._farm: Any = None  # FakeEngineFarm, or RemoteEngineFarm with engines_process
         self._services: dict[str, FakeService] = {}
         self._tls_dir: tempfile.TemporaryDirectory[str] | None = None
         self.calls: list[Call] = []
+        self.services_unreachable: BaseException | None = None  # set: `list_services` raises it
 
     # -- configuring failures ----------------------------------------------------------------------
 
@@ -421,6 +428,8 @@ class FakeCloud:
     def list_services(self, prefix: str) -> list[ServiceInfo]:
         with self._cond:
             self._record("list_services", prefix=prefix)
+            if self.services_unreachable is not None:
+                raise self.services_unreachable  # e.g. SkyPilot with no cloud enabled: no serve controller
             self._advance()
             return [self._service_info(f) for n, f in self._services.items() if n.startswith(prefix)]
 
@@ -500,6 +509,7 @@ class FakeCloud:
         """
         now = time.monotonic()
         changed = False
+        up: list[FakeCluster] = []  # their engines start together, as a cloud's clusters come up at once
         for request in list(self._unfinished.values()):
             if request.status not in ("PENDING", "RUNNING"):
                 del self._unfinished[request.id]  # cancelled
@@ -527,7 +537,8 @@ class FakeCloud:
             cluster.up_at = self._now()
             request.status = "SUCCEEDED"
             if self.start_engines and cluster.engine is None:
-                cluster.engine = self._start_engine(cluster.spec)
+                up.append(cluster)
+        self._start_engines(up)
         if changed:
             self._cond.notify_all()
 
@@ -554,7 +565,25 @@ class FakeCloud:
             if self.start_engines and cluster.engine is None:
                 cluster.engine = self._start_engine(cluster.spec)
 
+    def _start_engines(self, clusters: list[FakeCluster]) -> None:
+        """Start the engines of clusters that just came up, all in one go (one command to a farm process)."""
+        if not clusters:
+            return
+        if not self.engines_process:
+            for cluster in clusters:
+                cluster.engine = self._start_engine(cluster.spec)
+            return
+        from tests.fakes.engine_farm_process import RemoteEngineFarm
+
+        if self._farm is None:
+            self._farm = RemoteEngineFarm()
+        engines = self._farm.add_many([self._remote_engine(c.spec) for c in clusters])
+        for cluster, engine in zip(clusters, engines, strict=True):
+            cluster.engine = engine
+
     def _start_engine(self, spec: LaunchSpec) -> FakeEngine:
+        if self.engines_process:
+            return self._farm_add(spec)
         if self._farm is None:
             self._farm = FakeEngineFarm()
         api_key = spec.secrets.get("ENDPOINT_API_KEY") or spec.secrets.get("VLLM_API_KEY")
@@ -568,6 +597,31 @@ class FakeCloud:
         options.update(self._tls_files(spec))
         options.update(self.engine_options)
         return self._farm.add(**options)
+
+    def _farm_add(self, spec: LaunchSpec) -> Any:
+        from tests.fakes.engine_farm_process import RemoteEngineFarm
+
+        if self._farm is None:
+            self._farm = RemoteEngineFarm()
+        return self._farm.add_many([self._remote_engine(spec)])[0]
+
+    def _remote_engine(self, spec: LaunchSpec) -> tuple[dict[str, Any], dict[str, str] | None]:
+        """An engine for the farm process (its options, its TLS material): the farm issues the leaf and
+        writes the certificate files."""
+        api_key = spec.secrets.get("ENDPOINT_API_KEY") or spec.secrets.get("VLLM_API_KEY")
+        options = {
+            "engine": spec.engine,
+            "model": spec.model,
+            "served_model_name": _served_model_name(spec.engine_argv) or spec.model,
+            "api_key": api_key,
+            **self.engine_options,
+        }
+        tls = None
+        if spec.tls is not None and spec.tls.ca_cert_pem:
+            tls = {"ca_cert_pem": spec.tls.ca_cert_pem, "ca_key_pem": spec.secrets[TLS_CA_KEY_ENV]}
+        elif spec.tls is not None:
+            tls = {"cert_pem": spec.tls.cert_pem or "", "key_pem": spec.secrets[TLS_KEY_ENV]}
+        return options, tls
 
     def _tls_files(self, spec: LaunchSpec) -> dict[str, str]:
         """The server certificate the cluster would make (see the module docstring), as engine options."""

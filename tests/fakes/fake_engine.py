@@ -705,6 +705,24 @@ class FakeEngineFarm:
         self.engines.append(engine)
         return engine
 
+    def add_many(self, configs: list[dict[str, Any]]) -> list[FakeEngine]:
+        """Start several engines in one turn of the loop (a cloud brings many clusters up at once)."""
+        engines = [FakeEngine(EngineConfig(**config), self._loop) for config in configs]
+        done = threading.Event()
+
+        def start() -> None:
+            for engine in engines:
+                engine._start()
+            done.set()
+
+        self._loop.call_soon_threadsafe(start)
+        done.wait(10)
+        for engine in engines:
+            if engine.config.startup_delay <= 0:
+                _wait_listening(engine)
+        self.engines.extend(engines)
+        return engines
+
     def close(self) -> None:
         for engine in self.engines:
             engine.close()

@@ -389,6 +389,28 @@ def test_fake_cloud_starts_real_fake_engines(sky_exceptions: Any) -> None:
         assert len(cloud.list_clusters("epb-e-")) == 3
 
 
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("engines_process", [False, True], ids=["in-process", "own-process"])
+def test_fake_cloud_starts_real_fake_engines_also_in_a_process_of_their_own(
+    sky_exceptions: Any, engines_process: bool
+) -> None:
+    """The launch benchmark runs the engines in a farm process (as real engines run elsewhere): the same
+    engines, answering the same requests, closed by `down`."""
+    with FakeCloud(start_engines=True, engines_process=engines_process, launch_seconds=0.05) as cloud:
+        rids = [cloud.submit(_spec(f"epb-p-{i}")) for i in range(3)]
+        for rid in rids:
+            cloud.wait(rid, timeout=10)
+        urls = {cloud.endpoint_url(f"epb-p-{i}", 8000) for i in range(3)}
+        assert len(urls) == 3  # one engine (port) per cluster
+        url = cloud.endpoint_url("epb-p-1", 8000)
+        assert _chat(url, KEY).status_code == 200
+        assert _chat(url, "epk-other").status_code == 401
+        assert "Loading weights took" in cloud.engine_log("epb-p-1")
+        cloud.down("epb-p-1")
+        with pytest.raises(httpx.TransportError):
+            httpx.get(f"{url}/health", timeout=1)
+
+
 @pytest.mark.timeout(30)
 def test_streamed_chat_completion_is_server_sent_events() -> None:
     import json as _json

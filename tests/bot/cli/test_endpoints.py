@@ -87,10 +87,14 @@ def test_up_then_down_from_the_command_line(cli_env: dict[str, str], no_process_
     status = _cli(cli_env, "status", "cli-e2e", "--events")
     assert "STARTING -> READY" in status.stdout
     assert keys[0] not in listed.stdout + status.stdout
-    assert re.search(r"^cold start: +\S+: weights <1s \(local\), load \S+, first completion \S+$", status.stdout, re.M)
+    assert re.search(
+        r"^cold start: +\S+: weights <1s \(local\), load \S+, first completion \S+$", status.stdout, re.M
+    )
     stats = _cli(cli_env, "stats")
     assert stats.returncode == 0, stats.stderr
-    assert f"{model} on L4:1 (vllm): " in stats.stdout and "over 1 launch: weights <1s (local)" in stats.stdout
+    assert (
+        f"{model} on L4:1 (vllm): " in stats.stdout and "over 1 launch: weights <1s (local)" in stats.stdout
+    )
     [row] = json.loads(_cli(cli_env, "stats", "--json").stdout)
     assert (row["model"], row["accelerators"], row["launches"]) == (model, "L4:1", 1)
     assert row["phases"]["weights"]["note"] == "local" and "provisioning" not in row["phases"]

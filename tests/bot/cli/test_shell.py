@@ -101,7 +101,9 @@ def test_piped_session_brings_an_endpoint_up_and_down(shell_env: dict[str, str])
     # provisioning; the fake engine's "Loading weights took" line gives the weights, a local directory).
     assert re.search(r"\[thread #shell-e2e\] Ready.*Cold start \S+: weights <1s \(local\), load ", out)
     assert re.search(r"^  Cold start \S+: weights <1s \(local\), load \S+, first completion \S+$", out, re.M)
-    assert re.search(rf"^  {re.escape(model)} on L4:1 \(vllm\): \S+ over 1 launch: weights <1s \(local\)", out, re.M)
+    assert re.search(
+        rf"^  {re.escape(model)} on L4:1 \(vllm\): \S+ over 1 launch: weights <1s \(local\)", out, re.M
+    )
     # The KV capacity the engine will log, on the fit reply and on the status card.
     capacity = re.compile(
         r"KV cache [\d.]+ GiB per GPU \([\d,]+ tokens\): room for ~[\d.,]+ requests of 8k at once"

@@ -13,6 +13,7 @@ from bot.slack import blocks as bk
 from core.endpoints.cold_stats import LaunchHistory
 from core.endpoints.records import ColdStart, Lifecycle, Phase
 from core.endpoints.states import EndpointState
+from core.endpoints.views import EndpointPage, HomeSnapshot
 from core.fit.reasons import Reason, ReasonKind
 from core.notifier import Action
 from tests.bot.slack.views_fixtures import NOW, plan, suggestions, tp4_plan, view
@@ -117,10 +118,29 @@ def test_empty_list() -> None:
     assert "No live endpoints" in _json(bk.list_blocks([], now=NOW, include_terminal=False))
 
 
+def _home(
+    mine: list, others: list, *, mine_total: int | None = None, others_total: int | None = None
+) -> dict:
+    snapshot = HomeSnapshot(
+        mine=EndpointPage(mine, len(mine) if mine_total is None else mine_total),
+        others=EndpointPage(others, len(others) if others_total is None else others_total),
+        spend_per_hour=sum(v.price_per_hour for v in [*mine, *others]),
+    )
+    return bk.home_view(user_id="U1OWNER", home=snapshot, now=NOW).to_dict()
+
+
+def test_list_blocks_of_a_first_page_say_how_many_more_the_store_holds() -> None:
+    """Slack's `list` reads only the first LIST_SHOWN endpoints and the count of all (issue 12)."""
+    views = [view(id=i, name=f"ep{i}") for i in range(bk.LIST_SHOWN)]
+    blocks = bk.list_blocks(views, now=NOW, include_terminal=False, total=1000)
+    assert len(blocks) == bk.MESSAGE_BLOCK_LIMIT
+    assert f"and {1000 - bk.LIST_SHOWN} more" in _json(blocks)
+    assert bk.list_text(views, 1000) == "1,000 endpoints"
+
+
 def test_home_shows_mine_with_buttons_and_team() -> None:
     mine = [view()]
-    team = [*mine, view(id=2, name="llama", owner_id="U2OTHER", price_per_hour=3.0)]
-    home = bk.home_view(user_id="U1OWNER", mine=mine, team=team, now=NOW).to_dict()
+    home = _home(mine, [view(id=2, name="llama", owner_id="U2OTHER", price_per_hour=3.0)])
     text = json.dumps(home)
     assert home["type"] == "home"
     assert "Your endpoints" in text and "Team's live endpoints" in text
@@ -131,11 +151,20 @@ def test_home_shows_mine_with_buttons_and_team() -> None:
 
 def test_home_stays_within_100_blocks_and_says_what_it_left_out() -> None:
     mine = [view(id=i, name=f"mine{i}") for i in range(60)]
-    team = mine + [view(id=100 + i, name=f"team{i}", owner_id="U2OTHER") for i in range(80)]
-    home = bk.home_view(user_id="U1OWNER", mine=mine, team=team, now=NOW).to_dict()
+    home = _home(mine, [view(id=100 + i, name=f"team{i}", owner_id="U2OTHER") for i in range(80)])
     assert len(home["blocks"]) <= bk.HOME_BLOCK_LIMIT
     text = json.dumps(home)
     assert "more of yours" in text and "/endpoint list" in text
+
+
+def test_home_counts_what_the_snapshot_holds_beyond_its_pages() -> None:
+    """App Home reads at most HOME_BLOCK_LIMIT of each list (issue 12); the notes count the whole store."""
+    mine = [view(id=i, name=f"mine{i}") for i in range(bk.HOME_BLOCK_LIMIT)]
+    others = [view(id=500 + i, name=f"team{i}", owner_id="U2OTHER") for i in range(bk.HOME_BLOCK_LIMIT)]
+    text = json.dumps(_home(mine, others, mine_total=300, others_total=700))
+    shown_mine = text.count("home_actions:")
+    assert f"and {300 - shown_mine} more of yours" in text
+    assert "and 700 more; `/endpoint list` shows all." in text  # mine left no room for the team's
 
 
 def test_dm_blocks_carry_the_actions() -> None:

@@ -107,6 +107,29 @@ def test_launch_reaches_ready_and_the_posted_key_really_works(lc: Lifecycle) -> 
         assert store.get_by_name(session=session, name=name).sky_request_id.startswith("fake-launch-")
 
 
+def test_ready_is_one_transaction_with_baseline_key_row_timings_and_the_claim_released(lc: Lifecycle) -> None:
+    """READY, the usage baseline, the key owed to the outbox, the cold start (its healthy mark kept in
+    memory until then) and the launch claim's release land together; nothing is left to write after."""
+    from core.endpoints.timings import ColdStartRecord
+    from core.outbox import OutboxMessage
+    from core.usage.models import EndpointUsage
+
+    name = _launch(lc)
+    view = lc.service.status(name=name)
+    assert view.state is S.READY
+    with lc.database.session() as session:
+        usage = session.get(EndpointUsage, view.id)
+        assert usage is not None and usage.raw_requests == 1  # the readiness completion, not counted
+        keys = session.query(OutboxMessage).filter_by(endpoint_id=view.id).all()
+        assert len(keys) == 1  # the key is owed exactly once
+        record = session.query(ColdStartRecord).filter_by(endpoint_id=view.id).one()
+        assert record.ready_at == view.ready_at and record.healthy_at is not None
+        assert record.total_s is not None
+        assert session.execute(text("SELECT count(*) FROM work_claims")).scalar() == 0
+    assert view.lifecycle.cold_start is not None  # every view carries the phases
+    assert not lc.service.flows.is_active(view.id)
+
+
 def test_progress_is_posted_in_the_thread(lc: Lifecycle) -> None:
     name = _launch(lc)
     said = "\n".join(lc.notifier.thread_texts(name))

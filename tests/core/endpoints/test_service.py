@@ -262,6 +262,21 @@ def test_list_and_status(lc: Lifecycle) -> None:
         lc.service.status(name="nope")
 
 
+def test_list_page_and_home_read_a_screenful_and_count_the_rest(lc: Lifecycle) -> None:
+    names = [_up(lc, name=f"p{i}", owner_id="U_OWNER" if i % 2 else "U_OTHER") for i in range(5)]
+    lc.service.down(name=names[4], actor="U_OTHER")
+    lc.join()
+    page = lc.service.list_page(limit=2)
+    assert [v.name for v in page.views] == names[:2] and page.total == 4 and page.more == 2
+    everything = lc.service.list_page(limit=10, include_terminal=True)
+    assert [v.name for v in everything.views] == names and everything.total == 5 and everything.more == 0
+    home = lc.service.home(user_id="U_OWNER", limit=1)
+    assert [v.name for v in home.mine.views] == [names[1]] and home.mine.total == 2
+    assert [v.name for v in home.others.views] == [names[0]] and home.others.total == 2
+    live = lc.service.list()
+    assert home.spend_per_hour == pytest.approx(sum(v.price_per_hour for v in live))
+
+
 def test_preview_redacts_every_secret(lc: Lifecycle) -> None:
     from core.launcher.render import render_task_yaml
 

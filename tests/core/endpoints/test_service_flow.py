@@ -122,6 +122,30 @@ def test_reconcile_keeps_replica_clusters_and_notices_a_lost_service(lc: Lifecyc
     assert lc.state(name) is S.LOST
 
 
+# What SkyPilot 0.14 raises for `serve status` when no cloud is enabled (seen against the real API server).
+NO_CONTROLLER = RuntimeError("Failed to refresh services status due to network error.")
+
+
+def test_reconcile_without_services_ignores_a_skyserve_that_cannot_be_asked(lc: Lifecycle) -> None:
+    lc.cloud.services_unreachable = NO_CONTROLLER
+    report = reconcile(lc.service.flows)
+    assert report.errors == []  # no live service: nothing to follow, so nothing failed
+    assert lc.cloud.calls_to("list_services")  # it was asked
+
+
+def test_reconcile_judges_no_service_when_skyserve_cannot_be_asked(lc: Lifecycle) -> None:
+    name = _up(lc, replicas=2, name="svc")
+    cluster = lc.service.status(name=name).cluster_name
+    lc.cloud.services_unreachable = NO_CONTROLLER
+    report = reconcile(lc.service.flows)
+    assert report.errors == [f"services: {NO_CONTROLLER}"]
+    # Not LOST, and its replica clusters are not unknown clusters: nothing torn down on a failed listing.
+    assert report.lost == [] and report.torn_down_unknown == [] and report.torn_down_terminal == []
+    assert lc.state(name) is S.READY
+    assert lc.cloud.calls_to("down") == [] and lc.cloud.calls_to("service_down") == []
+    assert {c.name for c in lc.cloud.list_clusters("epb-")} == {f"{cluster}-1", f"{cluster}-2"}
+
+
 def test_a_stray_service_of_a_stopped_endpoint_is_taken_down(lc: Lifecycle) -> None:
     name = _up(lc, replicas=2, name="svc")
     cluster = lc.service.status(name=name).cluster_name

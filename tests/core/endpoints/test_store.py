@@ -210,6 +210,26 @@ def test_list_endpoints_filters_by_state_and_owner(database: Database) -> None:
         assert store.get_by_name(session=session, name=" Qwen2-5-7B-Instruct ").id == a.id  # type: ignore[union-attr]
 
 
+def test_a_listing_page_reads_the_first_rows_and_counts_the_rest(database: Database) -> None:
+    """Issue 12: `/endpoint list` and App Home read a screen's worth, not every row, yet say how many."""
+    with database.session() as session:
+        rows = [create(session, owner_id="U1" if i % 3 else "U2", price_per_hour=1.5) for i in range(7)]
+        walk(session, rows[6], PATH_TO[S.STOPPED])
+    with database.session() as session:
+        ids = lambda found: [r.id for r in found]  # noqa: E731
+        live = S.live()
+        assert ids(store.list_endpoints(session=session, states=live, limit=3)) == [r.id for r in rows[:3]]
+        assert store.count_endpoints(session=session, states=live) == 6
+        assert store.count_endpoints(session=session) == 7
+        mine = store.list_endpoints(session=session, states=live, owner_id="U1", limit=10)
+        assert ids(mine) == [rows[i].id for i in (1, 2, 4, 5)]
+        others = store.list_endpoints(session=session, states=live, exclude_owner="U1", limit=1)
+        assert ids(others) == [rows[0].id]
+        assert store.count_endpoints(session=session, states=live, exclude_owner="U1") == 2  # 0 and 3
+        assert store.spend_rate(session=session, states=live) == pytest.approx(9.0)  # the stopped one not
+        assert store.spend_rate(session=session, states=[S.FAILED]) == 0.0
+
+
 # --- transitions ---------------------------------------------------------------------------------
 
 

@@ -165,7 +165,9 @@ def test_unreachable_api_server_is_explained(
 
 
 @pytest.mark.timeout(60)
-def test_cluster_up_time_is_the_records_launched_at(api: FakeSkyApiServer, launcher: SkyPilotLauncher) -> None:
+def test_cluster_up_time_is_the_records_launched_at(
+    api: FakeSkyApiServer, launcher: SkyPilotLauncher
+) -> None:
     from datetime import UTC, datetime
 
     rid = launcher.submit(_spec())
@@ -177,7 +179,9 @@ def test_cluster_up_time_is_the_records_launched_at(api: FakeSkyApiServer, launc
 
 
 @pytest.mark.timeout(60)
-def test_engine_log_is_the_job_log_through_tail_logs(api: FakeSkyApiServer, launcher: SkyPilotLauncher) -> None:
+def test_engine_log_is_the_job_log_through_tail_logs(
+    api: FakeSkyApiServer, launcher: SkyPilotLauncher
+) -> None:
     from core.launcher.startup_log import parse_startup_log
     from tests.core.launcher.test_startup_log import VLLM_V1_DOWNLOAD
 

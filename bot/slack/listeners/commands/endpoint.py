@@ -106,7 +106,9 @@ def run_command(
 def _dispatch(
     deps: SlackDeps, parsed: Command, *, user_id: str, channel_id: str | None, reply: Reply
 ) -> None:
-    outcome = oc.run_command(parsed, service=deps.service, user_id=user_id, channel_id=channel_id)
+    outcome = oc.run_command(
+        parsed, service=deps.service, user_id=user_id, channel_id=channel_id, list_limit=bk.LIST_SHOWN
+    )
     now = deps.clock.now()
     if isinstance(outcome, oc.Helped):
         reply(help_text(outcome.topic))
@@ -118,8 +120,9 @@ def _dispatch(
     elif isinstance(outcome, oc.Fitted):
         reply(f"Fit check for {outcome.model}", bk.fit_blocks(outcome.plans))
     elif isinstance(outcome, oc.Listed):
-        views = outcome.views
-        reply(bk.list_text(views), bk.list_blocks(views, now=now, include_terminal=outcome.include_terminal))
+        views, total = outcome.views, outcome.total
+        blocks = bk.list_blocks(views, now=now, include_terminal=outcome.include_terminal, total=total)
+        reply(bk.list_text(views, total), blocks)
     elif isinstance(outcome, oc.Shown):
         reply(bk.card_text(outcome.view), bk.status_blocks(outcome.view, now=now))
     elif isinstance(outcome, oc.AlreadyOver):
