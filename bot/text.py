@@ -22,7 +22,7 @@ from bot.plan_text import capacity_line, context
 from core.clock import as_utc
 from core.endpoints import messaging
 from core.endpoints.cold_stats import LaunchHistory
-from core.endpoints.records import is_service, replica_bounds
+from core.endpoints.records import replica_bounds
 from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView, UsageView
 from core.fit.plan import Plan
@@ -256,13 +256,7 @@ def tls_sentence(view: EndpointView) -> str:
         )
     if view.tls.enabled:
         return "HTTPS with the team's certificate: clients verify it with their usual trust store."
-    if view.options.tls is not False and is_service(view.options):
-        return (
-            "Plain HTTP: a service's TLS ends at SkyServe's load balancer and needs a team certificate "
-            "(ENDPOINT_BOT_TLS_CERT_FILE / ENDPOINT_BOT_TLS_KEY_FILE); the key and prompts cross the network "
-            "in clear text."
-        )
-    return messaging.plain_http_warning()
+    return messaging.plain_http_warning(view)
 
 
 def ready_lines(view: EndpointView, *, api_key: str) -> list[str]:

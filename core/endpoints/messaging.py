@@ -91,8 +91,15 @@ def similar_launches(total_s: float, launches: int) -> str:
     return f"Similar launches took ~{minutes} min to get ready ({over}; `/endpoint stats`)."
 
 
-def plain_http_warning() -> str:
-    """Said when an endpoint serves plain HTTP (`tls=no`)."""
+def plain_http_warning(view: EndpointView | None = None) -> str:
+    """Said when an endpoint serves plain HTTP: `tls=no`, or a SkyServe service with no team certificate
+    (its TLS can only end at the load balancer)."""
+    if view is not None and view.options.tls is not False and view.is_service:
+        return (
+            "Plain HTTP: a service's TLS ends at SkyServe's load balancer and needs a team certificate "
+            "(ENDPOINT_BOT_TLS_CERT_FILE / ENDPOINT_BOT_TLS_KEY_FILE); the key and prompts cross the network "
+            "in clear text."
+        )
     return (
         "TLS is off (`tls=no`): the API key, prompts and answers cross the network in clear text, readable "
         "by anyone on the path. Leave `tls=` out to get HTTPS."

@@ -6,7 +6,7 @@ The marks come from what the bot already records plus two looks at the launcher:
   started), READY (`ready_at`);
 - the readiness probe's "engine answers /health" step: the launch flow keeps it in memory and stores it
   with READY (`record_ready`, in the READY transaction; a launch that dies before READY ends FAILED and
-  has no cold start to measure); `on_readiness_step` stores it at once for callers without a flow;
+  has no cold start to measure);
 - the launcher, when it can tell: `cluster_up_at(cluster)` (SkyPilot: the cluster record's
   `launched_at`, written when provisioning, image pull included, ended and the cluster went UP) and
   `engine_log(cluster)` (the engine's start-up log: weights download and load, core.launcher.startup_log).
@@ -18,8 +18,7 @@ setup (cluster UP to the engine started: file mounts such as the weights bucket,
 engine's start until healthy: compilation, KV cache, CUDA graphs), first completion (healthy to a real
 completion). Without the engine's figures, the engine's whole start is "engine start". A phase that
 cannot be measured is left out, never estimated. `record_ready` (the launch flow, in its READY
-transaction) or `after_ready` (its own session) stores them (`cold_starts`, one row per
-launch run: the history `core.endpoints.cold_stats` reads) and on the endpoint's lifecycle, so every
+transaction) stores them (`cold_starts`, one row per launch run: the history `core.endpoints.cold_stats` reads) and on the endpoint's lifecycle, so every
 view (status card, `status`) carries them. Timings never fail a launch: errors are logged and skipped.
 """
 
@@ -33,11 +32,10 @@ from typing import Any
 from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from core.clock import Clock, as_utc
+from core.clock import as_utc
 from core.endpoints import records, store
-from core.endpoints.models import Endpoint, EndpointEvent
+from core.endpoints.models import Endpoint
 from core.endpoints.records import ColdStart, Phase
-from core.endpoints.states import EndpointState
 from core.endpoints.views import EndpointView
 from core.launcher.startup_log import StartupLog, parse_startup_log
 from core.tables import Base, UtcDateTime
@@ -171,21 +169,6 @@ def _record(session: Session, view: EndpointView, launcher_name: str) -> ColdSta
     return found
 
 
-def on_readiness_step(
-    *, database: Any, clock: Clock, launcher_name: str, view: EndpointView, step: str
-) -> None:
-    """core.readiness's progress step: "engine answers /health" (or /ready) marks the engine healthy."""
-    if not step.startswith("engine answers "):
-        return
-    try:
-        with database.session() as session:
-            record = _record(session, view, launcher_name)
-            if record.healthy_at is None:
-                record.healthy_at = clock.now()
-    except Exception:
-        log.warning("endpoint %s: could not record when the engine became healthy", view.name, exc_info=True)
-
-
 def _ask(launcher: Any, what: str, cluster_name: str) -> Any:
     """`launcher.<what>(cluster)` when the launcher has it; None when it has not or it fails."""
     method = getattr(launcher, what, None)
@@ -196,20 +179,6 @@ def _ask(launcher: Any, what: str, cluster_name: str) -> Any:
     except Exception as exc:
         log.info("%s of %s is not known (%s)", what, cluster_name, type(exc).__name__)
         return None
-
-
-def _entered(session: Session, endpoint: Endpoint, state: EndpointState) -> datetime | None:
-    """When this run entered `state` (from the audit log)."""
-    return session.scalars(
-        select(EndpointEvent.at)
-        .where(
-            EndpointEvent.endpoint_id == endpoint.id,
-            EndpointEvent.to_state == state,
-            EndpointEvent.at >= endpoint.requested_at,
-        )
-        .order_by(EndpointEvent.at.desc())
-        .limit(1)
-    ).first()
 
 
 def launcher_marks(launcher: Any, view: EndpointView) -> tuple[datetime | None, StartupLog | None]:
@@ -256,40 +225,6 @@ def record_ready(
         store.set_lifecycle(endpoint, replace(view.lifecycle, cold_start=cold))
     except Exception:
         log.warning("endpoint %s: could not measure its cold start", endpoint.name, exc_info=True)
-
-
-def after_ready(*, database: Any, launcher: Any, view: EndpointView) -> EndpointView:
-    """Measure a launch that just became READY, store its phases, and return the view carrying them
-    (`view.lifecycle.cold_start`); the view as given when anything goes wrong (logged)."""
-    try:
-        # The launcher first (no transaction held); a SkyServe service's replicas are clusters of their
-        # own, so for a service only the marks count.
-        asked = not records.is_service(view.options)
-        up_at = _ask(launcher, "cluster_up_at", view.cluster_name) if asked else None
-        text = _ask(launcher, "engine_log", view.cluster_name) if asked else None
-        startup = parse_startup_log(text) if text else None
-        with database.session() as session:
-            endpoint = store.get_endpoint(session=session, endpoint_id=view.id)
-            if endpoint is None or endpoint.state != EndpointState.READY or endpoint.ready_at is None:
-                return view
-            record = _record(session, view, launcher.name)
-            marks = Marks(
-                requested_at=endpoint.requested_at,
-                ready_at=endpoint.ready_at,
-                provisioning_at=_entered(session, endpoint, EndpointState.PROVISIONING),
-                cluster_up_at=up_at,
-                starting_at=endpoint.provisioned_at,  # the store sets it on entering STARTING
-                healthy_at=record.healthy_at,
-                provisions=getattr(launcher, "provisions", True),
-            )
-            cold = measure(marks, startup, model=view.model)
-            _store(record, cold, ready_at=endpoint.ready_at)
-            lifecycle = store.to_view(endpoint).lifecycle
-            store.set_lifecycle(endpoint, replace(lifecycle, cold_start=cold))
-            return store.to_view(endpoint)
-    except Exception:
-        log.warning("endpoint %s: could not measure its cold start", view.name, exc_info=True)
-        return view
 
 
 def _store(record: ColdStartRecord, cold: ColdStart, *, ready_at: datetime) -> None:

@@ -13,9 +13,6 @@ import logging
 
 import httpx
 
-from core.clock import Clock
-from core.db import Database
-from core.usage.counters import load_usage, record_baseline
 from core.usage.metrics import (
     EngineSnapshot,
     ScrapeResult,
@@ -29,34 +26,6 @@ from core.usage.metrics import (
 log = logging.getLogger(__name__)
 
 
-def take_usage_baseline(
-    *,
-    database: Database,
-    clock: Clock,
-    endpoint_id: int,
-    url: str,
-    engine: str,
-    timeout: float = 5.0,
-    replica_urls: tuple[str, ...] = (),
-    ca_pem: str | None = None,
-    client: httpx.Client | None = None,
-) -> bool:
-    """Scrape the engine once and store its counters as the usage baseline; False when it could not.
-    A service's baseline is the sum over its replicas (`replica_urls`, plain HTTP behind SkyServe), as the
-    watchdog reads it. `ca_pem`: the endpoint's private CA, which an https engine is verified with. With
-    `client` (the launch flow's, already verifying that CA), one engine's scrape is a plain GET on it, no
-    event loop."""
-    snapshot = scrape_baseline(
-        endpoint_id=endpoint_id, url=url, engine=engine, timeout=timeout, replica_urls=replica_urls,
-        ca_pem=ca_pem, client=client,
-    )  # fmt: skip
-    if snapshot is None:
-        return False
-    with database.session() as session:
-        record_baseline(load_usage(session, endpoint_id), snapshot, now=clock.now())
-    return True
-
-
 def scrape_baseline(
     *,
     endpoint_id: int,
@@ -67,7 +36,7 @@ def scrape_baseline(
     ca_pem: str | None = None,
     client: httpx.Client | None = None,
 ) -> EngineSnapshot | None:
-    """The scrape half of `take_usage_baseline` (no store): the counters to record as the baseline, or
+    """The scrape (no store; the launch flow records it in its READY transaction): the counters to record as the baseline, or
     None when they could not be read (logged). The launch flow records them in its READY transaction
     (`record_baseline(load_usage(session, id), snapshot, now=...)`)."""
     try:

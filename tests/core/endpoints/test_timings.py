@@ -162,17 +162,17 @@ def _stored_run(
                 session=session, endpoint=endpoint, to=to, actor="bot", message="t", now=clock.now()
             )
     clock.advance(timedelta(seconds=engine))
-    timings.on_readiness_step(
-        database=database, clock=clock, launcher_name="fake", view=view, step="engine answers /health"
-    )
+    healthy_at = clock.now()  # the readiness step "engine answers /health"
     clock.advance(timedelta(seconds=2))
-    with database.session() as session:
+    with FakeCloud() as cloud, database.session() as session:  # no such cluster: no launcher facts
         endpoint = store.get_endpoint(session=session, endpoint_id=view.id)
         store.transition(
             session=session, endpoint=endpoint, to=S.READY, actor="bot", message="t", now=clock.now()
         )
-    with FakeCloud() as cloud:  # knows no such cluster: no cluster-up time, no engine log
-        after = timings.after_ready(database=database, launcher=cloud, view=view)
+        timings.record_ready(
+            session, endpoint, launcher=cloud, provisioning_at=T0, healthy_at=healthy_at
+        )
+        after = store.to_view(endpoint)
     assert after.lifecycle.cold_start is not None
 
 
